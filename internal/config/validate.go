@@ -1,0 +1,204 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/idlinkhq/idlink/internal/identity"
+)
+
+func oneOf(errs *Errors, key, val string, allowed ...string) {
+	if !slices.Contains(allowed, val) {
+		*errs = append(*errs, &Error{Key: key, Msg: fmt.Sprintf("%q is not allowed", val), Fix: "use one of " + strings.Join(allowed, ", ")})
+	}
+}
+
+func httpsURL(errs *Errors, key, val string) {
+	if val == "" {
+		return
+	}
+	u, err := url.Parse(val)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		*errs = append(*errs, &Error{Key: key, Msg: fmt.Sprintf("%q is not an absolute URL", val), Fix: "write it like https://host/path"})
+		return
+	}
+	if u.Scheme != "https" && u.Hostname() != "127.0.0.1" && u.Hostname() != "localhost" {
+		*errs = append(*errs, &Error{Key: key, Msg: fmt.Sprintf("%q is not https", val), Fix: "use https; only loopback simulators may use http"})
+	}
+}
+
+// validate checks the shape of every key that is set. Whether the sources are
+// configured at all is checked by RequireSources, because `idlink migrate`
+// and `idlink report` need only the store.
+func validate(c *Config) Errors {
+	var errs Errors
+	oneOf(&errs, "store.driver", c.Store.Driver, "sqlite", "postgres")
+	switch c.Store.Driver {
+	case "sqlite":
+		if c.Store.Path == "" {
+			errs = append(errs, &Error{Key: "store.path", Msg: "empty", Fix: "give the SQLite file path, e.g. /var/lib/idlink/idlink.db"})
+		}
+	case "postgres":
+		if c.Store.DSN == "" && c.Store.SecretDSN == "" {
+			errs = append(errs, &Error{Key: "store.dsn", Msg: "no PostgreSQL connection string", Fix: "set store.dsn (without password), store.dsn_file, or IDLINK_STORE_DSN"})
+		}
+		if c.Store.DSN != "" && dsnHasPassword(c.Store.DSN) {
+			errs = append(errs, &Error{Key: "store.dsn", Msg: "contains a password, and secrets are never read from the YAML file", Fix: "move the DSN to store.dsn_file or IDLINK_STORE_DSN, or use PGPASSFILE"})
+		}
+	}
+
+	e := c.Entra
+	oneOf(&errs, "entra.credential", e.Credential, "client-secret", "client-certificate", "workload-identity", "managed-identity")
+	oneOf(&errs, "entra.scope", e.Scope, "app-assignments", "all")
+	httpsURL(&errs, "entra.authority_host", e.AuthorityHost)
+	httpsURL(&errs, "entra.graph_base_url", e.GraphBaseURL)
+	for key, v := range map[string]string{"entra.tenant_id": e.TenantID, "entra.client_id": e.ClientID, "entra.managed_identity_client_id": e.ManagedIdentityClientID} {
+		if v != "" {
+			if _, ok := identity.NormalizeGUID(v); !ok {
+				errs = append(errs, &Error{Key: key, Msg: fmt.Sprintf("%q is not a GUID", v), Fix: "copy the ID (a GUID like 72f988bf-86f1-41af-91ab-2d7cd011db47) from the app registration's Overview page"})
+			}
+		}
+	}
+	if e.ThrottleBudget < 0 {
+		errs = append(errs, &Error{Key: "entra.throttle_budget", Msg: "negative", Fix: "use a positive duration such as 10m"})
+	}
+
+	s := c.Salesforce
+	httpsURL(&errs, "salesforce.login_url", s.LoginURL)
+	oneOf(&errs, "salesforce.auth", s.Auth, "client-credentials", "jwt-bearer")
+	oneOf(&errs, "salesforce.client_secret_in", s.ClientSecretIn, "body", "basic")
+	if !validAPIVersion(s.APIVersion) {
+		errs = append(errs, &Error{Key: "salesforce.api_version", Msg: fmt.Sprintf("%q is not an API version", s.APIVersion), Fix: `write it like "62.0" (quoted)`})
+	}
+	if s.QueryBatchSize < 200 || s.QueryBatchSize > 2000 {
+		errs = append(errs, &Error{Key: "salesforce.query_batch_size", Msg: fmt.Sprintf("%d is outside 200..2000", s.QueryBatchSize), Fix: "Salesforce accepts batch sizes from 200 to 2000; use 2000"})
+	}
+	if s.MaxRetries < 0 {
+		errs = append(errs, &Error{Key: "salesforce.max_retries", Msg: "negative", Fix: "use 0 or more"})
+	}
+	for i, code := range s.ExpiredStatusCodes {
+		if code < 400 || code > 599 {
+			errs = append(errs, &Error{Key: fmt.Sprintf("salesforce.expired_status_codes[%d]", i), Msg: fmt.Sprintf("%d is not an HTTP error status", code), Fix: "list statuses between 400 and 599, e.g. 403 or 500"})
+		}
+	}
+
+	names := map[string]bool{}
+	for i, p := range c.Providers {
+		key := fmt.Sprintf("providers[%d]", i)
+		if p.Name == "" {
+			errs = append(errs, &Error{Key: key + ".name", Msg: "empty", Fix: "give the Auth. Provider's developer name (URL Suffix) from Salesforce Setup"})
+		} else if names[p.Name] {
+			errs = append(errs, &Error{Key: key + ".name", Msg: fmt.Sprintf("%q is listed twice", p.Name), Fix: "list each Auth. Provider once"})
+		}
+		names[p.Name] = true
+		httpsURL(&errs, key+".issuer", p.Issuer)
+		oneOf(&errs, key+".strategy", p.Strategy, string(identity.StrategyObserved), string(identity.StrategyObjectID), string(identity.StrategyPairwise))
+		if p.Strategy == string(identity.StrategyPairwise) {
+			if p.Pairwise == nil || p.Pairwise.SectorIdentifier == "" {
+				errs = append(errs, &Error{Key: key + ".pairwise.sector_identifier", Msg: "missing for the pairwise strategy", Fix: "set the sector identifier (host of the redirect URIs, or the sector_identifier_uri host) the issuer uses"})
+			}
+			if p.Pairwise != nil {
+				oneOf(&errs, key+".pairwise.encoding", p.Pairwise.Encoding, "base64url", "hex", "uuid")
+			}
+		} else if p.Pairwise != nil {
+			errs = append(errs, &Error{Key: key + ".pairwise", Msg: "set for a provider whose strategy is not pairwise", Fix: "remove it or set strategy: pairwise"})
+		}
+	}
+
+	for i, r := range c.Match.Rules {
+		oneOf(&errs, fmt.Sprintf("match.rules[%d]", i), r, "oid", "upn")
+	}
+	if len(c.Match.Rules) == 0 {
+		errs = append(errs, &Error{Key: "match.rules", Msg: "empty", Fix: "list at least oid"})
+	}
+	for i, r := range c.Match.AutoLink {
+		oneOf(&errs, fmt.Sprintf("match.auto_link[%d]", i), r, "oid", "upn")
+		if !slices.Contains(c.Match.Rules, r) {
+			errs = append(errs, &Error{Key: fmt.Sprintf("match.auto_link[%d]", i), Msg: fmt.Sprintf("%q is not among match.rules", r), Fix: "add it to match.rules or remove it here"})
+		}
+	}
+	for i, rw := range c.Match.UPNSuffixRewrites {
+		if !strings.HasPrefix(rw.From, "@") || !strings.HasPrefix(rw.To, "@") {
+			errs = append(errs, &Error{Key: fmt.Sprintf("match.upn_suffix_rewrites[%d]", i), Msg: "from and to must be suffixes starting with @", Fix: `write it like {from: "@contoso.com", to: "@contoso.com.uat"}`})
+		}
+	}
+
+	if c.Safety.MaxChanges < 0 {
+		errs = append(errs, &Error{Key: "safety.max_changes", Msg: "negative", Fix: "use 0 (no revokes or re-points without override) or more"})
+	}
+	if c.Safety.MaxChangePercent < 0 || c.Safety.MaxChangePercent > 100 {
+		errs = append(errs, &Error{Key: "safety.max_change_percent", Msg: fmt.Sprintf("%v is outside 0..100", c.Safety.MaxChangePercent), Fix: "use a percentage such as 5"})
+	}
+	oneOf(&errs, "log.level", c.Log.Level, "debug", "info", "warn", "error")
+	oneOf(&errs, "log.format", c.Log.Format, "auto", "json", "text")
+	return errs
+}
+
+func validAPIVersion(v string) bool {
+	var major, minor int
+	n, err := fmt.Sscanf(v, "%d.%d", &major, &minor)
+	return err == nil && n == 2 && major >= 30 && fmt.Sprintf("%d.%d", major, minor) == v
+}
+
+func dsnHasPassword(dsn string) bool {
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			return true
+		}
+	}
+	for _, f := range strings.Fields(dsn) {
+		if strings.HasPrefix(f, "password=") {
+			return true
+		}
+	}
+	return false
+}
+
+// RequireSources checks what a reconciliation run needs beyond the shape:
+// the tenant, the app registration, the org and at least one provider.
+func (c Config) RequireSources() error {
+	var errs Errors
+	need := func(key, val, fix string) {
+		if val == "" {
+			errs = append(errs, &Error{Key: key, Msg: "required for a reconciliation run", Fix: fix})
+		}
+	}
+	need("entra.tenant_id", c.Entra.TenantID, "set the Directory (tenant) ID from the app registration's Overview page")
+	need("entra.client_id", c.Entra.ClientID, "set the Application (client) ID of idlink's app registration")
+	switch c.Entra.Credential {
+	case "client-secret":
+		if c.Entra.ClientSecret == "" {
+			errs = append(errs, &Error{Key: "entra.client_secret_file", Msg: "no client secret", Fix: "set IDLINK_ENTRA_CLIENT_SECRET or entra.client_secret_file"})
+		}
+	case "client-certificate":
+		need("entra.certificate_file", c.Entra.CertificateFile, "point it at the PEM or PFX file of the certificate uploaded to the app registration")
+	case "workload-identity":
+		need("entra.federated_token_file", c.Entra.FederatedTokenFile, "point it at the projected service account token (AZURE_FEDERATED_TOKEN_FILE on AKS)")
+	}
+	if c.Entra.Scope == "app-assignments" {
+		need("entra.salesforce_app_id", c.Entra.SalesforceAppID, "set the Application ID of the Salesforce enterprise application (Enterprise applications > Salesforce > Properties), or set entra.scope: all")
+	}
+	need("salesforce.client_id", c.Salesforce.ClientID, "set the connected app's Consumer Key")
+	switch c.Salesforce.Auth {
+	case "client-credentials":
+		if c.Salesforce.ClientSecret == "" {
+			errs = append(errs, &Error{Key: "salesforce.client_secret_file", Msg: "no consumer secret", Fix: "set IDLINK_SALESFORCE_CLIENT_SECRET or salesforce.client_secret_file"})
+		}
+	case "jwt-bearer":
+		need("salesforce.username", c.Salesforce.Username, "set the integration user's username")
+		need("salesforce.private_key_file", c.Salesforce.PrivateKeyFile, "point it at the private key of the certificate uploaded to the connected app")
+	}
+	if len(c.Providers) == 0 {
+		errs = append(errs, &Error{Key: "providers", Msg: "no OIDC provider configured", Fix: "add the Salesforce Auth. Provider(s) users sign in with (name, issuer, client_id, strategy)"})
+	}
+	if len(errs) > 0 {
+		for _, e := range errs {
+			e.File = c.Source
+			e.Line = lineOf(c.root, e.Key)
+		}
+		return errs
+	}
+	return nil
+}
