@@ -19,6 +19,7 @@ require (
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
 	github.com/jackc/pgx/v5 v5.12.0 // indirect
+	github.com/jackc/puddle/v2 v2.2.3 // indirect
 	github.com/jszwec/csvutil v1.10.0 // indirect
 	github.com/k-capehart/go-salesforce/v3 v3.1.0 // indirect
 	github.com/kylelemons/godebug v1.1.0 // indirect
