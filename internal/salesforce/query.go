@@ -1,0 +1,85 @@
+package salesforce
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// queryPage is one answer of the query resource.
+type queryPage[T any] struct {
+	TotalSize      int    `json:"totalSize"`
+	Done           bool   `json:"done"`
+	NextRecordsURL string `json:"nextRecordsUrl"`
+	Records        []T    `json:"records"`
+}
+
+// queryEach runs soql and hands each page's records to fn, following
+// nextRecordsUrl; only one page is in memory at a time. last is true for the
+// final page. It returns the number of records read.
+func queryEach[T any](ctx context.Context, c *Client, soql string, fn func(records []T, last bool) error) (int, error) {
+	path := c.dataPath("/query?q=" + url.QueryEscape(soql))
+	hdr := map[string]string{"Sforce-Query-Options": "batchSize=" + strconv.Itoa(c.cfg.QueryBatchSize)}
+	n := 0
+	for {
+		body, err := c.do(ctx, call{method: "GET", path: path, header: hdr})
+		if err != nil {
+			return n, err
+		}
+		var p queryPage[T]
+		if err := json.Unmarshal(body, &p); err != nil {
+			return n, fmt.Errorf("salesforce query: page is not valid JSON: %w", err)
+		}
+		last := p.Done || p.NextRecordsURL == ""
+		n += len(p.Records)
+		if err := fn(p.Records, last); err != nil {
+			return n, err
+		}
+		if last {
+			return n, nil
+		}
+		if !strings.HasPrefix(p.NextRecordsURL, "/services/data/") {
+			return n, fmt.Errorf("salesforce query: unexpected nextRecordsUrl %q", p.NextRecordsURL)
+		}
+		path = p.NextRecordsURL
+	}
+}
+
+// count runs SELECT COUNT() ... and returns totalSize.
+func (c *Client) count(ctx context.Context, soql string) (int, error) {
+	body, err := c.do(ctx, call{method: "GET", path: c.dataPath("/query?q=" + url.QueryEscape(soql))})
+	if err != nil {
+		return 0, err
+	}
+	var p queryPage[json.RawMessage]
+	if err := json.Unmarshal(body, &p); err != nil {
+		return 0, fmt.Errorf("salesforce count query: answer is not valid JSON: %w", err)
+	}
+	return p.TotalSize, nil
+}
+
+// soqlString quotes s as a SOQL string literal.
+func soqlString(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `'`, `\'`, "\n", `\n`, "\r", `\r`, "\t", `\t`)
+	return "'" + r.Replace(s) + "'"
+}
+
+// soqlDateTime renders t as a SOQL dateTime literal (whole seconds, UTC).
+func soqlDateTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
+
+// parseSFTime reads Salesforce's dateTime rendering (2024-01-02T03:04:05.000+0000).
+func parseSFTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{"2006-01-02T15:04:05.000-0700", time.RFC3339Nano} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("salesforce dateTime %q has an unknown format", s)
+}

@@ -1,0 +1,310 @@
+package salesforce
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/idlinkhq/idlink/internal/identity"
+	"github.com/idlinkhq/idlink/internal/store"
+)
+
+// UserSink receives User pages; store.Store satisfies it. The cursor comes
+// with the last page only, so that it is committed with the rows it covers.
+type UserSink interface {
+	UpsertSalesforceUsers(ctx context.Context, runID int64, users []identity.SalesforceUser, cursor *store.Cursor) error
+	GetCursor(ctx context.Context, name string) (value string, ok bool, err error)
+}
+
+// AccountLinkSink receives ThirdPartyAccountLink pages; store.Store satisfies it.
+type AccountLinkSink interface {
+	UpsertAccountLinks(ctx context.Context, runID int64, links []identity.ThirdPartyAccountLink) error
+	MarkAccountLinksNotSeen(ctx context.Context, runID int64) (int64, error)
+}
+
+// RemoteLinkSink receives Identity_Link__c pages; store.Store satisfies it.
+type RemoteLinkSink interface {
+	UpsertRemoteLinks(ctx context.Context, runID int64, links []identity.Link) error
+}
+
+// Sink is all three; store.Store satisfies it.
+type Sink interface {
+	UserSink
+	AccountLinkSink
+	RemoteLinkSink
+}
+
+// UserCursor is the name of the stored SystemModstamp position of User reads.
+const UserCursor = "salesforce.user.systemmodstamp"
+
+// ReadMode says whether a read may be incremental.
+type ReadMode int
+
+const (
+	// Incremental reads users changed since the stored cursor (everything on
+	// the first run). Salesforce users are never deleted, only deactivated,
+	// and deactivation changes SystemModstamp: nothing is missed.
+	Incremental ReadMode = iota
+	// Full reads every user (backfill).
+	Full
+)
+
+// ReadStats says what one read did.
+type ReadStats struct {
+	Users        int
+	Incremental  bool // users were read since a cursor
+	AccountLinks int
+	RemoteLinks  int
+	// NotSeen is the number of account links dropped from the snapshot.
+	NotSeen int64
+}
+
+// ReadAll reads users, account links and Identity_Link__c rows into sink.
+func (c *Client) ReadAll(ctx context.Context, sink Sink, runID int64, mode ReadMode) (ReadStats, error) {
+	var st ReadStats
+	var err error
+	if st.Users, st.Incremental, err = c.ReadUsers(ctx, sink, runID, mode); err != nil {
+		return st, err
+	}
+	if st.AccountLinks, st.NotSeen, err = c.ReadAccountLinks(ctx, sink, runID); err != nil {
+		return st, err
+	}
+	if st.RemoteLinks, err = c.ReadRemoteLinks(ctx, sink, runID); err != nil {
+		return st, err
+	}
+	return st, nil
+}
+
+type userRecord struct {
+	ID                   string `json:"Id"`
+	Username             string `json:"Username"`
+	FederationIdentifier string `json:"FederationIdentifier"`
+	Email                string `json:"Email"`
+	IsActive             bool   `json:"IsActive"`
+	UserType             string `json:"UserType"`
+	CreatedDate          string `json:"CreatedDate"`
+	SystemModstamp       string `json:"SystemModstamp"`
+}
+
+const userFields = "Id, Username, FederationIdentifier, Email, IsActive, UserType, CreatedDate, SystemModstamp"
+
+// ReadUsers streams User records into sink, page by page. With Incremental
+// and a stored cursor it reads only users whose SystemModstamp is at or after
+// the cursor minus the configured overlap. The new cursor (the newest
+// SystemModstamp seen) is committed with the last page.
+func (c *Client) ReadUsers(ctx context.Context, sink UserSink, runID int64, mode ReadMode) (n int, incremental bool, err error) {
+	soql := "SELECT " + userFields + " FROM User"
+	var since time.Time
+	if mode == Incremental {
+		v, ok, err := sink.GetCursor(ctx, UserCursor)
+		if err != nil {
+			return 0, false, fmt.Errorf("salesforce users: read cursor: %w", err)
+		}
+		if ok {
+			since, err = time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				return 0, false, fmt.Errorf("salesforce users: stored cursor %s=%q is not a time; delete it (or run a backfill) to read everything again: %w", UserCursor, v, err)
+			}
+			incremental = true
+			soql += " WHERE SystemModstamp >= " + soqlDateTime(since.Add(-c.cfg.IncrementalOverlap).Truncate(time.Second))
+		}
+	}
+	newest := since
+	batch := make([]identity.SalesforceUser, 0, c.cfg.QueryBatchSize)
+	n, err = queryEach(ctx, c, soql, func(recs []userRecord, last bool) error {
+		batch = batch[:0]
+		for _, r := range recs {
+			u, err := r.toIdentity()
+			if err != nil {
+				return err
+			}
+			if u.SystemModstamp.After(newest) {
+				newest = u.SystemModstamp
+			}
+			batch = append(batch, u)
+		}
+		var cur *store.Cursor
+		if last && !newest.IsZero() {
+			cur = &store.Cursor{Name: UserCursor, Value: newest.UTC().Format(time.RFC3339Nano)}
+		}
+		if len(batch) == 0 && cur == nil {
+			return nil
+		}
+		if err := sink.UpsertSalesforceUsers(ctx, runID, batch, cur); err != nil {
+			return fmt.Errorf("salesforce users: store page: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return n, incremental, fmt.Errorf("read Salesforce users: %w", err)
+	}
+	return n, incremental, nil
+}
+
+func (r userRecord) toIdentity() (identity.SalesforceUser, error) {
+	created, err := parseSFTime(r.CreatedDate)
+	if err != nil {
+		return identity.SalesforceUser{}, fmt.Errorf("user %s CreatedDate: %w", r.ID, err)
+	}
+	mod, err := parseSFTime(r.SystemModstamp)
+	if err != nil {
+		return identity.SalesforceUser{}, fmt.Errorf("user %s SystemModstamp: %w", r.ID, err)
+	}
+	return identity.SalesforceUser{
+		ID: r.ID, Username: r.Username, FederationIdentifier: r.FederationIdentifier, Email: r.Email,
+		IsActive: r.IsActive, UserType: r.UserType, CreatedDate: created, SystemModstamp: mod,
+	}, nil
+}
+
+type accountLinkRecord struct {
+	ID               string `json:"Id"`
+	SsoProviderName  string `json:"SsoProviderName"`
+	RemoteIdentifier string `json:"RemoteIdentifier"`
+	UserID           string `json:"UserId"`
+}
+
+// linkChainCap: "A query() call returns up to 500 rows. A queryMore() call
+// returns 500 more, up to 2500 total. No more records are returned after
+// 2500. ... issue a COUNT() query ... If there are more than 2500 records,
+// divide your query by filtering on fields, like UserId."
+// https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_thirdpartyaccountlink.htm
+const linkChainCap = 2500
+
+// ReadAccountLinks reads the ThirdPartyAccountLink rows of every configured
+// provider. Each provider is read in keyset partitions (Id > last ORDER BY
+// Id LIMIT partition) that stay below the 2,500-row chain cap (Id rather than
+// UserId: it is unique, so a partition boundary never splits equal keys), and checked
+// against a COUNT() taken first: a read that may be short is an error
+// wrapping ErrTruncated, never a short list. Only after every provider is
+// read completely are links not seen dropped from the snapshot.
+func (c *Client) ReadAccountLinks(ctx context.Context, sink AccountLinkSink, runID int64) (n int, notSeen int64, err error) {
+	if len(c.cfg.Providers) == 0 {
+		return 0, 0, errors.New("read ThirdPartyAccountLink: no Auth. Provider configured: list the provider developer names (SsoProviderName) to read")
+	}
+	for _, p := range c.cfg.Providers {
+		k, err := c.readProviderLinks(ctx, sink, runID, p)
+		n += k
+		if err != nil {
+			return n, 0, fmt.Errorf("read ThirdPartyAccountLink of provider %s: %w", p, err)
+		}
+	}
+	notSeen, err = sink.MarkAccountLinksNotSeen(ctx, runID)
+	if err != nil {
+		return n, 0, fmt.Errorf("read ThirdPartyAccountLink: drop links not seen: %w", err)
+	}
+	return n, notSeen, nil
+}
+
+func (c *Client) readProviderLinks(ctx context.Context, sink AccountLinkSink, runID int64, provider string) (int, error) {
+	where := "SsoProviderName = " + soqlString(provider)
+	want, err := c.count(ctx, "SELECT COUNT() FROM ThirdPartyAccountLink WHERE "+where)
+	if err != nil {
+		return 0, err
+	}
+	total, lastID := 0, ""
+	batch := make([]identity.ThirdPartyAccountLink, 0, 500)
+	for {
+		soql := "SELECT Id, SsoProviderName, RemoteIdentifier, UserId FROM ThirdPartyAccountLink WHERE " + where
+		if lastID != "" {
+			soql += " AND Id > " + soqlString(lastID)
+		}
+		soql += fmt.Sprintf(" ORDER BY Id LIMIT %d", c.cfg.LinkPartitionSize)
+		got, err := queryEach(ctx, c, soql, func(recs []accountLinkRecord, _ bool) error {
+			batch = batch[:0]
+			for _, r := range recs {
+				// Keyset paging relies on Salesforce's own Id order for both
+				// ORDER BY Id and Id > x, so it is never compared here.
+				lastID = r.ID
+				batch = append(batch, identity.ThirdPartyAccountLink{ID: r.ID, Provider: r.SsoProviderName, RemoteIdentifier: r.RemoteIdentifier, UserID: r.UserID})
+			}
+			if len(batch) == 0 {
+				return nil
+			}
+			if err := sink.UpsertAccountLinks(ctx, runID, batch); err != nil {
+				return fmt.Errorf("store page: %w", err)
+			}
+			return nil
+		})
+		total += got
+		if err != nil {
+			return total, err
+		}
+		if got >= linkChainCap {
+			return total, fmt.Errorf("%w: one partition returned %d rows, Salesforce's cap: lower the link partition size", ErrTruncated, got)
+		}
+		if got > c.cfg.LinkPartitionSize {
+			return total, fmt.Errorf("%w: a partition with LIMIT %d returned %d rows", ErrTruncated, c.cfg.LinkPartitionSize, got)
+		}
+		if got < c.cfg.LinkPartitionSize {
+			break
+		}
+	}
+	// Links created during the read only add rows; fewer than COUNT() means
+	// Salesforce stopped early.
+	if total < want {
+		return total, fmt.Errorf("%w: read %d rows but COUNT() said %d", ErrTruncated, total, want)
+	}
+	return total, nil
+}
+
+type remoteLinkRecord struct {
+	ID             string `json:"Id"`
+	Subject        string `json:"Subject__c"`
+	UserID         string `json:"User__c"`
+	ObjectID       string `json:"Entra_Object_Id__c"`
+	TenantID       string `json:"Tenant_Id__c"`
+	Provider       string `json:"Provider__c"`
+	MatchRule      string `json:"Match_Rule__c"`
+	Status         string `json:"Status__c"`
+	RevokeReason   string `json:"Revoke_Reason__c"`
+	LastReconciled string `json:"Last_Reconciled__c"`
+}
+
+const remoteLinkFields = "Id, Subject__c, User__c, Entra_Object_Id__c, Tenant_Id__c, Provider__c, Match_Rule__c, Status__c, Revoke_Reason__c, Last_Reconciled__c"
+
+// ReadRemoteLinks streams every Identity_Link__c record into sink.
+func (c *Client) ReadRemoteLinks(ctx context.Context, sink RemoteLinkSink, runID int64) (int, error) {
+	batch := make([]identity.Link, 0, c.cfg.QueryBatchSize)
+	n, err := queryEach(ctx, c, "SELECT "+remoteLinkFields+" FROM Identity_Link__c", func(recs []remoteLinkRecord, _ bool) error {
+		batch = batch[:0]
+		for _, r := range recs {
+			l, err := r.toLink()
+			if err != nil {
+				return err
+			}
+			batch = append(batch, l)
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := sink.UpsertRemoteLinks(ctx, runID, batch); err != nil {
+			return fmt.Errorf("store page: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return n, fmt.Errorf("read Identity_Link__c: %w", err)
+	}
+	return n, nil
+}
+
+func (r remoteLinkRecord) toLink() (identity.Link, error) {
+	t, err := parseSFTime(r.LastReconciled)
+	if err != nil {
+		return identity.Link{}, fmt.Errorf("Identity_Link__c %s Last_Reconciled__c: %w", r.ID, err)
+	}
+	l := identity.Link{
+		Provider: r.Provider, Subject: r.Subject, SalesforceUserID: r.UserID, ObjectID: r.ObjectID, TenantID: r.TenantID,
+		Rule: identity.Rule(r.MatchRule), Reason: r.RevokeReason, UpdatedAt: t,
+	}
+	switch r.Status {
+	case statusActive:
+		l.Status = identity.LinkActive
+	case statusRevoked:
+		l.Status = identity.LinkRevoked
+	default:
+		return identity.Link{}, fmt.Errorf("Identity_Link__c %s has Status__c %q: the idlink package defines Active and Revoked only", r.ID, r.Status)
+	}
+	return l, nil
+}
