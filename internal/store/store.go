@@ -65,8 +65,8 @@ type Cursor struct {
 type ObservationOutcome string
 
 const (
-	ObservationNew      ObservationOutcome = "new"      // first time this (provider, sub) is seen
-	ObservationKnown    ObservationOutcome = "known"    // same pair seen before; last seen and count bumped
+	ObservationNew         ObservationOutcome = "new"      // first time this (provider, sub) is seen
+	ObservationKnown       ObservationOutcome = "known"    // same pair seen before; last seen and count bumped
 	ObservationConflicting ObservationOutcome = "conflict" // sub already bound to another oid: recorded, not overwritten
 )
 

@@ -1,0 +1,223 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/idlinkhq/idlink/internal/identity"
+	"github.com/idlinkhq/idlink/internal/store"
+)
+
+const obsCols = "provider, subject, object_id, tenant_id, client_id, source, first_seen, last_seen, count"
+
+func scanObservation(row pgx.Row) (identity.Observation, error) {
+	var o identity.Observation
+	var source string
+	err := row.Scan(&o.Provider, &o.Subject, &o.ObjectID, &o.TenantID, &o.ClientID, &source, &o.FirstSeen, &o.LastSeen, &o.Count)
+	o.Source, o.FirstSeen, o.LastSeen = identity.ObservationSource(source), o.FirstSeen.UTC(), o.LastSeen.UTC()
+	return o, err
+}
+
+// RecordObservation stores that a subject was seen with an oid. A subject
+// already bound to another oid is never re-bound: the conflict is recorded for
+// admins and the stored observation is returned unchanged. Bridge replicas
+// recording the same new subject at once do not fail: the loser of the insert
+// race counts as a sighting of the winner's row.
+func (s *Store) RecordObservation(ctx context.Context, o identity.Observation) (store.ObservationResult, error) {
+	if err := checkObservation(o); err != nil {
+		return store.ObservationResult{}, fmt.Errorf("postgres: record observation: %w", err)
+	}
+	o = observationTimes(o, time.Now())
+	var res store.ObservationResult
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		sel := "SELECT " + obsCols + " FROM observations WHERE provider = $1 AND subject = $2 FOR UPDATE"
+		old, err := scanObservation(tx.QueryRow(ctx, sel, o.Provider, o.Subject))
+		if errors.Is(err, pgx.ErrNoRows) {
+			tag, err := tx.Exec(ctx, "INSERT INTO observations ("+obsCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+				o.Provider, o.Subject, o.ObjectID, o.TenantID, o.ClientID, string(o.Source), o.FirstSeen, o.LastSeen, o.Count)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 1 {
+				res = store.ObservationResult{Outcome: store.ObservationNew}
+				return nil
+			}
+			// Another transaction inserted it first; it is committed now.
+			old, err = scanObservation(tx.QueryRow(ctx, sel, o.Provider, o.Subject))
+			if err != nil {
+				return err
+			}
+		} else if err != nil {
+			return err
+		}
+		if !strings.EqualFold(old.ObjectID, o.ObjectID) {
+			res = store.ObservationResult{Outcome: store.ObservationConflicting, Existing: old}
+			_, err := tx.Exec(ctx, `INSERT INTO observation_conflicts (provider, subject, object_id, other_object_id, source, seen_at)
+				VALUES ($1, $2, $3, $4, $5, $6)
+				ON CONFLICT (provider, subject, other_object_id) DO UPDATE SET source = excluded.source, seen_at = excluded.seen_at`,
+				o.Provider, o.Subject, old.ObjectID, o.ObjectID, string(o.Source), o.LastSeen)
+			return err
+		}
+		upd := old
+		if o.FirstSeen.Before(upd.FirstSeen) {
+			upd.FirstSeen = o.FirstSeen
+		}
+		if o.LastSeen.After(upd.LastSeen) {
+			upd.LastSeen = o.LastSeen
+		}
+		upd.Count += o.Count
+		if upd.TenantID == "" {
+			upd.TenantID = o.TenantID
+		}
+		if upd.ClientID == "" {
+			upd.ClientID = o.ClientID
+		}
+		res = store.ObservationResult{Outcome: store.ObservationKnown, Existing: upd}
+		_, err = tx.Exec(ctx, `UPDATE observations SET tenant_id = $1, client_id = $2, first_seen = $3, last_seen = $4, count = $5
+			WHERE provider = $6 AND subject = $7`,
+			upd.TenantID, upd.ClientID, upd.FirstSeen, upd.LastSeen, upd.Count, o.Provider, o.Subject)
+		return err
+	})
+	if err != nil {
+		return store.ObservationResult{}, fmt.Errorf("postgres: record observation %s/%s: %w", o.Provider, o.Subject, err)
+	}
+	return res, nil
+}
+
+// ScanObservations streams observations in (provider, subject) order.
+func (s *Store) ScanObservations(ctx context.Context, fn func(identity.Observation) error) error {
+	return scanAll(ctx, s.pool, "observations", "SELECT "+obsCols+" FROM observations ORDER BY provider, subject", nil,
+		func(r pgx.Rows) (identity.Observation, error) { return scanObservation(r) }, fn)
+}
+
+// ListObservationConflicts returns every recorded conflict in key order.
+func (s *Store) ListObservationConflicts(ctx context.Context) ([]store.ObservationConflict, error) {
+	var out []store.ObservationConflict
+	err := scanAll(ctx, s.pool, "observation conflicts", `SELECT provider, subject, object_id, other_object_id, source, seen_at
+		FROM observation_conflicts ORDER BY provider, subject, other_object_id`, nil,
+		func(r pgx.Rows) (store.ObservationConflict, error) {
+			var c store.ObservationConflict
+			var source string
+			err := r.Scan(&c.Provider, &c.Subject, &c.ObjectID, &c.OtherObject, &source, &c.SeenAt)
+			c.Source, c.SeenAt = identity.ObservationSource(source), c.SeenAt.UTC()
+			return c, err
+		}, func(c store.ObservationConflict) error { out = append(out, c); return nil })
+	return out, err
+}
+
+// ScanLinks streams idlink's link records in (provider, subject) order.
+func (s *Store) ScanLinks(ctx context.Context, fn func(identity.Link) error) error {
+	return scanAll(ctx, s.pool, "links", "SELECT "+linkCols+" FROM links ORDER BY provider, subject", nil, scanLink, fn)
+}
+
+// ApplyLinkChanges writes each change's link state, appends it to the link's
+// history and appends an audit event, all in one transaction: a batch with
+// one bad change writes nothing.
+func (s *Store) ApplyLinkChanges(ctx context.Context, runID int64, changes []store.LinkChange) error {
+	for i, c := range changes {
+		if err := checkLinkChange(i, c); err != nil {
+			return fmt.Errorf("postgres: apply link changes: %w", err)
+		}
+	}
+	now := utc(time.Now())
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		for i, c := range changes {
+			l := c.Link
+			if l.UpdatedAt.IsZero() {
+				l.UpdatedAt = now
+			}
+			l.UpdatedAt = utc(l.UpdatedAt)
+			if c.Action == identity.ActionUpdateLink || c.Action == identity.ActionRevokeLink {
+				var one int
+				err := tx.QueryRow(ctx, "SELECT 1 FROM links WHERE provider = $1 AND subject = $2 FOR UPDATE", l.Provider, l.Subject).Scan(&one)
+				if errors.Is(err, pgx.ErrNoRows) {
+					return fmt.Errorf("link change %d: %s %s: no such link: %w", i, c.Action, l.Key(), store.ErrNotFound)
+				}
+				if err != nil {
+					return err
+				}
+			}
+			if _, err := tx.Exec(ctx, "INSERT INTO links ("+linkCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+				ON CONFLICT (provider, subject) DO UPDATE SET salesforce_user_id = excluded.salesforce_user_id,
+					object_id = excluded.object_id, tenant_id = excluded.tenant_id, rule = excluded.rule,
+					status = excluded.status, reason = excluded.reason, updated_at = excluded.updated_at`,
+				l.Provider, l.Subject, l.SalesforceUserID, l.ObjectID, l.TenantID, string(l.Rule), string(l.Status), l.Reason, l.UpdatedAt); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO link_history (run_id, at, action, provider, subject, salesforce_user_id,
+					object_id, tenant_id, rule, status, reason, actor, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+				nullRun(runID), l.UpdatedAt, string(c.Action), l.Provider, l.Subject, l.SalesforceUserID,
+				l.ObjectID, l.TenantID, string(l.Rule), string(l.Status), l.Reason, c.Actor, c.Detail); err != nil {
+				return err
+			}
+			if err := insertAudit(ctx, tx, store.AuditEvent{RunID: runID, At: now, Actor: c.Actor,
+				Kind: linkAuditKind(c.Action), Target: l.Key().String(), Detail: c.Detail}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: apply %d link changes: %w", len(changes), err)
+	}
+	return nil
+}
+
+// LinkHistory returns every recorded version of a link, oldest first.
+func (s *Store) LinkHistory(ctx context.Context, key identity.LinkKey) ([]store.LinkVersion, error) {
+	var out []store.LinkVersion
+	err := scanAll(ctx, s.pool, "link history", `SELECT seq, COALESCE(run_id, 0), at, action, provider, subject, salesforce_user_id,
+			object_id, tenant_id, rule, status, reason, actor, detail FROM link_history
+			WHERE provider = $1 AND subject = $2 ORDER BY seq`, []any{key.Provider, key.Subject},
+		func(r pgx.Rows) (store.LinkVersion, error) {
+			var v store.LinkVersion
+			var action, rule, status string
+			err := r.Scan(&v.Seq, &v.RunID, &v.At, &action, &v.Link.Provider, &v.Link.Subject, &v.Link.SalesforceUserID,
+				&v.Link.ObjectID, &v.Link.TenantID, &rule, &status, &v.Link.Reason, &v.Actor, &v.Detail)
+			v.Action, v.Link.Rule, v.Link.Status = identity.ActionKind(action), identity.Rule(rule), identity.LinkStatus(status)
+			v.At = v.At.UTC()
+			v.Link.UpdatedAt = v.At
+			return v, err
+		}, func(v store.LinkVersion) error { out = append(out, v); return nil })
+	return out, err
+}
+
+// RecordDecision stores an admin decision and its audit event in one transaction.
+func (s *Store) RecordDecision(ctx context.Context, d store.Decision) error {
+	if err := checkDecision(d); err != nil {
+		return fmt.Errorf("postgres: record decision: %w", err)
+	}
+	if d.At.IsZero() {
+		d.At = time.Now()
+	}
+	d.At = utc(d.At)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO decisions (provider, subject, salesforce_user_id, object_id, approved, actor, reason, at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, d.Provider, d.Subject, d.SalesforceUserID, d.ObjectID, d.Approved, d.Actor, d.Reason, d.At); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, store.AuditEvent{At: d.At, Actor: d.Actor, Kind: decisionKind(d),
+			Target: identity.LinkKey{Provider: d.Provider, Subject: d.Subject}.String(), Detail: decisionDetail(d)})
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: record decision on %s/%s: %w", d.Provider, d.Subject, err)
+	}
+	return nil
+}
+
+// ScanDecisions streams decisions in the order they were made.
+func (s *Store) ScanDecisions(ctx context.Context, fn func(store.Decision) error) error {
+	return scanAll(ctx, s.pool, "decisions", `SELECT provider, subject, salesforce_user_id, object_id, approved, actor, reason, at
+		FROM decisions ORDER BY seq`, nil,
+		func(r pgx.Rows) (store.Decision, error) {
+			var d store.Decision
+			err := r.Scan(&d.Provider, &d.Subject, &d.SalesforceUserID, &d.ObjectID, &d.Approved, &d.Actor, &d.Reason, &d.At)
+			d.At = d.At.UTC()
+			return d, err
+		}, fn)
+}

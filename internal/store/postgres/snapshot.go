@@ -1,0 +1,466 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/idlinkhq/idlink/internal/identity"
+	"github.com/idlinkhq/idlink/internal/store"
+)
+
+// chunkRows is how many rows one INSERT ... SELECT FROM unnest(...) carries.
+// Each column travels as one binary array parameter, so a statement costs
+// little per row; chunks bound the memory of one statement.
+const chunkRows = 20000
+
+// afterChunk, when set by a test, is called after each statement of a batch
+// with the number of rows written so far (the crash test kills the process
+// mid-transaction with it).
+var afterChunk func(rows int)
+
+// uniqueKeyOrder returns the row indexes of a batch in key order with
+// duplicate keys removed, keeping the last occurrence (so a batch behaves as
+// if its rows were written one after the other). PostgreSQL refuses an upsert
+// statement that touches one row twice; key order also makes index inserts
+// nearly sequential.
+func uniqueKeyOrder(n int, key func(i int) string) []int32 {
+	type keyed struct {
+		key string
+		i   int32
+	}
+	ks := make([]keyed, n)
+	for i := range ks {
+		ks[i] = keyed{key(i), int32(i)}
+	}
+	slices.SortFunc(ks, func(a, b keyed) int {
+		if c := strings.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		return int(a.i - b.i)
+	})
+	idx := make([]int32, 0, n)
+	for j, k := range ks {
+		if j+1 < len(ks) && ks[j+1].key == k.key {
+			continue
+		}
+		idx = append(idx, k.i)
+	}
+	return idx
+}
+
+// inChunks calls write with consecutive slices of order of at most chunkRows.
+func inChunks(order []int32, write func(part []int32) error) error {
+	done := 0
+	for start := 0; start < len(order); start += chunkRows {
+		part := order[start:min(start+chunkRows, len(order))]
+		if err := write(part); err != nil {
+			return err
+		}
+		done += len(part)
+		if afterChunk != nil {
+			afterChunk(done)
+		}
+	}
+	return nil
+}
+
+// lockSnapshot serialises the writers of one snapshot table (per schema)
+// until the transaction ends: batches from concurrent writers then never race
+// to insert the same key. Runs are already exclusive through the lease, so
+// this wait is rare and short.
+func lockSnapshot(ctx context.Context, tx pgx.Tx, table string) error {
+	_, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext('idlink.snapshot.' || $1 || '.' || current_schema()))", table)
+	return err
+}
+
+func ts(t time.Time) pgtype.Timestamptz {
+	if t.IsZero() {
+		return pgtype.Timestamptz{}
+	}
+	return pgtype.Timestamptz{Time: utc(t), Valid: true}
+}
+
+func fromTS(t pgtype.Timestamptz) time.Time {
+	if !t.Valid {
+		return time.Time{}
+	}
+	return t.Time.UTC()
+}
+
+// copyThreshold is the batch size from which rows travel by COPY into a
+// temporary table and are merged with one INSERT ... SELECT; smaller batches
+// (delta pages) use unnest arrays and skip creating the temporary table.
+const copyThreshold = 2000
+
+// UpsertEntraUsers writes a batch of Entra users (inserting new ones, updating
+// changed ones in place, leaving unchanged ones alone) and the cursor, all in
+// one transaction: either the whole batch and the cursor are stored, or
+// nothing is.
+func (s *Store) UpsertEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser, cursor *store.Cursor) error {
+	if err := checkCursor(cursor); err != nil {
+		return fmt.Errorf("postgres: upsert entra users: %w", err)
+	}
+	order := uniqueKeyOrder(len(users), func(i int) string { return users[i].ObjectID })
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := lockSnapshot(ctx, tx, "entra_users"); err != nil {
+			return err
+		}
+		var err error
+		if len(order) >= copyThreshold {
+			err = s.copyEntraUsers(ctx, tx, runID, users, order)
+		} else {
+			err = s.unnestEntraUsers(ctx, tx, runID, users, order)
+		}
+		if err != nil {
+			return err
+		}
+		return setCursor(ctx, tx, cursor)
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: upsert %d entra users: %w", len(users), err)
+	}
+	return nil
+}
+
+// entraChanged is true when a stored user (t) differs from the batch row (b).
+const entraChanged = `(t.tenant_id, t.upn, t.mail, t.display_name, t.given_name, t.surname, t.account_enabled, t.deleted, t.in_scope, t.user_type)
+	IS DISTINCT FROM (b.tenant_id, b.upn, b.mail, b.display_name, b.given_name, b.surname, b.account_enabled, b.deleted, b.in_scope, b.user_type)`
+
+const entraSet = `tenant_id = b.tenant_id, upn = b.upn, mail = b.mail, display_name = b.display_name, given_name = b.given_name,
+	surname = b.surname, account_enabled = b.account_enabled, deleted = b.deleted, in_scope = b.in_scope, user_type = b.user_type`
+
+// copyEntraUsers streams the batch by COPY into a temporary table and merges
+// it with one MERGE: new users are inserted, changed users updated, unchanged
+// ones not touched (PostgreSQL writes a whole row version for any update, so
+// skipping them is what keeps a repeated backfill fast). The caller holds the
+// snapshot lock, so no other transaction inserts the same oids meanwhile.
+//
+// Into an empty table (the first backfill) the rows are copied directly.
+func (s *Store) copyEntraUsers(ctx context.Context, tx pgx.Tx, runID int64, users []identity.EntraUser, order []int32) error {
+	var empty bool
+	if err := tx.QueryRow(ctx, "SELECT NOT EXISTS (SELECT 1 FROM entra_users)").Scan(&empty); err != nil {
+		return err
+	}
+	target := "entra_users"
+	if !empty {
+		target = "idlink_entra_batch"
+		if _, err := tx.Exec(ctx, `CREATE TEMPORARY TABLE idlink_entra_batch (LIKE entra_users) ON COMMIT DROP`); err != nil {
+			return err
+		}
+	}
+	cols := []string{"oid", "tenant_id", "upn", "mail", "display_name", "given_name", "surname", "account_enabled", "deleted", "in_scope", "user_type"}
+	row := make([]any, len(cols))
+	next := 0
+	src := pgx.CopyFromFunc(func() ([]any, error) {
+		if next == len(order) {
+			return nil, nil
+		}
+		i := order[next]
+		next++
+		u := &users[i]
+		if err := checkEntraUser(int(i), *u); err != nil {
+			return nil, err
+		}
+		row[0], row[1], row[2], row[3], row[4], row[5], row[6] = u.ObjectID, u.TenantID, u.UPN, u.Mail, u.DisplayName, u.GivenName, u.Surname
+		row[7], row[8], row[9], row[10] = u.AccountEnabled, string(u.Deleted), u.InScope, u.UserType
+		if afterChunk != nil && next%chunkRows == 0 {
+			afterChunk(next)
+		}
+		return row, nil
+	})
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{target}, cols, src); err != nil {
+		return err
+	}
+	if empty {
+		_, err := tx.Exec(ctx, "INSERT INTO entra_seen (run_id, oid) SELECT $1, oid FROM entra_users", runID)
+		return err
+	}
+	if _, err := tx.Exec(ctx, `MERGE INTO entra_users AS t USING idlink_entra_batch AS b ON t.oid = b.oid
+		WHEN MATCHED AND `+entraChanged+` THEN UPDATE SET `+entraSet+`
+		WHEN NOT MATCHED THEN INSERT VALUES (b.oid, b.tenant_id, b.upn, b.mail, b.display_name, b.given_name, b.surname,
+			b.account_enabled, b.deleted, b.in_scope, b.user_type)`); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, "INSERT INTO entra_seen (run_id, oid) SELECT $1, oid FROM idlink_entra_batch", runID)
+	return err
+}
+
+func (s *Store) unnestEntraUsers(ctx context.Context, tx pgx.Tx, runID int64, users []identity.EntraUser, order []int32) error {
+	var (
+		oid, tid, upn, mail, dn, gn, sn, deleted, ut []string
+		enabled, scope                               []bool
+	)
+	for _, i := range order {
+		u := &users[i]
+		if err := checkEntraUser(int(i), *u); err != nil {
+			return err
+		}
+		oid, tid, upn, mail = append(oid, u.ObjectID), append(tid, u.TenantID), append(upn, u.UPN), append(mail, u.Mail)
+		dn, gn, sn = append(dn, u.DisplayName), append(gn, u.GivenName), append(sn, u.Surname)
+		enabled, deleted, scope, ut = append(enabled, u.AccountEnabled), append(deleted, string(u.Deleted)), append(scope, u.InScope), append(ut, u.UserType)
+	}
+	if len(oid) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO entra_users AS t (oid, tenant_id, upn, mail, display_name, given_name, surname,
+			account_enabled, deleted, in_scope, user_type)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+			$8::bool[], $9::text[], $10::bool[], $11::text[])
+		ON CONFLICT (oid) DO UPDATE SET `+strings.ReplaceAll(entraSet, "b.", "excluded.")+`
+		WHERE `+strings.ReplaceAll(entraChanged, "b.", "excluded."),
+		oid, tid, upn, mail, dn, gn, sn, enabled, deleted, scope, ut)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, "INSERT INTO entra_seen (run_id, oid) SELECT $1, unnest($2::text[])", runID, oid)
+	return err
+}
+
+const entraCols = "oid, tenant_id, upn, mail, display_name, given_name, surname, account_enabled, deleted, in_scope, user_type"
+
+func scanEntra(row pgx.Row) (identity.EntraUser, error) {
+	var u identity.EntraUser
+	var deleted string
+	err := row.Scan(&u.ObjectID, &u.TenantID, &u.UPN, &u.Mail, &u.DisplayName, &u.GivenName, &u.Surname,
+		&u.AccountEnabled, &deleted, &u.InScope, &u.UserType)
+	u.Deleted = identity.Deletion(deleted)
+	return u, err
+}
+
+// LookupEntraUsers returns the stored users among oids.
+func (s *Store) LookupEntraUsers(ctx context.Context, oids []string) (map[string]identity.EntraUser, error) {
+	out := make(map[string]identity.EntraUser, len(oids))
+	if len(oids) == 0 {
+		return out, nil
+	}
+	err := scanAll(ctx, s.pool, "entra users", "SELECT "+entraCols+" FROM entra_users WHERE oid = ANY($1::text[])", []any{oids},
+		func(r pgx.Rows) (identity.EntraUser, error) { return scanEntra(r) },
+		func(u identity.EntraUser) error { out[u.ObjectID] = u; return nil })
+	return out, err
+}
+
+// MarkEntraUsersNotSeen marks hard deleted every user that runID did not
+// upsert and that is not already hard deleted. It then forgets what earlier
+// runs saw (their marking is over); runID's own record stays, so calling it
+// again changes nothing.
+func (s *Store) MarkEntraUsersNotSeen(ctx context.Context, runID int64) (int64, error) {
+	var n int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := lockSnapshot(ctx, tx, "entra_users"); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `UPDATE entra_users AS u SET deleted = $1
+			WHERE u.deleted <> $1 AND NOT EXISTS (SELECT 1 FROM entra_seen AS s WHERE s.run_id = $2 AND s.oid = u.oid)`,
+			string(identity.HardDeleted), runID)
+		if err != nil {
+			return err
+		}
+		n = tag.RowsAffected()
+		_, err = tx.Exec(ctx, "DELETE FROM entra_seen WHERE run_id < $1", runID)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("postgres: mark entra users not seen by run %d: %w", runID, err)
+	}
+	return n, nil
+}
+
+// SetEntraScope sets InScope for exactly the given oids and clears it for all others.
+func (s *Store) SetEntraScope(ctx context.Context, inScope []string) error {
+	if inScope == nil {
+		inScope = []string{}
+	}
+	_, err := s.pool.Exec(ctx, `UPDATE entra_users AS u SET in_scope = n.v
+		FROM (SELECT e.oid, s.k IS NOT NULL AS v FROM entra_users e
+			LEFT JOIN (SELECT DISTINCT k FROM unnest($1::text[]) AS k) s ON s.k = e.oid) AS n
+		WHERE u.oid = n.oid AND u.in_scope IS DISTINCT FROM n.v`, inScope)
+	if err != nil {
+		return fmt.Errorf("postgres: set entra scope (%d users): %w", len(inScope), err)
+	}
+	return nil
+}
+
+// ScanEntraUsers streams the Entra snapshot in oid order.
+func (s *Store) ScanEntraUsers(ctx context.Context, fn func(identity.EntraUser) error) error {
+	return scanAll(ctx, s.pool, "entra users", "SELECT "+entraCols+" FROM entra_users ORDER BY oid", nil,
+		func(r pgx.Rows) (identity.EntraUser, error) { return scanEntra(r) }, fn)
+}
+
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// scanAll streams a query's rows to fn; an error from fn stops the scan and is returned as is.
+func scanAll[T any](ctx context.Context, db querier, what, q string, args []any, scan func(pgx.Rows) (T, error), fn func(T) error) error {
+	rows, err := db.Query(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("postgres: scan %s: %w", what, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return fmt.Errorf("postgres: scan %s: %w", what, err)
+		}
+		if err := fn(v); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("postgres: scan %s: %w", what, err)
+	}
+	return nil
+}
+
+// UpsertSalesforceUsers writes a batch of Salesforce users and the cursor in one transaction.
+func (s *Store) UpsertSalesforceUsers(ctx context.Context, runID int64, users []identity.SalesforceUser, cursor *store.Cursor) error {
+	if err := checkCursor(cursor); err != nil {
+		return fmt.Errorf("postgres: upsert salesforce users: %w", err)
+	}
+	order := uniqueKeyOrder(len(users), func(i int) string { return users[i].ID })
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		err := inChunks(order, func(part []int32) error {
+			var id, un, fed, email, ut []string
+			var active []bool
+			var created, mod []pgtype.Timestamptz
+			for _, i := range part {
+				u := &users[i]
+				if err := checkSalesforceUser(int(i), *u); err != nil {
+					return err
+				}
+				id, un, fed, email = append(id, u.ID), append(un, u.Username), append(fed, u.FederationIdentifier), append(email, u.Email)
+				active, ut = append(active, u.IsActive), append(ut, u.UserType)
+				created, mod = append(created, ts(u.CreatedDate)), append(mod, ts(u.SystemModstamp))
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO salesforce_users (id, username, federation_identifier, email, is_active, user_type,
+					created_date, system_modstamp, last_seen_run)
+				SELECT u.*, $9::bigint FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::text[],
+					$7::timestamptz[], $8::timestamptz[]) AS u
+				ON CONFLICT (id) DO UPDATE SET username = excluded.username, federation_identifier = excluded.federation_identifier,
+					email = excluded.email, is_active = excluded.is_active, user_type = excluded.user_type,
+					created_date = excluded.created_date, system_modstamp = excluded.system_modstamp, last_seen_run = excluded.last_seen_run`,
+				id, un, fed, email, active, ut, created, mod, runID)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		return setCursor(ctx, tx, cursor)
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: upsert %d salesforce users: %w", len(users), err)
+	}
+	return nil
+}
+
+// ScanSalesforceUsers streams the Salesforce user snapshot in Id order.
+func (s *Store) ScanSalesforceUsers(ctx context.Context, fn func(identity.SalesforceUser) error) error {
+	return scanAll(ctx, s.pool, "salesforce users", `SELECT id, username, federation_identifier, email, is_active, user_type,
+		created_date, system_modstamp FROM salesforce_users ORDER BY id`, nil,
+		func(r pgx.Rows) (identity.SalesforceUser, error) {
+			var u identity.SalesforceUser
+			var created, mod pgtype.Timestamptz
+			err := r.Scan(&u.ID, &u.Username, &u.FederationIdentifier, &u.Email, &u.IsActive, &u.UserType, &created, &mod)
+			u.CreatedDate, u.SystemModstamp = fromTS(created), fromTS(mod)
+			return u, err
+		}, fn)
+}
+
+// UpsertAccountLinks writes a batch of ThirdPartyAccountLink rows in one transaction.
+func (s *Store) UpsertAccountLinks(ctx context.Context, runID int64, links []identity.ThirdPartyAccountLink) error {
+	order := uniqueKeyOrder(len(links), func(i int) string { return links[i].ID })
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		return inChunks(order, func(part []int32) error {
+			var id, prov, rid, uid []string
+			for _, i := range part {
+				l := &links[i]
+				if err := checkAccountLink(int(i), *l); err != nil {
+					return err
+				}
+				id, prov, rid, uid = append(id, l.ID), append(prov, l.Provider), append(rid, l.RemoteIdentifier), append(uid, l.UserID)
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO account_links (id, provider, remote_identifier, user_id, last_seen_run)
+				SELECT u.*, $5::bigint FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u
+				ON CONFLICT (id) DO UPDATE SET provider = excluded.provider, remote_identifier = excluded.remote_identifier,
+					user_id = excluded.user_id, last_seen_run = excluded.last_seen_run`, id, prov, rid, uid, runID)
+			return err
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: upsert %d account links: %w", len(links), err)
+	}
+	return nil
+}
+
+// MarkAccountLinksNotSeen removes from the snapshot the account links that
+// runID's complete read did not see (Salesforce deleted them).
+func (s *Store) MarkAccountLinksNotSeen(ctx context.Context, runID int64) (int64, error) {
+	tag, err := s.pool.Exec(ctx, "DELETE FROM account_links WHERE last_seen_run <> $1", runID)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: drop account links not seen by run %d: %w", runID, err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// ScanAccountLinks streams the ThirdPartyAccountLink snapshot in Id order.
+func (s *Store) ScanAccountLinks(ctx context.Context, fn func(identity.ThirdPartyAccountLink) error) error {
+	return scanAll(ctx, s.pool, "account links", "SELECT id, provider, remote_identifier, user_id FROM account_links ORDER BY id", nil,
+		func(r pgx.Rows) (identity.ThirdPartyAccountLink, error) {
+			var l identity.ThirdPartyAccountLink
+			err := r.Scan(&l.ID, &l.Provider, &l.RemoteIdentifier, &l.UserID)
+			return l, err
+		}, fn)
+}
+
+const linkCols = "provider, subject, salesforce_user_id, object_id, tenant_id, rule, status, reason, updated_at"
+
+// UpsertRemoteLinks writes a batch of Identity_Link__c rows in one transaction.
+func (s *Store) UpsertRemoteLinks(ctx context.Context, runID int64, links []identity.Link) error {
+	order := uniqueKeyOrder(len(links), func(i int) string { return links[i].Provider + "\x00" + links[i].Subject })
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		return inChunks(order, func(part []int32) error {
+			var prov, sub, user, oid, tid, rule, status, reason []string
+			var upd []pgtype.Timestamptz
+			for _, i := range part {
+				l := &links[i]
+				if err := checkRemoteLink(int(i), *l); err != nil {
+					return err
+				}
+				prov, sub, user, oid, tid = append(prov, l.Provider), append(sub, l.Subject), append(user, l.SalesforceUserID), append(oid, l.ObjectID), append(tid, l.TenantID)
+				rule, status, reason, upd = append(rule, string(l.Rule)), append(status, string(l.Status)), append(reason, l.Reason), append(upd, ts(l.UpdatedAt))
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO remote_links (`+linkCols+`, last_seen_run)
+				SELECT u.*, $10::bigint FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+					$8::text[], $9::timestamptz[]) AS u
+				ON CONFLICT (provider, subject) DO UPDATE SET salesforce_user_id = excluded.salesforce_user_id,
+					object_id = excluded.object_id, tenant_id = excluded.tenant_id, rule = excluded.rule, status = excluded.status,
+					reason = excluded.reason, updated_at = excluded.updated_at, last_seen_run = excluded.last_seen_run`,
+				prov, sub, user, oid, tid, rule, status, reason, upd, runID)
+			return err
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: upsert %d remote links: %w", len(links), err)
+	}
+	return nil
+}
+
+// ScanRemoteLinks streams the Identity_Link__c snapshot in (provider, subject) order.
+func (s *Store) ScanRemoteLinks(ctx context.Context, fn func(identity.Link) error) error {
+	return scanAll(ctx, s.pool, "remote links", "SELECT "+linkCols+" FROM remote_links ORDER BY provider, subject", nil, scanLink, fn)
+}
+
+func scanLink(r pgx.Rows) (identity.Link, error) {
+	var l identity.Link
+	var rule, status string
+	var upd pgtype.Timestamptz
+	err := r.Scan(&l.Provider, &l.Subject, &l.SalesforceUserID, &l.ObjectID, &l.TenantID, &rule, &status, &l.Reason, &upd)
+	l.Rule, l.Status, l.UpdatedAt = identity.Rule(rule), identity.LinkStatus(status), fromTS(upd)
+	return l, err
+}

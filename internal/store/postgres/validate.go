@@ -1,0 +1,182 @@
+package postgres
+
+// This file is kept identical (apart from the package name) in
+// internal/store/sqlite: both backends must accept and refuse the same input,
+// and the storetest conformance suite checks that they do.
+
+import (
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/idlinkhq/idlink/internal/identity"
+	"github.com/idlinkhq/idlink/internal/store"
+)
+
+func checkEntraUser(i int, u identity.EntraUser) error {
+	if u.ObjectID == "" {
+		return fmt.Errorf("entra user %d (upn %q): empty object id: every Entra user needs its oid", i, u.UPN)
+	}
+	if !utf8.ValidString(u.ObjectID) {
+		return fmt.Errorf("entra user %d (upn %q): object id %q is not valid UTF-8", i, u.UPN, u.ObjectID)
+	}
+	switch u.Deleted {
+	case identity.NotDeleted, identity.SoftDeleted, identity.HardDeleted:
+	default:
+		return fmt.Errorf("entra user %s: unknown deletion %q (want \"\", \"soft\" or \"hard\")", u.ObjectID, u.Deleted)
+	}
+	return nil
+}
+
+func checkSalesforceUser(i int, u identity.SalesforceUser) error {
+	if u.ID == "" {
+		return fmt.Errorf("salesforce user %d (username %q): empty Id", i, u.Username)
+	}
+	return nil
+}
+
+func checkAccountLink(i int, l identity.ThirdPartyAccountLink) error {
+	if l.ID == "" {
+		return fmt.Errorf("ThirdPartyAccountLink %d (provider %q, sub %q): empty Id", i, l.Provider, l.RemoteIdentifier)
+	}
+	return nil
+}
+
+func checkRemoteLink(i int, l identity.Link) error {
+	if l.Provider == "" || l.Subject == "" {
+		return fmt.Errorf("Identity_Link__c %d: provider and subject are required (got %q, %q)", i, l.Provider, l.Subject)
+	}
+	return nil
+}
+
+func checkCursor(c *store.Cursor) error {
+	if c != nil && c.Name == "" {
+		return errors.New("cursor with an empty name: give the cursor a name such as \"graph.users.delta\"")
+	}
+	return nil
+}
+
+func checkObservation(o identity.Observation) error {
+	if o.Provider == "" || o.Subject == "" || o.ObjectID == "" {
+		return fmt.Errorf("observation needs provider, subject and object id (got %q, %q, %q)", o.Provider, o.Subject, o.ObjectID)
+	}
+	return nil
+}
+
+// observationTimes fills in the seen times an observation left empty.
+func observationTimes(o identity.Observation, now time.Time) identity.Observation {
+	if o.LastSeen.IsZero() {
+		o.LastSeen = now
+	}
+	if o.FirstSeen.IsZero() || o.FirstSeen.After(o.LastSeen) {
+		o.FirstSeen = o.LastSeen
+	}
+	if o.Count <= 0 {
+		o.Count = 1
+	}
+	o.FirstSeen = o.FirstSeen.UTC().Truncate(time.Microsecond)
+	o.LastSeen = o.LastSeen.UTC().Truncate(time.Microsecond)
+	return o
+}
+
+func validStatus(s identity.LinkStatus) bool {
+	return s == identity.LinkActive || s == identity.LinkProposed || s == identity.LinkRevoked
+}
+
+// checkLinkChange refuses a change that cannot be written as a link record.
+// Existence checks (update and revoke need an existing link) happen inside the
+// transaction.
+func checkLinkChange(i int, c store.LinkChange) error {
+	l := c.Link
+	where := fmt.Sprintf("link change %d (%s %s/%s)", i, c.Action, l.Provider, l.Subject)
+	if l.Provider == "" || l.Subject == "" {
+		return fmt.Errorf("%s: provider and subject are required", where)
+	}
+	if c.Actor == "" {
+		return fmt.Errorf("%s: empty actor: say who makes the change, e.g. \"idlink run 42\"", where)
+	}
+	if !validStatus(l.Status) {
+		return fmt.Errorf("%s: unknown link status %q (want active, proposed or revoked)", where, l.Status)
+	}
+	switch c.Action {
+	case identity.ActionCreateLink, identity.ActionUpdateLink:
+		if l.Status == identity.LinkRevoked {
+			return fmt.Errorf("%s: status revoked needs action %s", where, identity.ActionRevokeLink)
+		}
+		if l.SalesforceUserID == "" {
+			return fmt.Errorf("%s: empty Salesforce user id", where)
+		}
+	case identity.ActionProposeLink:
+		if l.Status != identity.LinkProposed {
+			return fmt.Errorf("%s: a proposed link needs status proposed, not %q", where, l.Status)
+		}
+		if l.SalesforceUserID == "" {
+			return fmt.Errorf("%s: empty Salesforce user id", where)
+		}
+	case identity.ActionRevokeLink:
+		if l.Status != identity.LinkRevoked {
+			return fmt.Errorf("%s: a revoked link needs status revoked, not %q", where, l.Status)
+		}
+	default:
+		return fmt.Errorf("%s: action %q does not write a link (want create-link, update-link, propose-link or revoke-link)", where, c.Action)
+	}
+	return nil
+}
+
+func checkDecision(d store.Decision) error {
+	if d.Provider == "" || d.Subject == "" {
+		return fmt.Errorf("decision needs provider and subject (got %q, %q)", d.Provider, d.Subject)
+	}
+	if d.Actor == "" {
+		return fmt.Errorf("decision on %s/%s: empty actor: say which admin decided", d.Provider, d.Subject)
+	}
+	return nil
+}
+
+func decisionKind(d store.Decision) string {
+	if d.Approved {
+		return "decision.approve"
+	}
+	return "decision.reject"
+}
+
+func decisionDetail(d store.Decision) string {
+	s := fmt.Sprintf("salesforce user %s, object id %s", d.SalesforceUserID, d.ObjectID)
+	if d.Reason != "" {
+		s += ": " + d.Reason
+	}
+	return s
+}
+
+func checkRun(kind store.RunKind, holder string) error {
+	switch kind {
+	case store.KindRun, store.KindBackfill, store.KindDryRun:
+	default:
+		return fmt.Errorf("unknown run kind %q (want run, backfill or dry-run)", kind)
+	}
+	if holder == "" {
+		return errors.New("empty run holder: pass host/pid")
+	}
+	return nil
+}
+
+func checkFinish(r store.Run) error {
+	switch r.Status {
+	case store.StatusSucceeded, store.StatusFailed, store.StatusHeld, store.StatusThrottled, store.StatusSkipped, store.StatusRunning:
+		return nil
+	}
+	return fmt.Errorf("run %d: unknown status %q", r.ID, r.Status)
+}
+
+func checkLease(name, holder string, ttl time.Duration) error {
+	if name == "" || holder == "" {
+		return fmt.Errorf("lease needs a name and a holder (got %q, %q)", name, holder)
+	}
+	if ttl <= 0 {
+		return fmt.Errorf("lease %q: ttl must be positive, got %s", name, ttl)
+	}
+	return nil
+}
+
+func linkAuditKind(a identity.ActionKind) string { return "link." + string(a) }

@@ -1,0 +1,228 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/idlinkhq/idlink/internal/identity"
+	"github.com/idlinkhq/idlink/internal/store"
+)
+
+const obsCols = "provider, subject, object_id, tenant_id, client_id, source, first_seen, last_seen, count"
+
+func scanObservation(sc interface{ Scan(...any) error }) (identity.Observation, error) {
+	var o identity.Observation
+	var source, first, last string
+	if err := sc.Scan(&o.Provider, &o.Subject, &o.ObjectID, &o.TenantID, &o.ClientID, &source, &first, &last, &o.Count); err != nil {
+		return o, err
+	}
+	o.Source = identity.ObservationSource(source)
+	var err error
+	if o.FirstSeen, err = parseTime(first); err != nil {
+		return o, err
+	}
+	o.LastSeen, err = parseTime(last)
+	return o, err
+}
+
+// RecordObservation stores that a subject was seen with an oid. A subject
+// already bound to another oid is never re-bound: the conflict is recorded for
+// admins and the stored observation is returned unchanged.
+func (s *Store) RecordObservation(ctx context.Context, o identity.Observation) (store.ObservationResult, error) {
+	if err := checkObservation(o); err != nil {
+		return store.ObservationResult{}, fmt.Errorf("sqlite: record observation: %w", err)
+	}
+	o = observationTimes(o, time.Now())
+	var res store.ObservationResult
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		old, err := scanObservation(tx.QueryRowContext(ctx, "SELECT "+obsCols+" FROM observations WHERE provider = ? AND subject = ?", o.Provider, o.Subject))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			res = store.ObservationResult{Outcome: store.ObservationNew}
+			_, err := tx.ExecContext(ctx, "INSERT INTO observations ("+obsCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+				o.Provider, o.Subject, o.ObjectID, o.TenantID, o.ClientID, string(o.Source), fmtTime(o.FirstSeen), fmtTime(o.LastSeen), o.Count)
+			return err
+		case err != nil:
+			return err
+		case !strings.EqualFold(old.ObjectID, o.ObjectID):
+			res = store.ObservationResult{Outcome: store.ObservationConflicting, Existing: old}
+			_, err := tx.ExecContext(ctx, `INSERT INTO observation_conflicts (provider, subject, object_id, other_object_id, source, seen_at)
+				VALUES (?, ?, ?, ?, ?, ?)
+				ON CONFLICT (provider, subject, other_object_id) DO UPDATE SET source = excluded.source, seen_at = excluded.seen_at`,
+				o.Provider, o.Subject, old.ObjectID, o.ObjectID, string(o.Source), fmtTime(o.LastSeen))
+			return err
+		default:
+			upd := old
+			if o.FirstSeen.Before(upd.FirstSeen) {
+				upd.FirstSeen = o.FirstSeen
+			}
+			if o.LastSeen.After(upd.LastSeen) {
+				upd.LastSeen = o.LastSeen
+			}
+			upd.Count += o.Count
+			if upd.TenantID == "" {
+				upd.TenantID = o.TenantID
+			}
+			if upd.ClientID == "" {
+				upd.ClientID = o.ClientID
+			}
+			res = store.ObservationResult{Outcome: store.ObservationKnown, Existing: upd}
+			_, err := tx.ExecContext(ctx, `UPDATE observations SET tenant_id = ?, client_id = ?, first_seen = ?, last_seen = ?, count = ?
+				WHERE provider = ? AND subject = ?`,
+				upd.TenantID, upd.ClientID, fmtTime(upd.FirstSeen), fmtTime(upd.LastSeen), upd.Count, o.Provider, o.Subject)
+			return err
+		}
+	})
+	if err != nil {
+		return store.ObservationResult{}, fmt.Errorf("sqlite: record observation %s/%s: %w", o.Provider, o.Subject, err)
+	}
+	return res, nil
+}
+
+// ScanObservations streams observations in (provider, subject) order.
+func (s *Store) ScanObservations(ctx context.Context, fn func(identity.Observation) error) error {
+	return scanAll(ctx, s.r, "observations", "SELECT "+obsCols+" FROM observations ORDER BY provider, subject", nil,
+		func(rows *sql.Rows) (identity.Observation, error) { return scanObservation(rows) }, fn)
+}
+
+// ListObservationConflicts returns every recorded conflict in key order.
+func (s *Store) ListObservationConflicts(ctx context.Context) ([]store.ObservationConflict, error) {
+	var out []store.ObservationConflict
+	err := scanAll(ctx, s.r, "observation conflicts", `SELECT provider, subject, object_id, other_object_id, source, seen_at
+		FROM observation_conflicts ORDER BY provider, subject, other_object_id`, nil,
+		func(rows *sql.Rows) (store.ObservationConflict, error) {
+			var c store.ObservationConflict
+			var source, at string
+			if err := rows.Scan(&c.Provider, &c.Subject, &c.ObjectID, &c.OtherObject, &source, &at); err != nil {
+				return c, err
+			}
+			c.Source = identity.ObservationSource(source)
+			var err error
+			c.SeenAt, err = parseTime(at)
+			return c, err
+		}, func(c store.ObservationConflict) error { out = append(out, c); return nil })
+	return out, err
+}
+
+// ScanLinks streams idlink's link records in (provider, subject) order.
+func (s *Store) ScanLinks(ctx context.Context, fn func(identity.Link) error) error {
+	return scanAll(ctx, s.r, "links", "SELECT "+linkCols+" FROM links ORDER BY provider, subject", nil, scanLink, fn)
+}
+
+// ApplyLinkChanges writes each change's link state, appends it to the link's
+// history and appends an audit event, all in one transaction: a batch with
+// one bad change writes nothing.
+func (s *Store) ApplyLinkChanges(ctx context.Context, runID int64, changes []store.LinkChange) error {
+	for i, c := range changes {
+		if err := checkLinkChange(i, c); err != nil {
+			return fmt.Errorf("sqlite: apply link changes: %w", err)
+		}
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		for i, c := range changes {
+			l := c.Link
+			if l.UpdatedAt.IsZero() {
+				l.UpdatedAt = now
+			}
+			if c.Action == identity.ActionUpdateLink || c.Action == identity.ActionRevokeLink {
+				var one int
+				err := tx.QueryRowContext(ctx, "SELECT 1 FROM links WHERE provider = ? AND subject = ?", l.Provider, l.Subject).Scan(&one)
+				if errors.Is(err, sql.ErrNoRows) {
+					return fmt.Errorf("link change %d: %s %s: no such link: %w", i, c.Action, l.Key(), store.ErrNotFound)
+				}
+				if err != nil {
+					return err
+				}
+			}
+			if _, err := tx.ExecContext(ctx, "INSERT INTO links ("+linkCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (provider, subject) DO UPDATE SET salesforce_user_id = excluded.salesforce_user_id,
+					object_id = excluded.object_id, tenant_id = excluded.tenant_id, rule = excluded.rule,
+					status = excluded.status, reason = excluded.reason, updated_at = excluded.updated_at`,
+				l.Provider, l.Subject, l.SalesforceUserID, l.ObjectID, l.TenantID, string(l.Rule), string(l.Status), l.Reason, fmtTime(l.UpdatedAt)); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO link_history (run_id, at, action, provider, subject, salesforce_user_id,
+					object_id, tenant_id, rule, status, reason, actor, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				nullRun(runID), fmtTime(l.UpdatedAt), string(c.Action), l.Provider, l.Subject, l.SalesforceUserID,
+				l.ObjectID, l.TenantID, string(l.Rule), string(l.Status), l.Reason, c.Actor, c.Detail); err != nil {
+				return err
+			}
+			if err := insertAudit(ctx, tx, store.AuditEvent{RunID: runID, At: now, Actor: c.Actor,
+				Kind: linkAuditKind(c.Action), Target: l.Key().String(), Detail: c.Detail}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: apply %d link changes: %w", len(changes), err)
+	}
+	return nil
+}
+
+// LinkHistory returns every recorded version of a link, oldest first.
+func (s *Store) LinkHistory(ctx context.Context, key identity.LinkKey) ([]store.LinkVersion, error) {
+	var out []store.LinkVersion
+	err := scanAll(ctx, s.r, "link history", `SELECT seq, COALESCE(run_id, 0), at, action, provider, subject, salesforce_user_id,
+			object_id, tenant_id, rule, status, reason, actor, detail FROM link_history
+			WHERE provider = ? AND subject = ? ORDER BY seq`, []any{key.Provider, key.Subject},
+		func(rows *sql.Rows) (store.LinkVersion, error) {
+			var v store.LinkVersion
+			var at, action, rule, status string
+			if err := rows.Scan(&v.Seq, &v.RunID, &at, &action, &v.Link.Provider, &v.Link.Subject, &v.Link.SalesforceUserID,
+				&v.Link.ObjectID, &v.Link.TenantID, &rule, &status, &v.Link.Reason, &v.Actor, &v.Detail); err != nil {
+				return v, err
+			}
+			v.Action, v.Link.Rule, v.Link.Status = identity.ActionKind(action), identity.Rule(rule), identity.LinkStatus(status)
+			var err error
+			v.At, err = parseTime(at)
+			v.Link.UpdatedAt = v.At
+			return v, err
+		}, func(v store.LinkVersion) error { out = append(out, v); return nil })
+	return out, err
+}
+
+// RecordDecision stores an admin decision and its audit event in one transaction.
+func (s *Store) RecordDecision(ctx context.Context, d store.Decision) error {
+	if err := checkDecision(d); err != nil {
+		return fmt.Errorf("sqlite: record decision: %w", err)
+	}
+	if d.At.IsZero() {
+		d.At = time.Now()
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO decisions (provider, subject, salesforce_user_id, object_id, approved, actor, reason, at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, d.Provider, d.Subject, d.SalesforceUserID, d.ObjectID, b2i(d.Approved), d.Actor, d.Reason, fmtTime(d.At)); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, store.AuditEvent{At: d.At, Actor: d.Actor, Kind: decisionKind(d),
+			Target: identity.LinkKey{Provider: d.Provider, Subject: d.Subject}.String(), Detail: decisionDetail(d)})
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: record decision on %s/%s: %w", d.Provider, d.Subject, err)
+	}
+	return nil
+}
+
+// ScanDecisions streams decisions in the order they were made.
+func (s *Store) ScanDecisions(ctx context.Context, fn func(store.Decision) error) error {
+	return scanAll(ctx, s.r, "decisions", `SELECT provider, subject, salesforce_user_id, object_id, approved, actor, reason, at
+		FROM decisions ORDER BY seq`, nil,
+		func(rows *sql.Rows) (store.Decision, error) {
+			var d store.Decision
+			var approved int
+			var at string
+			if err := rows.Scan(&d.Provider, &d.Subject, &d.SalesforceUserID, &d.ObjectID, &approved, &d.Actor, &d.Reason, &at); err != nil {
+				return d, err
+			}
+			d.Approved = approved != 0
+			var err error
+			d.At, err = parseTime(at)
+			return d, err
+		}, fn)
+}

@@ -1,0 +1,141 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/idlinkhq/idlink/internal/identity"
+	"github.com/idlinkhq/idlink/internal/store"
+	"github.com/idlinkhq/idlink/migrations"
+)
+
+func TestMigrateIdempotent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "idlink.db")
+	s, err := OpenNoMigrate(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if applied, latest, err := s.SchemaVersion(ctx); err != nil || applied != 0 || latest < 1 {
+		t.Fatalf("SchemaVersion of an empty file = %d, %d, %v", applied, latest, err)
+	}
+	first, err := s.Migrate(ctx)
+	if err != nil || len(first) == 0 || first[0] != 1 {
+		t.Fatalf("first Migrate = %v, %v", first, err)
+	}
+	again, err := s.Migrate(ctx)
+	if err != nil || len(again) != 0 {
+		t.Fatalf("second Migrate = %v, %v; want nothing applied", again, err)
+	}
+	s.Close()
+	// Open migrates too, and does nothing on a current database.
+	s, err = Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var n int
+	if err := s.r.QueryRow("SELECT count(*) FROM schema_migrations").Scan(&n); err != nil || n != len(first) {
+		t.Fatalf("schema_migrations rows = %d, %v; want %d", n, err, len(first))
+	}
+}
+
+func TestRefuseNewerSchema(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "idlink.db")
+	s := openAt(t, path)
+	latest, _ := migrations.Latest(migrations.SQLite)
+	if _, err := s.w.Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'from_the_future', '2030-01-01T00:00:00.000000Z')", latest+5); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, err := Open(ctx, path)
+	if !errors.Is(err, store.ErrSchemaTooNew) {
+		t.Fatalf("Open of a newer database: err = %v, want ErrSchemaTooNew", err)
+	}
+	for _, want := range []string{"newer idlink", "upgrade idlink or point it at another database"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Fatalf("error %q does not say %q", err, want)
+		}
+	}
+	// Status still works, so `idlink migrate status` can explain it.
+	s, err = OpenNoMigrate(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	applied, l, err := s.SchemaVersion(ctx)
+	if err != nil || applied != latest+5 || l != latest {
+		t.Fatalf("SchemaVersion = %d, %d, %v", applied, l, err)
+	}
+}
+
+func openAt(t *testing.T, path string) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// The database itself refuses to change history and audit rows.
+func TestAppendOnly(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := openTemp(t)
+	r, err := s.StartRun(ctx, store.KindRun, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.ApplyLinkChanges(ctx, r.ID, []store.LinkChange{{Action: identity.ActionCreateLink, Actor: "t",
+		Link: identity.Link{Provider: "p", Subject: "s", SalesforceUserID: "005A", Status: identity.LinkActive}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"UPDATE link_history SET actor = 'x'", "DELETE FROM link_history",
+		"UPDATE audit_events SET actor = 'x'", "DELETE FROM audit_events",
+	} {
+		if _, err := s.w.Exec(q); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: err = %v, want append-only refusal", q, err)
+		}
+	}
+}
+
+func TestConnectionSettings(t *testing.T) {
+	t.Parallel()
+	s := openTemp(t)
+	for _, db := range []struct {
+		name string
+		q    func(string) (string, error)
+	}{
+		{"writer", func(p string) (v string, err error) { err = s.w.QueryRow("PRAGMA " + p).Scan(&v); return }},
+		{"reader", func(p string) (v string, err error) { err = s.r.QueryRow("PRAGMA " + p).Scan(&v); return }},
+	} {
+		for pragma, want := range map[string]string{"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "10000", "synchronous": "1"} {
+			got, err := db.q(pragma)
+			if err != nil || got != want {
+				t.Errorf("%s: PRAGMA %s = %q, %v; want %q", db.name, pragma, got, err, want)
+			}
+		}
+	}
+	if _, err := s.r.Exec("DELETE FROM cursors"); err == nil {
+		t.Error("the reader pool can write; it should be query_only")
+	}
+}
+
+func TestOpenBadPath(t *testing.T) {
+	t.Parallel()
+	for _, p := range []string{"", "  ", "a?b.db"} {
+		if _, err := Open(context.Background(), p); err == nil {
+			t.Errorf("Open(%q) succeeded", p)
+		}
+	}
+}
