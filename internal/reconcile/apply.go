@@ -1,0 +1,266 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/idlinkhq/idlink/internal/identity"
+	"github.com/idlinkhq/idlink/internal/store"
+)
+
+// Store is the part of store.Store that Apply uses.
+type Store interface {
+	// ApplyLinkChanges writes links, their history and audit events in one transaction.
+	ApplyLinkChanges(ctx context.Context, runID int64, changes []store.LinkChange) error
+	SaveActions(ctx context.Context, runID int64, actions []store.ActionRecord) error
+	GetRun(ctx context.Context, id int64) (store.Run, error)
+	ListActions(ctx context.Context, runID int64) ([]store.ActionRecord, error)
+}
+
+// LinkWriter writes link records (Identity_Link__c) to Salesforce, upserting
+// by subject. It returns one result per link, in order: partial success is
+// normal. An error means the call as a whole failed (no record written).
+type LinkWriter interface {
+	UpsertLinks(ctx context.Context, links []identity.Link) ([]WriteResult, error)
+}
+
+// WriteResult is Salesforce's answer for one record.
+type WriteResult struct {
+	OK    bool
+	Error string // Salesforce's status code and message when !OK
+}
+
+// Action record states.
+const (
+	StatePlanned = "planned" // flags, and writes not attempted
+	StateApplied = "applied"
+	StateFailed  = "failed"
+	StateHeld    = "held"
+)
+
+// DefaultBatchSize is Salesforce's sObject Collections limit.
+const DefaultBatchSize = 200
+
+// ErrIncomplete is matched by the error Apply returns when some writes failed.
+// Failed actions are not recorded as done, so the next run plans them again.
+var ErrIncomplete = errors.New("some link writes failed; they stay pending for the next run")
+
+// ApplyOptions configure one Apply.
+type ApplyOptions struct {
+	RunID     int64
+	Actor     string // default "idlink run <RunID>"
+	BatchSize int    // default 200 (Salesforce's collection size)
+	Limits    Limits // zero fields take the defaults; -1 switches a limit off
+	Override  Override
+}
+
+// Failure is an action that was not applied.
+type Failure struct {
+	Action identity.Action
+	Error  string
+}
+
+// ApplyResult says what Apply did.
+type ApplyResult struct {
+	Held    bool
+	Applied int // actions written to Salesforce (when they go there) and the store
+	Failed  []Failure
+	Records []store.ActionRecord // as saved with SaveActions
+}
+
+// Apply executes a plan: it checks the safety limit, writes link records to
+// Salesforce in batches, then records in the store (link, history and audit in
+// one transaction per batch) only the records Salesforce accepted. Proposals
+// are written to the store only (Salesforce must not honour them); flags are
+// only recorded. Every action is saved with its outcome through SaveActions.
+//
+// A held plan returns an error matching ErrHeld (a *HeldError); failed writes
+// return an error matching ErrIncomplete. Other errors are store or
+// Salesforce failures; the result still says what was done.
+func Apply(ctx context.Context, st Store, w LinkWriter, r *Result, opt ApplyOptions) (ApplyResult, error) {
+	if opt.BatchSize <= 0 {
+		opt.BatchSize = DefaultBatchSize
+	}
+	if opt.Actor == "" {
+		opt.Actor = "idlink run " + strconv.FormatInt(opt.RunID, 10)
+	}
+	opt.Limits = Config{Limits: opt.Limits}.WithDefaults().Limits
+	states := make([]string, len(r.Actions))
+	errs := make([]string, len(r.Actions))
+	for i := range states {
+		states[i] = StatePlanned
+	}
+	var res ApplyResult
+	save := func() error {
+		res.Records = make([]store.ActionRecord, len(r.Actions))
+		for i, a := range r.Actions {
+			res.Records[i] = store.ActionRecord{Seq: i + 1, Action: a, State: states[i], Error: errs[i]}
+		}
+		if err := st.SaveActions(ctx, opt.RunID, res.Records); err != nil {
+			return fmt.Errorf("save the actions of run %d: %w", opt.RunID, err)
+		}
+		return nil
+	}
+
+	if held := CheckLimits(r, opt.Limits); held != nil {
+		note, err := overrideCovers(ctx, st, r, opt.Override)
+		if err != nil {
+			return res, err
+		}
+		if note != "" {
+			held.Note = note
+			res.Held = true
+			for _, j := range r.Disruptive {
+				states[j] = StateHeld
+			}
+			if err := save(); err != nil {
+				return res, errors.Join(held, err)
+			}
+			return res, held
+		}
+	}
+
+	var writes []int
+	var proposals []int
+	for i, a := range r.Actions {
+		switch a.Kind {
+		case identity.ActionCreateLink, identity.ActionUpdateLink, identity.ActionRevokeLink:
+			writes = append(writes, i)
+		case identity.ActionProposeLink:
+			proposals = append(proposals, i)
+		}
+	}
+	var runErr error
+	fail := func(i int, msg string) {
+		states[i], errs[i] = StateFailed, msg
+		res.Failed = append(res.Failed, Failure{Action: r.Actions[i], Error: msg})
+	}
+	for start := 0; start < len(writes) && runErr == nil; start += opt.BatchSize {
+		batch := writes[start:min(start+opt.BatchSize, len(writes))]
+		links := make([]identity.Link, len(batch))
+		for k, i := range batch {
+			links[k] = r.Actions[i].Link
+		}
+		results, err := w.UpsertLinks(ctx, links)
+		if err == nil && len(results) != len(links) {
+			err = fmt.Errorf("salesforce returned %d results for %d records", len(results), len(links))
+		}
+		if err != nil {
+			runErr = fmt.Errorf("write %d link records to Salesforce: %w", len(links), err)
+			for _, i := range writes[start:] {
+				fail(i, "not written: "+err.Error())
+			}
+			break
+		}
+		var changes []store.LinkChange
+		var accepted []int
+		for k, i := range batch {
+			if !results[k].OK {
+				fail(i, "salesforce: "+results[k].Error)
+				continue
+			}
+			if r.remoteOnly(i) {
+				// Only the Salesforce row was live; idlink has no record to change.
+				states[i] = StateApplied
+				res.Applied++
+				continue
+			}
+			accepted = append(accepted, i)
+			changes = append(changes, linkChange(r.Actions[i], opt.Actor))
+		}
+		if err := recordChanges(ctx, st, opt.RunID, changes); err != nil {
+			runErr = err
+			for _, i := range accepted {
+				fail(i, "written to Salesforce but not recorded: "+err.Error())
+			}
+			break
+		}
+		for _, i := range accepted {
+			states[i] = StateApplied
+			res.Applied++
+		}
+	}
+	for start := 0; start < len(proposals) && runErr == nil; start += opt.BatchSize {
+		batch := proposals[start:min(start+opt.BatchSize, len(proposals))]
+		changes := make([]store.LinkChange, len(batch))
+		for k, i := range batch {
+			changes[k] = linkChange(r.Actions[i], opt.Actor)
+		}
+		if err := recordChanges(ctx, st, opt.RunID, changes); err != nil {
+			runErr = err
+			for _, i := range batch {
+				fail(i, err.Error())
+			}
+			break
+		}
+		for _, i := range batch {
+			states[i] = StateApplied
+			res.Applied++
+		}
+	}
+	if err := save(); err != nil {
+		runErr = errors.Join(runErr, err)
+	}
+	if runErr != nil {
+		return res, runErr
+	}
+	if len(res.Failed) > 0 {
+		return res, fmt.Errorf("%d of %d link writes failed: %w", len(res.Failed), len(writes)+len(proposals), ErrIncomplete)
+	}
+	return res, nil
+}
+
+func linkChange(a identity.Action, actor string) store.LinkChange {
+	return store.LinkChange{Action: a.Kind, Link: a.Link, Actor: actor, Detail: a.Reason}
+}
+
+func recordChanges(ctx context.Context, st Store, runID int64, changes []store.LinkChange) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	if err := st.ApplyLinkChanges(ctx, runID, changes); err != nil {
+		return fmt.Errorf("record %d link changes in the store: %w", len(changes), err)
+	}
+	return nil
+}
+
+// overrideCovers returns "" when the override releases the held plan r, else
+// why not. The override must name a held run, and every disruptive action of
+// r must have been held by that run: an admin approves what was shown.
+func overrideCovers(ctx context.Context, st Store, r *Result, o Override) (string, error) {
+	if o.RunID == 0 {
+		return "no override given", nil
+	}
+	run, err := st.GetRun(ctx, o.RunID)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Sprintf("override names run %d, which does not exist", o.RunID), nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read run %d named by the override: %w", o.RunID, err)
+	}
+	if run.Status != store.StatusHeld {
+		return fmt.Sprintf("override names run %d, which was %s, not held", o.RunID, run.Status), nil
+	}
+	recs, err := st.ListActions(ctx, o.RunID)
+	if err != nil {
+		return "", fmt.Errorf("read the held actions of run %d: %w", o.RunID, err)
+	}
+	held := map[actionKey]bool{}
+	for _, rec := range recs {
+		if rec.State == StateHeld {
+			held[keyOf(rec.Action)] = true
+		}
+	}
+	missing := 0
+	for _, j := range r.Disruptive {
+		if !held[keyOf(r.Actions[j])] {
+			missing++
+		}
+	}
+	if missing > 0 {
+		return fmt.Sprintf("override names run %d, but %d of the %d changes now planned were not held by it: review this run's held actions and override it instead", o.RunID, missing, len(r.Disruptive)), nil
+	}
+	return "", nil
+}

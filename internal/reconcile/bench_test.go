@@ -1,0 +1,198 @@
+package reconcile
+
+import (
+	"fmt"
+	"runtime"
+	"runtime/metrics"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/idlinkhq/idlink/internal/identity"
+)
+
+// benchGUID formats n as a canonical GUID without fmt (cheap, so the
+// generator does not dominate the measurement).
+func benchGUID(prefix string, n int) string {
+	h := strconv.FormatInt(int64(n), 16)
+	const zeros = "000000000000"
+	return prefix + zeros[:12-len(h)] + h
+}
+
+// feedBenchWorld streams a tenant of n Entra users and about n Salesforce
+// users into s, record by record, as Load does from the store. The mix:
+// 55% linked (idlink link, Identity_Link__c, ThirdPartyAccountLink), 25%
+// signed in but not linked yet (create), 8% provisioned, never signed in,
+// 3% UPN-only (propose), 3% disabled (revoke), 2% JIT duplicates
+// (misrouted), 2% unprovisioned (unmatched), 2% out of scope, plus 1%
+// orphans and a few integration users on the Salesforce side.
+func feedBenchWorld(tb testing.TB, s *Snapshot, n int) {
+	const tid = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+	must := func(err error) {
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+	sfSeq := 0
+	nextSF := func() string {
+		sfSeq++
+		d := strconv.Itoa(sfSeq)
+		return "005" + "000000000000000"[:15-len(d)] + d
+	}
+	for i := 0; i < n; i++ {
+		oid := benchGUID("00000000-0000-4000-8000-", i)
+		upn := "user" + strconv.Itoa(i) + "@contoso.com"
+		u := identity.EntraUser{ObjectID: oid, TenantID: tid, UPN: upn, Mail: upn, AccountEnabled: true, InScope: true, UserType: "Member"}
+		kind := i % 100
+		switch {
+		case kind < 3:
+			u.AccountEnabled = false
+		case kind >= 98:
+			u.InScope = false
+		}
+		must(s.AddEntraUser(u))
+		if kind >= 96 { // unprovisioned or out of scope: no Salesforce user
+			continue
+		}
+		id := nextSF()
+		fed := oid
+		if kind >= 88 && kind < 91 {
+			fed = "" // UPN-only
+		}
+		must(s.AddSalesforceUser(identity.SalesforceUser{ID: id, Username: upn, FederationIdentifier: fed, Email: upn, IsActive: true, UserType: "Standard"}))
+		sub := "sub-" + oid
+		switch {
+		case kind < 58: // linked (and the disabled ones were linked)
+			l := identity.Link{Provider: "EntraID", Subject: sub, SalesforceUserID: id, ObjectID: oid, TenantID: tid, Rule: identity.RuleObjectID, Status: identity.LinkActive}
+			must(s.AddAccountLink(identity.ThirdPartyAccountLink{ID: "0Jr" + id[3:], Provider: "EntraID", RemoteIdentifier: sub, UserID: id}))
+			must(s.AddLink(l))
+			must(s.AddRemoteLink(l))
+		case kind < 83: // signed in once, not linked yet
+			must(s.AddAccountLink(identity.ThirdPartyAccountLink{ID: "0Jr" + id[3:], Provider: "EntraID", RemoteIdentifier: sub, UserID: id}))
+		case kind < 88: // provisioned, never signed in
+		case kind < 91: // UPN-only, observed by the bridge
+			must(s.AddObservation(identity.Observation{Provider: "EntraID", Subject: sub, ObjectID: oid, TenantID: tid, Source: identity.SourceBridge}))
+		case kind < 93: // JIT duplicate
+			dup := nextSF()
+			must(s.AddSalesforceUser(identity.SalesforceUser{ID: dup, Username: upn + ".jit", Email: upn, IsActive: true, UserType: "Standard"}))
+			must(s.AddAccountLink(identity.ThirdPartyAccountLink{ID: "0Jr" + dup[3:], Provider: "EntraID", RemoteIdentifier: sub, UserID: dup}))
+			must(s.AddObservation(identity.Observation{Provider: "EntraID", Subject: sub, ObjectID: oid, TenantID: tid, Source: identity.SourceBridge}))
+		}
+	}
+	for i := 0; i < n/100; i++ { // orphans: leftover FederationIdentifiers
+		must(s.AddSalesforceUser(identity.SalesforceUser{ID: nextSF(), Username: "left" + strconv.Itoa(i) + "@fabrikam.com",
+			FederationIdentifier: benchGUID("11111111-0000-4000-8000-", i), IsActive: true, UserType: "Standard"}))
+	}
+	for i := 0; i < 3; i++ {
+		must(s.AddSalesforceUser(identity.SalesforceUser{ID: nextSF(), Username: "integration" + strconv.Itoa(i) + "@contoso.com", IsActive: true, UserType: "Standard"}))
+	}
+}
+
+// cpuTime is the CPU time of the whole process (all threads, GC included):
+// on a shared machine it says what the work costs, wall time says what the
+// neighbours left.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// heapSampler records the peak of live heap objects while it runs.
+type heapSampler struct {
+	stop chan struct{}
+	wg   sync.WaitGroup
+	peak uint64
+}
+
+func startHeapSampler() *heapSampler {
+	h := &heapSampler{stop: make(chan struct{})}
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	read := func() {
+		metrics.Read(sample)
+		if v := sample[0].Value.Uint64(); v > h.peak {
+			h.peak = v
+		}
+	}
+	read()
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		t := time.NewTicker(2 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-h.stop:
+				read()
+				return
+			case <-t.C:
+				read()
+			}
+		}
+	}()
+	return h
+}
+
+func (h *heapSampler) Stop() uint64 { close(h.stop); h.wg.Wait(); return h.peak }
+
+// BenchmarkPlan measures loading a snapshot (streamed, record by record) and
+// planning, for 10k, 100k and 1M Entra users against about as many
+// Salesforce users. Run with -benchtime=1x; figures: load-s, plan-s,
+// peak-heap-MiB (live heap objects, sampled every 2 ms, including the
+// result), retained-MiB (snapshot + result after GC), total-alloc-MiB.
+func BenchmarkPlan(b *testing.B) {
+	cfg := Config{Providers: []ProviderConfig{{Provider: identity.Provider{Name: "EntraID", Strategy: identity.StrategyObserved}}}}
+	for _, n := range []int{10_000, 100_000, 1_000_000} {
+		b.Run(fmt.Sprintf("users=%d", n), func(b *testing.B) {
+			var load, plan, loadCPU, planCPU time.Duration
+			var peak, retained, alloc float64
+			var actions, assessments int
+			for b.Loop() {
+				runtime.GC()
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				hs := startHeapSampler()
+				c0 := cpuTime()
+				t0 := time.Now()
+				s := NewSnapshot()
+				// As the CLI can with the previous run's counts.
+				s.Reserve(n, n+n/20)
+				s.ReserveProvider("EntraID", n*3/4)
+				feedBenchWorld(b, s, n)
+				t1, c1 := time.Now(), cpuTime()
+				r, err := Plan(cfg, s)
+				if err != nil {
+					b.Fatal(err)
+				}
+				t2, c2 := time.Now(), cpuTime()
+				loadCPU += c1 - c0
+				planCPU += c2 - c1
+				p := hs.Stop()
+				runtime.ReadMemStats(&after)
+				load += t1.Sub(t0)
+				plan += t2.Sub(t1)
+				peak = max(peak, float64(p-min(p, before.HeapAlloc))/(1<<20))
+				alloc += float64(after.TotalAlloc-before.TotalAlloc) / (1 << 20)
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				retained = float64(after.HeapAlloc-min(after.HeapAlloc, before.HeapAlloc)) / (1 << 20)
+				actions, assessments = len(r.Actions), len(r.Assessments)
+				runtime.KeepAlive(s)
+				runtime.KeepAlive(r)
+			}
+			k := float64(b.N)
+			b.ReportMetric(load.Seconds()/k, "load-s")
+			b.ReportMetric(plan.Seconds()/k, "plan-s")
+			b.ReportMetric(loadCPU.Seconds()/k, "load-cpu-s")
+			b.ReportMetric(planCPU.Seconds()/k, "plan-cpu-s")
+			b.ReportMetric(peak, "peak-heap-MiB")
+			b.ReportMetric(retained, "retained-MiB")
+			b.ReportMetric(alloc/k, "total-alloc-MiB")
+			b.ReportMetric(float64(actions), "actions")
+			b.ReportMetric(float64(assessments), "assessments")
+		})
+	}
+}

@@ -1,0 +1,164 @@
+// Package reconcile is the core of idlink: it matches Entra users with
+// Salesforce users, resolves each user's subject per OIDC provider, decides one
+// situation per identity and provider, and computes a deterministic plan of
+// link changes (Plan, pure: data in, plan out). Apply executes a plan through
+// small interfaces declared here, behind a safety limit.
+package reconcile
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/idlinkhq/idlink/internal/identity"
+	"github.com/idlinkhq/idlink/internal/reconcile/subject"
+)
+
+// ProviderConfig is one OIDC provider and how its subjects are known.
+type ProviderConfig struct {
+	identity.Provider
+	// Pairwise is the recipe when Strategy is pairwise. The local account id
+	// hashed is the Entra object id (lower case): the issuer must use the oid
+	// as its local account id.
+	Pairwise subject.Pairwise
+}
+
+// SuffixRewrite maps a userPrincipalName suffix to a Salesforce Username
+// suffix, e.g. "@contoso.com" -> "@contoso.com.uat" for a sandbox.
+type SuffixRewrite struct {
+	From string
+	To   string
+}
+
+// OrphanScope says which unmatched Salesforce users are reported as orphaned.
+type OrphanScope string
+
+const (
+	// OrphansProvisioned: only users that look provisioned by Entra: a
+	// FederationIdentifier is set, or a link or ThirdPartyAccountLink of a
+	// configured provider points at them.
+	OrphansProvisioned OrphanScope = "provisioned"
+	// OrphansAll: every active Salesforce user of type Standard (or no type),
+	// i.e. not integration, automated-process, partner or portal users.
+	OrphansAll OrphanScope = "all"
+)
+
+// Limits is the safety limit on disruptive changes: revoking a link that is
+// active, or re-pointing an active link to another Salesforce user.
+type Limits struct {
+	// MaxChanges holds the plan when it would make more disruptive changes
+	// than this. 0 means the default (500); -1 switches the count limit off.
+	MaxChanges int
+	// MaxPercent holds the plan when disruptive changes exceed this share of
+	// the currently active links (0-100). 0 means the default (20); -1
+	// switches the percentage limit off.
+	MaxPercent float64
+}
+
+// Config is everything the core needs to decide.
+type Config struct {
+	Providers []ProviderConfig
+	// Rules are the match rules in precedence order. Default: oid, upn.
+	// Email is never a rule.
+	Rules []identity.Rule
+	// UPNRewrites are tried in addition to the plain userPrincipalName.
+	UPNRewrites []SuffixRewrite
+	// AutoLink are the rules whose matches link without an admin's approval.
+	// Default: oid only. Adding upn is a deliberate widening.
+	AutoLink []identity.Rule
+	// Orphans is the orphan scope. Default: all.
+	Orphans OrphanScope
+	Limits  Limits
+}
+
+// DefaultLimits mirror Entra provisioning's accidental-deletion prevention
+// (500 by default), plus a share of the active links for small tenants.
+var DefaultLimits = Limits{MaxChanges: 500, MaxPercent: 20}
+
+// WithDefaults returns c with empty settings filled in.
+func (c Config) WithDefaults() Config {
+	if len(c.Rules) == 0 {
+		c.Rules = []identity.Rule{identity.RuleObjectID, identity.RuleUPN}
+	}
+	if c.AutoLink == nil {
+		c.AutoLink = []identity.Rule{identity.RuleObjectID}
+	}
+	if c.Orphans == "" {
+		c.Orphans = OrphansAll
+	}
+	if c.Limits.MaxChanges == 0 {
+		c.Limits.MaxChanges = DefaultLimits.MaxChanges
+	}
+	if c.Limits.MaxPercent == 0 {
+		c.Limits.MaxPercent = DefaultLimits.MaxPercent
+	}
+	return c
+}
+
+// Validate reports every problem in c (after WithDefaults) with its fix.
+func (c Config) Validate() error {
+	var errs []error
+	if len(c.Providers) == 0 {
+		errs = append(errs, errors.New("no OIDC provider configured: add one under providers (name = the Auth. Provider's developer name)"))
+	}
+	seen := map[string]bool{}
+	for i, p := range c.Providers {
+		where := fmt.Sprintf("providers[%d] (%q)", i, p.Name)
+		if p.Name == "" {
+			errs = append(errs, fmt.Errorf("%s: name is empty: set it to the Auth. Provider's developer name (ThirdPartyAccountLink.SsoProviderName)", where))
+		}
+		if seen[p.Name] {
+			errs = append(errs, fmt.Errorf("%s: name is used twice: each Auth. Provider appears once", where))
+		}
+		seen[p.Name] = true
+		switch p.Strategy {
+		case identity.StrategyObjectID, identity.StrategyObserved:
+		case identity.StrategyPairwise:
+			if err := p.Pairwise.Validate(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", where, err))
+			}
+		default:
+			errs = append(errs, fmt.Errorf("%s: strategy %q is unknown: use object-id, pairwise or observed", where, p.Strategy))
+		}
+	}
+	ruleSeen := map[identity.Rule]bool{}
+	for _, r := range c.Rules {
+		switch r {
+		case identity.RuleObjectID, identity.RuleUPN:
+		case identity.RuleEmail:
+			errs = append(errs, errors.New("match rule email is not allowed: an email address never links (it is only shown to admins as a candidate); remove it from rules"))
+		default:
+			errs = append(errs, fmt.Errorf("match rule %q is unknown: use oid and/or upn", r))
+		}
+		if ruleSeen[r] {
+			errs = append(errs, fmt.Errorf("match rule %q is listed twice", r))
+		}
+		ruleSeen[r] = true
+	}
+	for _, r := range c.AutoLink {
+		switch r {
+		case identity.RuleObjectID, identity.RuleUPN:
+			if !ruleSeen[r] {
+				errs = append(errs, fmt.Errorf("auto-link rule %q is not among the match rules: add it to rules or remove it from auto_link", r))
+			}
+		case identity.RuleEmail:
+			errs = append(errs, errors.New("auto-link rule email is not allowed: an email address never links"))
+		default:
+			errs = append(errs, fmt.Errorf("auto-link rule %q is unknown: use oid and/or upn", r))
+		}
+	}
+	for i, rw := range c.UPNRewrites {
+		if !strings.HasPrefix(rw.From, "@") || !strings.HasPrefix(rw.To, "@") || len(rw.From) < 2 || len(rw.To) < 2 {
+			errs = append(errs, fmt.Errorf("upn_rewrites[%d] %q -> %q: both sides must be a domain suffix starting with @, e.g. @contoso.com -> @contoso.com.uat", i, rw.From, rw.To))
+		}
+	}
+	switch c.Orphans {
+	case OrphansProvisioned, OrphansAll:
+	default:
+		errs = append(errs, fmt.Errorf("orphan scope %q is unknown: use provisioned or all", c.Orphans))
+	}
+	if c.Limits.MaxChanges < -1 || (c.Limits.MaxPercent < 0 && c.Limits.MaxPercent != -1) || c.Limits.MaxPercent > 100 {
+		errs = append(errs, fmt.Errorf("safety limits %+v: max_changes must be >= 0 and max_percent within 0-100 (0 means the default, -1 switches a limit off)", c.Limits))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,133 @@
+package reconcile
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/idlinkhq/idlink/internal/identity"
+	"github.com/idlinkhq/idlink/internal/store"
+)
+
+const testTenant = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+
+func oid(n int) string  { return fmt.Sprintf("00000000-0000-4000-8000-%012d", n) }
+func sfid(n int) string { return fmt.Sprintf("005%015d", n) }
+
+// world is the raw input of a test, added to a Snapshot in slice order.
+type world struct {
+	entra     []identity.EntraUser
+	sf        []identity.SalesforceUser
+	tpal      []identity.ThirdPartyAccountLink
+	links     []identity.Link
+	remote    []identity.Link
+	obs       []identity.Observation
+	decisions []store.Decision
+}
+
+func (w world) snapshot(t testing.TB) *Snapshot {
+	t.Helper()
+	s := NewSnapshot()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, u := range w.entra {
+		must(s.AddEntraUser(u))
+	}
+	for _, u := range w.sf {
+		must(s.AddSalesforceUser(u))
+	}
+	for _, l := range w.tpal {
+		must(s.AddAccountLink(l))
+	}
+	for _, l := range w.links {
+		must(s.AddLink(l))
+	}
+	for _, l := range w.remote {
+		must(s.AddRemoteLink(l))
+	}
+	for _, o := range w.obs {
+		must(s.AddObservation(o))
+	}
+	for _, d := range w.decisions {
+		must(s.AddDecision(d))
+	}
+	return s
+}
+
+// eu is an active, in-scope member with UPN u<n>@contoso.com.
+func eu(n int, mods ...func(*identity.EntraUser)) identity.EntraUser {
+	u := identity.EntraUser{ObjectID: oid(n), TenantID: testTenant, UPN: fmt.Sprintf("u%d@contoso.com", n),
+		Mail: fmt.Sprintf("u%d@contoso.com", n), AccountEnabled: true, InScope: true, UserType: "Member"}
+	for _, m := range mods {
+		m(&u)
+	}
+	return u
+}
+
+// su is an active Standard Salesforce user.
+func su(n int, username, fed string, mods ...func(*identity.SalesforceUser)) identity.SalesforceUser {
+	u := identity.SalesforceUser{ID: sfid(n), Username: username, FederationIdentifier: fed, Email: username, IsActive: true, UserType: "Standard"}
+	for _, m := range mods {
+		m(&u)
+	}
+	return u
+}
+
+func link(provider, sub string, sf, o int, status identity.LinkStatus) identity.Link {
+	return identity.Link{Provider: provider, Subject: sub, SalesforceUserID: sfid(sf), ObjectID: oid(o), TenantID: testTenant,
+		Rule: identity.RuleObjectID, Status: status}
+}
+
+func obs(provider, sub string, o int) identity.Observation {
+	return identity.Observation{Provider: provider, Subject: sub, ObjectID: oid(o), TenantID: testTenant, Source: identity.SourceBridge}
+}
+
+func tpal(provider, sub string, sf int) identity.ThirdPartyAccountLink {
+	return identity.ThirdPartyAccountLink{ID: "0Jr" + sub, Provider: provider, RemoteIdentifier: sub, UserID: sfid(sf)}
+}
+
+// assessmentStrings renders assessments as "provider|who|situation", who being
+// the oid, or the Salesforce id when there is no oid.
+func assessmentStrings(as []identity.Assessment) []string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		who := a.ObjectID
+		if who == "" {
+			who = a.SalesforceUserID
+		}
+		out[i] = a.Provider + "|" + who + "|" + string(a.Situation)
+	}
+	return out
+}
+
+// actionStrings renders actions as "kind provider/sub->sf status" or
+// "flag:<name> sf".
+func actionStrings(as []identity.Action) []string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		if a.Kind == identity.ActionFlag {
+			out[i] = "flag:" + a.Flag + " " + a.Link.SalesforceUserID
+			continue
+		}
+		out[i] = fmt.Sprintf("%s %s/%s->%s %s", a.Kind, a.Link.Provider, a.Link.Subject, a.Link.SalesforceUserID, a.Link.Status)
+	}
+	return out
+}
+
+func sortedCopy(s []string) []string {
+	c := slices.Clone(s)
+	slices.Sort(c)
+	return c
+}
+
+func diff(want, got []string) string {
+	if slices.Equal(sortedCopy(want), sortedCopy(got)) {
+		return ""
+	}
+	return "\n  want: " + strings.Join(sortedCopy(want), "\n        ") + "\n  got:  " + strings.Join(sortedCopy(got), "\n        ")
+}

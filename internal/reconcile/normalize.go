@@ -1,0 +1,71 @@
+package reconcile
+
+import (
+	"strings"
+
+	"github.com/idlinkhq/idlink/internal/identity"
+)
+
+// canonicalGUID is identity.NormalizeGUID that returns s itself (no
+// allocation) when s is already canonical, which is the common case for oids
+// coming from Graph and matters at a million users.
+func canonicalGUID(s string) (string, bool) {
+	if len(s) == 36 {
+		ok := true
+		for i := 0; i < 36; i++ {
+			c := s[i]
+			switch i {
+			case 8, 13, 18, 23:
+				if c != '-' {
+					ok = false
+				}
+			default:
+				if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+					ok = false
+				}
+			}
+			if !ok {
+				break
+			}
+		}
+		if ok {
+			return s, true
+		}
+	}
+	return identity.NormalizeGUID(s)
+}
+
+// foldKey is the case-insensitive key of a username, UPN or email address.
+// strings.ToLower returns s unchanged when it has no upper case letters.
+func foldKey(s string) string {
+	return strings.ToLower(strings.TrimSpace(s))
+}
+
+// upnKeys returns the Salesforce Username keys a userPrincipalName may match:
+// the UPN itself, then each configured suffix rewrite that applies, without
+// repeats. Both sides are case-insensitive.
+func upnKeys(upn string, rewrites []SuffixRewrite, buf []string) []string {
+	buf = buf[:0]
+	k := foldKey(upn)
+	if k == "" {
+		return buf
+	}
+	buf = append(buf, k)
+	for _, rw := range rewrites {
+		from := strings.ToLower(rw.From)
+		if len(k) > len(from) && strings.HasSuffix(k, from) {
+			r := k[:len(k)-len(from)] + strings.ToLower(rw.To)
+			dup := false
+			for _, x := range buf {
+				if x == r {
+					dup = true
+					break
+				}
+			}
+			if !dup {
+				buf = append(buf, r)
+			}
+		}
+	}
+	return buf
+}

@@ -1,0 +1,904 @@
+package reconcile
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/idlinkhq/idlink/internal/identity"
+	"github.com/idlinkhq/idlink/internal/store"
+)
+
+// Result is the outcome of planning: one assessment per identity and
+// provider, and the plan.
+type Result struct {
+	// Assessments: active Entra users in object id order (providers in
+	// configured order), then disabled or soft-deleted ones in object id
+	// order, then links of vanished Entra identities in
+	// (provider, subject) order, then orphaned Salesforce users in record id
+	// order. Orphaned Salesforce users belong to no provider: Provider "".
+	Assessments []identity.Assessment
+	// Actions in a deterministic order: revokes, updates, creates, proposals,
+	// flags; within a kind in the order of Assessments.
+	Actions []identity.Action
+	// Disruptive are the indexes in Actions of the changes the safety limit
+	// counts: revoking a link that is active (also to replace it by a
+	// proposal), or re-pointing an active link.
+	Disruptive []int
+	// ActiveLinks is the number of idlink's active links before the plan.
+	ActiveLinks int
+	// Counts: "situation.<name>", "action.<kind>", "flag.<name>",
+	// "entra.quiet" (disabled, deleted or out-of-scope users with nothing
+	// active in Salesforce, not assessed), "entra.guest", "entra.no-upn",
+	// "ignored.<what>" (rows of providers that are not configured).
+	Counts map[string]int64
+	// SalesforceOnly are the indexes in Actions of revokes of Identity_Link__c
+	// rows idlink has no record of: Apply revokes them in Salesforce only.
+	SalesforceOnly []int
+}
+
+func (r *Result) remoteOnly(i int) bool {
+	_, found := slices.BinarySearch(r.SalesforceOnly, i)
+	return found
+}
+
+// WriteActions returns how many actions write something (all but flags).
+func (r *Result) WriteActions() int {
+	n := 0
+	for _, a := range r.Actions {
+		if a.Kind != identity.ActionFlag {
+			n++
+		}
+	}
+	return n
+}
+
+// Admin flag names used in ActionFlag actions.
+const (
+	FlagDispute        = "dispute"
+	FlagDuplicate      = "duplicate"       // misrouted: a JIT duplicate to merge
+	FlagOrphan         = "orphan"          // active Salesforce user with no Entra identity
+	FlagEmailCandidate = "email-candidate" // unmatched user with a same-email Salesforce user
+	FlagAccountActive  = "account-still-active"
+	FlagInactive       = "inactive-account" // matched Salesforce user is inactive
+	FlagGuest          = "guest"
+	FlagNoUPN          = "no-upn"
+)
+
+var kindOrder = []identity.ActionKind{identity.ActionRevokeLink, identity.ActionUpdateLink,
+	identity.ActionCreateLink, identity.ActionProposeLink, identity.ActionFlag}
+
+func kindIndex(k identity.ActionKind) int { return slices.Index(kindOrder, k) }
+
+type planner struct {
+	cfg      Config
+	s        *Snapshot
+	oidRule  bool
+	autoMask uint8
+	provs    []*provState // per configured provider, never nil
+
+	match    []matchRes
+	claimant []int32 // per Salesforce user: the Entra user claiming it
+	sharedBy map[int32][]string
+	// accounted marks Salesforce users an Entra-side assessment speaks for;
+	// the rest are candidates for orphaned.
+	accounted []bool
+	// leftover lists, per unaccounted Salesforce user, the links of vanished
+	// identities revoked in this plan.
+	leftover map[int32][]string
+	// takenOver are subjects (per provider) of vanished identities whose
+	// link an Entra user's plan rewrites.
+	takenOver []map[string]bool
+
+	assessments []identity.Assessment
+	buckets     [5]chunks
+	situations  [7]int64
+	flags       map[string]int64
+	counts      map[string]int64
+
+	strs   []string // scratch
+	byMail map[string][]int32
+}
+
+// Plan decides the situations and the plan. It is pure: the same snapshot and
+// config give the same result, whatever the order records were added in.
+func Plan(cfg Config, s *Snapshot) (*Result, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("reconcile config: %w", err)
+	}
+	p := &planner{cfg: cfg, s: s, flags: map[string]int64{}, counts: map[string]int64{}}
+	for _, r := range cfg.Rules {
+		if r == identity.RuleObjectID {
+			p.oidRule = true
+		}
+	}
+	for _, r := range cfg.AutoLink {
+		p.autoMask |= ruleBit(r)
+	}
+	known := map[string]bool{}
+	for _, pc := range cfg.Providers {
+		known[pc.Name] = true
+		ps := s.provs[pc.Name]
+		if ps == nil {
+			ps = (&Snapshot{provs: map[string]*provState{}}).prov(pc.Name)
+		}
+		p.provs = append(p.provs, ps)
+		p.takenOver = append(p.takenOver, map[string]bool{})
+	}
+	for name, ps := range s.provs {
+		if !known[name] {
+			p.counts["ignored.provider-rows"] += int64(ps.rows())
+		}
+	}
+	p.accounted = make([]bool, len(s.sf))
+	// Most Entra users get one assessment per provider: size it once rather
+	// than doubling a slice of large structs on the way up.
+	p.assessments = make([]identity.Assessment, 0, len(s.entra)*len(cfg.Providers)+len(s.sf)/64+16)
+	p.matchAll()
+	p.indexEmails()
+	p.entraPass()
+	p.vanishedLinks()
+	p.orphanUsers()
+	return p.result(), nil
+}
+
+func (p *planner) assess(a identity.Assessment) {
+	p.situations[slices.Index(identity.Situations, a.Situation)]++
+	p.assessments = append(p.assessments, a)
+}
+
+type planned struct {
+	a          identity.Action
+	disruptive bool
+	remoteOnly bool // a revoke of a link only Salesforce has (no idlink record)
+}
+
+func (p *planner) act(a identity.Action, disruptive bool) {
+	k := kindIndex(a.Kind)
+	p.buckets[k].add(planned{a: a, disruptive: disruptive})
+	if a.Kind == identity.ActionFlag {
+		p.flags[a.Flag]++
+	}
+}
+
+func (p *planner) flag(name string, l identity.Link, reason string) {
+	p.act(identity.Action{Kind: identity.ActionFlag, Flag: name, Link: l, Reason: reason}, false)
+}
+
+// entraPass assesses every Entra user that needs a situation, in object id order.
+func (p *planner) entraPass() {
+	s := p.s
+	order := make([]int32, len(s.entra))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int { return strings.Compare(s.entra[a].oid, s.entra[b].oid) })
+	var deferred []int32
+	defer func() {
+		for _, i := range deferred {
+			p.gone(&s.entra[i], p.match[i])
+		}
+	}()
+	for _, i := range order {
+		e := &s.entra[i]
+		m := p.match[i]
+		if m.sf >= 0 {
+			p.accounted[m.sf] = true
+		}
+		if m.dispute != disputeNone {
+			for _, c := range p.candidatesOf(e) {
+				p.accounted[c] = true
+			}
+		}
+		if !e.active() {
+			// Decided after every active user, so that a link an active user
+			// takes over is re-pointed rather than revoked.
+			deferred = append(deferred, i)
+			continue
+		}
+		if e.flags&eInScope == 0 {
+			p.counts["entra.out-of-scope"]++
+			if m.sf < 0 && m.dispute == disputeNone && !p.anyLiveLinks(e.oid) {
+				// Not assigned and nothing in Salesforce: not idlink's business.
+				p.counts["entra.quiet"]++
+				continue
+			}
+		}
+		if e.flags&eGuest != 0 {
+			p.counts["entra.guest"]++
+			p.flag(FlagGuest, identity.Link{ObjectID: e.oid, TenantID: e.tid}, "guest (B2B) user in scope of the Salesforce application: check that it should sign in")
+		}
+		if e.upn == "" {
+			p.counts["entra.no-upn"]++
+			p.flag(FlagNoUPN, identity.Link{ObjectID: e.oid, TenantID: e.tid}, "Entra user has no userPrincipalName: only the oid rule can match it")
+		}
+		var detail string
+		if m.dispute != disputeNone {
+			detail = p.disputeDetail(e, m)
+		}
+		for pi := range p.cfg.Providers {
+			p.assessActive(e, m, pi, detail)
+		}
+	}
+}
+
+// linkState is what the snapshot knows about one (provider, subject).
+type linkState struct {
+	sub      string
+	cur, rem linkRec
+	hasCur   bool
+	hasRem   bool
+}
+
+// liveLinks lists the subjects of provider ps that bind oid and are live: an
+// active or proposed idlink link, or an active Identity_Link__c row. Sorted.
+func (p *planner) liveLinks(ps *provState, oid string) []linkState {
+	p.strs = ps.linkSubs(oid, p.strs)
+	if len(p.strs) == 0 {
+		return nil
+	}
+	var out []linkState
+	for _, sub := range p.strs {
+		ls := p.state(ps, sub)
+		if ls.liveFor(oid) {
+			out = append(out, ls)
+		}
+	}
+	return out
+}
+
+func (p *planner) state(ps *provState, sub string) linkState {
+	ls := linkState{sub: sub}
+	ls.cur, ls.hasCur = ps.link(sub)
+	ls.rem, ls.hasRem = ps.remoteLink(sub)
+	return ls
+}
+
+func (ls linkState) curActive() bool { return ls.hasCur && ls.cur.status == stActive }
+func (ls linkState) remActive() bool { return ls.hasRem && ls.rem.status == stActive }
+func (ls linkState) curLive() bool {
+	return ls.hasCur && (ls.cur.status == stActive || ls.cur.status == stProposed)
+}
+func (ls linkState) live() bool { return ls.curLive() || ls.remActive() }
+
+// liveFor reports whether the live part of the link binds oid.
+func (ls linkState) liveFor(oid string) bool {
+	return ls.curLive() && ls.cur.oid == oid || ls.remActive() && ls.rem.oid == oid
+}
+
+// base is the link record to revoke: its live part, idlink's own record
+// first.
+func (ls linkState) base() linkRec {
+	if ls.hasCur && (ls.curLive() || !ls.remActive()) {
+		return ls.cur
+	}
+	return ls.rem
+}
+
+// contested reports whether idlink's record and the Salesforce row are both
+// live but name different owners. Nobody revokes such a link: the users
+// involved are disputed until an admin fixes one side.
+func (ls linkState) contested() bool {
+	return ls.curLive() && ls.remActive() && ls.cur.oid != ls.rem.oid
+}
+
+// keepsContested reports whether ls is a contested link that is left alone.
+func (p *planner) keepsContested(ls linkState) bool {
+	return ls.contested() && (p.known(ls.cur.oid) || p.known(ls.rem.oid))
+}
+
+// revoke plans marking a live link revoked (in idlink and in Salesforce).
+// A contested link with a known owner is left alone (see contested).
+func (p *planner) revoke(provider string, ls linkState, reason string) {
+	if p.keepsContested(ls) {
+		return
+	}
+	p.forceRevoke(provider, ls, reason)
+}
+
+func (p *planner) forceRevoke(provider string, ls linkState, reason string) {
+	l := ls.base().link(provider)
+	l.Status = identity.LinkRevoked
+	l.Reason = reason
+	p.act(identity.Action{Kind: identity.ActionRevokeLink, Link: l, Reason: reason}, ls.curActive() || ls.remActive())
+	if !ls.hasCur {
+		p.buckets[kindIndex(identity.ActionRevokeLink)].last().remoteOnly = true
+	}
+}
+
+// gone handles an Entra user that is disabled or soft-deleted (restorable):
+// its live links are revoked. Permanently deleted users never get here: their
+// identity is gone, so what they left is orphaned.
+func (p *planner) gone(e *entraRec, m matchRes) {
+	why := "Entra user disabled"
+	if e.flags&eSoftDeleted != 0 {
+		why = "Entra user deleted (in the recycle bin, restorable for 30 days)"
+	}
+	// Salesforce users that speak for this identity: its match candidates and
+	// the targets of its observed subjects' ThirdPartyAccountLink rows.
+	var accounts []int32
+	if m.dispute == disputeNone {
+		if m.sf >= 0 {
+			accounts = append(accounts, m.sf)
+		}
+	} else {
+		accounts = p.candidatesOf(e)
+	}
+	for pi := range p.cfg.Providers {
+		ps := p.provs[pi]
+		p.strs = ps.obsSubs(e.oid, p.strs)
+		for _, sub := range p.strs {
+			if uid, ok := ps.tpalUser(sub); ok {
+				if j, ok := p.s.sfIdx(uid); ok && !slices.Contains(accounts, j) {
+					accounts = append(accounts, j)
+				}
+			}
+		}
+	}
+	var active []int32
+	for _, j := range accounts {
+		p.accounted[j] = true
+		if p.s.sf[j].active {
+			active = append(active, j)
+		}
+	}
+	slices.SortFunc(active, func(a, b int32) int { return strings.Compare(p.s.sf[a].id, p.s.sf[b].id) })
+	quiet := true
+	for pi, pc := range p.cfg.Providers {
+		ps := p.provs[pi]
+		live := slices.DeleteFunc(p.liveLinks(ps, e.oid), func(ls linkState) bool { return p.takenOver[pi][ls.sub] })
+		if len(live) == 0 && len(active) == 0 {
+			continue
+		}
+		quiet = false
+		a := identity.Assessment{Provider: pc.Name, Situation: identity.Deprovisioned, ObjectID: e.oid, UPN: e.upn}
+		if len(accounts) > 0 {
+			a.SalesforceUserID, a.SalesforceUsername = p.s.sf[accounts[0]].id, p.s.sf[accounts[0]].username
+		}
+		for _, ls := range live {
+			p.revoke(pc.Name, ls, why)
+			a.Subject = ls.sub
+		}
+		switch {
+		case len(live) > 0 && len(active) > 0:
+			a.Detail = why + ": link revoked; Salesforce user " + p.sfLabels(active) + " is still active (Entra provisioning should deactivate it)"
+		case len(live) > 0:
+			a.Detail = why + ": link revoked"
+		default:
+			a.Detail = why + ": no link; Salesforce user " + p.sfLabels(active) + " is still active (Entra provisioning should deactivate it)"
+		}
+		for _, j := range active {
+			p.flag(FlagAccountActive, identity.Link{Provider: pc.Name, SalesforceUserID: p.s.sf[j].id, ObjectID: e.oid, TenantID: e.tid},
+				why+" but Salesforce user "+p.s.sf[j].id+" is active")
+		}
+		p.assess(a)
+	}
+	if quiet {
+		p.counts["entra.quiet"]++
+	}
+}
+
+func (p *planner) known(oid string) bool {
+	_, ok := p.s.entraIdx(oid)
+	return ok
+}
+
+// activeEntra reports whether oid is an enabled, not deleted Entra user.
+func (p *planner) activeEntra(oid string) bool {
+	i, ok := p.s.entraIdx(oid)
+	return ok && p.s.entra[i].active()
+}
+
+func (p *planner) anyLiveLinks(oid string) bool {
+	for _, ps := range p.provs {
+		if len(p.liveLinks(ps, oid)) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// assessActive decides the situation of an active, in-scope Entra user for
+// one provider.
+func (p *planner) assessActive(e *entraRec, m matchRes, pi int, disputeDetail string) {
+	pc := &p.cfg.Providers[pi]
+	ps := p.provs[pi]
+	a := identity.Assessment{Provider: pc.Name, ObjectID: e.oid, UPN: e.upn}
+	ctx := identity.Link{Provider: pc.Name, ObjectID: e.oid, TenantID: e.tid}
+	if m.sf >= 0 {
+		a.SalesforceUserID, a.SalesforceUsername = p.s.sf[m.sf].id, p.s.sf[m.sf].username
+		ctx.SalesforceUserID = a.SalesforceUserID
+	}
+	disputed := func(detail string) {
+		a.Situation, a.Detail = identity.Disputed, detail
+		p.flag(FlagDispute, ctx, detail)
+		p.assess(a)
+	}
+	if m.dispute != disputeNone {
+		disputed(disputeDetail + "; existing links are left as they are")
+		return
+	}
+	live := p.liveLinks(ps, e.oid)
+	if m.sf < 0 {
+		if len(live) > 0 {
+			ids := make([]string, len(live))
+			for i, ls := range live {
+				ids[i] = ls.base().sf
+				if j, ok := p.s.sfIdx(ids[i]); ok {
+					p.accounted[j] = true
+				}
+			}
+			a.Subject = live[0].sub
+			disputed(fmt.Sprintf("no match rule finds a Salesforce user any more, but a link points at %s; the link is kept until an admin decides", strings.Join(ids, ", ")))
+			return
+		}
+		a.Situation = identity.Unmatched
+		a.Detail = "in scope, but no Salesforce user matches by the configured rules: provisioning has not created the account"
+		if e.mailKey != "" {
+			if c := p.emailCandidates(e.mailKey); len(c) > 0 {
+				note := fmt.Sprintf("Salesforce user %s has the same email address: a candidate only (email never links); set its FederationIdentifier to the object id if it is this person", p.sfLabels(c))
+				a.Detail += "; " + note
+				ctx.SalesforceUserID = p.s.sf[c[0]].id
+				p.flag(FlagEmailCandidate, ctx, note)
+			}
+		}
+		p.assess(a)
+		return
+	}
+	A := &p.s.sf[m.sf]
+	a.Rule = p.ruleLabel(m.rules)
+
+	// Resolve the subject.
+	var sub string
+	switch pc.Strategy {
+	case identity.StrategyObjectID:
+		sub = e.oid
+	case identity.StrategyPairwise:
+		sub = pc.Pairwise.Subject(e.oid)
+	case identity.StrategyObserved:
+		subs := p.observedSubjects(ps, e, A, live)
+		switch len(subs) {
+		case 0:
+			a.Situation = identity.Unlinked
+			a.Detail = "matched; subject not known yet: it is learned at the user's first sign-in through the bridge (or from an import)"
+			p.assess(a)
+			return
+		case 1:
+			sub = subs[0]
+		default:
+			disputed(fmt.Sprintf("several subjects are recorded for this user and provider (%s): one user has one subject per client; check the observations", strings.Join(subs, ", ")))
+			return
+		}
+	}
+	a.Subject = sub
+	ctx.Subject = sub
+	if pc.Strategy != identity.StrategyObserved {
+		// Evidence that contradicts the computed subject.
+		p.strs = ps.obsSubs(e.oid, p.strs)
+		for _, o := range p.strs {
+			if o != sub {
+				disputed(fmt.Sprintf("computed subject %s, but subject %s was observed for this user: check the provider's strategy, sector identifier and salt", sub, o))
+				return
+			}
+		}
+		p.strs = ps.tpalSubs(A.id, p.strs)
+		for _, o := range p.strs {
+			if o != sub {
+				disputed(fmt.Sprintf("computed subject %s, but Salesforce user %s signs in with subject %s: check the provider's strategy, sector identifier and salt", sub, A.id, o))
+				return
+			}
+		}
+	}
+	// Evidence that binds the subject to another Entra user.
+	p.strs = ps.obsOIDs(sub, p.strs)
+	for _, o := range p.strs {
+		if o != e.oid {
+			disputed(fmt.Sprintf("subject %s was also observed for Entra user %s: a subject belongs to one user; never overwritten, resolve the conflicting observation", sub, o))
+			return
+		}
+	}
+	ls := p.state(ps, sub)
+	// With the observed strategy, a link that binds the subject to another
+	// active Entra user is conflicting evidence. A link bound to an object
+	// that is gone, disabled or deleted (whose links this plan revokes
+	// anyway), or a computed subject (which belongs to this oid by
+	// construction), is taken over: re-pointed to this user in one step
+	// instead of revoked now and created next run.
+	if pc.Strategy == identity.StrategyObserved && p.keepsContested(ls) {
+		disputed(fmt.Sprintf("idlink's link and Salesforce's Identity_Link__c name different Entra users (%s, %s) for subject %s: fix the wrong one", ls.cur.oid, ls.rem.oid, sub))
+		return
+	}
+	if pc.Strategy == identity.StrategyObserved &&
+		(ls.curLive() && ls.cur.oid != e.oid && p.activeEntra(ls.cur.oid) ||
+			ls.remActive() && ls.rem.oid != e.oid && p.activeEntra(ls.rem.oid)) {
+		disputed(fmt.Sprintf("a link binds subject %s to another Entra user (%s): never overwritten; revoke it if it is wrong", sub, ls.base().oid))
+		return
+	}
+	if ls.hasCur && ls.cur.oid != e.oid || ls.hasRem && ls.rem.oid != e.oid {
+		p.takenOver[pi][sub] = true
+	}
+	misrouted := false
+	var dupID string
+	if uid, ok := ps.tpalUser(sub); ok && uid != A.id {
+		j, known := p.s.sfIdx(uid)
+		if known && p.claimant[j] != noClaim {
+			disputed(fmt.Sprintf("Salesforce signs subject %s in as %s, which another Entra user matches: resolve which account is this person's", sub, p.sfLabel(j)))
+			return
+		}
+		misrouted, dupID = true, uid
+		if known {
+			p.accounted[j] = true
+		}
+	}
+
+	// What the link should be.
+	auto := m.rules&p.autoMask != 0
+	var dec store.Decision
+	var hasDec bool
+	if !auto {
+		dec, hasDec = p.s.decisions[decisionKey{pc.Name, sub, A.id, e.oid}]
+	}
+	approved := hasDec && dec.Approved
+	rejected := hasDec && !dec.Approved
+	desired := identity.Link{Provider: pc.Name, Subject: sub, SalesforceUserID: A.id, ObjectID: e.oid, TenantID: e.tid,
+		Rule: a.Rule, Status: identity.LinkActive}
+	same := func(r linkRec, st status) bool {
+		return r.status == st && r.sf == A.id && r.oid == e.oid && r.tid == e.tid
+	}
+	// The rule a link was made by is history, not state: a link to the same
+	// user for the same object is correct whatever rule found it, and it
+	// survives a narrowed auto-link policy.
+	curOK := ls.hasCur && same(ls.cur, stActive)
+	remOK := ls.hasRem && same(ls.rem, stActive)
+	want := auto || approved || curOK && !rejected
+
+	a.Situation = identity.Unlinked
+	switch {
+	case !A.active:
+		a.Detail = "Salesforce user " + A.id + " is inactive: idlink never links to an inactive account"
+		for _, l := range live {
+			p.revoke(pc.Name, l, "Salesforce user "+l.base().sf+" is inactive")
+		}
+		p.flag(FlagInactive, ctx, "Entra user is active and in scope, but Salesforce user "+A.id+" is inactive")
+	case want:
+		switch {
+		case auto:
+			desired.Reason = "matched by " + string(a.Rule)
+		case approved:
+			desired.Reason = "approved by " + dec.Actor
+		default:
+			desired.Reason = "kept: linked by an earlier run"
+			desired.Rule = ls.cur.rule
+		}
+		switch {
+		case curOK && remOK:
+			a.Situation = identity.Linked
+			a.Detail = "linked"
+		case curOK:
+			a.Detail = "link recorded by idlink but missing or different in Salesforce (Identity_Link__c): rewriting it"
+			p.act(identity.Action{Kind: identity.ActionUpdateLink, Link: desired, Reason: "repair Identity_Link__c in Salesforce"}, false)
+		case ls.curActive():
+			repoint := ls.cur.sf != A.id || ls.cur.oid != e.oid
+			reason := "refresh the tenant of the link"
+			switch {
+			case ls.cur.oid != e.oid:
+				reason = "take over the link of Entra user " + ls.cur.oid + " (gone, disabled, or not the owner of this computed subject)"
+			case repoint:
+				reason = "re-point from Salesforce user " + ls.cur.sf + " to " + A.id
+			}
+			a.Detail = "link updated: " + reason
+			p.act(identity.Action{Kind: identity.ActionUpdateLink, Link: desired, Reason: reason}, repoint)
+		default:
+			a.Detail = "link to be created: " + desired.Reason
+			p.act(identity.Action{Kind: identity.ActionCreateLink, Link: desired, Reason: desired.Reason}, false)
+		}
+	case rejected:
+		a.Detail = fmt.Sprintf("matched by %s only; an admin (%s) rejected the link: %s", a.Rule, dec.Actor, dec.Reason)
+		if ls.curLive() || ls.remActive() {
+			p.revoke(pc.Name, ls, "rejected by "+dec.Actor)
+		}
+	default:
+		if ls.curActive() || ls.remActive() {
+			// The link points elsewhere and the new match needs approval:
+			// the old link is revoked (Salesforce too), the new one proposed.
+			// The subject is this user's (a contested observed subject was
+			// disputed above), so a contested link is revoked too.
+			p.forceRevoke(pc.Name, ls, "replaced by a proposal: "+string(a.Rule)+" now matches Salesforce user "+A.id)
+		} else if ls.hasCur && same(ls.cur, stProposed) {
+			a.Detail = "matched by " + string(a.Rule) + " only: proposed, waiting for an admin's approval"
+			break
+		}
+		desired.Status = identity.LinkProposed
+		desired.Reason = "matched by " + string(a.Rule) + " only: approve to link"
+		a.Detail = "matched by " + string(a.Rule) + " only: link proposed to an admin (only oid matches link automatically)"
+		p.act(identity.Action{Kind: identity.ActionProposeLink, Link: desired, Reason: desired.Reason}, false)
+	}
+	// Links of this user under other subjects are superseded (computed
+	// strategies; for observed ones several subjects were a dispute above).
+	for _, l := range live {
+		if l.sub != sub && A.active {
+			p.revoke(pc.Name, l, "superseded: the subject for this provider is now "+sub)
+		}
+	}
+	if misrouted {
+		a.Situation = identity.Misrouted
+		note := "Salesforce signs subject " + sub + " in as " + dupID + " instead of " + A.id + " (a JIT duplicate): merge " + dupID + " into " + A.id + " and delete its ThirdPartyAccountLink"
+		a.Detail = note + "; " + a.Detail
+		dup := ctx
+		dup.SalesforceUserID = dupID
+		p.flag(FlagDuplicate, dup, note)
+	}
+	p.assess(a)
+}
+
+// observedSubjects gathers the subjects known for e under provider ps:
+// observations of its oid, ThirdPartyAccountLink rows of its matched
+// Salesforce user (a sign-in that already landed there), and its live links.
+func (p *planner) observedSubjects(ps *provState, e *entraRec, A *sfRec, live []linkState) []string {
+	var subs []string
+	add := func(s string) {
+		if !slices.Contains(subs, s) {
+			subs = append(subs, s)
+		}
+	}
+	p.strs = ps.obsSubs(e.oid, p.strs)
+	for _, s := range p.strs {
+		add(s)
+	}
+	p.strs = ps.tpalSubs(A.id, p.strs)
+	for _, s := range p.strs {
+		add(s)
+	}
+	for _, l := range live {
+		add(l.sub)
+	}
+	slices.Sort(subs)
+	return subs
+}
+
+// emailCandidates lists the Salesforce users whose email is mailKey, sorted.
+func (p *planner) emailCandidates(mailKey string) []int32 {
+	c := slices.Clone(p.byMail[mailKey])
+	slices.SortFunc(c, func(x, y int32) int { return strings.Compare(p.s.sf[x].id, p.s.sf[y].id) })
+	return c
+}
+
+// indexEmails indexes by email only the Salesforce users whose address an
+// unmatched user has: candidates are for the few unmatched users, and a
+// tenant-wide email map would cost memory for a list admins read by hand.
+func (p *planner) indexEmails() {
+	p.byMail = map[string][]int32{}
+	wanted := map[string]bool{}
+	for i := range p.s.entra {
+		e, m := &p.s.entra[i], p.match[i]
+		if m.sf < 0 && m.dispute == disputeNone && e.active() && e.flags&eInScope != 0 && e.mailKey != "" {
+			wanted[e.mailKey] = true
+		}
+	}
+	if len(wanted) == 0 {
+		return
+	}
+	for i := range p.s.sf {
+		if k := p.s.sf[i].mailKey; wanted[k] {
+			p.byMail[k] = append(p.byMail[k], int32(i))
+		}
+	}
+}
+
+func (p *planner) ruleLabel(bits uint8) identity.Rule {
+	for _, r := range p.cfg.Rules {
+		if bits&ruleBit(r) != 0 {
+			return r
+		}
+	}
+	return ""
+}
+
+// vanishedLinks revokes live links whose Entra object is not in the snapshot
+// at all (purged, or never existed): orphaned identities.
+func (p *planner) vanishedLinks() {
+	p.leftover = map[int32][]string{}
+	for pi, pc := range p.cfg.Providers {
+		ps := p.provs[pi]
+		var subs []string
+		for _, l := range ps.links {
+			if !p.known(l.oid) {
+				subs = append(subs, l.sub)
+			}
+		}
+		for _, l := range ps.remote {
+			if !p.known(l.oid) {
+				subs = append(subs, l.sub)
+			}
+		}
+		slices.Sort(subs)
+		subs = slices.Compact(subs)
+		for _, sub := range subs {
+			ls := p.state(ps, sub)
+			if !ls.live() || p.takenOver[pi][sub] {
+				continue
+			}
+			if ls.curLive() && p.known(ls.cur.oid) || ls.remActive() && p.known(ls.rem.oid) {
+				// idlink and Salesforce disagree on the owner, and the other
+				// owner exists: that user's assessment speaks for this link.
+				continue
+			}
+			b := ls.base()
+			gone := "does not exist in the tenant"
+			if _, ok := p.s.deleted[b.oid]; ok {
+				gone = "was permanently deleted"
+			}
+			p.revoke(pc.Name, ls, "Entra user "+b.oid+" "+gone)
+			if j, ok := p.s.sfIdx(b.sf); ok && !p.accounted[j] {
+				// The Salesforce user is the orphaned identity; orphanUsers
+				// assesses it once, with its revoked links.
+				p.leftover[j] = append(p.leftover[j], pc.Name+"/"+sub+" (Entra user "+b.oid+" "+gone+")")
+				continue
+			}
+			a := identity.Assessment{Provider: pc.Name, Situation: identity.Orphaned, ObjectID: b.oid,
+				SalesforceUserID: b.sf, Subject: sub, Rule: b.rule}
+			if j, ok := p.s.sfIdx(b.sf); ok {
+				a.SalesforceUsername = p.s.sf[j].username
+			}
+			a.Detail = "the Entra user " + b.oid + " of this link " + gone + ": link revoked"
+			p.assess(a)
+		}
+	}
+}
+
+// orphanUsers reports Salesforce users no Entra identity speaks for.
+// Decision (Config.Orphans, default provisioned): only users that look
+// provisioned by Entra - a FederationIdentifier, or a link or
+// ThirdPartyAccountLink of a configured provider - are orphan candidates, so
+// that local admins and integration users are not flagged.
+func (p *planner) orphanUsers() {
+	s := p.s
+	var order []int32
+	for i := range s.sf {
+		u := &s.sf[i]
+		if p.accounted[i] {
+			continue
+		}
+		if _, held := p.leftover[int32(i)]; !held {
+			// Users holding a link of a vanished identity are always
+			// assessed; others only when active and in the orphan scope.
+			if !u.active {
+				continue
+			}
+			if p.cfg.Orphans == OrphansAll && !u.standard {
+				continue
+			}
+			if p.cfg.Orphans == OrphansProvisioned && !u.hasFed && !p.hasAccountLink(u.id) {
+				continue
+			}
+		}
+		order = append(order, int32(i))
+	}
+	slices.SortFunc(order, func(a, b int32) int { return strings.Compare(s.sf[a].id, s.sf[b].id) })
+	for _, i := range order {
+		u := &s.sf[i]
+		a := identity.Assessment{Situation: identity.Orphaned, SalesforceUserID: u.id, SalesforceUsername: u.username}
+		_, deleted := s.deleted[u.fed]
+		switch {
+		case deleted:
+			a.Detail = "active Salesforce user of the permanently deleted Entra user " + u.fed
+		case u.fed != "":
+			a.Detail = "active Salesforce user whose FederationIdentifier " + u.fed + " is no Entra user of this tenant"
+		case u.hasFed:
+			a.Detail = "active Salesforce user whose FederationIdentifier is not an Entra object id, and no Entra user matches it"
+		default:
+			a.Detail = "active Salesforce user that no Entra user matches"
+		}
+		if !u.active {
+			a.Detail = "inactive Salesforce user that no Entra user matches"
+		}
+		if links := p.leftover[i]; len(links) > 0 {
+			a.Detail += "; links revoked: " + strings.Join(links, ", ")
+		}
+		if u.active {
+			a.Detail += ": deactivate it or fix its FederationIdentifier/Username"
+			p.flag(FlagOrphan, identity.Link{SalesforceUserID: u.id}, a.Detail)
+		}
+		p.assess(a)
+	}
+}
+
+func (p *planner) hasAccountLink(id string) bool {
+	for _, ps := range p.provs {
+		if ps.hasTPAL(id) {
+			return true
+		}
+	}
+	return false
+}
+
+// chunks is an append-only list in fixed-size blocks: at a million users a
+// doubling slice of 190-byte actions would copy itself and briefly hold
+// twice its size.
+type chunks struct {
+	blocks [][]planned
+	n      int
+}
+
+func (c *chunks) add(x planned) {
+	if len(c.blocks) == 0 || len(c.blocks[len(c.blocks)-1]) == cap(c.blocks[len(c.blocks)-1]) {
+		size := 16 // blocks double up to 4096: small plans stay small
+		if len(c.blocks) > 0 {
+			size = min(2*cap(c.blocks[len(c.blocks)-1]), 4096)
+		}
+		c.blocks = append(c.blocks, make([]planned, 0, size))
+	}
+	b := &c.blocks[len(c.blocks)-1]
+	*b = append(*b, x)
+	c.n++
+}
+
+func (c *chunks) last() *planned {
+	b := c.blocks[len(c.blocks)-1]
+	return &b[len(b)-1]
+}
+
+func (c *chunks) each(fn func(*planned)) {
+	for _, b := range c.blocks {
+		for i := range b {
+			fn(&b[i])
+		}
+	}
+}
+
+func (p *planner) result() *Result {
+	r := &Result{Assessments: p.assessments, ActiveLinks: p.s.activeLinks, Counts: p.counts}
+	// A key written by a create or update is not also revoked: the write
+	// re-points it (a user taking over a link another identity held). A
+	// proposal does not replace a revoke: it is not written to Salesforce,
+	// where the old row must still be revoked.
+	revoked := map[identity.LinkKey]bool{}
+	p.buckets[kindIndex(identity.ActionRevokeLink)].each(func(pa *planned) { revoked[pa.a.Link.Key()] = false })
+	if len(revoked) > 0 {
+		for _, kind := range []identity.ActionKind{identity.ActionCreateLink, identity.ActionUpdateLink} {
+			p.buckets[kindIndex(kind)].each(func(pa *planned) {
+				if _, ok := revoked[pa.a.Link.Key()]; ok {
+					revoked[pa.a.Link.Key()] = true
+				}
+			})
+		}
+	}
+	n := 0
+	for _, b := range p.buckets {
+		n += b.n
+	}
+	r.Actions = make([]identity.Action, 0, n)
+	for k := range p.buckets {
+		count := 0
+		p.buckets[k].each(func(pa *planned) {
+			if kindOrder[k] == identity.ActionRevokeLink {
+				// Skip revokes of keys a write re-points, and repeats: two
+				// identities may both let go of one link.
+				if done, ok := revoked[pa.a.Link.Key()]; !ok || done {
+					return
+				}
+				revoked[pa.a.Link.Key()] = true
+			}
+			count++
+			if pa.disruptive {
+				r.Disruptive = append(r.Disruptive, len(r.Actions))
+			}
+			if pa.remoteOnly {
+				r.SalesforceOnly = append(r.SalesforceOnly, len(r.Actions))
+			}
+			r.Actions = append(r.Actions, pa.a)
+		})
+		p.buckets[k] = chunks{} // let the copy be the only one
+		if count > 0 {
+			r.Counts["action."+string(kindOrder[k])] = int64(count)
+		}
+	}
+	for i, c := range p.situations {
+		r.Counts["situation."+string(identity.Situations[i])] = c
+	}
+	for f, c := range p.flags {
+		r.Counts["flag."+f] = c
+	}
+	return r
+}

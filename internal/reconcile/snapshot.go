@@ -1,0 +1,447 @@
+package reconcile
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/idlinkhq/idlink/internal/identity"
+	"github.com/idlinkhq/idlink/internal/store"
+)
+
+// Snapshot is the input of Plan, filled one record at a time so that it can
+// be streamed from the store without holding SDK objects or whole rows:
+//
+//	snap := reconcile.NewSnapshot()
+//	err := st.ScanEntraUsers(ctx, snap.AddEntraUser)
+//	err = st.ScanSalesforceUsers(ctx, snap.AddSalesforceUser)
+//	... ScanAccountLinks/AddAccountLink, ScanLinks/AddLink,
+//	    ScanRemoteLinks/AddRemoteLink, ScanObservations/AddObservation,
+//	    ScanDecisions/AddDecision
+//
+// It keeps only the fields the decisions need, in compact records indexed by
+// normalized keys (oid, lower-case username). Rows of providers that are not
+// configured are kept but ignored by Plan. A Snapshot is not safe for
+// concurrent Add calls.
+type Snapshot struct {
+	entra   []entraRec
+	entraBy *index // oid
+	// deleted are permanently deleted Entra users: their identity is gone,
+	// so they are not matched; kept to explain orphans.
+	deleted map[string]struct{}
+	sf      []sfRec
+	sfByID  *index // record id
+	sfByFed *index // normalized FederationIdentifier (GUIDs only)
+	sfByKey *index // lower-case Username
+
+	provs     map[string]*provState
+	decisions map[decisionKey]store.Decision
+	intern    map[string]string // tenant ids, rules: a handful of repeated strings
+
+	activeLinks int // idlink's active links, the safety limit's denominator
+}
+
+// NewSnapshot returns an empty snapshot.
+func NewSnapshot() *Snapshot {
+	s := &Snapshot{
+		deleted:   map[string]struct{}{},
+		provs:     map[string]*provState{},
+		decisions: map[decisionKey]store.Decision{},
+		intern:    map[string]string{},
+	}
+	s.Reserve(0, 0)
+	return s
+}
+
+// Reserve sizes the snapshot for about entra Entra users and salesforce
+// Salesforce users (e.g. the counts of the previous run), so that loading a
+// large tenant does not grow its tables step by step. Optional; call it
+// before adding anything.
+func (s *Snapshot) Reserve(entra, salesforce int) {
+	if len(s.entra) == 0 {
+		s.entra = make([]entraRec, 0, entra)
+		s.entraBy = newIndex(func(r int32) string { return s.entra[r].oid }, entra)
+	}
+	if len(s.sf) == 0 {
+		s.sf = make([]sfRec, 0, salesforce)
+		s.sfByID = newIndex(func(r int32) string { return s.sf[r].id }, salesforce)
+		s.sfByFed = newIndex(func(r int32) string { return s.sf[r].fed }, salesforce)
+		s.sfByKey = newIndex(func(r int32) string { return s.sf[r].userKey }, salesforce)
+	}
+}
+
+// ReserveProvider sizes one provider's tables for about rows
+// ThirdPartyAccountLink rows, links and Identity_Link__c rows each (e.g. the
+// previous run's counts). Optional; call it before adding that provider's rows.
+func (s *Snapshot) ReserveProvider(name string, rows int) {
+	ps := s.prov(name)
+	if len(ps.tpal)+len(ps.links)+len(ps.remote) > 0 || rows <= 0 {
+		return
+	}
+	ps.tpal = make([]tpalRec, 0, rows)
+	ps.links = make([]linkRec, 0, rows)
+	ps.remote = make([]linkRec, 0, rows)
+	for _, x := range []*index{ps.tpalBySub, ps.tpalByUser, ps.linksBySub, ps.linksByOID, ps.remoteBySub, ps.remoteByOID} {
+		x.resize(rows)
+	}
+}
+
+func (s *Snapshot) entraIdx(oid string) (int32, bool) {
+	i := s.entraBy.first(oid)
+	return i, i >= 0
+}
+
+func (s *Snapshot) sfIdx(id string) (int32, bool) {
+	i := s.sfByID.first(id)
+	return i, i >= 0
+}
+
+const (
+	eEnabled uint8 = 1 << iota
+	eInScope
+	eGuest
+	eSoftDeleted
+)
+
+type entraRec struct {
+	oid, tid, upn, mailKey string
+	flags                  uint8
+}
+
+func (e *entraRec) active() bool {
+	return e.flags&eEnabled != 0 && e.flags&eSoftDeleted == 0
+}
+
+type sfRec struct {
+	id, username, userKey, fed, mailKey string
+	hasFed                              bool // any FederationIdentifier, GUID or not
+	active                              bool
+	standard                            bool // UserType Standard or empty: not an integration/portal user
+}
+
+// linkRec is a Link without its provider.
+type linkRec struct {
+	sub, sf, oid, tid string
+	rule              identity.Rule // interned
+	status            status
+}
+
+// status is a LinkStatus in one byte.
+type status uint8
+
+const (
+	stActive status = iota + 1
+	stProposed
+	stRevoked
+)
+
+var statusNames = [...]identity.LinkStatus{stActive: identity.LinkActive, stProposed: identity.LinkProposed, stRevoked: identity.LinkRevoked}
+
+func statusOf(s identity.LinkStatus) (status, bool) {
+	for c, n := range statusNames {
+		if n == s && c != 0 {
+			return status(c), true
+		}
+	}
+	return 0, false
+}
+
+func (l linkRec) link(provider string) identity.Link {
+	return identity.Link{Provider: provider, Subject: l.sub, SalesforceUserID: l.sf, ObjectID: l.oid,
+		TenantID: l.tid, Rule: l.rule, Status: statusNames[l.status]}
+}
+
+type tpalRec struct{ sub, user string }
+type obsRec struct{ sub, oid string }
+
+// provState holds one provider's rows, each table with its indexes.
+type provState struct {
+	tpal                     []tpalRec
+	tpalBySub, tpalByUser    *index
+	obs                      []obsRec
+	obsBySub, obsByOID       *index
+	links                    []linkRec // idlink's link records
+	linksBySub, linksByOID   *index
+	remote                   []linkRec // Identity_Link__c rows
+	remoteBySub, remoteByOID *index
+}
+
+func newProvState() *provState {
+	ps := &provState{}
+	ps.tpalBySub = newIndex(func(r int32) string { return ps.tpal[r].sub }, 0)
+	ps.tpalByUser = newIndex(func(r int32) string { return ps.tpal[r].user }, 0)
+	ps.obsBySub = newIndex(func(r int32) string { return ps.obs[r].sub }, 0)
+	ps.obsByOID = newIndex(func(r int32) string { return ps.obs[r].oid }, 0)
+	ps.linksBySub = newIndex(func(r int32) string { return ps.links[r].sub }, 0)
+	ps.linksByOID = newIndex(func(r int32) string { return ps.links[r].oid }, 0)
+	ps.remoteBySub = newIndex(func(r int32) string { return ps.remote[r].sub }, 0)
+	ps.remoteByOID = newIndex(func(r int32) string { return ps.remote[r].oid }, 0)
+	return ps
+}
+
+func (ps *provState) rows() int { return len(ps.tpal) + len(ps.obs) + len(ps.links) + len(ps.remote) }
+
+// tpalUser is the Salesforce user Salesforce signs sub in as.
+func (ps *provState) tpalUser(sub string) (string, bool) {
+	if r := ps.tpalBySub.first(sub); r >= 0 {
+		return ps.tpal[r].user, true
+	}
+	return "", false
+}
+
+// tpalSubs appends to buf[:0] the subs that sign in as user, sorted.
+func (ps *provState) tpalSubs(user string, buf []string) []string {
+	buf = buf[:0]
+	ps.tpalByUser.each(user, func(r int32) bool { buf = append(buf, ps.tpal[r].sub); return true })
+	slices.Sort(buf)
+	return buf
+}
+
+func (ps *provState) hasTPAL(user string) bool { return ps.tpalByUser.first(user) >= 0 }
+
+// obsOIDs appends to buf[:0] the oids observed with sub, sorted.
+func (ps *provState) obsOIDs(sub string, buf []string) []string {
+	buf = buf[:0]
+	ps.obsBySub.each(sub, func(r int32) bool { buf = append(buf, ps.obs[r].oid); return true })
+	slices.Sort(buf)
+	return buf
+}
+
+// obsSubs appends to buf[:0] the subs observed with oid, sorted.
+func (ps *provState) obsSubs(oid string, buf []string) []string {
+	buf = buf[:0]
+	ps.obsByOID.each(oid, func(r int32) bool { buf = append(buf, ps.obs[r].sub); return true })
+	slices.Sort(buf)
+	return buf
+}
+
+func (ps *provState) link(sub string) (linkRec, bool) {
+	if r := ps.linksBySub.first(sub); r >= 0 {
+		return ps.links[r], true
+	}
+	return linkRec{}, false
+}
+
+func (ps *provState) remoteLink(sub string) (linkRec, bool) {
+	if r := ps.remoteBySub.first(sub); r >= 0 {
+		return ps.remote[r], true
+	}
+	return linkRec{}, false
+}
+
+// linkSubs appends to buf[:0] the subjects of links and Identity_Link__c
+// rows that name oid, sorted, without repeats.
+func (ps *provState) linkSubs(oid string, buf []string) []string {
+	buf = buf[:0]
+	ps.linksByOID.each(oid, func(r int32) bool { buf = append(buf, ps.links[r].sub); return true })
+	ps.remoteByOID.each(oid, func(r int32) bool { buf = append(buf, ps.remote[r].sub); return true })
+	slices.Sort(buf)
+	return slices.Compact(buf)
+}
+
+type decisionKey struct{ provider, sub, sf, oid string }
+
+func (s *Snapshot) prov(name string) *provState {
+	p := s.provs[name]
+	if p == nil {
+		p = newProvState()
+		s.provs[name] = p
+	}
+	return p
+}
+
+func (s *Snapshot) internStr(v string) string {
+	if x, ok := s.intern[v]; ok {
+		return x
+	}
+	if len(s.intern) < 1024 {
+		s.intern[v] = v
+	}
+	return v
+}
+
+// AddEntraUser adds one Entra user. Its signature fits Store.ScanEntraUsers.
+func (s *Snapshot) AddEntraUser(u identity.EntraUser) error {
+	oid, ok := canonicalGUID(u.ObjectID)
+	if !ok {
+		return fmt.Errorf("entra user %q: object id %q is not a GUID: the snapshot is damaged, run a backfill", u.UPN, u.ObjectID)
+	}
+	if _, dup := s.entraIdx(oid); dup {
+		return fmt.Errorf("entra user %s appears twice in the snapshot", oid)
+	}
+	if _, dup := s.deleted[oid]; dup {
+		return fmt.Errorf("entra user %s appears twice in the snapshot", oid)
+	}
+	if u.Deleted == identity.HardDeleted {
+		// Gone for good (not restorable): what it left in Salesforce is
+		// judged as orphaned, as if it never existed.
+		s.deleted[oid] = struct{}{}
+		return nil
+	}
+	r := entraRec{oid: oid, tid: s.internStr(strings.ToLower(u.TenantID)), upn: strings.TrimSpace(u.UPN)}
+	r.mailKey = sameOrFold(u.Mail, r.upn)
+	if u.AccountEnabled {
+		r.flags |= eEnabled
+	}
+	if u.InScope {
+		r.flags |= eInScope
+	}
+	if u.Guest() {
+		r.flags |= eGuest
+	}
+	switch u.Deleted {
+	case identity.NotDeleted:
+	case identity.SoftDeleted:
+		r.flags |= eSoftDeleted
+	default:
+		return fmt.Errorf("entra user %s: unknown deletion state %q", oid, u.Deleted)
+	}
+	s.entra = append(s.entra, r)
+	s.entraBy.add(int32(len(s.entra) - 1))
+	return nil
+}
+
+// AddSalesforceUser adds one Salesforce user. Its signature fits Store.ScanSalesforceUsers.
+func (s *Snapshot) AddSalesforceUser(u identity.SalesforceUser) error {
+	if u.ID == "" {
+		return fmt.Errorf("salesforce user %q has no record id: the snapshot is damaged, run a backfill", u.Username)
+	}
+	if _, dup := s.sfIdx(u.ID); dup {
+		return fmt.Errorf("salesforce user %s appears twice in the snapshot", u.ID)
+	}
+	fedRaw := strings.TrimSpace(u.FederationIdentifier)
+	fed, _ := canonicalGUID(fedRaw)
+	ut := u.UserType
+	r := sfRec{id: u.ID, username: u.Username, userKey: foldKey(u.Username), fed: fed, hasFed: fedRaw != "",
+		mailKey: sameOrFold(u.Email, u.Username), active: u.IsActive, standard: ut == "" || strings.EqualFold(ut, "Standard")}
+	s.sf = append(s.sf, r)
+	i := int32(len(s.sf) - 1)
+	s.sfByID.add(i)
+	if fed != "" {
+		s.sfByFed.add(i)
+	}
+	if r.userKey != "" {
+		s.sfByKey.add(i)
+	}
+	return nil
+}
+
+// AddAccountLink adds one ThirdPartyAccountLink row. Its signature fits Store.ScanAccountLinks.
+func (s *Snapshot) AddAccountLink(l identity.ThirdPartyAccountLink) error {
+	if l.Provider == "" || l.RemoteIdentifier == "" || l.UserID == "" {
+		return fmt.Errorf("ThirdPartyAccountLink %s: provider, remote identifier and user id are all required", l.ID)
+	}
+	p := s.prov(l.Provider)
+	if user, dup := p.tpalUser(l.RemoteIdentifier); dup {
+		if user == l.UserID {
+			return nil
+		}
+		return fmt.Errorf("ThirdPartyAccountLink %s/%s appears twice, for users %s and %s", l.Provider, l.RemoteIdentifier, user, l.UserID)
+	}
+	p.tpal = append(p.tpal, tpalRec{sub: l.RemoteIdentifier, user: l.UserID})
+	r := int32(len(p.tpal) - 1)
+	p.tpalBySub.add(r)
+	p.tpalByUser.add(r)
+	return nil
+}
+
+func (s *Snapshot) linkRecord(l identity.Link, what string) (linkRec, error) {
+	if l.Provider == "" || l.Subject == "" || l.SalesforceUserID == "" {
+		return linkRec{}, fmt.Errorf("%s %s: provider, subject and Salesforce user id are all required", what, l.Key())
+	}
+	oid, ok := canonicalGUID(l.ObjectID)
+	if !ok {
+		return linkRec{}, fmt.Errorf("%s %s: object id %q is not a GUID", what, l.Key(), l.ObjectID)
+	}
+	st, ok := statusOf(l.Status)
+	if !ok {
+		return linkRec{}, fmt.Errorf("%s %s: unknown status %q (want active, proposed or revoked)", what, l.Key(), l.Status)
+	}
+	return linkRec{sub: l.Subject, sf: l.SalesforceUserID, oid: oid, tid: s.internStr(strings.ToLower(l.TenantID)),
+		rule: identity.Rule(s.internStr(string(l.Rule))), status: st}, nil
+}
+
+// AddLink adds one of idlink's current link records. Its signature fits Store.ScanLinks.
+func (s *Snapshot) AddLink(l identity.Link) error {
+	r, err := s.linkRecord(l, "link")
+	if err != nil {
+		return err
+	}
+	p := s.prov(l.Provider)
+	if _, dup := p.link(l.Subject); dup {
+		return fmt.Errorf("link %s appears twice in the snapshot", l.Key())
+	}
+	p.links = append(p.links, r)
+	p.linksBySub.add(int32(len(p.links) - 1))
+	p.linksByOID.add(int32(len(p.links) - 1))
+	if r.status == stActive {
+		s.activeLinks++
+	}
+	return nil
+}
+
+// AddRemoteLink adds one Identity_Link__c row read from Salesforce. Its
+// signature fits Store.ScanRemoteLinks.
+func (s *Snapshot) AddRemoteLink(l identity.Link) error {
+	r, err := s.linkRecord(l, "Identity_Link__c")
+	if err != nil {
+		return err
+	}
+	p := s.prov(l.Provider)
+	if _, dup := p.remoteLink(l.Subject); dup {
+		return fmt.Errorf("Identity_Link__c %s appears twice in the snapshot", l.Key())
+	}
+	p.remote = append(p.remote, r)
+	p.remoteBySub.add(int32(len(p.remote) - 1))
+	p.remoteByOID.add(int32(len(p.remote) - 1))
+	return nil
+}
+
+// AddObservation adds one (sub, oid) observation. Its signature fits Store.ScanObservations.
+func (s *Snapshot) AddObservation(o identity.Observation) error {
+	oid, ok := canonicalGUID(o.ObjectID)
+	if !ok {
+		return fmt.Errorf("observation %s/%s from %s: object id %q is not a GUID", o.Provider, o.Subject, o.Source, o.ObjectID)
+	}
+	if o.Provider == "" || o.Subject == "" {
+		return fmt.Errorf("observation from %s: provider and subject are required", o.Source)
+	}
+	p := s.prov(o.Provider)
+	dup := false
+	p.obsBySub.each(o.Subject, func(r int32) bool { dup = p.obs[r].oid == oid; return !dup })
+	if dup { // the same pair from another source
+		return nil
+	}
+	p.obs = append(p.obs, obsRec{sub: o.Subject, oid: oid})
+	p.obsBySub.add(int32(len(p.obs) - 1))
+	p.obsByOID.add(int32(len(p.obs) - 1))
+	return nil
+}
+
+// AddDecision adds an admin decision on a proposed link. The latest decision
+// for the same (provider, subject, Salesforce user, oid) wins; on equal times
+// a rejection wins, so that the outcome does not depend on input order.
+func (s *Snapshot) AddDecision(d store.Decision) error {
+	oid, ok := canonicalGUID(d.ObjectID)
+	if !ok {
+		return fmt.Errorf("decision on %s/%s: object id %q is not a GUID", d.Provider, d.Subject, d.ObjectID)
+	}
+	d.ObjectID = oid
+	k := decisionKey{d.Provider, d.Subject, d.SalesforceUserID, oid}
+	if cur, ok := s.decisions[k]; ok {
+		if cur.At.After(d.At) || (cur.At.Equal(d.At) && !cur.Approved) {
+			return nil
+		}
+	}
+	s.decisions[k] = d
+	return nil
+}
+
+// sameOrFold returns foldKey(v), sharing the memory of other when both fold
+// to the same key (an email address equal to the UPN or Username is common).
+func sameOrFold(v, other string) string {
+	if strings.EqualFold(strings.TrimSpace(v), other) {
+		return foldKey(other)
+	}
+	return foldKey(v)
+}
