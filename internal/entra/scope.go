@@ -1,0 +1,151 @@
+package entra
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	abs "github.com/microsoft/kiota-abstractions-go"
+	"github.com/microsoftgraph/msgraph-sdk-go/groups"
+	"github.com/microsoftgraph/msgraph-sdk-go/serviceprincipals"
+	"github.com/microsoftgraph/msgraph-sdk-go/serviceprincipalswithappid"
+)
+
+type assignmentPage struct {
+	NextLink string `json:"@odata.nextLink"`
+	Value    []struct {
+		PrincipalID   string `json:"principalId"`
+		PrincipalType string `json:"principalType"`
+	} `json:"value"`
+}
+
+// assignedUsers returns the object ids of the users assigned to the
+// Salesforce enterprise application, directly or as direct members of an
+// assigned group: the set Entra provisioning sends to Salesforce. With
+// NestedGroups, members of nested groups count too (read through
+// transitiveMembers).
+func (s *Source) assignedUsers(ctx context.Context) (map[string]struct{}, error) {
+	spID := s.cfg.SalesforceServicePrincipalID
+	if spID == "" {
+		appID := s.cfg.SalesforceAppID
+		ri, err := s.sdk.ServicePrincipalsWithAppId(&appID).ToGetRequestInformation(ctx,
+			&serviceprincipalswithappid.ServicePrincipalsWithAppIdRequestBuilderGetRequestConfiguration{
+				QueryParameters: &serviceprincipalswithappid.ServicePrincipalsWithAppIdRequestBuilderGetQueryParameters{Select: []string{"id", "appId", "displayName"}},
+			})
+		if err != nil {
+			return nil, fmt.Errorf("entra: build service principal request: %w", err)
+		}
+		body, err := s.c.get(ctx, ri, "find the Salesforce enterprise application (servicePrincipals(appId='"+appID+"'))", "Application.Read.All")
+		if err != nil {
+			if ge := (*GraphError)(nil); errors.As(err, &ge) && ge.Status == 404 {
+				return nil, fmt.Errorf("entra: no enterprise application with appId %s in tenant %s: check entra.salesforce_app_id (Enterprise applications > Salesforce > Application ID): %w", appID, s.cfg.TenantID, err)
+			}
+			return nil, err
+		}
+		var sp struct{ ID string }
+		if err := json.Unmarshal(body, &sp); err != nil || sp.ID == "" {
+			return nil, fmt.Errorf("entra: decode service principal: %v", err)
+		}
+		spID = sp.ID
+	}
+	top := int32(999)
+	ri, err := s.sdk.ServicePrincipals().ByServicePrincipalId(spID).AppRoleAssignedTo().ToGetRequestInformation(ctx,
+		&serviceprincipals.ItemAppRoleAssignedToRequestBuilderGetRequestConfiguration{
+			QueryParameters: &serviceprincipals.ItemAppRoleAssignedToRequestBuilderGetQueryParameters{Top: &top},
+		})
+	if err != nil {
+		return nil, fmt.Errorf("entra: build assignments request: %w", err)
+	}
+	scope := map[string]struct{}{}
+	var groupIDs []string
+	what := "list the Salesforce application's user and group assignments"
+	body, err := s.c.get(ctx, ri, what, "Application.Read.All")
+	for {
+		if err != nil {
+			return nil, err
+		}
+		var page assignmentPage
+		if err := json.Unmarshal(body, &page); err != nil {
+			return nil, fmt.Errorf("entra: decode assignments: %w", err)
+		}
+		for _, a := range page.Value {
+			oid := normOID(a.PrincipalID)
+			if oid == "" {
+				continue
+			}
+			switch {
+			case strings.EqualFold(a.PrincipalType, "User"):
+				scope[oid] = struct{}{}
+			case strings.EqualFold(a.PrincipalType, "Group"):
+				groupIDs = append(groupIDs, oid)
+			}
+			// ServicePrincipal assignments are not people: ignored.
+		}
+		if page.NextLink == "" {
+			break
+		}
+		body, err = s.c.getURL(ctx, page.NextLink, what, "Application.Read.All")
+	}
+	covered := map[string]bool{} // groups already flattened as part of another assigned group
+	for _, g := range groupIDs {
+		if covered[g] {
+			continue
+		}
+		covered[g] = true
+		if err := s.groupMembers(ctx, g, scope, covered); err != nil {
+			return nil, err
+		}
+	}
+	return scope, nil
+}
+
+func (s *Source) groupMembers(ctx context.Context, groupID string, scope map[string]struct{}, covered map[string]bool) error {
+	top := int32(999)
+	sel := []string{"id"}
+	var ri *abs.RequestInformation
+	var err error
+	rel := "members"
+	if s.cfg.NestedGroups {
+		rel = "transitiveMembers"
+		ri, err = s.sdk.Groups().ByGroupId(groupID).TransitiveMembers().ToGetRequestInformation(ctx,
+			&groups.ItemTransitiveMembersRequestBuilderGetRequestConfiguration{
+				QueryParameters: &groups.ItemTransitiveMembersRequestBuilderGetQueryParameters{Select: sel, Top: &top},
+			})
+	} else {
+		ri, err = s.sdk.Groups().ByGroupId(groupID).Members().ToGetRequestInformation(ctx,
+			&groups.ItemMembersRequestBuilderGetRequestConfiguration{
+				QueryParameters: &groups.ItemMembersRequestBuilderGetQueryParameters{Select: sel, Top: &top},
+			})
+	}
+	if err != nil {
+		return fmt.Errorf("entra: build group members request: %w", err)
+	}
+	what := "list the members of group " + groupID + " (" + rel + ")"
+	body, err := s.c.get(ctx, ri, what, "GroupMember.Read.All")
+	var page userPage
+	for {
+		if err != nil {
+			return err
+		}
+		if err := decodeUserPage(body, &page); err != nil {
+			return fmt.Errorf("entra: decode group members: %w", err)
+		}
+		for i := range page.Value {
+			w := &page.Value[i]
+			oid := normOID(w.ID)
+			switch {
+			case oid == "":
+			case w.isUser():
+				scope[oid] = struct{}{}
+			case s.cfg.NestedGroups && strings.EqualFold(w.ODataType, "#microsoft.graph.group"):
+				covered[oid] = true // its members were in this transitive listing
+			}
+		}
+		if page.NextLink == "" {
+			return nil
+		}
+		body, err = s.c.getURL(ctx, page.NextLink, what, "GroupMember.Read.All")
+	}
+}

@@ -1,0 +1,352 @@
+package entra
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/idlinkhq/idlink/internal/identity"
+	"github.com/idlinkhq/idlink/internal/store"
+	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
+	"github.com/microsoftgraph/msgraph-sdk-go/users"
+)
+
+// Sink is where a sync writes Entra users; store.Store satisfies it.
+type Sink interface {
+	// UpsertEntraUsers writes one page; a non-nil cursor is committed in the
+	// same transaction.
+	UpsertEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser, cursor *store.Cursor) error
+	LookupEntraUsers(ctx context.Context, oids []string) (map[string]identity.EntraUser, error)
+	MarkEntraUsersNotSeen(ctx context.Context, runID int64) (int64, error)
+	SetEntraScope(ctx context.Context, inScope []string) error
+	GetCursor(ctx context.Context, name string) (value string, ok bool, err error)
+}
+
+// Mode chooses between a full listing and delta.
+type Mode string
+
+const (
+	// ModeAuto uses the stored deltaLink when there is one, else lists everything.
+	ModeAuto Mode = "auto"
+	// ModeFull lists every user (backfill) and establishes a new deltaLink.
+	ModeFull Mode = "full"
+)
+
+// Result says what one sync did.
+type Result struct {
+	Kind         string // "full" or "delta"
+	Pages        int    // user pages read
+	Users        int    // users written
+	Changed      int    // delta: users added or changed
+	SoftDeleted  int    // delta: @removed reason "changed"
+	HardDeleted  int    // delta: @removed reason "deleted"
+	NotSeen      int64  // full: stored users absent from the listing, marked hard deleted
+	Guests       int    // written users that are guests (#EXT# or userType Guest)
+	NoUPN        int    // written users without userPrincipalName
+	Skipped      int    // items ignored: object id not a GUID, or removal of a user never stored
+	InScope      int    // users assigned to the Salesforce app (-1 when scope is all)
+	Resynced     bool   // the deltaLink was rejected and a full listing ran instead
+	Note         string // for the run record, e.g. why a resync happened
+	ThrottleWait time.Duration
+}
+
+// Source reads Entra users through Microsoft Graph.
+type Source struct {
+	cfg Config
+	c   *client
+	log *slog.Logger
+	sdk *msgraphsdk.GraphServiceClient
+}
+
+// New validates cfg and builds the Graph client. It makes no request.
+func New(cfg Config, log *slog.Logger) (*Source, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	c, err := newClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Source{cfg: cfg, c: c, log: log.With("source", "entra", "tenant", cfg.TenantID), sdk: msgraphsdk.NewGraphServiceClient(c.adapter)}, nil
+}
+
+// CursorName is where the deltaLink is kept. It names the tenant and the scope
+// mode so that a changed configuration starts with a full listing.
+func (s *Source) CursorName() string {
+	return "entra.users.delta/v1/" + s.cfg.TenantID + "/" + string(s.cfg.Scope)
+}
+
+// Sync reads Entra users into sink for run runID.
+func (s *Source) Sync(ctx context.Context, sink Sink, runID int64, mode Mode) (Result, error) {
+	s.c.throttle.reset()
+	res := Result{InScope: -1}
+	var scope map[string]struct{}
+	if s.cfg.Scope == ScopeAppAssignments {
+		var err error
+		if scope, err = s.assignedUsers(ctx); err != nil {
+			return s.finish(res, err)
+		}
+		res.InScope = len(scope)
+	}
+	link := ""
+	if mode != ModeFull {
+		v, ok, err := sink.GetCursor(ctx, s.CursorName())
+		if err != nil {
+			return s.finish(res, fmt.Errorf("entra: read stored deltaLink: %w", err))
+		}
+		if ok {
+			link = v
+		}
+	}
+	if link != "" {
+		res.Kind = "delta"
+		err := s.delta(ctx, sink, runID, link, scope, &res)
+		if !errors.Is(err, errResync) {
+			if err == nil {
+				err = s.applyScope(ctx, sink, scope)
+			}
+			return s.finish(res, err)
+		}
+		res.Resynced = true
+		res.Note = "Graph rejected the stored deltaLink (expired after 7 days or reset): full resync"
+		s.log.Warn("deltaLink rejected, running a full listing", "cause", err.Error())
+		keep := res
+		res = Result{InScope: keep.InScope, Resynced: true, Note: keep.Note, Skipped: keep.Skipped}
+	}
+	res.Kind = "full"
+	err := s.full(ctx, sink, runID, scope, &res)
+	if err == nil {
+		err = s.applyScope(ctx, sink, scope)
+	}
+	return s.finish(res, err)
+}
+
+func (s *Source) finish(res Result, err error) (Result, error) {
+	res.ThrottleWait = s.c.throttle.total()
+	if err != nil {
+		s.log.Error("entra sync failed", "kind", res.Kind, "pages", res.Pages, "error", err.Error())
+		return res, err
+	}
+	s.log.Info("entra sync done", "kind", res.Kind, "pages", res.Pages, "users", res.Users, "changed", res.Changed,
+		"soft_deleted", res.SoftDeleted, "hard_deleted", res.HardDeleted, "not_seen", res.NotSeen, "guests", res.Guests,
+		"no_upn", res.NoUPN, "in_scope", res.InScope, "throttle_wait", res.ThrottleWait, "resynced", res.Resynced)
+	return res, nil
+}
+
+func (s *Source) applyScope(ctx context.Context, sink Sink, scope map[string]struct{}) error {
+	if scope == nil {
+		return nil
+	}
+	oids := make([]string, 0, len(scope))
+	for oid := range scope {
+		oids = append(oids, oid)
+	}
+	if err := sink.SetEntraScope(ctx, oids); err != nil {
+		return fmt.Errorf("entra: record app-assignment scope: %w", err)
+	}
+	return nil
+}
+
+func (s *Source) inScope(scope map[string]struct{}, oid string) bool {
+	if scope == nil {
+		return true
+	}
+	_, ok := scope[oid]
+	return ok
+}
+
+func (s *Source) count(res *Result, u *identity.EntraUser) {
+	res.Users++
+	if u.Guest() {
+		res.Guests++
+	}
+	if u.UPN == "" {
+		res.NoUPN++
+	}
+}
+
+// full lists every user with $top=PageSize, one page per store transaction.
+// It first asks for a deltaLink ($deltatoken=latest) so that changes made
+// while the listing runs are picked up by the next delta round; that link is
+// committed with the last page. After a complete listing, stored users that
+// were not seen are marked hard deleted.
+func (s *Source) full(ctx context.Context, sink Sink, runID int64, scope map[string]struct{}, res *Result) error {
+	latest := s.cfg.GraphBaseURL + "/v1.0/users/delta?$select=" + url.QueryEscape(selectUsers) + "&$deltatoken=latest"
+	body, err := s.c.getURL(ctx, latest, "get a deltaLink (users delta, $deltatoken=latest)", "User.Read.All")
+	if err != nil {
+		return err
+	}
+	var page userPage
+	if err := decodeUserPage(body, &page); err != nil {
+		return fmt.Errorf("entra: decode delta answer: %w", err)
+	}
+	deltaLink := page.DeltaLink
+	if deltaLink == "" {
+		return errors.New("entra: Graph answered $deltatoken=latest without @odata.deltaLink")
+	}
+
+	top := int32(s.cfg.PageSize)
+	ri, err := s.sdk.Users().ToGetRequestInformation(ctx, &users.UsersRequestBuilderGetRequestConfiguration{
+		QueryParameters: &users.UsersRequestBuilderGetQueryParameters{Select: splitSelect(), Top: &top},
+	})
+	if err != nil {
+		return fmt.Errorf("entra: build users request: %w", err)
+	}
+	body, err = s.c.get(ctx, ri, "list users", "User.Read.All")
+	batch := make([]identity.EntraUser, 0, s.cfg.PageSize)
+	for {
+		if err != nil {
+			return err
+		}
+		if err := decodeUserPage(body, &page); err != nil {
+			return fmt.Errorf("entra: decode users page %d: %w", res.Pages+1, err)
+		}
+		body = nil
+		res.Pages++
+		batch = batch[:0]
+		for i := range page.Value {
+			w := &page.Value[i]
+			oid := normOID(w.ID)
+			if oid == "" {
+				res.Skipped++
+				s.log.Warn("user with an id that is not a GUID ignored", "id", w.ID)
+				continue
+			}
+			u := identity.EntraUser{ObjectID: oid, TenantID: s.cfg.TenantID}
+			w.merge(&u)
+			u.InScope = s.inScope(scope, oid)
+			s.count(res, &u)
+			batch = append(batch, u)
+		}
+		var cursor *store.Cursor
+		if page.NextLink == "" {
+			cursor = &store.Cursor{Name: s.CursorName(), Value: deltaLink}
+		}
+		if err := sink.UpsertEntraUsers(ctx, runID, batch, cursor); err != nil {
+			return fmt.Errorf("entra: store users page %d: %w", res.Pages, err)
+		}
+		if page.NextLink == "" {
+			break
+		}
+		body, err = s.c.getURL(ctx, page.NextLink, fmt.Sprintf("list users (page %d)", res.Pages+1), "User.Read.All")
+	}
+	n, err := sink.MarkEntraUsersNotSeen(ctx, runID)
+	if err != nil {
+		return fmt.Errorf("entra: mark users missing from the full listing: %w", err)
+	}
+	res.NotSeen = n
+	return nil
+}
+
+func splitSelect() []string {
+	return []string{"id", "userPrincipalName", "mail", "displayName", "givenName", "surname", "accountEnabled", "userType"}
+}
+
+// delta follows a stored deltaLink to the next one, merging each page's
+// changes onto the stored users. The new deltaLink is committed with the last
+// page; a failure part-way leaves the old one, so the next run replays the
+// changes (merging is idempotent).
+func (s *Source) delta(ctx context.Context, sink Sink, runID int64, link string, scope map[string]struct{}, res *Result) error {
+	var page userPage
+	batch := make([]identity.EntraUser, 0, 256)
+	oids := make([]string, 0, 256)
+	at := make(map[string]int, 256)
+	for {
+		body, err := s.c.getURL(ctx, link, fmt.Sprintf("read user changes (delta page %d)", res.Pages+1), "User.Read.All")
+		if err != nil {
+			return err
+		}
+		if err := decodeUserPage(body, &page); err != nil {
+			return fmt.Errorf("entra: decode delta page %d: %w", res.Pages+1, err)
+		}
+		res.Pages++
+		oids = oids[:0]
+		for i := range page.Value {
+			if oid := normOID(page.Value[i].ID); oid != "" {
+				oids = append(oids, oid)
+			}
+		}
+		stored, err := sink.LookupEntraUsers(ctx, oids)
+		if err != nil {
+			return fmt.Errorf("entra: look up stored users for delta page %d: %w", res.Pages, err)
+		}
+		batch = batch[:0]
+		clear(at)
+		for i := range page.Value {
+			w := &page.Value[i]
+			oid := normOID(w.ID)
+			if oid == "" {
+				res.Skipped++
+				s.log.Warn("user with an id that is not a GUID ignored", "id", w.ID)
+				continue
+			}
+			// The same user may appear twice in a page: merge onto the first.
+			var u identity.EntraUser
+			j, dup := at[oid]
+			switch {
+			case dup:
+				u = batch[j]
+			default:
+				var known bool
+				u, known = stored[oid]
+				if !known {
+					if w.Removed != nil {
+						res.Skipped++ // removal of a user idlink never stored
+						continue
+					}
+					u = identity.EntraUser{ObjectID: oid}
+				}
+			}
+			u.TenantID = s.cfg.TenantID
+			if w.Removed != nil {
+				if w.Removed.Reason == "deleted" {
+					u.Deleted = identity.HardDeleted
+					res.HardDeleted++
+				} else {
+					// "changed": in the recycle bin, restorable for 30 days.
+					u.Deleted = identity.SoftDeleted
+					res.SoftDeleted++
+				}
+			} else {
+				w.merge(&u)
+				u.Deleted = identity.NotDeleted
+				u.InScope = s.inScope(scope, oid)
+				res.Changed++
+			}
+			if dup {
+				batch[j] = u
+				continue
+			}
+			at[oid] = len(batch)
+			batch = append(batch, u)
+		}
+		for i := range batch {
+			if batch[i].Deleted == identity.NotDeleted {
+				s.count(res, &batch[i])
+			} else {
+				res.Users++
+			}
+		}
+		var cursor *store.Cursor
+		switch {
+		case page.DeltaLink != "":
+			cursor = &store.Cursor{Name: s.CursorName(), Value: page.DeltaLink}
+		case page.NextLink == "":
+			return errors.New("entra: a delta page had neither @odata.nextLink nor @odata.deltaLink")
+		}
+		if err := sink.UpsertEntraUsers(ctx, runID, batch, cursor); err != nil {
+			return fmt.Errorf("entra: store delta page %d: %w", res.Pages, err)
+		}
+		if cursor != nil {
+			return nil
+		}
+		link = page.NextLink
+	}
+}

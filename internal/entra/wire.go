@@ -1,0 +1,115 @@
+package entra
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+
+	"github.com/idlinkhq/idlink/internal/identity"
+)
+
+// selectUsers is the $select of every users call: only what idlink needs.
+// With delta it also decides which property changes Graph reports.
+const selectUsers = "id,userPrincipalName,mail,displayName,givenName,surname,accountEnabled,userType"
+
+// optString remembers whether a property was present in the JSON and whether
+// it was null: in a delta page an absent property is unchanged, a null one
+// was cleared.
+type optString struct {
+	set bool
+	v   string
+}
+
+func (o *optString) UnmarshalJSON(b []byte) error {
+	o.set = true
+	if string(b) == "null" {
+		o.v = ""
+		return nil
+	}
+	// Fast path: a quoted string without escapes (encoding/json has already
+	// validated the token).
+	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' && bytes.IndexByte(b, '\\') < 0 {
+		o.v = string(b[1 : len(b)-1])
+		return nil
+	}
+	return json.Unmarshal(b, &o.v)
+}
+
+type optBool struct {
+	set bool
+	v   bool
+}
+
+func (o *optBool) UnmarshalJSON(b []byte) error {
+	o.set = true
+	if string(b) == "null" {
+		o.v = false
+		return nil
+	}
+	return json.Unmarshal(b, &o.v)
+}
+
+type wireUser struct {
+	ODataType      string    `json:"@odata.type"`
+	ID             string    `json:"id"`
+	UPN            optString `json:"userPrincipalName"`
+	Mail           optString `json:"mail"`
+	DisplayName    optString `json:"displayName"`
+	GivenName      optString `json:"givenName"`
+	Surname        optString `json:"surname"`
+	AccountEnabled optBool   `json:"accountEnabled"`
+	UserType       optString `json:"userType"`
+	Removed        *struct {
+		Reason string `json:"reason"`
+	} `json:"@removed"`
+}
+
+type userPage struct {
+	NextLink  string     `json:"@odata.nextLink"`
+	DeltaLink string     `json:"@odata.deltaLink"`
+	Value     []wireUser `json:"value"`
+}
+
+// decodeUserPage decodes into p, reusing its slice. encoding/json decodes a
+// reused element over its old content (absent fields keep stale values), so
+// the elements are zeroed first.
+func decodeUserPage(body []byte, p *userPage) error {
+	v := p.Value[:cap(p.Value)]
+	clear(v)
+	v = v[:0]
+	*p = userPage{Value: v}
+	return json.Unmarshal(body, p)
+}
+
+// merge applies the present properties of w onto u.
+func (w *wireUser) merge(u *identity.EntraUser) {
+	set := func(dst *string, o optString) {
+		if o.set {
+			*dst = o.v
+		}
+	}
+	set(&u.UPN, w.UPN)
+	set(&u.Mail, w.Mail)
+	set(&u.DisplayName, w.DisplayName)
+	set(&u.GivenName, w.GivenName)
+	set(&u.Surname, w.Surname)
+	set(&u.UserType, w.UserType)
+	if w.AccountEnabled.set {
+		u.AccountEnabled = w.AccountEnabled.v
+	}
+}
+
+// normOID returns the canonical oid, or "" when Graph sent something that is
+// not a GUID (never linked on, reported by the caller).
+func normOID(id string) string {
+	n, ok := identity.NormalizeGUID(id)
+	if !ok {
+		return ""
+	}
+	return n
+}
+
+// isUserType reports whether a directoryObject item is a user.
+func (w *wireUser) isUser() bool {
+	return w.ODataType == "" || strings.EqualFold(w.ODataType, "#microsoft.graph.user")
+}
