@@ -65,6 +65,7 @@ type Config struct {
 	Match      Match      `yaml:"match"`
 	Safety     Safety     `yaml:"safety"`
 	Schedule   Schedule   `yaml:"schedule"`
+	Bridge     Bridge     `yaml:"bridge"`
 	Log        Log        `yaml:"log"`
 
 	// Source is the file the config came from ("" for defaults only).
@@ -113,12 +114,14 @@ type Entra struct {
 	AuthorityHost string `yaml:"authority_host"`
 	GraphBaseURL  string `yaml:"graph_base_url"`
 	CABundleFile  string `yaml:"ca_bundle_file"`
+	// DisableInstanceDiscovery skips MSAL's instance metadata request (private
+	// clouds, Azure Stack, the simulator).
+	DisableInstanceDiscovery bool `yaml:"disable_instance_discovery"`
 
-	Scope            string   `yaml:"scope"`               // app-assignments | all
-	SalesforceAppID  string   `yaml:"salesforce_app_id"`   // appId of the Salesforce enterprise application
-	ThrottleBudget   Duration `yaml:"throttle_budget"`     // total Retry-After wait before giving up
-	RequestTimeout   Duration `yaml:"request_timeout"`     // per HTTP request
-	DeltaPageMaxWait Duration `yaml:"delta_page_max_wait"` // reserved for slow tenants; 0 = SDK default
+	Scope           string   `yaml:"scope"`             // app-assignments | all
+	SalesforceAppID string   `yaml:"salesforce_app_id"` // appId of the Salesforce enterprise application
+	NestedGroups    bool     `yaml:"nested_groups"`     // also count members of nested groups
+	ThrottleBudget  Duration `yaml:"throttle_budget"`   // total Retry-After wait before giving up
 }
 
 // Salesforce is the org and the connected app idlink signs in with.
@@ -157,7 +160,7 @@ type Provider struct {
 type Pairwise struct {
 	SectorIdentifier string `yaml:"sector_identifier"`
 	SaltFile         string `yaml:"salt_file"`
-	Encoding         string `yaml:"encoding"` // base64url | hex | uuid
+	Encoding         string `yaml:"encoding"` // base64url | hex | keycloak-uuid
 	Salt             Secret `yaml:"-" env:"IDLINK_PAIRWISE_SALT" file:"SaltFile"`
 }
 
@@ -166,6 +169,10 @@ type Match struct {
 	Rules             []string        `yaml:"rules"`     // order of precedence: oid, upn
 	AutoLink          []string        `yaml:"auto_link"` // rules that link without approval; default [oid]
 	UPNSuffixRewrites []SuffixRewrite `yaml:"upn_suffix_rewrites"`
+	// Orphans: which unmatched Salesforce users are reported as orphaned:
+	// all (active standard users) or provisioned (those with a
+	// FederationIdentifier or a link).
+	Orphans string `yaml:"orphans"`
 }
 
 // SuffixRewrite maps a UPN suffix to a Salesforce username suffix (sandboxes).
@@ -186,6 +193,36 @@ type Schedule struct {
 	Listen string `yaml:"listen"` // /healthz and /metrics
 }
 
+// Bridge configures `idlink bridge`, the Auth. Provider's user info endpoint.
+type Bridge struct {
+	Listen                 string         `yaml:"listen"`
+	TLSCertFile            string         `yaml:"tls_cert_file"` // both or neither: plain HTTP behind a TLS proxy
+	TLSKeyFile             string         `yaml:"tls_key_file"`
+	Leeway                 Duration       `yaml:"leeway"`
+	JWKSRefreshInterval    Duration       `yaml:"jwks_refresh_interval"`
+	JWKSMinRefreshInterval Duration       `yaml:"jwks_min_refresh_interval"`
+	FlushInterval          Duration       `yaml:"flush_interval"`
+	EmailPolicy            string         `yaml:"email_policy"` // never | verified | always
+	ExtraClaims            []string       `yaml:"extra_claims"`
+	CABundleFile           string         `yaml:"ca_bundle_file"` // extra CAs for discovery and JWKS
+	Issuers                []BridgeIssuer `yaml:"issuers"`
+}
+
+// BridgeIssuer is one token issuer the bridge trusts.
+type BridgeIssuer struct {
+	Provider            string   `yaml:"provider"` // Auth. Provider developer name
+	Issuer              string   `yaml:"issuer"`
+	DiscoveryURL        string   `yaml:"discovery_url"`
+	JWKSURL             string   `yaml:"jwks_url"`
+	Audiences           []string `yaml:"audiences"`
+	TenantIDs           []string `yaml:"tenant_ids"`
+	TenantClaim         string   `yaml:"tenant_claim"` // required | optional
+	ClientID            string   `yaml:"client_id"`
+	AuthorizedParties   []string `yaml:"authorized_parties"`
+	Scopes              []string `yaml:"scopes"`
+	ObjectIDFromSubject bool     `yaml:"object_id_from_subject"`
+}
+
 // Log configures structured logging.
 type Log struct {
 	Level  string `yaml:"level"`  // debug | info | warn | error
@@ -199,10 +236,9 @@ func Defaults() Config {
 		Entra: Entra{
 			Credential:     "client-secret",
 			AuthorityHost:  "https://login.microsoftonline.com/",
-			GraphBaseURL:   "https://graph.microsoft.com/v1.0",
+			GraphBaseURL:   "https://graph.microsoft.com",
 			Scope:          "app-assignments",
 			ThrottleBudget: Duration(10 * time.Minute),
-			RequestTimeout: Duration(60 * time.Second),
 		},
 		Salesforce: Salesforce{
 			LoginURL:           "https://login.salesforce.com",
@@ -215,10 +251,14 @@ func Defaults() Config {
 			MaxRetries:         4,
 			QueryBatchSize:     2000,
 		},
-		Match:    Match{Rules: []string{"oid", "upn"}, AutoLink: []string{"oid"}},
+		Match:    Match{Rules: []string{"oid", "upn"}, AutoLink: []string{"oid"}, Orphans: "all"},
 		Safety:   Safety{MaxChanges: 50, MaxChangePercent: 5},
 		Schedule: Schedule{Cron: "*/30 * * * *", Listen: "127.0.0.1:9464"},
-		Log:      Log{Level: "info", Format: "auto"},
+		Bridge: Bridge{
+			Leeway: Duration(60 * time.Second), JWKSRefreshInterval: Duration(time.Hour),
+			JWKSMinRefreshInterval: Duration(time.Minute), FlushInterval: Duration(30 * time.Second), EmailPolicy: "never",
+		},
+		Log: Log{Level: "info", Format: "auto"},
 	}
 }
 
@@ -387,6 +427,10 @@ func sectionName(goType string) string {
 		return "schedule"
 	case "Log":
 		return "log"
+	case "Bridge":
+		return "bridge"
+	case "BridgeIssuer":
+		return "bridge.issuers[]"
 	}
 	return strings.ToLower(goType)
 }

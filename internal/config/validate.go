@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/idlinkhq/idlink/internal/identity"
 )
@@ -100,7 +101,7 @@ func validate(c *Config) Errors {
 				errs = append(errs, &Error{Key: key + ".pairwise.sector_identifier", Msg: "missing for the pairwise strategy", Fix: "set the sector identifier (host of the redirect URIs, or the sector_identifier_uri host) the issuer uses"})
 			}
 			if p.Pairwise != nil {
-				oneOf(&errs, key+".pairwise.encoding", p.Pairwise.Encoding, "base64url", "hex", "uuid")
+				oneOf(&errs, key+".pairwise.encoding", p.Pairwise.Encoding, "base64url", "hex", "keycloak-uuid")
 			}
 		} else if p.Pairwise != nil {
 			errs = append(errs, &Error{Key: key + ".pairwise", Msg: "set for a provider whose strategy is not pairwise", Fix: "remove it or set strategy: pairwise"})
@@ -125,11 +126,36 @@ func validate(c *Config) Errors {
 		}
 	}
 
-	if c.Safety.MaxChanges < 0 {
-		errs = append(errs, &Error{Key: "safety.max_changes", Msg: "negative", Fix: "use 0 (no revokes or re-points without override) or more"})
+	oneOf(&errs, "match.orphans", c.Match.Orphans, "all", "provisioned")
+	if c.Safety.MaxChanges == 0 || c.Safety.MaxChanges < -1 {
+		errs = append(errs, &Error{Key: "safety.max_changes", Msg: fmt.Sprintf("%d is not allowed", c.Safety.MaxChanges), Fix: "use a count of 1 or more, or -1 to switch the count limit off knowingly"})
 	}
-	if c.Safety.MaxChangePercent < 0 || c.Safety.MaxChangePercent > 100 {
-		errs = append(errs, &Error{Key: "safety.max_change_percent", Msg: fmt.Sprintf("%v is outside 0..100", c.Safety.MaxChangePercent), Fix: "use a percentage such as 5"})
+	if c.Safety.MaxChangePercent != -1 && (c.Safety.MaxChangePercent <= 0 || c.Safety.MaxChangePercent > 100) {
+		errs = append(errs, &Error{Key: "safety.max_change_percent", Msg: fmt.Sprintf("%v is outside 0 < p <= 100", c.Safety.MaxChangePercent), Fix: "use a percentage such as 5, or -1 to switch the percentage limit off knowingly"})
+	}
+	b := c.Bridge
+	oneOf(&errs, "bridge.email_policy", b.EmailPolicy, "never", "verified", "always")
+	if (b.TLSCertFile == "") != (b.TLSKeyFile == "") {
+		errs = append(errs, &Error{Key: "bridge.tls_cert_file", Msg: "only one of tls_cert_file and tls_key_file is set", Fix: "set both for TLS, or neither to serve plain HTTP behind a TLS-terminating proxy"})
+	}
+	if b.Leeway < 0 || b.Leeway.D() > 2*time.Minute {
+		errs = append(errs, &Error{Key: "bridge.leeway", Msg: fmt.Sprintf("%s is outside 0..2m", b.Leeway.D()), Fix: "keep the clock-skew leeway small, e.g. 60s"})
+	}
+	for i, is := range b.Issuers {
+		key := fmt.Sprintf("bridge.issuers[%d]", i)
+		if is.Provider == "" {
+			errs = append(errs, &Error{Key: key + ".provider", Msg: "empty", Fix: "give the Salesforce Auth. Provider developer name the observations belong to"})
+		}
+		if is.Issuer == "" {
+			errs = append(errs, &Error{Key: key + ".issuer", Msg: "empty", Fix: "give the exact iss of the tokens, e.g. https://login.microsoftonline.com/<tenant-id>/v2.0"})
+		}
+		httpsURL(&errs, key+".issuer", is.Issuer)
+		if len(is.Audiences) == 0 {
+			errs = append(errs, &Error{Key: key + ".audiences", Msg: "empty", Fix: "list the app's client id and/or api://<client-id>"})
+		}
+		if is.TenantClaim != "" {
+			oneOf(&errs, key+".tenant_claim", is.TenantClaim, "required", "optional")
+		}
 	}
 	oneOf(&errs, "log.level", c.Log.Level, "debug", "info", "warn", "error")
 	oneOf(&errs, "log.format", c.Log.Format, "auto", "json", "text")

@@ -1,0 +1,263 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/idlinkhq/idlink/internal/bridge"
+	"github.com/idlinkhq/idlink/internal/identity"
+	"github.com/idlinkhq/idlink/internal/job"
+	"github.com/idlinkhq/idlink/internal/reconcile"
+	"github.com/idlinkhq/idlink/internal/report"
+	"github.com/idlinkhq/idlink/internal/sim/scenario"
+	"github.com/idlinkhq/idlink/internal/sim/world"
+	"github.com/idlinkhq/idlink/internal/store"
+)
+
+func cmdDemo(ctx context.Context, e env, args []string) error {
+	fs := newFlags("demo", e)
+	users := fs.Int("users", 3000, "Entra users in the simulated tenant")
+	seed := fs.Int64("seed", 1, "scenario seed (same seed, same story)")
+	dir := fs.String("dir", "", "directory for the database, logs and reports (default: ./idlink-demo-<time>)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *users < 10 || *users > 200000 {
+		return withCode(ExitUsage, fmt.Errorf("--users %d: use 10 to 200000", *users))
+	}
+	if *dir == "" {
+		*dir = "idlink-demo-" + time.Now().Format("20060102-150405")
+	}
+	if err := os.MkdirAll(*dir, 0o700); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	abs, _ := filepath.Abs(*dir)
+	logFile, err := os.Create(filepath.Join(abs, "idlink.log"))
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	defer logFile.Close()
+	log := slog.New(slog.NewJSONHandler(logFile, nil))
+	out := e.stdout
+	sc := scenario.Config{Seed: *seed, Users: *users}
+	start := time.Now()
+
+	fmt.Fprintf(out, "idlink demo: a simulated Entra tenant with %d users and the Salesforce org Entra provisioned from it (seed %d).\n\n", *users, *seed)
+
+	// 1. Before idlink: the org as it is today, with Entra's own userinfo and
+	// a registration handler that creates users (JIT). Emulated on a twin of
+	// the world so that the real one stays untouched.
+	twin, err := world.Start(world.Options{Scenario: sc})
+	if err != nil {
+		return fmt.Errorf("demo: start the simulated world: %w", err)
+	}
+	signers := signInUsers(twin.Scenario)
+	before := signInAll(ctx, twin, signers, twin.EntraUserinfoURL(), true)
+	twin.Close()
+	fmt.Fprintf(out, "Before idlink (Entra's userinfo, JIT registration handler), %d people sign in:\n", len(signers))
+	printOutcomes(out, before)
+
+	// 2. The real world, idlink's store and configuration.
+	w, err := world.Start(world.Options{Scenario: sc})
+	if err != nil {
+		return fmt.Errorf("demo: start the simulated world: %w", err)
+	}
+	defer w.Close()
+	caFile := filepath.Join(abs, "sim-ca.pem")
+	if err := w.WriteCA(caFile); err != nil {
+		return err
+	}
+	dbPath := filepath.Join(abs, "idlink.db")
+	cfg := w.Config(dbPath, caFile)
+	cfg.Log.Format = "json"
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	j, err := newJob(cfg, st, log)
+	if err != nil {
+		return err
+	}
+	rc, err := reconcileConfig(cfg)
+	if err != nil {
+		return err
+	}
+
+	// 3. Backfill: both sides read in full, every link derived.
+	bf, err := j.Run(ctx, job.Options{Kind: store.KindBackfill, Holder: holder(), Reconcile: rc})
+	var held *reconcile.HeldError
+	if errors.As(err, &held) {
+		fmt.Fprintf(out, "\nThe backfill was HELD by the safety limit (%d revokes/re-points, %s): nothing was written.\n", held.Disruptive, held.Limits)
+		fmt.Fprintf(out, "An admin reviews 'idlink report --run %d' and re-runs with --override %d; the demo does so now.\n", bf.Run.ID, bf.Run.ID)
+		bf, err = j.Run(ctx, job.Options{Kind: store.KindBackfill, Holder: holder(), Reconcile: rc, Override: bf.Run.ID})
+	}
+	if err != nil {
+		return fmt.Errorf("demo: backfill: %w", err)
+	}
+	fmt.Fprintf(out, "\nidlink backfill (run %d, %s): read %d Entra and %d Salesforce users, wrote %d link records.\n",
+		bf.Run.ID, bf.Run.FinishedAt.Sub(bf.Run.StartedAt).Round(time.Millisecond), bf.Run.Counts["entra.users"], bf.Run.Counts["salesforce.users"], bf.Apply.Applied)
+	printSituations(out, bf.Run.Counts)
+
+	// 4. The bridge goes live as the Auth. Provider's user info endpoint and the
+	// idlink registration handler replaces JIT. Everyone signs in once.
+	bc, err := bridgeConfig(cfg)
+	if err != nil {
+		return err
+	}
+	br, err := bridge.New(bc, st, log)
+	if err != nil {
+		return fmt.Errorf("demo: bridge: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	bctx, stopBridge := context.WithCancel(ctx)
+	bridgeDone := make(chan error, 1)
+	go func() { bridgeDone <- br.Serve(bctx, ln) }()
+	defer func() { stopBridge(); <-bridgeDone }()
+	userinfo := "http://" + ln.Addr().String() + "/userinfo"
+	waitReady(ctx, "http://"+ln.Addr().String()+"/healthz")
+	first := signInAll(ctx, w, signers, userinfo, false)
+	fmt.Fprintf(out, "\nWith idlink (the bridge as user info endpoint, idlink's registration handler), the first sign-ins:\n")
+	printOutcomes(out, first)
+
+	// 5. A scheduled-style run turns the bridge's observations into links.
+	stopBridge()
+	<-bridgeDone
+	bridgeDone <- nil
+	run, err := j.Run(ctx, job.Options{Kind: store.KindRun, Holder: holder(), Reconcile: rc})
+	if errors.As(err, &held) {
+		run, err = j.Run(ctx, job.Options{Kind: store.KindRun, Holder: holder(), Reconcile: rc, Override: run.Run.ID})
+	}
+	if err != nil && !errors.Is(err, reconcile.ErrIncomplete) {
+		return fmt.Errorf("demo: run: %w", err)
+	}
+	fmt.Fprintf(out, "\nidlink run (run %d, incremental, %s): wrote %d link records from the bridge's observations.\n",
+		run.Run.ID, run.Run.FinishedAt.Sub(run.Run.StartedAt).Round(time.Millisecond), run.Apply.Applied)
+	printSituations(out, run.Run.Counts)
+
+	// 6. After: everyone signs in again (the bridge keeps running in production;
+	// the registration handler now finds Identity_Link__c by sub).
+	after := signInAll(ctx, w, signers, w.EntraUserinfoURL(), false)
+	fmt.Fprintf(out, "\nAfter idlink, the same %d people sign in again:\n", len(signers))
+	printOutcomes(out, after)
+
+	// 7. Reports.
+	r, err := buildReport(ctx, st, run.Run.ID)
+	if err != nil {
+		return err
+	}
+	for name, write := range map[string]func(io.Writer) error{
+		"report.txt":  func(w io.Writer) error { return r.WriteTable(w, report.TableOptions{Limit: 20}) },
+		"report.csv":  r.WriteCSV,
+		"report.json": r.WriteJSON,
+	} {
+		f, err := os.Create(filepath.Join(abs, name))
+		if err != nil {
+			return err
+		}
+		err = write(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("demo: %s: %w", name, err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(abs, "idlink.yaml"), []byte(w.ConfigYAML(dbPath, caFile)), 0o600); err != nil {
+		return err
+	}
+
+	fmt.Fprintf(out, "\nThe story: before idlink, %d of %d sign-ins would have created a duplicate account and %d more landed on one;\n",
+		before[world.CreatedDuplicate], len(signers), before[world.LandedDuplicate])
+	fmt.Fprintf(out, "after idlink, %d of %d land on the account Entra provisioned and none creates a duplicate.\n", after[world.LandedProvisioned], len(signers))
+	if n := after[world.LandedDuplicate]; n > 0 {
+		fmt.Fprintf(out, "%d still land on a JIT duplicate from before idlink: Salesforce's own ThirdPartyAccountLink points there;\nthey are reported as misrouted with the duplicate to merge (or enable link revocation in the package).\n", n)
+	}
+	if n := after[world.Failed]; n > 0 {
+		fmt.Fprintf(out, "%d are refused with a message to try again or call the admin: disputed identities, proposals waiting for approval, users without an account.\n", n)
+	}
+	fmt.Fprintf(out, "\nReports:  %s/report.txt, report.csv, report.json\nDatabase: %s   Log: %s/idlink.log\nMore:     idlink report --config %s/idlink.yaml   (the simulator is gone: reports work, runs do not)\nTook %s.\n",
+		abs, dbPath, abs, abs, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// signInUsers are the people who can sign in: in scope, enabled, not deleted.
+func signInUsers(w *scenario.World) []string {
+	var oids []string
+	for _, u := range w.Entra {
+		if u.InScope && u.Active() {
+			oids = append(oids, u.ObjectID)
+		}
+	}
+	return oids
+}
+
+func signInAll(ctx context.Context, w *world.World, oids []string, userinfoURL string, jit bool) map[world.SignInOutcome]int {
+	counts := map[world.SignInOutcome]int{}
+	var mu sync.Mutex
+	work := make(chan string)
+	var wg sync.WaitGroup
+	client := w.HTTPClient()
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for oid := range work {
+				r, err := w.SignInVia(ctx, oid, userinfoURL, client, jit)
+				o := w.Classify(oid, r, err)
+				mu.Lock()
+				counts[o]++
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, oid := range oids {
+		work <- oid
+	}
+	close(work)
+	wg.Wait()
+	return counts
+}
+
+func printOutcomes(w io.Writer, c map[world.SignInOutcome]int) {
+	for _, o := range []world.SignInOutcome{world.LandedProvisioned, world.LandedDuplicate, world.CreatedDuplicate, world.Failed, world.Refused} {
+		if c[o] > 0 {
+			fmt.Fprintf(w, "  %6d %s\n", c[o], o)
+		}
+	}
+}
+
+func printSituations(w io.Writer, counts map[string]int64) {
+	fmt.Fprint(w, "  situations:")
+	for _, s := range identity.Situations {
+		fmt.Fprintf(w, " %s %d,", s, counts["situation."+string(s)])
+	}
+	fmt.Fprintln(w)
+}
+
+func waitReady(ctx context.Context, url string) {
+	client := &http.Client{Timeout: time.Second}
+	for range 50 {
+		if resp, err := client.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

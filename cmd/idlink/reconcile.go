@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/idlinkhq/idlink/internal/entra"
+	"github.com/idlinkhq/idlink/internal/identity"
+	"github.com/idlinkhq/idlink/internal/job"
+	"github.com/idlinkhq/idlink/internal/reconcile"
+	"github.com/idlinkhq/idlink/internal/salesforce"
+	"github.com/idlinkhq/idlink/internal/store"
+)
+
+func cmdRun(ctx context.Context, e env, args []string) error {
+	return reconcileCommand(ctx, e, "run", store.KindRun, args)
+}
+
+func cmdBackfill(ctx context.Context, e env, args []string) error {
+	return reconcileCommand(ctx, e, "backfill", store.KindBackfill, args)
+}
+
+func reconcileCommand(ctx context.Context, e env, name string, kind store.RunKind, args []string) error {
+	fs := newFlags(name, e)
+	cfgPath := configFlag(fs, e)
+	dry := fs.Bool("dry-run", false, "compute and print the plan; write nothing to Salesforce or the store")
+	detailed := fs.Bool("detailed-exitcode", false, "exit 0 when the plan has no changes and 10 when it has some")
+	override := fs.Int64("override", 0, "release the plan held by the safety limit in this run id (after reviewing it)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath, e)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log, e.stderr)
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	j, err := newJob(cfg, st, log)
+	if err != nil {
+		return err
+	}
+	rc, err := reconcileConfig(cfg)
+	if err != nil {
+		return err
+	}
+	if isTerminal(e.stderr) {
+		j.Progress = terminalProgress(e.stderr)
+	}
+	out, err := j.Run(ctx, job.Options{Kind: kind, DryRun: *dry, Override: *override, Holder: holder(), Reconcile: rc})
+	return finishReconcile(e, name, *dry, *detailed, out, err)
+}
+
+// finishReconcile prints what a run did and turns its error into the exit code.
+func finishReconcile(e env, name string, dry, detailed bool, out job.Outcome, err error) error {
+	if out.Result != nil {
+		printSummary(e.stdout, out, dry)
+	}
+	var held *reconcile.HeldError
+	switch {
+	case errors.Is(err, job.ErrSkipped):
+		return withCode(ExitSkipped, err)
+	case errors.As(err, &held):
+		printHeld(e.stdout, held, out.Run.ID)
+		return withCode(ExitHeld, fmt.Errorf("run %d held by the safety limit: nothing was written; review it with 'idlink report --run %d', then re-run '%s --override %d'", out.Run.ID, out.Run.ID, "idlink "+name, out.Run.ID))
+	case errors.Is(err, entra.ErrThrottled):
+		return withCode(ExitThrottled, err)
+	case errors.Is(err, salesforce.ErrDailyLimit):
+		return withCode(ExitAPILimit, err)
+	case err != nil:
+		return err
+	}
+	if dry && out.Held != nil {
+		printHeld(e.stdout, out.Held, 0)
+	}
+	if detailed && out.Changes() > 0 {
+		return withCode(ExitChanges, nil)
+	}
+	return nil
+}
+
+func printSummary(w io.Writer, out job.Outcome, dry bool) {
+	res := out.Result
+	if dry {
+		fmt.Fprintln(w, "Dry run: nothing was written. The plan:")
+	} else {
+		fmt.Fprintf(w, "Run %d (%s): %s\n", out.Run.ID, out.Run.Kind, out.Run.Status)
+	}
+	if out.Run.Note != "" {
+		fmt.Fprintf(w, "note: %s\n", out.Run.Note)
+	}
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprint(tw, "situations:")
+	for _, s := range identity.Situations {
+		fmt.Fprintf(tw, "\t%s %d", s, res.Counts["situation."+string(s)])
+	}
+	fmt.Fprintln(tw)
+	tw.Flush()
+	kinds := map[identity.ActionKind]int{}
+	for _, a := range res.Actions {
+		kinds[a.Kind]++
+	}
+	fmt.Fprintf(w, "actions: create %d, update %d, revoke %d, propose %d, flag %d\n",
+		kinds[identity.ActionCreateLink], kinds[identity.ActionUpdateLink], kinds[identity.ActionRevokeLink], kinds[identity.ActionProposeLink], kinds[identity.ActionFlag])
+	if dry {
+		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		for i, a := range res.Actions {
+			if a.Kind == identity.ActionFlag {
+				fmt.Fprintf(tw, "  %d\t%s\t%s\t\t\t%s\n", i+1, a.Kind, a.Flag, a.Reason)
+				continue
+			}
+			fmt.Fprintf(tw, "  %d\t%s\t%s/%s\t-> %s\t%s\t%s\n", i+1, a.Kind, a.Link.Provider, a.Link.Subject, a.Link.SalesforceUserID, a.Link.ObjectID, a.Reason)
+		}
+		tw.Flush()
+		return
+	}
+	fmt.Fprintf(w, "applied %d, failed %d\n", out.Apply.Applied, len(out.Apply.Failed))
+	for _, f := range out.Apply.Failed {
+		fmt.Fprintf(w, "  failed %s %s/%s: %s (stays pending for the next run)\n", f.Action.Kind, f.Action.Link.Provider, f.Action.Link.Subject, f.Error)
+	}
+	fmt.Fprintf(w, "report: idlink report --run %d\n", out.Run.ID)
+}
+
+func printHeld(w io.Writer, h *reconcile.HeldError, runID int64) {
+	if runID > 0 {
+		fmt.Fprintf(w, "HELD by the safety limit (%s): %d revoke/re-point actions of %d active links; nothing was written.\n", h.Limits, h.Disruptive, h.ActiveLinks)
+	} else {
+		fmt.Fprintf(w, "This plan would be HELD by the safety limit (%s): %d revoke/re-point actions of %d active links.\n", h.Limits, h.Disruptive, h.ActiveLinks)
+	}
+	if h.Note != "" {
+		fmt.Fprintf(w, "override not accepted: %s\n", h.Note)
+	}
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	for i, a := range h.Held {
+		if i == 20 {
+			fmt.Fprintf(tw, "  ... and %d more (idlink report --run %d lists them all)\n", len(h.Held)-20, runID)
+			break
+		}
+		fmt.Fprintf(tw, "  %s\t%s/%s\t-> %s\t%s\n", a.Kind, a.Link.Provider, a.Link.Subject, a.Link.SalesforceUserID, a.Reason)
+	}
+	tw.Flush()
+}
+
+// terminalProgress shows the stage a run is in, with the time spent, on one
+// line that rewrites itself.
+func terminalProgress(w io.Writer) func(string, map[string]int64) {
+	start := time.Now()
+	return func(stage string, counts map[string]int64) {
+		fmt.Fprintf(w, "\r\033[K[%s] %s", time.Since(start).Round(time.Second), stage)
+		if n := counts["entra.users"]; n > 0 {
+			fmt.Fprintf(w, " (Entra %d users, Salesforce %d users)", n, counts["salesforce.users"])
+		}
+		if stage == "done" {
+			fmt.Fprintln(w)
+		}
+	}
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/idlinkhq/idlink/internal/identity"
+	"github.com/idlinkhq/idlink/internal/report"
+	"github.com/idlinkhq/idlink/internal/store"
+)
+
+func cmdReport(ctx context.Context, e env, args []string) error {
+	fs := newFlags("report", e)
+	cfgPath := configFlag(fs, e)
+	runID := fs.Int64("run", 0, "run id to report (default: the latest run that finished planning)")
+	format := fs.String("format", "table", "table, csv or json")
+	out := fs.String("o", "", "write to this file instead of standard output")
+	all := fs.Bool("all", false, "table: list linked identities too")
+	limit := fs.Int("limit", 50, "table: at most this many rows per situation (0 = all)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *format != "table" && *format != "csv" && *format != "json" {
+		return withCode(ExitUsage, fmt.Errorf("--format %q: use table, csv or json", *format))
+	}
+	cfg, err := loadConfig(*cfgPath, e)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	r, err := buildReport(ctx, st, *runID)
+	if err != nil {
+		return err
+	}
+	w := e.stdout
+	if *out != "" {
+		f, err := os.Create(*out)
+		if err != nil {
+			return fmt.Errorf("report output: %w", err)
+		}
+		defer f.Close()
+		w = f
+	}
+	switch *format {
+	case "csv":
+		err = r.WriteCSV(w)
+	case "json":
+		err = r.WriteJSON(w)
+	default:
+		err = r.WriteTable(w, report.TableOptions{IncludeLinked: *all, Limit: *limit})
+	}
+	if err != nil {
+		return fmt.Errorf("write the report: %w", err)
+	}
+	return nil
+}
+
+// buildReport loads a run (the latest that assessed identities when id is 0)
+// and the run before it of the same database.
+func buildReport(ctx context.Context, st store.Store, id int64) (report.Report, error) {
+	runs, err := st.ListRuns(ctx, 0)
+	if err != nil {
+		return report.Report{}, fmt.Errorf("list runs: %w", err)
+	}
+	if len(runs) == 0 {
+		return report.Report{}, errors.New("no runs in this database yet: run 'idlink backfill' first")
+	}
+	// ListRuns is newest first. Reports speak of runs that planned: succeeded,
+	// held, or failed during apply.
+	reportable := func(r store.Run) bool {
+		return r.Kind != store.KindDryRun && r.Status != store.StatusSkipped && r.Status != store.StatusRunning
+	}
+	var cur *store.Run
+	var prev *store.Run
+	for i := range runs {
+		r := runs[i]
+		if cur == nil {
+			if (id == 0 && reportable(r)) || r.ID == id {
+				cur = &runs[i]
+			}
+			continue
+		}
+		if reportable(r) {
+			prev = &runs[i]
+			break
+		}
+	}
+	if cur == nil {
+		if id != 0 {
+			return report.Report{}, fmt.Errorf("run %d not found: 'idlink report' without --run shows the latest", id)
+		}
+		return report.Report{}, errors.New("no finished run yet: run 'idlink backfill' first")
+	}
+	in := report.Input{Run: *cur}
+	if in.Assessments, err = scanAssessments(ctx, st, cur.ID); err != nil {
+		return report.Report{}, err
+	}
+	if in.Actions, err = st.ListActions(ctx, cur.ID); err != nil {
+		return report.Report{}, fmt.Errorf("actions of run %d: %w", cur.ID, err)
+	}
+	if prev != nil {
+		in.Previous = prev
+		if in.PreviousAssessments, err = scanAssessments(ctx, st, prev.ID); err != nil {
+			return report.Report{}, err
+		}
+	}
+	return report.Build(in), nil
+}
+
+func scanAssessments(ctx context.Context, st store.Store, runID int64) ([]identity.Assessment, error) {
+	var as []identity.Assessment
+	err := st.ScanAssessments(ctx, runID, func(a identity.Assessment) error {
+		as = append(as, a)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("assessments of run %d: %w", runID, err)
+	}
+	return as, nil
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/idlinkhq/idlink/internal/job"
+	"github.com/idlinkhq/idlink/internal/reconcile"
+	"github.com/idlinkhq/idlink/internal/schedule"
+	"github.com/idlinkhq/idlink/internal/store"
+)
+
+func cmdSchedule(ctx context.Context, e env, args []string) error {
+	fs := newFlags("schedule", e)
+	cfgPath := configFlag(fs, e)
+	grace := fs.Duration("grace", 0, "how long a running reconciliation may finish after SIGTERM (default 2m)")
+	now := fs.Bool("now", false, "run once at start instead of waiting for the first cron tick")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath, e)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log, e.stderr)
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	j, err := newJob(cfg, st, log)
+	if err != nil {
+		return err
+	}
+	rc, err := reconcileConfig(cfg)
+	if err != nil {
+		return err
+	}
+	d, err := schedule.New(schedule.Options{Cron: cfg.Schedule.Cron, Listen: cfg.Schedule.Listen, Grace: *grace, RunAtStart: *now, Log: log},
+		func(ctx context.Context) (schedule.Result, error) {
+			out, err := j.Run(ctx, job.Options{Kind: store.KindRun, Holder: holder(), Reconcile: rc})
+			return scheduleResult(out, err), err
+		})
+	if err != nil {
+		return withCode(ExitUsage, err)
+	}
+	return d.Serve(ctx)
+}
+
+func scheduleResult(out job.Outcome, err error) schedule.Result {
+	r := schedule.Result{Status: string(out.Run.Status), Situations: map[string]int64{}, Requests: map[string]int64{}}
+	if errors.Is(err, job.ErrSkipped) {
+		r.Status = string(store.StatusSkipped)
+	}
+	if errors.Is(err, reconcile.ErrHeld) {
+		r.Status = string(store.StatusHeld)
+	}
+	for k, v := range out.Run.Counts {
+		if s, ok := strings.CutPrefix(k, "situation."); ok {
+			r.Situations[s] = v
+		}
+	}
+	r.Requests["salesforce"] = out.Run.Counts["salesforce.api_requests"]
+	// Graph pages of users (the assignment reads are not counted here).
+	r.Requests["graph"] = out.Run.Counts["entra.pages"]
+	r.Throttled = time.Duration(out.Run.Counts["entra.throttle_wait_ms"]) * time.Millisecond
+	return r
+}

@@ -1,0 +1,396 @@
+// Package job runs one reconciliation end to end (DESIGN §4): take the lease,
+// read Entra and Salesforce concurrently into the store, plan, hold the plan
+// at the safety limit or apply it, and record the run with its assessments
+// and actions for the report. The sources and the Salesforce link writer are
+// small interfaces, satisfied by internal/entra and internal/salesforce.
+package job
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/idlinkhq/idlink/internal/identity"
+	"github.com/idlinkhq/idlink/internal/reconcile"
+	"github.com/idlinkhq/idlink/internal/store"
+)
+
+// LeaseName is the lease every reconciliation takes, across replicas.
+const LeaseName = "reconcile"
+
+// ErrSkipped is matched by the error Run returns when another run held the lease.
+var ErrSkipped = errors.New("skipped: another idlink run is working on this database")
+
+// SyncResult is what a source read.
+type SyncResult struct {
+	Counts map[string]int64
+	// Note is something the admin should know, e.g. "deltaLink expired: full resync".
+	Note string
+}
+
+// Source reads one side into the store. full asks for a complete re-read
+// (backfill); otherwise the source continues from its stored cursors.
+type Source interface {
+	Sync(ctx context.Context, st store.Store, runID int64, full bool) (SyncResult, error)
+}
+
+// Options configure one run.
+type Options struct {
+	Kind      store.RunKind // run or backfill
+	DryRun    bool          // plan only: nothing is written to Salesforce or to links
+	Override  int64         // id of a held run whose actions the admin reviewed
+	Holder    string        // host/pid, for the lease and the run record
+	LeaseTTL  time.Duration // default 10m; renewed while the run works
+	Reconcile reconcile.Config
+	BatchSize int // link writes per Salesforce call; default 200
+}
+
+// Job holds the parts a run talks to.
+type Job struct {
+	Store      store.Store
+	Entra      Source
+	Salesforce Source
+	Writer     reconcile.LinkWriter
+	Log        *slog.Logger
+	// Scratch opens an empty throw-away store for dry runs, which read both
+	// sides into it so that nothing is written to the real store.
+	Scratch func(ctx context.Context) (st store.Store, cleanup func(), err error)
+	// Throttled tells whether an error means "upstream throttled, safe to
+	// retry"; the run is then recorded as throttled rather than failed.
+	Throttled func(error) bool
+	// Progress, when set, is told what the run is doing (for a terminal).
+	Progress func(stage string, counts map[string]int64)
+}
+
+// Outcome is what a run did.
+type Outcome struct {
+	Run    store.Run
+	Result *reconcile.Result
+	Apply  reconcile.ApplyResult
+	Held   *reconcile.HeldError
+}
+
+// Changes is the number of actions that write something.
+func (o Outcome) Changes() int {
+	if o.Result == nil {
+		return 0
+	}
+	return o.Result.WriteActions()
+}
+
+// Run executes one reconciliation. The returned error matches ErrSkipped,
+// reconcile.ErrHeld, reconcile.ErrIncomplete or a source's sentinel errors
+// (throttling, daily limit), so the CLI can choose the exit code.
+func (j *Job) Run(ctx context.Context, opt Options) (Outcome, error) {
+	var out Outcome
+	if opt.DryRun {
+		return j.dryRun(ctx, opt)
+	}
+	if opt.LeaseTTL <= 0 {
+		opt.LeaseTTL = 10 * time.Minute
+	}
+	lease, err := j.Store.AcquireLease(ctx, LeaseName, opt.Holder, opt.LeaseTTL)
+	if errors.Is(err, store.ErrLeaseHeld) {
+		j.Log.Warn("another run holds the lease; skipping", "holder", opt.Holder)
+		return out, fmt.Errorf("%w", ErrSkipped)
+	}
+	if err != nil {
+		return out, fmt.Errorf("take the run lease: %w", err)
+	}
+	// The lease is renewed in the background; losing it stops the run.
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(opt.LeaseTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-t.C:
+				if err := lease.Renew(runCtx); err != nil {
+					cancel(fmt.Errorf("lost the run lease: %w", err))
+					return
+				}
+			}
+		}
+	}()
+	defer func() {
+		cancel(nil)
+		wg.Wait()
+		// Release with a fresh context: the run's may be cancelled by a signal.
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer rcancel()
+		if err := lease.Release(rctx); err != nil {
+			j.Log.Warn("release the run lease", "err", err)
+		}
+	}()
+
+	kind := opt.Kind
+	run, err := j.Store.StartRun(runCtx, kind, opt.Holder)
+	if err != nil {
+		return out, fmt.Errorf("record the run start: %w", err)
+	}
+	out.Run = run
+	log := j.Log.With("run", run.ID, "kind", kind)
+	log.Info("run started")
+	counts := map[string]int64{}
+
+	runErr := j.run(runCtx, log, opt, &out, counts)
+	if cause := context.Cause(runCtx); runErr != nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		runErr = fmt.Errorf("%w (%v)", runErr, cause)
+	}
+
+	run = out.Run
+	run.Counts = counts
+	run.FinishedAt = time.Now().UTC()
+	run.Status = j.statusOf(runErr)
+	if runErr != nil {
+		run.Error = runErr.Error()
+	}
+	// Record the end even when the run was interrupted.
+	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer fcancel()
+	if err := j.Store.FinishRun(fctx, run); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("record the run end: %w", err))
+	}
+	out.Run = run
+	j.progress("done", counts)
+	log.Info("run finished", "status", run.Status, "took", run.FinishedAt.Sub(run.StartedAt).Round(time.Millisecond))
+	return out, runErr
+}
+
+func (j *Job) statusOf(err error) store.RunStatus {
+	switch {
+	case err == nil:
+		return store.StatusSucceeded
+	case errors.Is(err, reconcile.ErrHeld):
+		return store.StatusHeld
+	case j.Throttled != nil && j.Throttled(err):
+		return store.StatusThrottled
+	}
+	return store.StatusFailed
+}
+
+func (j *Job) progress(stage string, counts map[string]int64) {
+	if j.Progress != nil {
+		j.Progress(stage, counts)
+	}
+}
+
+// read syncs both sides concurrently into mirror (DESIGN §4: the wall time
+// is the longer chain, not the sum) and returns the notes the sources raised.
+func (j *Job) read(ctx context.Context, log *slog.Logger, mirror store.Store, runID int64, full bool, counts map[string]int64) ([]string, error) {
+	j.progress("reading Entra and Salesforce", counts)
+	var (
+		wg              sync.WaitGroup
+		entraRes, sfRes SyncResult
+		entraErr, sfErr error
+	)
+	readCtx, cancelRead := context.WithCancel(ctx)
+	defer cancelRead()
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		entraRes, entraErr = j.Entra.Sync(readCtx, mirror, runID, full)
+		if entraErr != nil {
+			cancelRead() // no point finishing the other chain
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		sfRes, sfErr = j.Salesforce.Sync(readCtx, mirror, runID, full)
+		if sfErr != nil {
+			cancelRead()
+		}
+	}()
+	wg.Wait()
+	if entraErr != nil || sfErr != nil {
+		// Report the root cause, not the other side's cancellation.
+		if entraErr != nil && (sfErr == nil || errors.Is(sfErr, context.Canceled)) {
+			return nil, fmt.Errorf("read Entra: %w", entraErr)
+		}
+		if sfErr != nil && (entraErr == nil || errors.Is(entraErr, context.Canceled)) {
+			return nil, fmt.Errorf("read Salesforce: %w", sfErr)
+		}
+		return nil, errors.Join(fmt.Errorf("read Entra: %w", entraErr), fmt.Errorf("read Salesforce: %w", sfErr))
+	}
+	maps.Copy(counts, prefixed("entra.", entraRes.Counts))
+	maps.Copy(counts, prefixed("salesforce.", sfRes.Counts))
+	var notes []string
+	for _, n := range []string{entraRes.Note, sfRes.Note} {
+		if n != "" {
+			notes = append(notes, n)
+			log.Warn(n)
+		}
+	}
+	return notes, nil
+}
+
+func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outcome, counts map[string]int64) error {
+	notes, err := j.read(ctx, log, j.Store, out.Run.ID, opt.Kind == store.KindBackfill, counts)
+	if err != nil {
+		return err
+	}
+	out.Run.Note = strings.Join(notes, "; ")
+
+	j.progress("matching", counts)
+	snap, err := LoadSnapshot(ctx, j.Store, j.Store)
+	if err != nil {
+		return err
+	}
+	res, err := reconcile.Plan(opt.Reconcile, snap)
+	if err != nil {
+		return fmt.Errorf("plan: %w", err)
+	}
+	out.Result = res
+	log.Info("planned", "assessments", len(res.Assessments), "actions", len(res.Actions), "writes", res.WriteActions())
+
+	// Apply behind the safety limit.
+	j.progress("writing links", counts)
+	ar, err := reconcile.Apply(ctx, j.Store, j.Writer, res, reconcile.ApplyOptions{
+		RunID: out.Run.ID, BatchSize: opt.BatchSize, Limits: opt.Reconcile.WithDefaults().Limits,
+		Override: reconcile.Override{RunID: opt.Override},
+	})
+	out.Apply = ar
+	counts["applied"] = int64(ar.Applied)
+	counts["failed"] = int64(len(ar.Failed))
+	var held *reconcile.HeldError
+	if errors.As(err, &held) {
+		out.Held = held
+		counts["held"] = int64(len(held.Held))
+	}
+	// The run's assessments say where identities stand after it: an unlinked
+	// identity whose link this run wrote is linked now. They are saved even
+	// when apply failed or was held, so the report shows the run either way.
+	assessments := afterApply(res.Assessments, ar.Records)
+	for _, s := range identity.Situations {
+		counts["situation."+string(s)] = 0
+	}
+	for _, a := range assessments {
+		counts["situation."+string(a.Situation)]++
+	}
+	if serr := j.Store.SaveAssessments(ctx, out.Run.ID, assessments); serr != nil {
+		return errors.Join(err, fmt.Errorf("save assessments: %w", serr))
+	}
+	return err
+}
+
+// afterApply returns the assessments as they stand after the applied
+// records: an unlinked identity whose create or update this run applied is
+// linked. Misrouted identities stay misrouted: Salesforce's own
+// ThirdPartyAccountLink still sends the sign-in to the duplicate.
+func afterApply(as []identity.Assessment, recs []store.ActionRecord) []identity.Assessment {
+	applied := map[identity.LinkKey]identity.Link{}
+	for _, r := range recs {
+		if r.State != reconcile.StateApplied {
+			continue
+		}
+		if k := r.Action.Kind; k == identity.ActionCreateLink || k == identity.ActionUpdateLink {
+			if r.Action.Link.Status == identity.LinkActive {
+				applied[r.Action.Link.Key()] = r.Action.Link
+			}
+		}
+	}
+	if len(applied) == 0 {
+		return as
+	}
+	out := make([]identity.Assessment, len(as))
+	for i, a := range as {
+		out[i] = a
+		if a.Situation != identity.Unlinked || a.Subject == "" {
+			continue
+		}
+		if l, ok := applied[identity.LinkKey{Provider: a.Provider, Subject: a.Subject}]; ok && l.SalesforceUserID == a.SalesforceUserID {
+			out[i].Situation = identity.Linked
+			out[i].Detail = "linked by this run: " + a.Detail
+		}
+	}
+	return out
+}
+
+// dryRun reads both sides in full into a scratch store and plans against the
+// real store's links, observations and decisions. Nothing is written to the
+// real store or to Salesforce, not even a run record; cursors do not move.
+func (j *Job) dryRun(ctx context.Context, opt Options) (Outcome, error) {
+	var out Outcome
+	if j.Scratch == nil {
+		return out, errors.New("dry run: no scratch store configured")
+	}
+	scratch, cleanup, err := j.Scratch(ctx)
+	if err != nil {
+		return out, fmt.Errorf("dry run: open a scratch store: %w", err)
+	}
+	defer cleanup()
+	run, err := scratch.StartRun(ctx, store.KindDryRun, opt.Holder)
+	if err != nil {
+		return out, fmt.Errorf("dry run: %w", err)
+	}
+	out.Run = run
+	log := j.Log.With("kind", store.KindDryRun)
+	counts := map[string]int64{}
+	notes, err := j.read(ctx, log, scratch, run.ID, true, counts)
+	if err != nil {
+		return out, err
+	}
+	out.Run.Note = strings.Join(notes, "; ")
+	snap, err := LoadSnapshot(ctx, scratch, j.Store)
+	if err != nil {
+		return out, err
+	}
+	res, err := reconcile.Plan(opt.Reconcile, snap)
+	if err != nil {
+		return out, fmt.Errorf("plan: %w", err)
+	}
+	out.Result = res
+	maps.Copy(counts, res.Counts)
+	if held := reconcile.CheckLimits(res, opt.Reconcile.WithDefaults().Limits); held != nil {
+		out.Held = held
+		counts["held"] = int64(len(held.Held))
+	}
+	out.Run.Counts = counts
+	out.Run.Status = store.StatusSucceeded
+	out.Run.FinishedAt = time.Now().UTC()
+	return out, nil
+}
+
+func prefixed(p string, m map[string]int64) map[string]int64 {
+	out := make(map[string]int64, len(m))
+	for k, v := range m {
+		out[p+k] = v
+	}
+	return out
+}
+
+// LoadSnapshot streams everything Plan needs: the mirror of both sides from
+// mirror, idlink's own state (links, observations, decisions) from state.
+// A normal run passes the same store twice.
+func LoadSnapshot(ctx context.Context, mirror, state store.Store) (*reconcile.Snapshot, error) {
+	snap := reconcile.NewSnapshot()
+	steps := []struct {
+		what string
+		scan func() error
+	}{
+		{"Entra users", func() error { return mirror.ScanEntraUsers(ctx, snap.AddEntraUser) }},
+		{"Salesforce users", func() error { return mirror.ScanSalesforceUsers(ctx, snap.AddSalesforceUser) }},
+		{"ThirdPartyAccountLink rows", func() error { return mirror.ScanAccountLinks(ctx, snap.AddAccountLink) }},
+		{"Identity_Link__c rows", func() error { return mirror.ScanRemoteLinks(ctx, snap.AddRemoteLink) }},
+		{"links", func() error { return state.ScanLinks(ctx, snap.AddLink) }},
+		{"observations", func() error { return state.ScanObservations(ctx, snap.AddObservation) }},
+		{"decisions", func() error { return state.ScanDecisions(ctx, snap.AddDecision) }},
+	}
+	for _, s := range steps {
+		if err := s.scan(); err != nil {
+			return nil, fmt.Errorf("load %s from the store: %w", s.what, err)
+		}
+	}
+	return snap, nil
+}
