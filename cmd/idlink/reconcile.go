@@ -148,16 +148,30 @@ func printHeld(w io.Writer, h *reconcile.HeldError, runID int64) {
 	tw.Flush()
 }
 
-// terminalProgress shows the stage a run is in, with the time spent, on one
-// line that rewrites itself.
-func terminalProgress(w io.Writer) func(string, map[string]int64) {
-	start := time.Now()
-	return func(stage string, counts map[string]int64) {
-		fmt.Fprintf(w, "\r\033[K[%s] %s", time.Since(start).Round(time.Second), stage)
-		if n := counts["entra.users"]; n > 0 {
-			fmt.Fprintf(w, " (Entra %d users, Salesforce %d users)", n, counts["salesforce.users"])
+// terminalProgress rewrites one line on the terminal with what the run has
+// read, matched and written, the write rate and the time left for writes.
+func terminalProgress(w io.Writer) func(job.Progress) {
+	var lastWritten int64
+	var lastAt time.Duration
+	var rate float64
+	return func(p job.Progress) {
+		fmt.Fprintf(w, "\r\033[K[%s] %s: Entra %d users, Salesforce %d users, %d account links",
+			p.Elapsed.Round(time.Second), p.Stage, p.EntraUsers, p.SalesforceUsers, p.AccountLinks)
+		if p.Identities > 0 {
+			fmt.Fprintf(w, "; %d identities matched", p.Identities)
 		}
-		if stage == "done" {
+		if p.ToWrite > 0 {
+			if dt := (p.Elapsed - lastAt).Seconds(); dt > 0 && p.Written > lastWritten {
+				rate = float64(p.Written-lastWritten) / dt
+			}
+			lastWritten, lastAt = p.Written, p.Elapsed
+			fmt.Fprintf(w, "; written %d/%d", p.Written, p.ToWrite)
+			if rate > 0 && p.Written < p.ToWrite {
+				eta := time.Duration(float64(p.ToWrite-p.Written) / rate * float64(time.Second))
+				fmt.Fprintf(w, " (%.0f/s, ETA %s)", rate, eta.Round(time.Second))
+			}
+		}
+		if p.Stage == "done" {
 			fmt.Fprintln(w)
 		}
 	}

@@ -63,8 +63,12 @@ type Job struct {
 	// Throttled tells whether an error means "upstream throttled, safe to
 	// retry"; the run is then recorded as throttled rather than failed.
 	Throttled func(error) bool
-	// Progress, when set, is told what the run is doing (for a terminal).
-	Progress func(stage string, counts map[string]int64)
+
+	meter *meter // set while a run reports progress
+	// Progress, when set, is told every ProgressEvery what the run is doing
+	// (pages read, identities matched, writes), for a terminal.
+	Progress      func(Progress)
+	ProgressEvery time.Duration // default 500ms
 }
 
 // Outcome is what a run did.
@@ -144,7 +148,9 @@ func (j *Job) Run(ctx context.Context, opt Options) (Outcome, error) {
 	log.Info("run started")
 	counts := map[string]int64{}
 
+	stopProgress := j.startProgress(runCtx)
 	runErr := j.run(runCtx, log, opt, &out, counts)
+	stopProgress()
 	if cause := context.Cause(runCtx); runErr != nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		runErr = fmt.Errorf("%w (%v)", runErr, cause)
 	}
@@ -163,7 +169,6 @@ func (j *Job) Run(ctx context.Context, opt Options) (Outcome, error) {
 		runErr = errors.Join(runErr, fmt.Errorf("record the run end: %w", err))
 	}
 	out.Run = run
-	j.progress("done", counts)
 	log.Info("run finished", "status", run.Status, "took", run.FinishedAt.Sub(run.StartedAt).Round(time.Millisecond))
 	return out, runErr
 }
@@ -180,16 +185,38 @@ func (j *Job) statusOf(err error) store.RunStatus {
 	return store.StatusFailed
 }
 
-func (j *Job) progress(stage string, counts map[string]int64) {
-	if j.Progress != nil {
-		j.Progress(stage, counts)
+// counted wraps the store so that progress sees the pages written.
+func (j *Job) counted(st store.Store) store.Store {
+	if j.meter == nil {
+		return st
+	}
+	return countingStore{Store: st, m: j.meter}
+}
+
+// startProgress reports progress until the returned stop is called.
+func (j *Job) startProgress(ctx context.Context) (stop func()) {
+	if j.Progress == nil {
+		return func() {}
+	}
+	every := j.ProgressEvery
+	if every <= 0 {
+		every = 500 * time.Millisecond
+	}
+	j.meter = newMeter()
+	pctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); j.meter.report(pctx, j.Progress, every) }()
+	return func() {
+		j.meter.stage.Store("done")
+		cancel()
+		<-done
+		j.meter = nil
 	}
 }
 
 // read syncs both sides concurrently into mirror (DESIGN §4: the wall time
 // is the longer chain, not the sum) and returns the notes the sources raised.
 func (j *Job) read(ctx context.Context, log *slog.Logger, mirror store.Store, runID int64, full bool, counts map[string]int64) ([]string, error) {
-	j.progress("reading Entra and Salesforce", counts)
 	var (
 		wg              sync.WaitGroup
 		entraRes, sfRes SyncResult
@@ -200,14 +227,14 @@ func (j *Job) read(ctx context.Context, log *slog.Logger, mirror store.Store, ru
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		entraRes, entraErr = j.Entra.Sync(readCtx, mirror, runID, full)
+		entraRes, entraErr = j.Entra.Sync(readCtx, j.counted(mirror), runID, full)
 		if entraErr != nil {
 			cancelRead() // no point finishing the other chain
 		}
 	}()
 	go func() {
 		defer wg.Done()
-		sfRes, sfErr = j.Salesforce.Sync(readCtx, mirror, runID, full)
+		sfRes, sfErr = j.Salesforce.Sync(readCtx, j.counted(mirror), runID, full)
 		if sfErr != nil {
 			cancelRead()
 		}
@@ -242,7 +269,9 @@ func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outco
 	}
 	out.Run.Note = strings.Join(notes, "; ")
 
-	j.progress("matching", counts)
+	if j.meter != nil {
+		j.meter.stage.Store("matching")
+	}
 	snap, err := LoadSnapshot(ctx, j.Store, j.Store)
 	if err != nil {
 		return err
@@ -255,8 +284,14 @@ func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outco
 	log.Info("planned", "assessments", len(res.Assessments), "actions", len(res.Actions), "writes", res.WriteActions())
 
 	// Apply behind the safety limit.
-	j.progress("writing links", counts)
-	ar, err := reconcile.Apply(ctx, j.Store, j.Writer, res, reconcile.ApplyOptions{
+	w := j.Writer
+	if j.meter != nil {
+		j.meter.ids.Store(int64(len(res.Assessments)))
+		j.meter.toWrite.Store(int64(res.WriteActions()))
+		j.meter.stage.Store("writing")
+		w = countingWriter{LinkWriter: w, m: j.meter}
+	}
+	ar, err := reconcile.Apply(ctx, j.Store, w, res, reconcile.ApplyOptions{
 		RunID: out.Run.ID, BatchSize: opt.BatchSize, Limits: opt.Reconcile.WithDefaults().Limits,
 		Override: reconcile.Override{RunID: opt.Override},
 	})
@@ -337,6 +372,8 @@ func (j *Job) dryRun(ctx context.Context, opt Options) (Outcome, error) {
 	out.Run = run
 	log := j.Log.With("kind", store.KindDryRun)
 	counts := map[string]int64{}
+	stopProgress := j.startProgress(ctx)
+	defer stopProgress()
 	notes, err := j.read(ctx, log, scratch, run.ID, true, counts)
 	if err != nil {
 		return out, err

@@ -1,0 +1,62 @@
+package job
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/idlinkhq/idlink/internal/identity"
+	"github.com/idlinkhq/idlink/internal/reconcile"
+	"github.com/idlinkhq/idlink/internal/store"
+)
+
+func TestAfterApplyMarksOnlyAppliedLinksLinked(t *testing.T) {
+	as := []identity.Assessment{
+		{Provider: "P", Subject: "s1", SalesforceUserID: "005A", Situation: identity.Unlinked},
+		{Provider: "P", Subject: "s2", SalesforceUserID: "005B", Situation: identity.Unlinked},
+		{Provider: "P", Subject: "s3", SalesforceUserID: "005C", Situation: identity.Misrouted},
+		{Provider: "P", Subject: "s4", SalesforceUserID: "005D", Situation: identity.Unlinked},
+		{Provider: "P", Subject: "", SalesforceUserID: "005E", Situation: identity.Unlinked},
+	}
+	link := func(sub, sf string, st identity.LinkStatus) identity.Link {
+		return identity.Link{Provider: "P", Subject: sub, SalesforceUserID: sf, Status: st}
+	}
+	recs := []store.ActionRecord{
+		{Action: identity.Action{Kind: identity.ActionCreateLink, Link: link("s1", "005A", identity.LinkActive)}, State: reconcile.StateApplied},
+		{Action: identity.Action{Kind: identity.ActionCreateLink, Link: link("s2", "005B", identity.LinkActive)}, State: reconcile.StateFailed},
+		{Action: identity.Action{Kind: identity.ActionCreateLink, Link: link("s3", "005C", identity.LinkActive)}, State: reconcile.StateApplied},
+		{Action: identity.Action{Kind: identity.ActionProposeLink, Link: link("s4", "005D", identity.LinkProposed)}, State: reconcile.StateApplied},
+	}
+	got := afterApply(as, recs)
+	want := []identity.Situation{identity.Linked, identity.Unlinked, identity.Misrouted, identity.Unlinked, identity.Unlinked}
+	for i, w := range want {
+		if got[i].Situation != w {
+			t.Errorf("assessment %d (%s) = %s, want %s", i, as[i].Subject, got[i].Situation, w)
+		}
+	}
+	if as[0].Situation != identity.Unlinked {
+		t.Fatal("afterApply changed its input")
+	}
+}
+
+func TestMeterReportsUntilStopped(t *testing.T) {
+	m := newMeter()
+	m.entra.Add(999)
+	m.toWrite.Store(10)
+	m.written.Add(4)
+	var seen []Progress
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { m.report(ctx, func(p Progress) { seen = append(seen, p) }, 5*time.Millisecond); close(done) }()
+	time.Sleep(30 * time.Millisecond)
+	m.stage.Store("done")
+	cancel()
+	<-done
+	if len(seen) < 2 {
+		t.Fatalf("got %d reports", len(seen))
+	}
+	last := seen[len(seen)-1]
+	if last.Stage != "done" || last.EntraUsers != 999 || last.Written != 4 || last.ToWrite != 10 {
+		t.Fatalf("last report = %+v", last)
+	}
+}
