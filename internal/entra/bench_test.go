@@ -252,7 +252,7 @@ func benchFull(b *testing.B, n int) {
 
 func requestsByEndpoint(cs map[string]fault.Counter) string {
 	out := ""
-	for _, name := range []string{entra.EPToken, entra.EPOpenID, entra.EPDelta, entra.EPUsers, entra.EPSP, entra.EPAssignments, entra.EPMembers} {
+	for _, name := range []string{entra.EPToken, entra.EPOpenID, entra.EPDelta, entra.EPDeleted, entra.EPUsers, entra.EPSP, entra.EPAssignments, entra.EPMembers} {
 		out += fmt.Sprintf(" %s=%d", name, cs[name].Requests)
 	}
 	return out

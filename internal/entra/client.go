@@ -73,6 +73,7 @@ func (t *throttle) shouldRetry(_ time.Duration, executionCount int, _ *http.Requ
 // default Graph middleware, authenticated through azidentity.
 type client struct {
 	clientID string
+	tenantID string
 	graph    string // base URL without version
 	adapter  *msgraphsdk.GraphRequestAdapter
 	throttle *throttle
@@ -165,6 +166,7 @@ func newClient(cfg Config) (*client, error) {
 	adapter.SetBaseUrl(cfg.GraphBaseURL + "/v1.0")
 	return &client{
 		clientID: cfg.ClientID,
+		tenantID: cfg.TenantID,
 		graph:    cfg.GraphBaseURL,
 		adapter:  adapter,
 		throttle: th,
@@ -176,7 +178,9 @@ func newClient(cfg Config) (*client, error) {
 // compression, telemetry) and returns the raw JSON body. Pages are decoded by
 // this package, not into SDK models: the models drop JSON nulls, so a delta
 // update that clears a property (e.g. mail) would be indistinguishable from an
-// absent one, and they cost several times the CPU and memory per page.
+// absent one, and they are expensive: parsing a 999-user page into
+// models.UserCollectionResponse took ~45 ms and 20 MB of allocations here,
+// against ~3-5 ms and 0.4 MB for decodeUserPage (BenchmarkDecodeUsersPage).
 func (c *client) get(ctx context.Context, ri *abs.RequestInformation, what, permission string) ([]byte, error) {
 	ri.Headers.TryAdd("Accept", "application/json")
 	res, err := c.adapter.SendPrimitive(ctx, ri, "[]byte", c.errMap)

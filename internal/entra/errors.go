@@ -23,10 +23,12 @@ var errResync = errors.New("deltaLink expired or rejected")
 // message names the AADSTS code, what it means and what to change; it never
 // contains the secret.
 type CredentialError struct {
-	Code    int    // AADSTS number, 0 when Entra gave none
-	Meaning string // what went wrong
-	Fix     string // what to change
-	Err     error  // the azidentity error (its text may be long; it holds no secret)
+	ClientID string
+	TenantID string
+	Code     int    // AADSTS number, 0 when Entra gave none
+	Meaning  string // what went wrong
+	Fix      string // what to change
+	Err      error  // the azidentity error (its text may be long; it holds no secret)
 }
 
 func (e *CredentialError) Error() string {
@@ -34,7 +36,7 @@ func (e *CredentialError) Error() string {
 	if e.Code != 0 {
 		code = "AADSTS" + strconv.Itoa(e.Code)
 	}
-	return fmt.Sprintf("entra: %s: %s. Fix: %s", code, e.Meaning, e.Fix)
+	return fmt.Sprintf("entra: sign-in of app %s to tenant %s failed: %s: %s. Fix: %s", e.ClientID, e.TenantID, code, e.Meaning, e.Fix)
 }
 
 func (e *CredentialError) Unwrap() error { return e.Err }
@@ -96,7 +98,7 @@ var aadstsHelp = map[int][2]string{
 }
 
 // credentialError turns an azidentity failure into a CredentialError.
-func credentialError(err error) error {
+func credentialError(err error) *CredentialError {
 	var afe *azidentity.AuthenticationFailedError
 	text := err.Error()
 	if errors.As(err, &afe) && afe.RawResponse != nil {
@@ -166,7 +168,9 @@ func (c *client) classify(err error, what, permission string) error {
 		return &GraphError{What: what, Status: status, Code: code, Message: msg, Err: err}
 	}
 	if isAuthError(err) {
-		return credentialError(err)
+		ce := credentialError(err)
+		ce.ClientID, ce.TenantID = c.clientID, c.tenantID
+		return ce
 	}
 	return fmt.Errorf("entra: %s: %w", what, err)
 }

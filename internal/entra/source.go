@@ -10,7 +10,9 @@ import (
 
 	"github.com/idlinkhq/idlink/internal/identity"
 	"github.com/idlinkhq/idlink/internal/store"
+	abs "github.com/microsoft/kiota-abstractions-go"
 	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
+	"github.com/microsoftgraph/msgraph-sdk-go/directory"
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
 )
 
@@ -43,7 +45,8 @@ type Result struct {
 	Changed      int    // delta: users added or changed
 	SoftDeleted  int    // delta: @removed reason "changed"
 	HardDeleted  int    // delta: @removed reason "deleted"
-	NotSeen      int64  // full: stored users absent from the listing, marked hard deleted
+	RecycleBin   int    // full: soft-deleted users read from the recycle bin
+	NotSeen      int64  // full: stored users absent from the listing and the recycle bin, marked hard deleted
 	Guests       int    // written users that are guests (#EXT# or userType Guest)
 	NoUPN        int    // written users without userPrincipalName
 	Skipped      int    // items ignored: object id not a GUID, or removal of a user never stored
@@ -173,9 +176,14 @@ func (s *Source) count(res *Result, u *identity.EntraUser) {
 }
 
 // full lists every user with $top=PageSize, one page per store transaction.
-// It first asks for a deltaLink ($deltatoken=latest) so that changes made
+// It first asks for a deltaLink with $deltatoken=latest (Entra resources
+// support "sync from now": a deltaLink and no data,
+// https://learn.microsoft.com/graph/delta-query-overview) so that changes made
 // while the listing runs are picked up by the next delta round; that link is
-// committed with the last page. After a complete listing, stored users that
+// committed with the last page. This costs one request instead of a second
+// pass over the tenant in delta's smaller pages. Users in the recycle bin are
+// read too (one request for up to 999 of them) and recorded as soft deleted;
+// only users in neither listing are marked hard deleted. After a complete listing, stored users that
 // were not seen are marked hard deleted.
 func (s *Source) full(ctx context.Context, sink Sink, runID int64, scope map[string]struct{}, res *Result) error {
 	latest := s.cfg.GraphBaseURL + "/v1.0/users/delta?$select=" + url.QueryEscape(selectUsers) + "&$deltatoken=latest"
@@ -192,24 +200,54 @@ func (s *Source) full(ctx context.Context, sink Sink, runID int64, scope map[str
 		return errors.New("entra: Graph answered $deltatoken=latest without @odata.deltaLink")
 	}
 
+	// The recycle bin first: those users are absent from /users but are only
+	// soft deleted (restorable for 30 days), which delta would also say.
 	top := int32(s.cfg.PageSize)
-	ri, err := s.sdk.Users().ToGetRequestInformation(ctx, &users.UsersRequestBuilderGetRequestConfiguration{
+	ri, err := s.sdk.Directory().DeletedItems().GraphUser().ToGetRequestInformation(ctx, &directory.DeletedItemsGraphUserRequestBuilderGetRequestConfiguration{
+		QueryParameters: &directory.DeletedItemsGraphUserRequestBuilderGetQueryParameters{Select: splitSelect(), Top: &top},
+	})
+	if err != nil {
+		return fmt.Errorf("entra: build deleted users request: %w", err)
+	}
+	if err := s.listPages(ctx, sink, runID, ri, "list deleted users (recycle bin)", identity.SoftDeleted, scope, nil, res); err != nil {
+		return err
+	}
+
+	ri, err = s.sdk.Users().ToGetRequestInformation(ctx, &users.UsersRequestBuilderGetRequestConfiguration{
 		QueryParameters: &users.UsersRequestBuilderGetQueryParameters{Select: splitSelect(), Top: &top},
 	})
 	if err != nil {
 		return fmt.Errorf("entra: build users request: %w", err)
 	}
-	body, err = s.c.get(ctx, ri, "list users", "User.Read.All")
+	if err := s.listPages(ctx, sink, runID, ri, "list users", identity.NotDeleted, scope, &store.Cursor{Name: s.CursorName(), Value: deltaLink}, res); err != nil {
+		return err
+	}
+	n, err := sink.MarkEntraUsersNotSeen(ctx, runID)
+	if err != nil {
+		return fmt.Errorf("entra: mark users missing from the full listing: %w", err)
+	}
+	res.NotSeen = n
+	return nil
+}
+
+// listPages reads a user listing page by page into the sink, one transaction
+// per page; cursor (if any) is committed with the last page.
+func (s *Source) listPages(ctx context.Context, sink Sink, runID int64, ri *abs.RequestInformation, what string, deleted identity.Deletion,
+	scope map[string]struct{}, cursor *store.Cursor, res *Result) error {
+	var page userPage
 	batch := make([]identity.EntraUser, 0, s.cfg.PageSize)
-	for {
+	body, err := s.c.get(ctx, ri, what, "User.Read.All")
+	for n := 1; ; n++ {
 		if err != nil {
 			return err
 		}
 		if err := decodeUserPage(body, &page); err != nil {
-			return fmt.Errorf("entra: decode users page %d: %w", res.Pages+1, err)
+			return fmt.Errorf("entra: %s: decode page %d: %w", what, n, err)
 		}
 		body = nil
-		res.Pages++
+		if deleted == identity.NotDeleted {
+			res.Pages++
+		}
 		batch = batch[:0]
 		for i := range page.Value {
 			w := &page.Value[i]
@@ -219,30 +257,29 @@ func (s *Source) full(ctx context.Context, sink Sink, runID int64, scope map[str
 				s.log.Warn("user with an id that is not a GUID ignored", "id", w.ID)
 				continue
 			}
-			u := identity.EntraUser{ObjectID: oid, TenantID: s.cfg.TenantID}
+			u := identity.EntraUser{ObjectID: oid, TenantID: s.cfg.TenantID, Deleted: deleted}
 			w.merge(&u)
 			u.InScope = s.inScope(scope, oid)
-			s.count(res, &u)
+			if deleted == identity.NotDeleted {
+				s.count(res, &u)
+			} else {
+				res.RecycleBin++
+				res.Users++
+			}
 			batch = append(batch, u)
 		}
-		var cursor *store.Cursor
+		var c *store.Cursor
 		if page.NextLink == "" {
-			cursor = &store.Cursor{Name: s.CursorName(), Value: deltaLink}
+			c = cursor
 		}
-		if err := sink.UpsertEntraUsers(ctx, runID, batch, cursor); err != nil {
-			return fmt.Errorf("entra: store users page %d: %w", res.Pages, err)
+		if err := sink.UpsertEntraUsers(ctx, runID, batch, c); err != nil {
+			return fmt.Errorf("entra: %s: store page %d: %w", what, n, err)
 		}
 		if page.NextLink == "" {
-			break
+			return nil
 		}
-		body, err = s.c.getURL(ctx, page.NextLink, fmt.Sprintf("list users (page %d)", res.Pages+1), "User.Read.All")
+		body, err = s.c.getURL(ctx, page.NextLink, fmt.Sprintf("%s (page %d)", what, n+1), "User.Read.All")
 	}
-	n, err := sink.MarkEntraUsersNotSeen(ctx, runID)
-	if err != nil {
-		return fmt.Errorf("entra: mark users missing from the full listing: %w", err)
-	}
-	res.NotSeen = n
-	return nil
 }
 
 func splitSelect() []string {

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/idlinkhq/idlink/internal/identity"
 	"github.com/idlinkhq/idlink/internal/sim/entra"
 	"github.com/idlinkhq/idlink/internal/sim/fault"
@@ -37,19 +39,32 @@ func oidOf(i int) string { return fmt.Sprintf("10000000-0000-4000-8000-%012d", i
 type world struct {
 	sim    *entra.Sim
 	caFile string
-	cert   string // PEM file: certificate + key registered on certJobID
+	cert   string          // PEM file: certificate + key registered on certJobID
+	k8sKey *rsa.PrivateKey // signs service account tokens trusted by wiJobID
 }
+
+const (
+	wiJobID   = "3d4e5f60-7182-4394-8a5b-6c7d8e9fa0b1"
+	k8sIssuer = "https://oidc.prod-aks.azure.com/abc/"
+	k8sSub    = "system:serviceaccount:idlink:idlink"
+)
 
 func newWorld(t testing.TB, n int) *world {
 	t.Helper()
 	dir := t.TempDir()
 	certPEM, cert := makeCert(t, dir)
+	k8sKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
 	s, err := entra.New(entra.Options{
 		TenantID: tenantID,
 		Apps: []entra.App{
 			{ClientID: jobID, DisplayName: "idlink", Secret: secret, GraphPermissions: []string{entra.PermUserReadAll, entra.PermApplicationReadAll, entra.PermGroupMemberReadAll}},
 			{ClientID: certJobID, DisplayName: "idlink (cert)", Certificate: cert, GraphPermissions: []string{entra.PermUserReadAll}},
 			{ClientID: sfAppID, DisplayName: "Salesforce"},
+			{ClientID: wiJobID, DisplayName: "idlink (workload)", GraphPermissions: []string{entra.PermUserReadAll},
+				Federated: []entra.FederatedCredential{{Issuer: k8sIssuer, Subject: k8sSub, Key: &k8sKey.PublicKey}}},
 		},
 		DeltaPageSize: 200,
 	})
@@ -57,7 +72,7 @@ func newWorld(t testing.TB, n int) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	w := &world{sim: s, caFile: filepath.Join(dir, "ca.pem"), cert: certPEM}
+	w := &world{sim: s, caFile: filepath.Join(dir, "ca.pem"), cert: certPEM, k8sKey: k8sKey}
 	if err := s.TLS().WriteCA(w.caFile); err != nil {
 		t.Fatal(err)
 	}
@@ -97,6 +112,26 @@ func makeCert(t testing.TB, dir string) (string, *x509.Certificate) {
 		t.Fatal(err)
 	}
 	return path, cert
+}
+
+// serviceAccountToken writes a projected service account token as the
+// Kubernetes API server would sign it.
+func (w *world) serviceAccountToken(t testing.TB, sub string) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
+		"iss": k8sIssuer, "sub": sub, "aud": []string{"api://AzureADTokenExchange"},
+		"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix(),
+	})
+	tok.Header["kid"] = "k8s"
+	signed, err := tok.SignedString(w.k8sKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "azure-identity-token")
+	if err := os.WriteFile(path, []byte(signed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func (w *world) config() Config {
@@ -178,11 +213,11 @@ func TestFullListing(t *testing.T) {
 	st := openStore(t)
 	src := w.source(t, w.config())
 	res := runSync(t, src, st, ModeAuto)
-	if res.Kind != "full" || res.Users != 2102 || res.Pages != 3 || res.Guests != 1 || res.NoUPN != 1 || res.InScope != -1 {
+	if res.Kind != "full" || res.Users != 2103 || res.RecycleBin != 1 || res.Pages != 3 || res.Guests != 1 || res.NoUPN != 1 || res.InScope != -1 {
 		t.Fatalf("result %+v", res)
 	}
 	got := stored(t, st)
-	if len(got) != 2102 {
+	if len(got) != 2103 {
 		t.Fatalf("stored %d users", len(got))
 	}
 	u := got[oidOf(42)]
@@ -194,8 +229,8 @@ func TestFullListing(t *testing.T) {
 	if g := got[oidOf(9001)]; !g.Guest() {
 		t.Errorf("guest not kept as guest: %+v", g)
 	}
-	if _, ok := got[oidOf(9003)]; ok {
-		t.Error("soft-deleted user listed")
+	if u := got[oidOf(9003)]; u.Deleted != identity.SoftDeleted || u.UPN != "binned@contoso.com" {
+		t.Errorf("user in the recycle bin: %+v", u)
 	}
 	if c := s.Faults.Counter(entra.EPUsers); c.Requests != 3 {
 		t.Errorf("users requests %d, want ceil(2102/999) = 3", c.Requests)
@@ -203,11 +238,15 @@ func TestFullListing(t *testing.T) {
 	if v, ok, _ := st.GetCursor(context.Background(), src.CursorName()); !ok || !strings.Contains(v, "$deltatoken=") {
 		t.Errorf("deltaLink not stored: %q", v)
 	}
-	// A backfill after a user vanished marks it hard deleted.
+	// A backfill after a user vanished marks it hard deleted; one put in the
+	// recycle bin is soft deleted; a restored one is back.
 	must(t, s.HardDelete(oidOf(7)))
+	must(t, s.SoftDelete(oidOf(8)))
+	must(t, s.Restore(oidOf(9003)))
 	res = runSync(t, src, st, ModeFull)
-	if res.NotSeen != 1 || stored(t, st)[oidOf(7)].Deleted != identity.HardDeleted {
-		t.Fatalf("not seen: %+v", res)
+	got = stored(t, st)
+	if res.NotSeen != 1 || got[oidOf(7)].Deleted != identity.HardDeleted || got[oidOf(8)].Deleted != identity.SoftDeleted || got[oidOf(9003)].Deleted != identity.NotDeleted {
+		t.Fatalf("backfill: %+v\n%+v %+v %+v", res, got[oidOf(7)], got[oidOf(8)], got[oidOf(9003)])
 	}
 }
 
@@ -442,6 +481,22 @@ func TestCredentialAndPermissionErrors(t *testing.T) {
 			}
 		})
 	}
+	t.Run("workload identity ok", func(t *testing.T) {
+		cfg := w.config()
+		cfg.ClientID, cfg.Credential, cfg.ClientSecret, cfg.FederatedTokenFile = wiJobID, CredWorkloadIdentity, "", w.serviceAccountToken(t, k8sSub)
+		if err := run(cfg); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("workload identity wrong subject", func(t *testing.T) {
+		cfg := w.config()
+		cfg.ClientID, cfg.Credential, cfg.ClientSecret, cfg.FederatedTokenFile = wiJobID, CredWorkloadIdentity, "", w.serviceAccountToken(t, "system:serviceaccount:other:sa")
+		err := run(cfg)
+		var ce *CredentialError
+		if !errors.As(err, &ce) || ce.Code != 70021 || !strings.Contains(err.Error(), "federated credential") {
+			t.Fatalf("error %v", err)
+		}
+	})
 	t.Run("certificate ok", func(t *testing.T) {
 		cfg := w.config()
 		cfg.ClientID, cfg.Credential, cfg.ClientSecret, cfg.CertificateFile = certJobID, CredClientCertificate, "", w.cert

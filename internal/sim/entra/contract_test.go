@@ -5,8 +5,8 @@ package entra
 
 import (
 	"context"
-	"fmt"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"

@@ -92,9 +92,9 @@ const (
 // with its strings, so a million fit well under the 1.5 GiB budget.
 type user struct {
 	id, upn, mail, displayName, givenName, surname, userType, jobTitle string
-	enabled                                                           bool
-	state                                                             userState
-	last                                                              int32 // index of the user's newest change-log entry, -1 if none
+	enabled                                                            bool
+	state                                                              userState
+	last                                                               int32 // index of the user's newest change-log entry, -1 if none
 }
 
 func (u *user) get(p prop) string {

@@ -14,6 +14,7 @@
 package entra
 
 import (
+	"crypto"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -55,6 +56,7 @@ const (
 	EPOpenID      = "openid"
 	EPKeys        = "keys"
 	EPUsers       = "users"
+	EPDeleted     = "deleted" // directory/deletedItems (the recycle bin)
 	EPDelta       = "delta"
 	EPSP          = "sp"
 	EPAssignments = "assignments"
@@ -71,12 +73,24 @@ type App struct {
 	Secret string
 	// Certificate is a registered certificate credential for client assertions.
 	Certificate *x509.Certificate
+	// Federated are workload identity federation credentials: a JWT from
+	// Issuer with Subject and Audience, signed by Key, is accepted as the
+	// client assertion (Kubernetes service account tokens).
+	Federated []FederatedCredential
 	// GraphPermissions are the Microsoft Graph application permissions granted
 	// with admin consent (they become the "roles" claim of app-only tokens).
 	GraphPermissions []string
 	// ServicePrincipalID is the object id of the enterprise application; a
 	// deterministic one is derived from the client id when empty.
 	ServicePrincipalID string
+}
+
+// FederatedCredential is a federated identity credential on an app
+// registration (https://learn.microsoft.com/entra/workload-id/workload-identity-federation).
+type FederatedCredential struct {
+	Issuer, Subject string
+	Audience        string // default api://AzureADTokenExchange
+	Key             crypto.PublicKey
 }
 
 // Options configure a simulator.
@@ -97,6 +111,11 @@ type Options struct {
 	Subject func(clientID, oid string) string
 	// FaultSeed seeds random faults.
 	FaultSeed uint64
+	// TLS is the certificate authority to serve with (share one between the
+	// simulated Entra and Salesforce); a new one is made when nil.
+	TLS *simtls.Authority
+	// LoginAddr and GraphAddr are the listen addresses; default 127.0.0.1:0.
+	LoginAddr, GraphAddr string
 }
 
 // Sim is a running simulated tenant.
@@ -179,8 +198,10 @@ func New(opts Options) (*Sim, error) {
 			return nil, err
 		}
 	}
-	if s.tls, err = simtls.New(); err != nil {
-		return nil, err
+	if s.tls = opts.TLS; s.tls == nil {
+		if s.tls, err = simtls.New(); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.start(); err != nil {
 		return nil, err
@@ -198,10 +219,16 @@ func pairwise(secret []byte, clientID, oid string) string {
 
 func (s *Sim) start() error {
 	var err error
-	if s.loginLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+	addr := func(a string) string {
+		if a == "" {
+			return "127.0.0.1:0"
+		}
+		return a
+	}
+	if s.loginLn, err = net.Listen("tcp", addr(s.opts.LoginAddr)); err != nil {
 		return fmt.Errorf("entra sim: listen: %w", err)
 	}
-	if s.graphLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+	if s.graphLn, err = net.Listen("tcp", addr(s.opts.GraphAddr)); err != nil {
 		s.loginLn.Close()
 		return fmt.Errorf("entra sim: listen: %w", err)
 	}
@@ -534,4 +561,48 @@ func (s *Sim) AssignAppRole(resourceClientID, principalID, appRoleID string) err
 	a.id = base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("%s:%d", sp.id, s.assignID)))
 	sp.assignments = append(sp.assignments, a)
 	return nil
+}
+
+// RemoveMember takes a user or group out of a group.
+func (s *Sim) RemoveMember(groupID, memberID string) error {
+	gid, _ := identity.NormalizeGUID(groupID)
+	mid, _ := identity.NormalizeGUID(memberID)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.groups[gid]
+	if !ok {
+		return fmt.Errorf("entra sim: no group %s", groupID)
+	}
+	if _, ok := g.memberSet[mid]; !ok {
+		return fmt.Errorf("entra sim: %s is not a member of group %s", memberID, gid)
+	}
+	delete(g.memberSet, mid)
+	for i, m := range g.members {
+		if m.id == mid {
+			g.members = append(g.members[:i], g.members[i+1:]...)
+			break
+		}
+	}
+	return nil
+}
+
+// UnassignAppRole removes every assignment of principalID to the enterprise
+// application of resourceClientID; it returns how many were removed.
+func (s *Sim) UnassignAppRole(resourceClientID, principalID string) (int, error) {
+	pid, _ := identity.NormalizeGUID(principalID)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sp, ok := s.spByApp[strings.ToLower(resourceClientID)]
+	if !ok {
+		return 0, fmt.Errorf("entra sim: no app %s", resourceClientID)
+	}
+	kept := sp.assignments[:0]
+	for _, a := range sp.assignments {
+		if a.principalID != pid {
+			kept = append(kept, a)
+		}
+	}
+	n := len(sp.assignments) - len(kept)
+	sp.assignments = kept
+	return n, nil
 }

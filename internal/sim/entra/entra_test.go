@@ -238,6 +238,13 @@ func TestUsersPaging(t *testing.T) {
 	if len(seen) != 249 || pages != 3 || seen[testUserID(7)] {
 		t.Fatalf("saw %d users in %d pages", len(seen), pages)
 	}
+	// The recycle bin lists exactly the soft-deleted user.
+	must(t, s.SoftDelete(testUserID(200)))
+	must(t, s.HardDelete(testUserID(201)))
+	items, _, _ := deltaRound(t, rc, s.GraphURL()+"/v1.0/directory/deletedItems/microsoft.graph.user?$select=id,userPrincipalName&$top=1")
+	if len(items) != 2 || items[0]["id"] != testUserID(7) || items[1]["id"] != testUserID(200) || items[1]["userPrincipalName"] != "user200@contoso.com" {
+		t.Fatalf("deleted items: %v", items)
+	}
 }
 
 // deltaRound follows a delta chain to its deltaLink and returns the items.
@@ -412,6 +419,15 @@ func TestAssignmentsAndMembers(t *testing.T) {
 	code, direct, _ := rc.get(s.GraphURL() + "/v1.0/groups/" + g1 + "/members")
 	if code != 200 || len(direct["value"].([]any)) != 2 {
 		t.Fatalf("direct members %d %v", code, direct)
+	}
+	must(t, s.RemoveMember(g1, testUserID(1)))
+	if n, err := s.UnassignAppRole(sfApp, testUserID(5)); err != nil || n != 1 {
+		t.Fatalf("unassign: %d %v", n, err)
+	}
+	_, direct, _ = rc.get(s.GraphURL() + "/v1.0/groups/" + g1 + "/members")
+	_, as, _ := rc.get(s.GraphURL() + "/v1.0/servicePrincipals/" + sp["id"].(string) + "/appRoleAssignedTo")
+	if len(direct["value"].([]any)) != 1 || len(as["value"].([]any)) != 1 {
+		t.Fatalf("after removal: members %v assignments %v", direct, as)
 	}
 }
 

@@ -160,6 +160,7 @@ func num(v any) float64 {
 func (s *Sim) graphHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1.0/users", s.Faults.Wrap(EPUsers, s.faultError, http.HandlerFunc(s.handleUsers)))
+	mux.Handle("GET /v1.0/directory/deletedItems/{cast}", s.Faults.Wrap(EPDeleted, s.faultError, http.HandlerFunc(s.handleDeletedUsers)))
 	delta := s.Faults.Wrap(EPDelta, s.faultError, http.HandlerFunc(s.handleDelta))
 	// The SDKs call the fully qualified function name with parentheses.
 	for _, p := range []string{"/v1.0/users/delta", "/v1.0/users/delta()", "/v1.0/users/microsoft.graph.delta", "/v1.0/users/microsoft.graph.delta()"} {
@@ -326,8 +327,28 @@ func (s *Sim) unsupported(w http.ResponseWriter, r *http.Request, q url.Values, 
 // and an opaque $skiptoken in @odata.nextLink
 // (https://learn.microsoft.com/graph/api/user-list, https://learn.microsoft.com/graph/paging).
 func (s *Sim) handleUsers(w http.ResponseWriter, r *http.Request) {
+	s.listUsers(w, r, stActive)
+}
+
+// handleDeletedUsers serves GET /v1.0/directory/deletedItems/microsoft.graph.user:
+// the users in the recycle bin (soft deleted, restorable for 30 days;
+// https://learn.microsoft.com/graph/api/directory-deleteditems-list).
+func (s *Sim) handleDeletedUsers(w http.ResponseWriter, r *http.Request) {
+	switch strings.ToLower(r.PathValue("cast")) {
+	case "microsoft.graph.user", "graph.user":
+		s.listUsers(w, r, stSoftDeleted)
+	default:
+		s.graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "The simulated tenant lists deleted users only: use /directory/deletedItems/microsoft.graph.user.")
+	}
+}
+
+func (s *Sim) listUsers(w http.ResponseWriter, r *http.Request, want userState) {
 	if s.authorize(w, r, permsUsers) == nil {
 		return
+	}
+	kind, path, ctx := byte('u'), "/v1.0/users", "users"
+	if want == stSoftDeleted {
+		kind, path, ctx = 'x', r.URL.Path, "directoryObjects/microsoft.graph.user"
 	}
 	q := r.URL.Query()
 	if s.unsupported(w, r, q, "$select", "$top", "$skiptoken", "$count") {
@@ -336,7 +357,7 @@ func (s *Sim) handleUsers(w http.ResponseWriter, r *http.Request) {
 	var tok pageToken
 	if st := q.Get("$skiptoken"); st != "" {
 		var ok bool
-		if tok, ok = s.decodeToken(st); !ok || tok.kind != 'u' {
+		if tok, ok = s.decodeToken(st); !ok || tok.kind != kind {
 			s.graphError(w, r, http.StatusBadRequest, "Directory_ExpiredPageToken", "The specified page token value has expired and can no longer be included in your request.")
 			return
 		}
@@ -351,18 +372,18 @@ func (s *Sim) handleUsers(w http.ResponseWriter, r *http.Request) {
 			s.graphError(w, r, http.StatusBadRequest, "Request_UnsupportedQuery", msg)
 			return
 		}
-		tok = pageToken{kind: 'u', mask: mask, top: uint64(top)}
+		tok = pageToken{kind: kind, mask: mask, top: uint64(top)}
 	}
 	b := getBuf()
 	defer putBuf(b)
 	buf := append((*b)[:0], `{"@odata.context":`...)
-	buf = appendStr(buf, s.graphURL+"/v1.0/$metadata#users"+selectSuffix(tok.mask, q.Get("$select") != "" || tok.mask != defaultProps))
+	buf = appendStr(buf, s.graphURL+"/v1.0/$metadata#"+ctx+selectSuffix(tok.mask, q.Get("$select") != "" || tok.mask != defaultProps))
 	buf = append(buf, `,"value":[`...)
 	s.mu.RLock()
 	pos, n, emitted := int(tok.pos), len(s.users), 0
 	for ; pos < n && emitted < int(tok.top); pos++ {
 		u := &s.users[pos]
-		if u.state != stActive {
+		if u.state != want {
 			continue
 		}
 		if emitted > 0 {
@@ -371,15 +392,15 @@ func (s *Sim) handleUsers(w http.ResponseWriter, r *http.Request) {
 		buf = appendUser(buf, u, tok.mask, false)
 		emitted++
 	}
-	// Skip trailing deleted users so the last page has no empty follower.
-	for pos < n && s.users[pos].state != stActive {
+	// Skip trailing users of the other state so the last page has no empty follower.
+	for pos < n && s.users[pos].state != want {
 		pos++
 	}
 	s.mu.RUnlock()
 	buf = append(buf, ']')
 	if pos < n {
 		tok.pos = uint64(pos)
-		link := s.graphURL + "/v1.0/users?$top=" + strconv.FormatUint(tok.top, 10)
+		link := s.graphURL + path + "?$top=" + strconv.FormatUint(tok.top, 10)
 		if tok.mask != defaultProps {
 			link += "&$select=" + tok.mask.withoutID()
 		}
@@ -425,7 +446,9 @@ func (s *Sim) syncStateNotFound(w http.ResponseWriter, r *http.Request, mask pro
 // ignored), the last page carries @odata.deltaLink; a deltaLink round returns
 // users whose selected properties changed since, with
 // "@removed": {"reason": "changed"} for a soft delete and "deleted" for a hard
-// delete; $deltatoken=latest returns only a deltaLink.
+// delete; $deltatoken=latest returns only a deltaLink ("sync from now",
+// https://learn.microsoft.com/graph/delta-query-overview). A user appears at
+// most once per round, with the union of its changes.
 func (s *Sim) handleDelta(w http.ResponseWriter, r *http.Request) {
 	if s.authorize(w, r, permsUsers) == nil {
 		return

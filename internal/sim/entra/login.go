@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"math/big"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -401,8 +402,8 @@ func (s *Sim) handleToken(w http.ResponseWriter, r *http.Request) {
 			s.aadError(w, r, http.StatusBadRequest, "invalid_request", 50027, "Invalid client_assertion_type: expected "+assertionType+".")
 			return
 		}
-		if msg := s.checkAssertion(f.Get("client_assertion"), &appCopy, r.PathValue("tenant")); msg != "" {
-			s.aadError(w, r, http.StatusUnauthorized, "invalid_client", 700027, msg)
+		if code, msg := s.checkAssertion(f.Get("client_assertion"), &appCopy, r.PathValue("tenant")); msg != "" {
+			s.aadError(w, r, http.StatusUnauthorized, "invalid_client", code, msg)
 			return
 		}
 	default:
@@ -482,11 +483,20 @@ func (s *Sim) appByResource(res string) string {
 // x5t#S256 (what MSAL sends) or RS256 with x5t, signed by the registered
 // certificate, aud the token endpoint, iss = sub = client id, not expired
 // (https://learn.microsoft.com/entra/identity-platform/certificate-credentials).
-// It returns "" when valid, else the AADSTS description. Expiry is judged by
+// It returns "" when valid, else the AADSTS code and description. Expiry is judged by
 // the real clock: MSAL stamps assertions with it.
-func (s *Sim) checkAssertion(assertion string, app *App, tenant string) string {
+func (s *Sim) checkAssertion(assertion string, app *App, tenant string) (int, string) {
+	if msg, handled := s.checkFederated(assertion, app); handled {
+		if msg == "" {
+			return 0, ""
+		}
+		if strings.HasPrefix(msg, "No matching") {
+			return 70021, msg
+		}
+		return 700027, msg
+	}
 	if app.Certificate == nil {
-		return fmt.Sprintf("The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found.] Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '%s'.", app.ClientID)
+		return 700027, fmt.Sprintf("The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found.] Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '%s'.", app.ClientID)
 	}
 	endpoint := s.loginURL + "/" + tenant + "/oauth2/v2.0/token"
 	tokEndpointByID := s.loginURL + "/" + s.opts.TenantID + "/oauth2/v2.0/token"
@@ -510,17 +520,17 @@ func (s *Sim) checkAssertion(assertion string, app *App, tenant string) string {
 	}, jwt.WithValidMethods([]string{"PS256", "RS256"}), jwt.WithIssuer(app.ClientID), jwt.WithSubject(app.ClientID), jwt.WithExpirationRequired())
 	if err != nil {
 		if errors.Is(err, errUnknownCert) {
-			return fmt.Sprintf("The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found.] Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '%s'.", app.ClientID)
+			return 700027, fmt.Sprintf("The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found.] Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '%s'.", app.ClientID)
 		}
-		return "Client assertion failed signature validation or its claims are invalid: " + err.Error() + "."
+		return 700027, "Client assertion failed signature validation or its claims are invalid: " + err.Error() + "."
 	}
 	aud, _ := tok.Claims.GetAudience()
 	for _, a := range aud {
 		if strings.EqualFold(a, endpoint) || strings.EqualFold(a, tokEndpointByID) {
-			return ""
+			return 0, ""
 		}
 	}
-	return fmt.Sprintf("Client assertion audience claim does not match Realm issuer. Review the documentation at https://learn.microsoft.com/entra/identity-platform/certificate-credentials. Expected %s.", tokEndpointByID)
+	return 700027, fmt.Sprintf("Client assertion audience claim does not match Realm issuer. Review the documentation at https://learn.microsoft.com/entra/identity-platform/certificate-credentials. Expected %s.", tokEndpointByID)
 }
 
 var errUnknownCert = errors.New("certificate not registered")
@@ -537,4 +547,36 @@ func thumbprintMatches(got string, want []byte) bool {
 		}
 	}
 	return false
+}
+
+// checkFederated validates a workload identity assertion (a JWT from an
+// external issuer, no certificate thumbprint). handled is false when the
+// assertion names a certificate, so certificate validation applies.
+func (s *Sim) checkFederated(assertion string, app *App) (msg string, handled bool) {
+	unverified, _, err := jwt.NewParser().ParseUnverified(assertion, jwt.MapClaims{})
+	if err != nil {
+		return "", false
+	}
+	if headerString(unverified, "x5t") != "" || headerString(unverified, "x5t#S256") != "" {
+		return "", false
+	}
+	iss, _ := unverified.Claims.GetIssuer()
+	sub, _ := unverified.Claims.GetSubject()
+	aud, _ := unverified.Claims.GetAudience()
+	for _, fc := range app.Federated {
+		want := fc.Audience
+		if want == "" {
+			want = "api://AzureADTokenExchange"
+		}
+		if fc.Issuer != iss || fc.Subject != sub || !slices.Contains(aud, want) {
+			continue
+		}
+		_, err := jwt.Parse(assertion, func(*jwt.Token) (any, error) { return fc.Key, nil },
+			jwt.WithValidMethods([]string{"RS256", "ES256", "PS256"}), jwt.WithExpirationRequired())
+		if err != nil {
+			return "Client assertion failed signature validation or has expired: " + err.Error() + ".", true
+		}
+		return "", true
+	}
+	return fmt.Sprintf("No matching federated identity record found for presented assertion. Assertion Issuer: '%s'. Assertion Subject: '%s'. Assertion Audience: '%s'.", iss, sub, strings.Join(aud, ",")), true
 }

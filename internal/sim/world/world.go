@@ -68,10 +68,6 @@ func Start(opt Options) (*World, error) {
 	apps := []entrasim.App{
 		{ClientID: w.JobClientID, DisplayName: "idlink", Secret: w.JobSecret,
 			GraphPermissions: []string{"User.Read.All", "Application.Read.All", "GroupMember.Read.All"}},
-		{ClientID: sw.App.AppID, DisplayName: sw.App.DisplayName, ServicePrincipalID: sw.App.ServicePrincipalID},
-	}
-	for _, p := range sw.Providers {
-		apps = append(apps, entrasim.App{ClientID: p.ClientID, DisplayName: "Salesforce sign-in (" + p.Name + ")", Secret: secret()})
 	}
 	es, err := entrasim.New(entrasim.Options{TenantID: sw.TenantID, Apps: apps, DeltaPageSize: opt.DeltaPageSize, Subject: sw.Subject})
 	if err != nil {
@@ -81,7 +77,7 @@ func Start(opt Options) (*World, error) {
 	// One authority for both services, so clients trust one CA file.
 	w.TLS = es.TLS()
 	ca := w.TLS
-	if err := w.loadEntra(); err != nil {
+	if err := es.LoadScenario(sw); err != nil {
 		w.Close()
 		return nil, err
 	}
@@ -110,59 +106,6 @@ func integrationUsername(sw *scenario.World) string {
 		}
 	}
 	return "idlink.integration@" + sw.Domain
-}
-
-func (w *World) loadEntra() error {
-	sw := w.Scenario
-	var users []identity.EntraUser
-	var soft []string
-	for _, u := range sw.Entra {
-		switch u.Deleted {
-		case identity.HardDeleted:
-			continue // gone from the directory before idlink ever looked
-		case identity.SoftDeleted:
-			soft = append(soft, u.ObjectID)
-		}
-		u.Deleted = identity.NotDeleted
-		users = append(users, u)
-	}
-	if err := w.Entra.AddUser(users...); err != nil {
-		return fmt.Errorf("world: load Entra users: %w", err)
-	}
-	for _, oid := range soft {
-		if err := w.Entra.SoftDelete(oid); err != nil {
-			return fmt.Errorf("world: soft-delete %s: %w", oid, err)
-		}
-	}
-	for _, g := range sw.Groups {
-		if err := w.Entra.AddGroup(g.ID, g.DisplayName); err != nil {
-			return fmt.Errorf("world: load group: %w", err)
-		}
-	}
-	for _, g := range sw.Groups {
-		for _, m := range g.Members {
-			if sw.Entra[m].Deleted == identity.HardDeleted {
-				continue
-			}
-			if err := w.Entra.AddMember(g.ID, sw.Entra[m].ObjectID); err != nil {
-				return fmt.Errorf("world: load membership: %w", err)
-			}
-		}
-		for _, ng := range g.Groups {
-			if err := w.Entra.AddMember(g.ID, sw.Groups[ng].ID); err != nil {
-				return fmt.Errorf("world: load nested group: %w", err)
-			}
-		}
-	}
-	for _, a := range sw.Assignments {
-		if a.PrincipalType == "User" && sw.Entra[a.Principal].Deleted == identity.HardDeleted {
-			continue
-		}
-		if err := w.Entra.AssignAppRole(sw.App.AppID, a.PrincipalID, a.AppRoleID); err != nil {
-			return fmt.Errorf("world: load assignment: %w", err)
-		}
-	}
-	return nil
 }
 
 // Close stops both services.
