@@ -16,6 +16,9 @@ import (
 	"github.com/idlinkhq/idlink/internal/store"
 )
 
+// errPlanHasChanges is the quiet "exit 10" of --detailed-exitcode.
+var errPlanHasChanges = errors.New("the plan has changes")
+
 func cmdRun(ctx context.Context, e env, args []string) error {
 	return reconcileCommand(ctx, e, "run", store.KindRun, args)
 }
@@ -81,7 +84,9 @@ func finishReconcile(e env, name string, dry, detailed bool, out job.Outcome, er
 		printHeld(e.stdout, out.Held, 0)
 	}
 	if detailed && out.Changes() > 0 {
-		return withCode(ExitChanges, nil)
+		// withCode(ExitChanges, nil) would be nil, i.e. exit 0: the marker
+		// error carries the code and exitCode prints nothing for it.
+		return &exitError{code: ExitChanges, err: errPlanHasChanges}
 	}
 	return nil
 }

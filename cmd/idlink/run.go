@@ -106,6 +106,9 @@ func exitCode(stderr io.Writer, err error) int {
 	if errors.Is(err, flag.ErrHelp) {
 		return ExitOK
 	}
+	if errors.Is(err, errPlanHasChanges) {
+		return ExitChanges // not an error: nothing to print
+	}
 	code := ExitFailure
 	var ee *exitError
 	var ce *config.Error

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/idlinkhq/idlink/internal/config"
@@ -23,6 +25,12 @@ import (
 	"github.com/idlinkhq/idlink/internal/store"
 	"github.com/idlinkhq/idlink/internal/store/sqlite"
 )
+
+// graphClientMu serialises building Graph clients: msgraph-sdk-go's
+// NewGraphServiceClient writes package-level kiota state (the backing store
+// factory) without a lock, so two commands building their client at once in
+// one process (the e2e tests, or demo and a run) race. Found by the e2e suite.
+var graphClientMu sync.Mutex
 
 // parts are the adapters one run talks to, built from the configuration.
 type parts struct {
@@ -52,7 +60,9 @@ func buildParts(cfg config.Config, log *slog.Logger) (parts, error) {
 		NestedGroups:             cfg.Entra.NestedGroups,
 		ThrottleBudget:           cfg.Entra.ThrottleBudget.D(),
 	}
+	graphClientMu.Lock()
 	es, err := entra.New(ec, log)
+	graphClientMu.Unlock()
 	if err != nil {
 		return parts{}, &config.Error{Key: "entra", File: cfg.Source, Msg: err.Error(), Fix: "correct the entra section"}
 	}
@@ -159,7 +169,10 @@ func (e entraSource) Sync(ctx context.Context, st store.Store, runID int64, full
 	}}, err
 }
 
-type sfSource struct{ c *salesforce.Client }
+type sfSource struct {
+	c        *salesforce.Client
+	loginURL string
+}
 
 func (s sfSource) Sync(ctx context.Context, st store.Store, runID int64, full bool) (job.SyncResult, error) {
 	mode := salesforce.Incremental
@@ -169,6 +182,13 @@ func (s sfSource) Sync(ctx context.Context, st store.Store, runID int64, full bo
 	before := s.c.Stats()
 	r, err := s.c.ReadAll(ctx, st, runID, mode)
 	after := s.c.Stats()
+	// Nothing listening (or no such host) is a configuration matter: name
+	// the key. Found by the e2e suite: the bare dial error did not say it.
+	var dnsErr *net.DNSError
+	var opErr *net.OpError
+	if err != nil && (errors.As(err, &dnsErr) || (errors.As(err, &opErr) && opErr.Op == "dial")) {
+		err = fmt.Errorf("%w; fix: check salesforce.login_url (%s): it must be the org's My Domain URL (or login/test.salesforce.com) and reachable from this host", err, s.loginURL)
+	}
 	return job.SyncResult{Counts: map[string]int64{
 		"users": int64(r.Users), "account_links": int64(r.AccountLinks), "identity_links": int64(r.RemoteLinks), "account_links_gone": r.NotSeen,
 		"api_requests": after.APIRequests - before.APIRequests, "token_requests": after.TokenRequests - before.TokenRequests,
@@ -184,7 +204,7 @@ func newJob(cfg config.Config, st store.Store, log *slog.Logger) (*job.Job, erro
 	return &job.Job{
 		Store:      st,
 		Entra:      entraSource{p.entra},
-		Salesforce: sfSource{p.sf},
+		Salesforce: sfSource{c: p.sf, loginURL: cfg.Salesforce.LoginURL},
 		Writer:     linkwriter.Writer{Client: p.sf},
 		Log:        log,
 		Scratch:    scratchStore,

@@ -41,11 +41,14 @@ type Source interface {
 
 // Options configure one run.
 type Options struct {
-	Kind      store.RunKind // run or backfill
-	DryRun    bool          // plan only: nothing is written to Salesforce or to links
-	Override  int64         // id of a held run whose actions the admin reviewed
-	Holder    string        // host/pid, for the lease and the run record
-	LeaseTTL  time.Duration // default 10m; renewed while the run works
+	Kind     store.RunKind // run or backfill
+	DryRun   bool          // plan only: nothing is written to Salesforce or to links
+	Override int64         // id of a held run whose actions the admin reviewed
+	Holder   string        // host/pid, for the lease and the run record
+	// LeaseTTL is how long the lease outlives a run that stops renewing it
+	// (killed): the next run is skipped until then. Renewed every TTL/3
+	// while the run works. Default 2 minutes.
+	LeaseTTL  time.Duration
 	Reconcile reconcile.Config
 	BatchSize int // link writes per Salesforce call; default 200
 }
@@ -96,7 +99,7 @@ func (j *Job) Run(ctx context.Context, opt Options) (Outcome, error) {
 		return j.dryRun(ctx, opt)
 	}
 	if opt.LeaseTTL <= 0 {
-		opt.LeaseTTL = 10 * time.Minute
+		opt.LeaseTTL = 2 * time.Minute
 	}
 	lease, err := j.Store.AcquireLease(ctx, LeaseName, opt.Holder, opt.LeaseTTL)
 	if errors.Is(err, store.ErrLeaseHeld) {
@@ -138,6 +141,7 @@ func (j *Job) Run(ctx context.Context, opt Options) (Outcome, error) {
 		}
 	}()
 
+	j.closeInterrupted(runCtx)
 	kind := opt.Kind
 	run, err := j.Store.StartRun(runCtx, kind, opt.Holder)
 	if err != nil {
@@ -183,6 +187,30 @@ func (j *Job) statusOf(err error) store.RunStatus {
 		return store.StatusThrottled
 	}
 	return store.StatusFailed
+}
+
+// closeInterrupted records runs that are still "running" as failed. Holding
+// the lease proves no other run is working, so such a run was killed or
+// crashed before it could record its end.
+func (j *Job) closeInterrupted(ctx context.Context) {
+	runs, err := j.Store.ListRuns(ctx, 50)
+	if err != nil {
+		j.Log.Warn("list earlier runs", "err", err)
+		return
+	}
+	for _, r := range runs {
+		if r.Status != store.StatusRunning {
+			continue
+		}
+		r.Status = store.StatusFailed
+		r.FinishedAt = time.Now().UTC()
+		r.Error = "interrupted: the process stopped before the run finished (killed or crashed); the next run converges"
+		if err := j.Store.FinishRun(ctx, r); err != nil {
+			j.Log.Warn("record an interrupted run", "run", r.ID, "err", err)
+			continue
+		}
+		j.Log.Warn("an earlier run was interrupted", "run", r.ID, "holder", r.Holder)
+	}
 }
 
 // counted wraps the store so that progress sees the pages written.
