@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	abs "github.com/microsoft/kiota-abstractions-go"
 	"github.com/microsoftgraph/msgraph-sdk-go/groups"
@@ -88,6 +89,12 @@ func (s *Source) assignedUsers(ctx context.Context) (map[string]struct{}, error)
 		}
 		body, err = s.c.getURL(ctx, page.NextLink, what, "Application.Read.All")
 	}
+	if !s.cfg.NestedGroups {
+		if err := s.directMembers(ctx, groupIDs, scope); err != nil {
+			return nil, err
+		}
+		return scope, nil
+	}
 	covered := map[string]bool{} // groups already flattened as part of another assigned group
 	for _, g := range groupIDs {
 		if covered[g] {
@@ -99,6 +106,61 @@ func (s *Source) assignedUsers(ctx context.Context) (map[string]struct{}, error)
 		}
 	}
 	return scope, nil
+}
+
+// memberReads bounds the group member listings read at once.
+const memberReads = 4
+
+// directMembers adds the direct members of each group to scope. The listings
+// are independent, so a few run at once: a tenant with many assigned groups
+// does not make the scope read a long chain of requests. (With nested groups
+// the groups are read in order instead: a group flattened by an earlier
+// transitive listing is skipped.)
+func (s *Source) directMembers(ctx context.Context, groupIDs []string, scope map[string]struct{}) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu    sync.Mutex
+		first error
+		wg    sync.WaitGroup
+	)
+	sem := make(chan struct{}, memberReads)
+	seen := map[string]bool{} // a group assigned twice (two app roles) is read once
+	for _, g := range groupIDs {
+		if seen[g] {
+			continue
+		}
+		seen[g] = true
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+				defer func() { <-sem }()
+			case <-ctx.Done():
+				return
+			}
+			part := map[string]struct{}{}
+			err := s.groupMembers(ctx, g, part, map[string]bool{})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if first == nil {
+					first = err
+					cancel()
+				}
+				return
+			}
+			for oid := range part {
+				scope[oid] = struct{}{}
+			}
+		}()
+	}
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err() // cancelled from outside before every group was read
+	}
+	return first
 }
 
 func (s *Source) groupMembers(ctx context.Context, groupID string, scope map[string]struct{}, covered map[string]bool) error {

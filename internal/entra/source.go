@@ -87,22 +87,62 @@ func (s *Source) CursorName() string {
 }
 
 // Sync reads Entra users into sink for run runID.
+//
+// The app-assignment scope and the user read are independent chains of
+// requests, so they run concurrently (DESIGN §10: the wall time is the longer
+// chain, not the sum). Users are written with InScope true while the scope is
+// unknown; once both are done, applyScope sets every stored user's flag from
+// the complete scope (it always did, for users not in this read).
 func (s *Source) Sync(ctx context.Context, sink Sink, runID int64, mode Mode) (Result, error) {
 	s.c.throttle.reset()
-	res := Result{InScope: -1}
-	var scope map[string]struct{}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type scopeRead struct {
+		scope map[string]struct{}
+		err   error
+	}
+	var scoped chan scopeRead
 	if s.cfg.Scope == ScopeAppAssignments {
-		var err error
-		if scope, err = s.assignedUsers(ctx); err != nil {
-			return s.finish(res, err)
+		scoped = make(chan scopeRead, 1)
+		go func() {
+			scope, err := s.assignedUsers(ctx)
+			if err != nil {
+				cancel() // the read is useless without its scope
+			}
+			scoped <- scopeRead{scope, err}
+		}()
+	}
+	res, err := s.readUsers(ctx, sink, runID, mode)
+	var scope map[string]struct{}
+	if scoped != nil {
+		if err != nil {
+			cancel() // the scope is useless without the read
 		}
+		sr := <-scoped
+		// The scope's own failure is the cause; a cancelled scope read
+		// merely followed a failed user read.
+		if sr.err != nil && (err == nil || !errors.Is(sr.err, context.Canceled)) {
+			return s.finish(res, sr.err)
+		}
+		scope = sr.scope
 		res.InScope = len(scope)
 	}
+	if err == nil {
+		err = s.applyScope(ctx, sink, scope)
+	}
+	return s.finish(res, err)
+}
+
+// readUsers reads the users, by delta from the stored deltaLink when mode
+// allows and there is one, else by a full listing (also when Graph rejects
+// the deltaLink). InScope of the users written is left to applyScope.
+func (s *Source) readUsers(ctx context.Context, sink Sink, runID int64, mode Mode) (Result, error) {
+	res := Result{InScope: -1}
 	link := ""
 	if mode != ModeFull {
 		v, ok, err := sink.GetCursor(ctx, s.CursorName())
 		if err != nil {
-			return s.finish(res, fmt.Errorf("entra: read stored deltaLink: %w", err))
+			return res, fmt.Errorf("entra: read stored deltaLink: %w", err)
 		}
 		if ok {
 			link = v
@@ -110,12 +150,9 @@ func (s *Source) Sync(ctx context.Context, sink Sink, runID int64, mode Mode) (R
 	}
 	if link != "" {
 		res.Kind = "delta"
-		err := s.delta(ctx, sink, runID, link, scope, &res)
+		err := s.delta(ctx, sink, runID, link, nil, &res)
 		if !errors.Is(err, errResync) {
-			if err == nil {
-				err = s.applyScope(ctx, sink, scope)
-			}
-			return s.finish(res, err)
+			return res, err
 		}
 		res.Resynced = true
 		res.Note = "Graph rejected the stored deltaLink (expired after 7 days or reset): full resync"
@@ -124,11 +161,7 @@ func (s *Source) Sync(ctx context.Context, sink Sink, runID int64, mode Mode) (R
 		res = Result{InScope: keep.InScope, Resynced: true, Note: keep.Note, Skipped: keep.Skipped}
 	}
 	res.Kind = "full"
-	err := s.full(ctx, sink, runID, scope, &res)
-	if err == nil {
-		err = s.applyScope(ctx, sink, scope)
-	}
-	return s.finish(res, err)
+	return res, s.full(ctx, sink, runID, nil, &res)
 }
 
 func (s *Source) finish(res Result, err error) (Result, error) {
@@ -231,9 +264,18 @@ func (s *Source) full(ctx context.Context, sink Sink, runID int64, scope map[str
 }
 
 // listPages reads a user listing page by page into the sink, one transaction
-// per page; cursor (if any) is committed with the last page.
+// per page; cursor (if any) is committed with the last page. The next page is
+// requested as soon as a page has been decoded, while that page is stored: the
+// store does not lengthen the chain of requests, and at most two pages are in
+// memory.
 func (s *Source) listPages(ctx context.Context, sink Sink, runID int64, ri *abs.RequestInformation, what string, deleted identity.Deletion,
 	scope map[string]struct{}, cursor *store.Cursor, res *Result) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops a page requested in vain when storing fails
+	type answer struct {
+		body []byte
+		err  error
+	}
 	var page userPage
 	batch := make([]identity.EntraUser, 0, s.cfg.PageSize)
 	body, err := s.c.get(ctx, ri, what, "User.Read.All")
@@ -245,6 +287,15 @@ func (s *Source) listPages(ctx context.Context, sink Sink, runID int64, ri *abs.
 			return fmt.Errorf("entra: %s: decode page %d: %w", what, n, err)
 		}
 		body = nil
+		var next chan answer
+		if page.NextLink != "" {
+			next = make(chan answer, 1)
+			link, what := page.NextLink, fmt.Sprintf("%s (page %d)", what, n+1)
+			go func() {
+				b, err := s.c.getURL(ctx, link, what, "User.Read.All")
+				next <- answer{b, err}
+			}()
+		}
 		if deleted == identity.NotDeleted {
 			res.Pages++
 		}
@@ -275,10 +326,11 @@ func (s *Source) listPages(ctx context.Context, sink Sink, runID int64, ri *abs.
 		if err := sink.UpsertEntraUsers(ctx, runID, batch, c); err != nil {
 			return fmt.Errorf("entra: %s: store page %d: %w", what, n, err)
 		}
-		if page.NextLink == "" {
+		if next == nil {
 			return nil
 		}
-		body, err = s.c.getURL(ctx, page.NextLink, fmt.Sprintf("%s (page %d)", what, n+1), "User.Read.All")
+		a := <-next
+		body, err = a.body, a.err
 	}
 }
 

@@ -137,6 +137,44 @@ func Apply(ctx context.Context, st Store, w LinkWriter, r *Result, opt ApplyOpti
 		states[i], errs[i] = StateFailed, msg
 		res.Failed = append(res.Failed, Failure{Action: r.Actions[i], Error: msg})
 	}
+	// Batches are pipelined: while batch k is recorded in the store, batch
+	// k+1 is already on its way to Salesforce, so the store's transaction
+	// does not lengthen the chain of collection calls (DESIGN §10). The
+	// store still sees one batch at a time, in order. When recording batch
+	// k fails, batch k+1 may already be in Salesforce: like batch k, it is
+	// reported "written to Salesforce but not recorded" and planned again by
+	// the next run (upserts by subject are idempotent).
+	type recording struct {
+		accepted []int
+		done     chan error
+	}
+	var inflight *recording
+	notRecorded := func(acc []int, err error) {
+		for _, i := range acc {
+			fail(i, "written to Salesforce but not recorded: "+err.Error())
+		}
+	}
+	// settle waits for the batch being recorded; false when it failed.
+	settle := func() bool {
+		if inflight == nil {
+			return true
+		}
+		err := <-inflight.done
+		acc := inflight.accepted
+		inflight = nil
+		if err != nil {
+			if runErr == nil {
+				runErr = err
+			}
+			notRecorded(acc, err)
+			return false
+		}
+		for _, i := range acc {
+			states[i] = StateApplied
+			res.Applied++
+		}
+		return true
+	}
 	for start := 0; start < len(writes) && runErr == nil; start += opt.BatchSize {
 		batch := writes[start:min(start+opt.BatchSize, len(writes))]
 		links := make([]identity.Link, len(batch))
@@ -148,7 +186,13 @@ func Apply(ctx context.Context, st Store, w LinkWriter, r *Result, opt ApplyOpti
 			err = fmt.Errorf("salesforce returned %d results for %d records", len(results), len(links))
 		}
 		if err != nil {
-			runErr = fmt.Errorf("write %d link records to Salesforce: %w", len(links), err)
+			settle() // the batch before was written; record it (or learn it failed)
+			err = fmt.Errorf("write %d link records to Salesforce: %w", len(links), err)
+			if runErr == nil {
+				runErr = err
+			} else {
+				runErr = errors.Join(runErr, err)
+			}
 			for _, i := range writes[start:] {
 				fail(i, "not written: "+err.Error())
 			}
@@ -170,18 +214,18 @@ func Apply(ctx context.Context, st Store, w LinkWriter, r *Result, opt ApplyOpti
 			accepted = append(accepted, i)
 			changes = append(changes, linkChange(r.Actions[i], opt.Actor))
 		}
-		if err := recordChanges(ctx, st, opt.RunID, changes); err != nil {
-			runErr = err
-			for _, i := range accepted {
-				fail(i, "written to Salesforce but not recorded: "+err.Error())
-			}
+		if !settle() {
+			notRecorded(accepted, runErr)
 			break
 		}
-		for _, i := range accepted {
-			states[i] = StateApplied
-			res.Applied++
+		if len(changes) == 0 {
+			continue
 		}
+		rec := &recording{accepted: accepted, done: make(chan error, 1)}
+		go func() { rec.done <- recordChanges(ctx, st, opt.RunID, changes) }()
+		inflight = rec
 	}
+	settle()
 	for start := 0; start < len(proposals) && runErr == nil; start += opt.BatchSize {
 		batch := proposals[start:min(start+opt.BatchSize, len(proposals))]
 		changes := make([]store.LinkChange, len(batch))

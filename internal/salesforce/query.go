@@ -19,33 +19,55 @@ type queryPage[T any] struct {
 }
 
 // queryEach runs soql and hands each page's records to fn, following
-// nextRecordsUrl; only one page is in memory at a time. last is true for the
-// final page. It returns the number of records read.
+// nextRecordsUrl. The next page is requested as soon as the current one has
+// arrived, while fn stores the current one: the chain of requests is not
+// lengthened by local work, and at most two pages are in memory. last is true
+// for the final page. It returns the number of records handed to fn.
 func queryEach[T any](ctx context.Context, c *Client, soql string, fn func(records []T, last bool) error) (int, error) {
-	path := c.dataPath("/query?q=" + url.QueryEscape(soql))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	hdr := map[string]string{"Sforce-Query-Options": "batchSize=" + strconv.Itoa(c.cfg.QueryBatchSize)}
+	type answer struct {
+		body []byte
+		err  error
+	}
+	get := func(path string) <-chan answer {
+		ch := make(chan answer, 1)
+		go func() {
+			body, err := c.do(ctx, call{method: "GET", path: path, header: hdr})
+			ch <- answer{body, err}
+		}()
+		return ch
+	}
+	pending := get(c.dataPath("/query?q=" + url.QueryEscape(soql)))
 	n := 0
 	for {
-		body, err := c.do(ctx, call{method: "GET", path: path, header: hdr})
-		if err != nil {
-			return n, err
+		a := <-pending
+		if a.err != nil {
+			return n, a.err
 		}
 		var p queryPage[T]
-		if err := json.Unmarshal(body, &p); err != nil {
+		if err := json.Unmarshal(a.body, &p); err != nil {
 			return n, fmt.Errorf("salesforce query: page is not valid JSON: %w", err)
 		}
 		last := p.Done || p.NextRecordsURL == ""
+		if !last {
+			if !strings.HasPrefix(p.NextRecordsURL, "/services/data/") {
+				return n, fmt.Errorf("salesforce query: unexpected nextRecordsUrl %q", p.NextRecordsURL)
+			}
+			pending = get(p.NextRecordsURL)
+		}
 		n += len(p.Records)
 		if err := fn(p.Records, last); err != nil {
+			if !last {
+				cancel() // the next page is not wanted
+				<-pending
+			}
 			return n, err
 		}
 		if last {
 			return n, nil
 		}
-		if !strings.HasPrefix(p.NextRecordsURL, "/services/data/") {
-			return n, fmt.Errorf("salesforce query: unexpected nextRecordsUrl %q", p.NextRecordsURL)
-		}
-		path = p.NextRecordsURL
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/idlinkhq/idlink/internal/identity"
@@ -61,17 +62,47 @@ type ReadStats struct {
 }
 
 // ReadAll reads users, account links and Identity_Link__c rows into sink.
+// The three are independent query chains and run concurrently (the read
+// takes as long as the longest chain, not the sum: DESIGN §10), so sink must
+// be safe for concurrent use, as store.Store is. The first failure cancels
+// the other reads and is the error returned.
 func (c *Client) ReadAll(ctx context.Context, sink Sink, runID int64, mode ReadMode) (ReadStats, error) {
-	var st ReadStats
-	var err error
-	if st.Users, st.Incremental, err = c.ReadUsers(ctx, sink, runID, mode); err != nil {
-		return st, err
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		st   ReadStats
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error // in the order they happened
+	)
+	read := func(f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+				cancel()
+			}
+		}()
 	}
-	if st.AccountLinks, st.NotSeen, err = c.ReadAccountLinks(ctx, sink, runID); err != nil {
-		return st, err
-	}
-	if st.RemoteLinks, err = c.ReadRemoteLinks(ctx, sink, runID); err != nil {
-		return st, err
+	read(func() (err error) {
+		st.Users, st.Incremental, err = c.ReadUsers(ctx, sink, runID, mode)
+		return err
+	})
+	read(func() (err error) {
+		st.AccountLinks, st.NotSeen, err = c.ReadAccountLinks(ctx, sink, runID)
+		return err
+	})
+	read(func() (err error) {
+		st.RemoteLinks, err = c.ReadRemoteLinks(ctx, sink, runID)
+		return err
+	})
+	wg.Wait()
+	if len(errs) > 0 {
+		// The first failure is the cause; the others are usually its cancellation.
+		return st, errs[0]
 	}
 	return st, nil
 }

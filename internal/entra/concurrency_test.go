@@ -1,0 +1,121 @@
+package entra
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/idlinkhq/idlink/internal/identity"
+	"github.com/idlinkhq/idlink/internal/sim/entra"
+	"github.com/idlinkhq/idlink/internal/sim/fault"
+	"github.com/idlinkhq/idlink/internal/store"
+)
+
+// timingSink notes when the first user page arrives and holds every page
+// until Graph has been asked for the next one (or a second has passed).
+type timingSink struct {
+	Sink
+	sim        *entra.Sim
+	start      time.Time
+	first      atomic.Int64 // ns after start
+	pages      int
+	prefetched int
+}
+
+func (s *timingSink) UpsertEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser, cur *store.Cursor) error {
+	s.first.CompareAndSwap(0, int64(time.Since(s.start)))
+	if len(users) > 0 && users[0].Deleted == identity.NotDeleted {
+		s.pages++
+		if cur == nil { // not the last page: page k+1 should be on its way
+			want := int64(s.pages + 1)
+			for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+				if s.sim.Faults.Counter(entra.EPUsers).Requests >= want {
+					s.prefetched++
+					break
+				}
+			}
+		}
+	}
+	return s.Sink.UpsertEntraUsers(ctx, runID, users, cur)
+}
+
+// The assignment scope and the user listing are read concurrently, and each
+// users page is stored while the next is requested.
+func TestScopeAndListingRunConcurrently(t *testing.T) {
+	w := newWorld(t, 2500) // 3 pages of 999
+	s := w.sim
+	must(t, s.AssignAppRole(sfAppID, oidOf(7), ""))
+	s.Faults.Set(entra.EPAssignments, fault.Faults{Latency: 3 * time.Second})
+	cfg := w.config()
+	cfg.Scope, cfg.SalesforceAppID = ScopeAppAssignments, sfAppID
+	st := openStore(t)
+	sink := &timingSink{Sink: st, sim: s, start: time.Now()}
+	res, err := w.source(t, cfg).Sync(context.Background(), sink, startRun(t, st), ModeFull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.InScope != 1 || res.Users != 2500 {
+		t.Fatalf("result %+v", res)
+	}
+	if first := time.Duration(sink.first.Load()); first >= 2*time.Second {
+		t.Errorf("the first users page was stored %s after the start: the listing waited for the 3 s assignment read", first)
+	}
+	if sink.pages != 3 || sink.prefetched != 2 {
+		t.Errorf("%d of %d pages were stored while the next was requested, want 2 of 3", sink.prefetched, sink.pages)
+	}
+	got := stored(t, st)
+	for i := 0; i < 2500; i++ {
+		if got[oidOf(i)].InScope != (i == 7) {
+			t.Fatalf("user %d in scope %v after the sync", i, got[oidOf(i)].InScope)
+		}
+	}
+}
+
+// A failing scope read is the error Sync returns (not the cancellation of the
+// listing it causes), and the listing stops.
+func TestScopeFailureStopsTheListing(t *testing.T) {
+	w := newWorld(t, 2500)
+	w.sim.Faults.Set(entra.EPUsers, fault.Faults{Latency: 300 * time.Millisecond})
+	cfg := w.config()
+	cfg.Scope, cfg.SalesforceAppID = ScopeAppAssignments, "00000000-0000-4000-8000-00000000dead" // no such app
+	st := openStore(t)
+	_, err := w.source(t, cfg).Sync(context.Background(), st, startRun(t, st), ModeFull)
+	if err == nil || !strings.Contains(err.Error(), "entra.salesforce_app_id") {
+		t.Fatalf("got %v, want the scope's error naming entra.salesforce_app_id", err)
+	}
+	if n := w.sim.Faults.Counter(entra.EPUsers).Requests; n >= 3 {
+		t.Errorf("the listing read all %d pages after the scope read had failed", n)
+	}
+}
+
+// The direct members of assigned groups are read a few groups at a time.
+func TestGroupMembersReadConcurrently(t *testing.T) {
+	w := newWorld(t, 20)
+	s := w.sim
+	for g := 0; g < 8; g++ {
+		gid := fmt.Sprintf("30000000-0000-4000-8000-%012d", g)
+		must(t, s.AddGroup(gid, fmt.Sprintf("Sales %d", g)))
+		must(t, s.AddMember(gid, oidOf(g)))
+		must(t, s.AssignAppRole(sfAppID, gid, ""))
+	}
+	s.Faults.Set(entra.EPMembers, fault.Faults{Latency: 500 * time.Millisecond})
+	cfg := w.config()
+	cfg.Scope, cfg.SalesforceAppID = ScopeAppAssignments, sfAppID
+	st := openStore(t)
+	start := time.Now()
+	res := runSync(t, w.source(t, cfg), st, ModeFull)
+	took := time.Since(start)
+	if res.InScope != 8 {
+		t.Fatalf("in scope %d, want 8", res.InScope)
+	}
+	if c := s.Faults.Counter(entra.EPMembers); c.Requests != 8 {
+		t.Errorf("member requests %d, want 8", c.Requests)
+	}
+	// One at a time would take 8 x 500 ms.
+	if took >= 3*time.Second {
+		t.Errorf("the scope read took %s: the 8 group listings did not overlap", took)
+	}
+}

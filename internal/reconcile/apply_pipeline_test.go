@@ -1,0 +1,129 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/idlinkhq/idlink/internal/identity"
+	"github.com/idlinkhq/idlink/internal/store"
+	"github.com/idlinkhq/idlink/internal/store/sqlite"
+)
+
+// pipelineStore is the real store with ApplyLinkChanges instrumented: it can
+// fail its n-th call, and says while a call is in progress.
+type pipelineStore struct {
+	*sqlite.Store
+	calls  atomic.Int32
+	failAt int32
+	busy   atomic.Bool
+	hold   time.Duration
+}
+
+func (s *pipelineStore) ApplyLinkChanges(ctx context.Context, runID int64, changes []store.LinkChange) error {
+	s.busy.Store(true)
+	defer s.busy.Store(false)
+	if s.hold > 0 {
+		time.Sleep(s.hold)
+	}
+	if s.calls.Add(1) == s.failAt {
+		return errors.New("disk I/O error")
+	}
+	return s.Store.ApplyLinkChanges(ctx, runID, changes)
+}
+
+// planFor plans a run of the harness's world without applying it.
+func (h *harness) planFor() (store.Run, *Result) {
+	h.t.Helper()
+	run, err := h.st.StartRun(h.ctx, store.KindRun, "test")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	snap, err := Load(h.ctx, h.st)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	r, err := Plan(h.cfg, snap)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return run, r
+}
+
+// A failure to record batch k in the store also fails batch k+1, which was
+// already on its way to Salesforce: both stay pending for the next run, and
+// nothing after them is sent.
+func TestApplyStoreFailureWhilePipelined(t *testing.T) {
+	h := newHarness(t)
+	h.seed(8)
+	run, r := h.planFor()
+	st := &pipelineStore{Store: h.st, failAt: 2}
+	res, err := Apply(h.ctx, st, h.sf, r, ApplyOptions{RunID: run.ID, BatchSize: 2})
+	if err == nil || !strings.Contains(err.Error(), "disk I/O error") {
+		t.Fatalf("want the store's error, got %v", err)
+	}
+	if !slices.Equal(h.sf.batches, []int{2, 2, 2}) {
+		t.Fatalf("batches sent %v, want [2 2 2]: the third goes out while the second is recorded, the fourth never", h.sf.batches)
+	}
+	if res.Applied != 2 || len(res.Failed) != 4 {
+		t.Fatalf("applied %d, failed %d, want 2 and 4", res.Applied, len(res.Failed))
+	}
+	for _, f := range res.Failed {
+		if !strings.Contains(f.Error, "written to Salesforce but not recorded") {
+			t.Fatalf("failure %q", f.Error)
+		}
+	}
+	if n := len(h.links()); n != 2 {
+		t.Fatalf("%d links recorded, want the first batch's 2", n)
+	}
+	recs, err := h.st.ListActions(h.ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if countState(recs, StateApplied) != 2 || countState(recs, StateFailed) != 4 || countState(recs, StatePlanned) != 2 {
+		t.Fatalf("states: applied %d failed %d planned %d", countState(recs, StateApplied), countState(recs, StateFailed), countState(recs, StatePlanned))
+	}
+}
+
+// overlapWriter waits (up to a second) for the store to be recording the
+// previous batch before it answers: it sees the overlap, or times out.
+type overlapWriter struct {
+	*fakeSalesforce
+	st       *pipelineStore
+	overlaps int
+}
+
+func (w *overlapWriter) UpsertLinks(ctx context.Context, links []identity.Link) ([]WriteResult, error) {
+	if len(w.batches) > 0 {
+		for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			if w.st.busy.Load() {
+				w.overlaps++
+				break
+			}
+		}
+	}
+	return w.fakeSalesforce.UpsertLinks(ctx, links)
+}
+
+// The store records batch k while batch k+1 is written to Salesforce.
+func TestApplyRecordsWhileTheNextBatchIsWritten(t *testing.T) {
+	h := newHarness(t)
+	h.seed(8)
+	run, r := h.planFor()
+	st := &pipelineStore{Store: h.st, hold: 200 * time.Millisecond}
+	w := &overlapWriter{fakeSalesforce: h.sf, st: st}
+	res, err := Apply(h.ctx, st, w, r, ApplyOptions{RunID: run.ID, BatchSize: 2})
+	if err != nil || res.Applied != 8 {
+		t.Fatalf("applied %d: %v", res.Applied, err)
+	}
+	if w.overlaps != 3 {
+		t.Fatalf("%d of 3 later batches were written while the store recorded the one before", w.overlaps)
+	}
+	if n := len(h.links()); n != 8 {
+		t.Fatalf("%d links recorded", n)
+	}
+}
