@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/idlinkhq/idlink/internal/wire"
 	"io"
 	"log/slog"
 	"net"
@@ -84,22 +85,19 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer st.Close()
-	j, err := newJob(cfg, st, log)
+	j, err := wire.NewJob(cfg, st, log, wire.Instruments{})
 	if err != nil {
 		return err
 	}
-	rc, err := reconcileConfig(cfg)
-	if err != nil {
-		return err
-	}
+	rc := wire.ReconcileConfig(cfg)
 
 	// 3. Backfill: both sides read in full, every link derived.
-	bf, err := j.Run(ctx, job.Options{Kind: store.KindBackfill, Holder: holder(), Reconcile: rc})
+	bf, err := j.Run(ctx, job.Options{Kind: store.KindBackfill, Holder: wire.Holder(), Reconcile: rc})
 	var held *reconcile.HeldError
 	if errors.As(err, &held) {
 		fmt.Fprintf(out, "\nThe backfill was HELD by the safety limit (%d revokes/re-points, %s): nothing was written.\n", held.Disruptive, held.Limits)
 		fmt.Fprintf(out, "An admin reviews 'idlink report --run %d' and re-runs with --override %d; the demo does so now.\n", bf.Run.ID, bf.Run.ID)
-		bf, err = j.Run(ctx, job.Options{Kind: store.KindBackfill, Holder: holder(), Reconcile: rc, Override: bf.Run.ID})
+		bf, err = j.Run(ctx, job.Options{Kind: store.KindBackfill, Holder: wire.Holder(), Reconcile: rc, Override: bf.Run.ID})
 	}
 	if err != nil {
 		return fmt.Errorf("demo: backfill: %w", err)
@@ -110,7 +108,7 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 
 	// 4. The bridge goes live as the Auth. Provider's user info endpoint and the
 	// idlink registration handler replaces JIT. Everyone signs in once.
-	bc, err := bridgeConfig(cfg)
+	bc, err := wire.BridgeConfig(cfg)
 	if err != nil {
 		return err
 	}
@@ -136,9 +134,9 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 	stopBridge()
 	<-bridgeDone
 	bridgeDone <- nil
-	run, err := j.Run(ctx, job.Options{Kind: store.KindRun, Holder: holder(), Reconcile: rc})
+	run, err := j.Run(ctx, job.Options{Kind: store.KindRun, Holder: wire.Holder(), Reconcile: rc})
 	if errors.As(err, &held) {
-		run, err = j.Run(ctx, job.Options{Kind: store.KindRun, Holder: holder(), Reconcile: rc, Override: run.Run.ID})
+		run, err = j.Run(ctx, job.Options{Kind: store.KindRun, Holder: wire.Holder(), Reconcile: rc, Override: run.Run.ID})
 	}
 	if err != nil && !errors.Is(err, reconcile.ErrIncomplete) {
 		return fmt.Errorf("demo: run: %w", err)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/idlinkhq/idlink/internal/wire"
 	"io"
 	"log/slog"
 	"net"
@@ -34,14 +35,11 @@ func (h *harness) planOnly() *reconcile.Result {
 		h.t.Fatal(err)
 	}
 	defer st.Close()
-	j, err := newJob(cfg, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	j, err := wire.NewJob(cfg, st, slog.New(slog.NewTextHandler(io.Discard, nil)), wire.Instruments{})
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	rc, err := reconcileConfig(cfg)
-	if err != nil {
-		h.t.Fatal(err)
-	}
+	rc := wire.ReconcileConfig(cfg)
 	out, err := j.Run(h.ctx, job.Options{Kind: store.KindBackfill, DryRun: true, Holder: "e2e", Reconcile: rc})
 	if err != nil {
 		h.t.Fatalf("dry run: %v", err)
@@ -211,7 +209,7 @@ func (h *harness) startBridge() (userinfoURL string, stop func()) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	bc, err := bridgeConfig(cfg)
+	bc, err := wire.BridgeConfig(cfg)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/idlinkhq/idlink/internal/wire"
 	"io"
 	"text/tabwriter"
 	"time"
@@ -46,18 +47,15 @@ func reconcileCommand(ctx context.Context, e env, name string, kind store.RunKin
 		return err
 	}
 	defer st.Close()
-	j, err := newJob(cfg, st, log)
+	j, err := wire.NewJob(cfg, st, log, wire.Instruments{})
 	if err != nil {
 		return err
 	}
-	rc, err := reconcileConfig(cfg)
-	if err != nil {
-		return err
-	}
+	rc := wire.ReconcileConfig(cfg)
 	if isTerminal(e.stderr) {
 		j.Progress = terminalProgress(e.stderr)
 	}
-	out, err := j.Run(ctx, job.Options{Kind: kind, DryRun: *dry, Override: *override, Holder: holder(), Reconcile: rc})
+	out, err := j.Run(ctx, job.Options{Kind: kind, DryRun: *dry, Override: *override, Holder: wire.Holder(), Reconcile: rc})
 	return finishReconcile(e, name, *dry, *detailed, out, err)
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"github.com/idlinkhq/idlink/internal/wire"
 	"strings"
 	"time"
 
@@ -30,17 +31,14 @@ func cmdSchedule(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer st.Close()
-	j, err := newJob(cfg, st, log)
+	j, err := wire.NewJob(cfg, st, log, wire.Instruments{})
 	if err != nil {
 		return err
 	}
-	rc, err := reconcileConfig(cfg)
-	if err != nil {
-		return err
-	}
+	rc := wire.ReconcileConfig(cfg)
 	d, err := schedule.New(schedule.Options{Cron: cfg.Schedule.Cron, Listen: cfg.Schedule.Listen, Grace: *grace, RunAtStart: *now, Log: log},
 		func(ctx context.Context) (schedule.Result, error) {
-			out, err := j.Run(ctx, job.Options{Kind: store.KindRun, Holder: holder(), Reconcile: rc})
+			out, err := j.Run(ctx, job.Options{Kind: store.KindRun, Holder: wire.Holder(), Reconcile: rc})
 			return scheduleResult(out, err), err
 		})
 	if err != nil {

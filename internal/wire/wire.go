@@ -1,4 +1,8 @@
-package main
+// Package wire builds idlink's parts from the configuration: the Entra
+// source, the Salesforce client and link writer, the job, the reconcile and
+// bridge configs. cmd/idlink and the end-to-end benchmark share it, so the
+// benchmark measures exactly what the CLI runs.
+package wire
 
 import (
 	"context"
@@ -14,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/idlinkhq/idlink/internal/bridge"
+	"github.com/idlinkhq/idlink/internal/bridge/jwtverify"
 	"github.com/idlinkhq/idlink/internal/config"
 	"github.com/idlinkhq/idlink/internal/entra"
 	"github.com/idlinkhq/idlink/internal/identity"
@@ -38,7 +44,7 @@ type parts struct {
 	sf    *salesforce.Client
 }
 
-func buildParts(cfg config.Config, log *slog.Logger) (parts, error) {
+func buildParts(cfg config.Config, log *slog.Logger, wrapSF func(http.RoundTripper) http.RoundTripper) (parts, error) {
 	if err := cfg.RequireSources(); err != nil {
 		return parts{}, err
 	}
@@ -98,11 +104,17 @@ func buildParts(cfg config.Config, log *slog.Logger) (parts, error) {
 		}
 	}
 	if cfg.Salesforce.CABundleFile != "" {
-		hc, err := httpClientWithCA(cfg.Salesforce.CABundleFile)
+		hc, err := HTTPClientWithCA(cfg.Salesforce.CABundleFile)
 		if err != nil {
 			return parts{}, &config.Error{Key: "salesforce.ca_bundle_file", File: cfg.Source, Msg: err.Error(), Fix: "point it at a PEM file of CA certificates"}
 		}
 		sc.HTTPClient = hc
+	}
+	if wrapSF != nil {
+		if sc.HTTPClient == nil {
+			sc.HTTPClient = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		}
+		sc.HTTPClient.Transport = wrapSF(sc.HTTPClient.Transport)
 	}
 	sf, err := salesforce.New(sc)
 	if err != nil {
@@ -111,7 +123,9 @@ func buildParts(cfg config.Config, log *slog.Logger) (parts, error) {
 	return parts{entra: es, sf: sf}, nil
 }
 
-func httpClientWithCA(path string) (*http.Client, error) {
+// HTTPClientWithCA returns a client that trusts the system roots plus the PEM
+// certificates in path.
+func HTTPClientWithCA(path string) (*http.Client, error) {
 	pem, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read CA bundle: %w", err)
@@ -128,8 +142,8 @@ func httpClientWithCA(path string) (*http.Client, error) {
 	return &http.Client{Transport: t}, nil
 }
 
-// reconcileConfig maps the match, safety and providers sections onto the core's config.
-func reconcileConfig(cfg config.Config) (reconcile.Config, error) {
+// ReconcileConfig maps the match, safety and providers sections onto the core's config.
+func ReconcileConfig(cfg config.Config) reconcile.Config {
 	rc := reconcile.Config{
 		Orphans: reconcile.OrphanScope(cfg.Match.Orphans),
 		Limits:  reconcile.Limits{MaxChanges: cfg.Safety.MaxChanges, MaxPercent: cfg.Safety.MaxChangePercent},
@@ -150,7 +164,7 @@ func reconcileConfig(cfg config.Config) (reconcile.Config, error) {
 		}
 		rc.Providers = append(rc.Providers, pc)
 	}
-	return rc, nil
+	return rc
 }
 
 // entraSource and sfSource adapt the adapters to job.Source.
@@ -195,17 +209,31 @@ func (s sfSource) Sync(ctx context.Context, st store.Store, runID int64, full bo
 	}}, err
 }
 
-// newJob assembles a job from the configuration.
-func newJob(cfg config.Config, st store.Store, log *slog.Logger) (*job.Job, error) {
-	p, err := buildParts(cfg, log)
+// Instruments wrap the parts to measure them (the benchmark); nil fields
+// leave them as they are.
+type Instruments struct {
+	Transport func(http.RoundTripper) http.RoundTripper // under the Salesforce client
+	Source    func(name string, s job.Source) job.Source
+	Writer    func(reconcile.LinkWriter) reconcile.LinkWriter
+}
+
+// NewJob assembles a job from the configuration.
+func NewJob(cfg config.Config, st store.Store, log *slog.Logger, in Instruments) (*job.Job, error) {
+	p, err := buildParts(cfg, log, in.Transport)
 	if err != nil {
 		return nil, err
 	}
+	if in.Source == nil {
+		in.Source = func(_ string, s job.Source) job.Source { return s }
+	}
+	if in.Writer == nil {
+		in.Writer = func(w reconcile.LinkWriter) reconcile.LinkWriter { return w }
+	}
 	return &job.Job{
 		Store:      st,
-		Entra:      entraSource{p.entra},
-		Salesforce: sfSource{c: p.sf, loginURL: cfg.Salesforce.LoginURL},
-		Writer:     linkwriter.Writer{Client: p.sf},
+		Entra:      in.Source("entra", entraSource{p.entra}),
+		Salesforce: in.Source("salesforce", sfSource{c: p.sf, loginURL: cfg.Salesforce.LoginURL}),
+		Writer:     in.Writer(linkwriter.Writer{Client: p.sf}),
 		Log:        log,
 		Scratch:    scratchStore,
 		Throttled:  isThrottled,
@@ -228,7 +256,43 @@ func scratchStore(ctx context.Context) (store.Store, func(), error) {
 	return st, func() { st.Close(); os.RemoveAll(dir) }, nil
 }
 
-func holder() string {
+// Holder names this process for the lease and the run record.
+func Holder() string {
 	h, _ := os.Hostname()
 	return fmt.Sprintf("%s/%d/%s", h, os.Getpid(), time.Now().UTC().Format("20060102T150405Z"))
+}
+
+// BridgeConfig maps the bridge section onto bridge.Config.
+func BridgeConfig(cfg config.Config) (bridge.Config, error) {
+	b := cfg.Bridge
+	if len(b.Issuers) == 0 {
+		return bridge.Config{}, &config.Error{Key: "bridge.issuers", File: cfg.Source, Msg: "no issuer configured", Fix: "add the token issuer of each Auth. Provider (provider, issuer, audiences)"}
+	}
+	bc := bridge.Config{
+		Leeway:                 b.Leeway.D(),
+		JWKSRefreshInterval:    b.JWKSRefreshInterval.D(),
+		JWKSMinRefreshInterval: b.JWKSMinRefreshInterval.D(),
+		FlushInterval:          b.FlushInterval.D(),
+		EmailPolicy:            bridge.EmailPolicy(b.EmailPolicy),
+		ExtraClaims:            b.ExtraClaims,
+		ListenAddr:             b.Listen,
+		TLSCertFile:            b.TLSCertFile,
+		TLSKeyFile:             b.TLSKeyFile,
+	}
+	if b.CABundleFile != "" {
+		hc, err := HTTPClientWithCA(b.CABundleFile)
+		if err != nil {
+			return bc, &config.Error{Key: "bridge.ca_bundle_file", File: cfg.Source, Msg: err.Error(), Fix: "point it at a PEM file of CA certificates"}
+		}
+		hc.Timeout = 10 * time.Second
+		bc.HTTPClient = hc
+	}
+	for _, is := range b.Issuers {
+		bc.Issuers = append(bc.Issuers, bridge.IssuerConfig{
+			Provider: is.Provider, Issuer: is.Issuer, DiscoveryURL: is.DiscoveryURL, JWKSURL: is.JWKSURL,
+			Audiences: is.Audiences, TenantIDs: is.TenantIDs, TenantClaim: jwtverify.TenantClaim(is.TenantClaim),
+			ClientID: is.ClientID, AuthorizedParties: is.AuthorizedParties, Scopes: is.Scopes, ObjectIDFromSubject: is.ObjectIDFromSubject,
+		})
+	}
+	return bc, nil
 }

@@ -1,0 +1,140 @@
+package e2ebench
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/idlinkhq/idlink/internal/identity"
+	entrasim "github.com/idlinkhq/idlink/internal/sim/entra"
+	"github.com/idlinkhq/idlink/internal/sim/fault"
+	sfsim "github.com/idlinkhq/idlink/internal/sim/salesforce"
+	"github.com/idlinkhq/idlink/internal/sim/scenario"
+	"github.com/idlinkhq/idlink/internal/sim/world"
+)
+
+// The simulated world runs in a child process: this test binary re-executed
+// with childEnv set. It writes the CA and an idlink.yaml into the directory
+// it is given (as `idlink sim` does), prints one JSON line (ready), then
+// answers "counters" lines on stdin with one JSON line each, and stops at EOF.
+
+const (
+	childEnv   = "IDLINK_E2EBENCH_CHILD" // "users,seed,latency" e.g. "100000,1,50ms"
+	childDirEv = "IDLINK_E2EBENCH_DIR"
+)
+
+type ready struct {
+	Config string   `json:"config"`
+	Env    []string `json:"env"` // the secrets, as NAME=value
+	// Scope floor: direct assignments and the direct member counts of the
+	// assigned groups, as the simulator serves them.
+	Assignments  int   `json:"assignments"`
+	GroupMembers []int `json:"group_members"`
+	// The world as generated, for the report.
+	EntraUsers, SalesforceUsers, AccountLinks, IdentityLinks int
+	SoftDeleted                                              int // in the recycle bin
+	StartSeconds                                             float64
+	Err                                                      string `json:"err,omitempty"`
+}
+
+type counters struct {
+	Entra      map[string]fault.Counter `json:"entra"`
+	Salesforce map[string]fault.Counter `json:"salesforce"`
+}
+
+// entraEndpoints and sfEndpoints are every endpoint the simulators wrap; all
+// get the same latency.
+var (
+	entraEndpoints = []string{entrasim.EPToken, entrasim.EPOpenID, entrasim.EPKeys, entrasim.EPUsers, entrasim.EPDelta,
+		entrasim.EPSP, entrasim.EPAssignments, entrasim.EPMembers, entrasim.EPUserinfo}
+	sfEndpoints = []string{sfsim.EndpointToken, sfsim.EndpointQuery, sfsim.EndpointQueryMore, sfsim.EndpointCollections,
+		sfsim.EndpointLimits, sfsim.EndpointBulk}
+)
+
+func simChild(spec, dir string) error {
+	var users int
+	var seed int64
+	var lat string
+	if _, err := fmt.Sscanf(spec, "%d,%d,%s", &users, &seed, &lat); err != nil {
+		return fmt.Errorf("child spec %q: %w", spec, err)
+	}
+	latency, err := time.ParseDuration(lat)
+	if err != nil {
+		return err
+	}
+	out := json.NewEncoder(os.Stdout)
+	start := time.Now()
+	w, err := world.Start(world.Options{Scenario: scenario.Config{Seed: seed, Users: users}})
+	if err != nil {
+		_ = out.Encode(ready{Err: err.Error()})
+		return err
+	}
+	defer w.Close()
+	w.Entra.Faults.SetAll(fault.Faults{Latency: latency}, entraEndpoints...)
+	w.Salesforce.Faults().SetAll(fault.Faults{Latency: latency}, sfEndpoints...)
+	ca := filepath.Join(dir, "sim-ca.pem")
+	if err := w.WriteCA(ca); err != nil {
+		return err
+	}
+	cfg := filepath.Join(dir, "idlink.yaml")
+	if err := os.WriteFile(cfg, []byte(w.ConfigYAML(filepath.Join(dir, "idlink.db"), ca)), 0o600); err != nil {
+		return err
+	}
+	sw := w.Scenario
+	r := ready{Config: cfg, Env: w.Env(), EntraUsers: len(sw.Entra), SalesforceUsers: len(sw.Salesforce),
+		AccountLinks: len(sw.AccountLinks), IdentityLinks: len(sw.IdentityLinks), StartSeconds: time.Since(start).Seconds()}
+	for _, u := range sw.Entra {
+		if u.Deleted == identity.SoftDeleted {
+			r.SoftDeleted++
+		}
+	}
+	// What the simulator serves (world.loadEntra leaves hard-deleted users out).
+	gone := func(i int32) bool { return sw.Entra[i].Deleted == identity.HardDeleted }
+	seen := map[int32]bool{} // a group assigned twice (two app roles) is read once
+	for _, a := range sw.Assignments {
+		switch {
+		case a.PrincipalType == "User" && gone(a.Principal):
+		case a.PrincipalType == "Group":
+			r.Assignments++
+			if seen[a.Principal] {
+				continue
+			}
+			seen[a.Principal] = true
+			g := sw.Groups[a.Principal]
+			n := len(g.Groups)
+			for _, m := range g.Members {
+				// Graph lists only active users as members: not those in
+				// the recycle bin either.
+				if sw.Entra[m].Deleted == identity.NotDeleted {
+					n++
+				}
+			}
+			r.GroupMembers = append(r.GroupMembers, n)
+		default:
+			r.Assignments++
+		}
+	}
+	if err := out.Encode(r); err != nil {
+		return err
+	}
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		switch in.Text() {
+		case "counters":
+			if err := out.Encode(counters{Entra: w.Entra.Faults.Counters(), Salesforce: w.Salesforce.Faults().Counters()}); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("child: unknown command %q", in.Text())
+		}
+	}
+	return in.Err()
+}
+
+func childSpec(users int, seed int64, latency time.Duration) string {
+	return strconv.Itoa(users) + "," + strconv.FormatInt(seed, 10) + "," + latency.String()
+}
