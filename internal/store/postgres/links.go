@@ -29,10 +29,10 @@ func scanObservation(row pgx.Row) (identity.Observation, error) {
 // recording the same new subject at once do not fail: the loser of the insert
 // race counts as a sighting of the winner's row.
 func (s *Store) RecordObservation(ctx context.Context, o identity.Observation) (store.ObservationResult, error) {
-	if err := checkObservation(o); err != nil {
+	if err := store.CheckObservation(o); err != nil {
 		return store.ObservationResult{}, fmt.Errorf("postgres: record observation: %w", err)
 	}
-	o = observationTimes(o, time.Now())
+	o = store.ObservationTimes(o, time.Now())
 	var res store.ObservationResult
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		sel := "SELECT " + obsCols + " FROM observations WHERE provider = $1 AND subject = $2 FOR UPDATE"
@@ -120,7 +120,7 @@ func (s *Store) ScanLinks(ctx context.Context, fn func(identity.Link) error) err
 // one bad change writes nothing.
 func (s *Store) ApplyLinkChanges(ctx context.Context, runID int64, changes []store.LinkChange) error {
 	for i, c := range changes {
-		if err := checkLinkChange(i, c); err != nil {
+		if err := store.CheckLinkChange(i, c); err != nil {
 			return fmt.Errorf("postgres: apply link changes: %w", err)
 		}
 	}
@@ -156,7 +156,7 @@ func (s *Store) ApplyLinkChanges(ctx context.Context, runID int64, changes []sto
 				return err
 			}
 			if err := insertAudit(ctx, tx, store.AuditEvent{RunID: runID, At: now, Actor: c.Actor,
-				Kind: linkAuditKind(c.Action), Target: l.Key().String(), Detail: c.Detail}); err != nil {
+				Kind: store.LinkAuditKind(c.Action), Target: l.Key().String(), Detail: c.Detail}); err != nil {
 				return err
 			}
 		}
@@ -189,7 +189,7 @@ func (s *Store) LinkHistory(ctx context.Context, key identity.LinkKey) ([]store.
 
 // RecordDecision stores an admin decision and its audit event in one transaction.
 func (s *Store) RecordDecision(ctx context.Context, d store.Decision) error {
-	if err := checkDecision(d); err != nil {
+	if err := store.CheckDecision(d); err != nil {
 		return fmt.Errorf("postgres: record decision: %w", err)
 	}
 	if d.At.IsZero() {
@@ -201,8 +201,8 @@ func (s *Store) RecordDecision(ctx context.Context, d store.Decision) error {
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, d.Provider, d.Subject, d.SalesforceUserID, d.ObjectID, d.Approved, d.Actor, d.Reason, d.At); err != nil {
 			return err
 		}
-		return insertAudit(ctx, tx, store.AuditEvent{At: d.At, Actor: d.Actor, Kind: decisionKind(d),
-			Target: identity.LinkKey{Provider: d.Provider, Subject: d.Subject}.String(), Detail: decisionDetail(d)})
+		return insertAudit(ctx, tx, store.AuditEvent{At: d.At, Actor: d.Actor, Kind: store.DecisionKind(d),
+			Target: identity.LinkKey{Provider: d.Provider, Subject: d.Subject}.String(), Detail: store.DecisionDetail(d)})
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: record decision on %s/%s: %w", d.Provider, d.Subject, err)

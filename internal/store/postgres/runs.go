@@ -28,7 +28,7 @@ type lease struct {
 // AcquireLease takes the named lease when it is free or expired; otherwise it
 // returns store.ErrLeaseHeld at once, naming the holder.
 func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (store.Lease, error) {
-	if err := checkLease(name, holder, ttl); err != nil {
+	if err := store.CheckLease(name, holder, ttl); err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	tok, err := newToken()
@@ -95,7 +95,7 @@ func newToken() (string, error) {
 
 // StartRun records a new run in status running.
 func (s *Store) StartRun(ctx context.Context, kind store.RunKind, holder string) (store.Run, error) {
-	if err := checkRun(kind, holder); err != nil {
+	if err := store.CheckRun(kind, holder); err != nil {
 		return store.Run{}, fmt.Errorf("postgres: start run: %w", err)
 	}
 	r := store.Run{Kind: kind, Status: store.StatusRunning, Holder: holder, StartedAt: utc(time.Now()), Counts: map[string]int64{}}
@@ -110,7 +110,7 @@ func (s *Store) StartRun(ctx context.Context, kind store.RunKind, holder string)
 // FinishRun stores a run's end: status, counts, note, error and finish time
 // (now when run.FinishedAt is zero).
 func (s *Store) FinishRun(ctx context.Context, run store.Run) error {
-	if err := checkFinish(run); err != nil {
+	if err := store.CheckFinish(run); err != nil {
 		return fmt.Errorf("postgres: finish run: %w", err)
 	}
 	counts, err := json.Marshal(nonNilCounts(run.Counts))
@@ -221,7 +221,7 @@ func (s *Store) GetCursor(ctx context.Context, name string) (string, bool, error
 
 // SetCursor stores a sync cursor on its own.
 func (s *Store) SetCursor(ctx context.Context, c store.Cursor) error {
-	if err := checkCursor(&c); err != nil {
+	if err := store.CheckCursor(&c); err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}
 	if err := setCursor(ctx, s.pool, &c); err != nil {

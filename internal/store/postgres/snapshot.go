@@ -103,7 +103,7 @@ const copyThreshold = 2000
 // one transaction: either the whole batch and the cursor are stored, or
 // nothing is.
 func (s *Store) UpsertEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser, cursor *store.Cursor) error {
-	if err := checkCursor(cursor); err != nil {
+	if err := store.CheckCursor(cursor); err != nil {
 		return fmt.Errorf("postgres: upsert entra users: %w", err)
 	}
 	order := uniqueKeyOrder(len(users), func(i int) string { return users[i].ObjectID })
@@ -164,7 +164,7 @@ func (s *Store) copyEntraUsers(ctx context.Context, tx pgx.Tx, runID int64, user
 		i := order[next]
 		next++
 		u := &users[i]
-		if err := checkEntraUser(int(i), *u); err != nil {
+		if err := store.CheckEntraUser(int(i), *u); err != nil {
 			return nil, err
 		}
 		row[0], row[1], row[2], row[3], row[4], row[5], row[6] = u.ObjectID, u.TenantID, u.UPN, u.Mail, u.DisplayName, u.GivenName, u.Surname
@@ -198,7 +198,7 @@ func (s *Store) unnestEntraUsers(ctx context.Context, tx pgx.Tx, runID int64, us
 	)
 	for _, i := range order {
 		u := &users[i]
-		if err := checkEntraUser(int(i), *u); err != nil {
+		if err := store.CheckEntraUser(int(i), *u); err != nil {
 			return err
 		}
 		oid, tid, upn, mail = append(oid, u.ObjectID), append(tid, u.TenantID), append(upn, u.UPN), append(mail, u.Mail)
@@ -320,7 +320,7 @@ func scanAll[T any](ctx context.Context, db querier, what, q string, args []any,
 
 // UpsertSalesforceUsers writes a batch of Salesforce users and the cursor in one transaction.
 func (s *Store) UpsertSalesforceUsers(ctx context.Context, runID int64, users []identity.SalesforceUser, cursor *store.Cursor) error {
-	if err := checkCursor(cursor); err != nil {
+	if err := store.CheckCursor(cursor); err != nil {
 		return fmt.Errorf("postgres: upsert salesforce users: %w", err)
 	}
 	order := uniqueKeyOrder(len(users), func(i int) string { return users[i].ID })
@@ -331,7 +331,7 @@ func (s *Store) UpsertSalesforceUsers(ctx context.Context, runID int64, users []
 			var created, mod []pgtype.Timestamptz
 			for _, i := range part {
 				u := &users[i]
-				if err := checkSalesforceUser(int(i), *u); err != nil {
+				if err := store.CheckSalesforceUser(int(i), *u); err != nil {
 					return err
 				}
 				id, un, fed, email = append(id, u.ID), append(un, u.Username), append(fed, u.FederationIdentifier), append(email, u.Email)
@@ -380,7 +380,7 @@ func (s *Store) UpsertAccountLinks(ctx context.Context, runID int64, links []ide
 			var id, prov, rid, uid []string
 			for _, i := range part {
 				l := &links[i]
-				if err := checkAccountLink(int(i), *l); err != nil {
+				if err := store.CheckAccountLink(int(i), *l); err != nil {
 					return err
 				}
 				id, prov, rid, uid = append(id, l.ID), append(prov, l.Provider), append(rid, l.RemoteIdentifier), append(uid, l.UserID)
@@ -429,7 +429,7 @@ func (s *Store) UpsertRemoteLinks(ctx context.Context, runID int64, links []iden
 			var upd []pgtype.Timestamptz
 			for _, i := range part {
 				l := &links[i]
-				if err := checkRemoteLink(int(i), *l); err != nil {
+				if err := store.CheckRemoteLink(int(i), *l); err != nil {
 					return err
 				}
 				prov, sub, user, oid, tid = append(prov, l.Provider), append(sub, l.Subject), append(user, l.SalesforceUserID), append(oid, l.ObjectID), append(tid, l.TenantID)

@@ -33,10 +33,10 @@ func scanObservation(sc interface{ Scan(...any) error }) (identity.Observation, 
 // already bound to another oid is never re-bound: the conflict is recorded for
 // admins and the stored observation is returned unchanged.
 func (s *Store) RecordObservation(ctx context.Context, o identity.Observation) (store.ObservationResult, error) {
-	if err := checkObservation(o); err != nil {
+	if err := store.CheckObservation(o); err != nil {
 		return store.ObservationResult{}, fmt.Errorf("sqlite: record observation: %w", err)
 	}
-	o = observationTimes(o, time.Now())
+	o = store.ObservationTimes(o, time.Now())
 	var res store.ObservationResult
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		old, err := scanObservation(tx.QueryRowContext(ctx, "SELECT "+obsCols+" FROM observations WHERE provider = ? AND subject = ?", o.Provider, o.Subject))
@@ -118,7 +118,7 @@ func (s *Store) ScanLinks(ctx context.Context, fn func(identity.Link) error) err
 // one bad change writes nothing.
 func (s *Store) ApplyLinkChanges(ctx context.Context, runID int64, changes []store.LinkChange) error {
 	for i, c := range changes {
-		if err := checkLinkChange(i, c); err != nil {
+		if err := store.CheckLinkChange(i, c); err != nil {
 			return fmt.Errorf("sqlite: apply link changes: %w", err)
 		}
 	}
@@ -153,7 +153,7 @@ func (s *Store) ApplyLinkChanges(ctx context.Context, runID int64, changes []sto
 				return err
 			}
 			if err := insertAudit(ctx, tx, store.AuditEvent{RunID: runID, At: now, Actor: c.Actor,
-				Kind: linkAuditKind(c.Action), Target: l.Key().String(), Detail: c.Detail}); err != nil {
+				Kind: store.LinkAuditKind(c.Action), Target: l.Key().String(), Detail: c.Detail}); err != nil {
 				return err
 			}
 		}
@@ -189,7 +189,7 @@ func (s *Store) LinkHistory(ctx context.Context, key identity.LinkKey) ([]store.
 
 // RecordDecision stores an admin decision and its audit event in one transaction.
 func (s *Store) RecordDecision(ctx context.Context, d store.Decision) error {
-	if err := checkDecision(d); err != nil {
+	if err := store.CheckDecision(d); err != nil {
 		return fmt.Errorf("sqlite: record decision: %w", err)
 	}
 	if d.At.IsZero() {
@@ -200,8 +200,8 @@ func (s *Store) RecordDecision(ctx context.Context, d store.Decision) error {
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, d.Provider, d.Subject, d.SalesforceUserID, d.ObjectID, b2i(d.Approved), d.Actor, d.Reason, fmtTime(d.At)); err != nil {
 			return err
 		}
-		return insertAudit(ctx, tx, store.AuditEvent{At: d.At, Actor: d.Actor, Kind: decisionKind(d),
-			Target: identity.LinkKey{Provider: d.Provider, Subject: d.Subject}.String(), Detail: decisionDetail(d)})
+		return insertAudit(ctx, tx, store.AuditEvent{At: d.At, Actor: d.Actor, Kind: store.DecisionKind(d),
+			Target: identity.LinkKey{Provider: d.Provider, Subject: d.Subject}.String(), Detail: store.DecisionDetail(d)})
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: record decision on %s/%s: %w", d.Provider, d.Subject, err)

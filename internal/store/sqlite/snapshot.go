@@ -109,7 +109,7 @@ const entraCols = "oid, tenant_id, upn, mail, display_name, given_name, surname,
 // known ones in place) and the cursor, all in one transaction: either the
 // whole batch and the cursor are stored, or nothing is.
 func (s *Store) UpsertEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser, cursor *store.Cursor) error {
-	if err := checkCursor(cursor); err != nil {
+	if err := store.CheckCursor(cursor); err != nil {
 		return fmt.Errorf("sqlite: upsert entra users: %w", err)
 	}
 	order := keyOrder(len(users), func(i int) string { return users[i].ObjectID })
@@ -127,7 +127,7 @@ func (s *Store) UpsertEntraUsers(ctx context.Context, runID int64, users []ident
 			len(users), func(i int, a []any) error {
 				i = int(order[i])
 				u := &users[i]
-				if err := checkEntraUser(i, *u); err != nil {
+				if err := store.CheckEntraUser(i, *u); err != nil {
 					return err
 				}
 				a[0], a[1], a[2], a[3], a[4], a[5], a[6] = u.ObjectID, u.TenantID, u.UPN, u.Mail, u.DisplayName, u.GivenName, u.Surname
@@ -264,7 +264,7 @@ const sfCols = "id, username, federation_identifier, email, is_active, user_type
 
 // UpsertSalesforceUsers writes a batch of Salesforce users and the cursor in one transaction.
 func (s *Store) UpsertSalesforceUsers(ctx context.Context, runID int64, users []identity.SalesforceUser, cursor *store.Cursor) error {
-	if err := checkCursor(cursor); err != nil {
+	if err := store.CheckCursor(cursor); err != nil {
 		return fmt.Errorf("sqlite: upsert salesforce users: %w", err)
 	}
 	order := keyOrder(len(users), func(i int) string { return users[i].ID })
@@ -276,7 +276,7 @@ func (s *Store) UpsertSalesforceUsers(ctx context.Context, runID int64, users []
 			len(users), func(i int, a []any) error {
 				i = int(order[i])
 				u := &users[i]
-				if err := checkSalesforceUser(i, *u); err != nil {
+				if err := store.CheckSalesforceUser(i, *u); err != nil {
 					return err
 				}
 				a[0], a[1], a[2], a[3], a[4], a[5] = u.ID, u.Username, u.FederationIdentifier, u.Email, b2i(u.IsActive), u.UserType
@@ -323,7 +323,7 @@ func (s *Store) UpsertAccountLinks(ctx context.Context, runID int64, links []ide
 				user_id = excluded.user_id, last_seen_run = excluded.last_seen_run`,
 			len(links), func(i int, a []any) error {
 				l := &links[i]
-				if err := checkAccountLink(i, *l); err != nil {
+				if err := store.CheckAccountLink(i, *l); err != nil {
 					return err
 				}
 				a[0], a[1], a[2], a[3], a[4] = l.ID, l.Provider, l.RemoteIdentifier, l.UserID, runID
@@ -367,7 +367,7 @@ func (s *Store) UpsertRemoteLinks(ctx context.Context, runID int64, links []iden
 				reason = excluded.reason, updated_at = excluded.updated_at, last_seen_run = excluded.last_seen_run`,
 			len(links), func(i int, a []any) error {
 				l := &links[i]
-				if err := checkRemoteLink(i, *l); err != nil {
+				if err := store.CheckRemoteLink(i, *l); err != nil {
 					return err
 				}
 				a[0], a[1], a[2], a[3], a[4] = l.Provider, l.Subject, l.SalesforceUserID, l.ObjectID, l.TenantID

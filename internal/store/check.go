@@ -1,8 +1,8 @@
-package postgres
+package store
 
-// This file is kept identical (apart from the package name) in
-// internal/store/sqlite: both backends must accept and refuse the same input,
-// and the storetest conformance suite checks that they do.
+// Input checks shared by every backend, so that they accept and refuse the
+// same input (the storetest conformance suite checks that they do). They are
+// exported for the backends, not for callers of a Store.
 
 import (
 	"errors"
@@ -11,10 +11,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/idlinkhq/idlink/internal/identity"
-	"github.com/idlinkhq/idlink/internal/store"
 )
 
-func checkEntraUser(i int, u identity.EntraUser) error {
+// CheckEntraUser refuses an Entra user a backend must not store (item i of a batch).
+func CheckEntraUser(i int, u identity.EntraUser) error {
 	if u.ObjectID == "" {
 		return fmt.Errorf("entra user %d (upn %q): empty object id: every Entra user needs its oid", i, u.UPN)
 	}
@@ -29,43 +29,48 @@ func checkEntraUser(i int, u identity.EntraUser) error {
 	return nil
 }
 
-func checkSalesforceUser(i int, u identity.SalesforceUser) error {
+// CheckSalesforceUser refuses a Salesforce user a backend must not store.
+func CheckSalesforceUser(i int, u identity.SalesforceUser) error {
 	if u.ID == "" {
 		return fmt.Errorf("salesforce user %d (username %q): empty Id", i, u.Username)
 	}
 	return nil
 }
 
-func checkAccountLink(i int, l identity.ThirdPartyAccountLink) error {
+// CheckAccountLink refuses a ThirdPartyAccountLink row a backend must not store.
+func CheckAccountLink(i int, l identity.ThirdPartyAccountLink) error {
 	if l.ID == "" {
 		return fmt.Errorf("ThirdPartyAccountLink %d (provider %q, sub %q): empty Id", i, l.Provider, l.RemoteIdentifier)
 	}
 	return nil
 }
 
-func checkRemoteLink(i int, l identity.Link) error {
+// CheckRemoteLink refuses an Identity_Link__c row a backend must not store.
+func CheckRemoteLink(i int, l identity.Link) error {
 	if l.Provider == "" || l.Subject == "" {
 		return fmt.Errorf("Identity_Link__c %d: provider and subject are required (got %q, %q)", i, l.Provider, l.Subject)
 	}
 	return nil
 }
 
-func checkCursor(c *store.Cursor) error {
+// CheckCursor refuses a sync cursor without a name.
+func CheckCursor(c *Cursor) error {
 	if c != nil && c.Name == "" {
 		return errors.New("cursor with an empty name: give the cursor a name such as \"graph.users.delta\"")
 	}
 	return nil
 }
 
-func checkObservation(o identity.Observation) error {
+// CheckObservation refuses an observation without provider, subject or object id.
+func CheckObservation(o identity.Observation) error {
 	if o.Provider == "" || o.Subject == "" || o.ObjectID == "" {
 		return fmt.Errorf("observation needs provider, subject and object id (got %q, %q, %q)", o.Provider, o.Subject, o.ObjectID)
 	}
 	return nil
 }
 
-// observationTimes fills in the seen times an observation left empty.
-func observationTimes(o identity.Observation, now time.Time) identity.Observation {
+// ObservationTimes fills in the seen times an observation left empty.
+func ObservationTimes(o identity.Observation, now time.Time) identity.Observation {
 	if o.LastSeen.IsZero() {
 		o.LastSeen = now
 	}
@@ -80,14 +85,15 @@ func observationTimes(o identity.Observation, now time.Time) identity.Observatio
 	return o
 }
 
-func validStatus(s identity.LinkStatus) bool {
+// ValidStatus reports whether s is a link status a store may hold.
+func ValidStatus(s identity.LinkStatus) bool {
 	return s == identity.LinkActive || s == identity.LinkProposed || s == identity.LinkRevoked
 }
 
-// checkLinkChange refuses a change that cannot be written as a link record.
+// CheckLinkChange refuses a change that cannot be written as a link record.
 // Existence checks (update and revoke need an existing link) happen inside the
 // transaction.
-func checkLinkChange(i int, c store.LinkChange) error {
+func CheckLinkChange(i int, c LinkChange) error {
 	l := c.Link
 	where := fmt.Sprintf("link change %d (%s %s/%s)", i, c.Action, l.Provider, l.Subject)
 	if l.Provider == "" || l.Subject == "" {
@@ -96,7 +102,7 @@ func checkLinkChange(i int, c store.LinkChange) error {
 	if c.Actor == "" {
 		return fmt.Errorf("%s: empty actor: say who makes the change, e.g. \"idlink run 42\"", where)
 	}
-	if !validStatus(l.Status) {
+	if !ValidStatus(l.Status) {
 		return fmt.Errorf("%s: unknown link status %q (want active, proposed or revoked)", where, l.Status)
 	}
 	switch c.Action {
@@ -124,7 +130,8 @@ func checkLinkChange(i int, c store.LinkChange) error {
 	return nil
 }
 
-func checkDecision(d store.Decision) error {
+// CheckDecision refuses an admin decision without its keys or actor.
+func CheckDecision(d Decision) error {
 	if d.Provider == "" || d.Subject == "" {
 		return fmt.Errorf("decision needs provider and subject (got %q, %q)", d.Provider, d.Subject)
 	}
@@ -134,14 +141,16 @@ func checkDecision(d store.Decision) error {
 	return nil
 }
 
-func decisionKind(d store.Decision) string {
+// DecisionKind is the audit event kind of a decision.
+func DecisionKind(d Decision) string {
 	if d.Approved {
 		return "decision.approve"
 	}
 	return "decision.reject"
 }
 
-func decisionDetail(d store.Decision) string {
+// DecisionDetail is the audit event detail of a decision.
+func DecisionDetail(d Decision) string {
 	s := fmt.Sprintf("salesforce user %s, object id %s", d.SalesforceUserID, d.ObjectID)
 	if d.Reason != "" {
 		s += ": " + d.Reason
@@ -149,9 +158,10 @@ func decisionDetail(d store.Decision) string {
 	return s
 }
 
-func checkRun(kind store.RunKind, holder string) error {
+// CheckRun refuses a run start without a valid kind or holder.
+func CheckRun(kind RunKind, holder string) error {
 	switch kind {
-	case store.KindRun, store.KindBackfill, store.KindDryRun:
+	case KindRun, KindBackfill, KindDryRun:
 	default:
 		return fmt.Errorf("unknown run kind %q (want run, backfill or dry-run)", kind)
 	}
@@ -161,15 +171,17 @@ func checkRun(kind store.RunKind, holder string) error {
 	return nil
 }
 
-func checkFinish(r store.Run) error {
+// CheckFinish refuses a run end with a status a run cannot end in.
+func CheckFinish(r Run) error {
 	switch r.Status {
-	case store.StatusSucceeded, store.StatusFailed, store.StatusHeld, store.StatusThrottled, store.StatusSkipped, store.StatusRunning:
+	case StatusSucceeded, StatusFailed, StatusHeld, StatusThrottled, StatusSkipped, StatusRunning:
 		return nil
 	}
 	return fmt.Errorf("run %d: unknown status %q", r.ID, r.Status)
 }
 
-func checkLease(name, holder string, ttl time.Duration) error {
+// CheckLease refuses a lease request without name, holder or a positive ttl.
+func CheckLease(name, holder string, ttl time.Duration) error {
 	if name == "" || holder == "" {
 		return fmt.Errorf("lease needs a name and a holder (got %q, %q)", name, holder)
 	}
@@ -179,4 +191,5 @@ func checkLease(name, holder string, ttl time.Duration) error {
 	return nil
 }
 
-func linkAuditKind(a identity.ActionKind) string { return "link." + string(a) }
+// LinkAuditKind is the audit event kind of a link action.
+func LinkAuditKind(a identity.ActionKind) string { return "link." + string(a) }
