@@ -171,7 +171,7 @@ func CheckRun(kind RunKind, holder string) error {
 	return nil
 }
 
-// CheckFinish refuses a run end with a status a run cannot end in.
+// CheckFinish refuses a run record with an unknown status.
 func CheckFinish(r Run) error {
 	switch r.Status {
 	case StatusSucceeded, StatusFailed, StatusHeld, StatusThrottled, StatusSkipped, StatusRunning:
