@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/idlinkhq/idlink/internal/wire"
 	"io"
 	"log/slog"
 	"net"
@@ -13,6 +12,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/idlinkhq/idlink/internal/wire"
 
 	"github.com/idlinkhq/idlink/internal/bridge"
 	"github.com/idlinkhq/idlink/internal/identity"

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/idlinkhq/idlink/internal/wire"
 	"io"
 	"log/slog"
 	"net"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/idlinkhq/idlink/internal/wire"
 
 	"github.com/idlinkhq/idlink/internal/bridge"
 	"github.com/idlinkhq/idlink/internal/identity"

@@ -9,17 +9,16 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/idlinkhq/idlink/internal/store/pgtest"
 
 	"github.com/jackc/pgx/v5"
 
@@ -50,57 +49,13 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, backend string)) {
 	}
 }
 
-func postgresDSN(t testing.TB) string {
-	t.Helper()
-	dsn := os.Getenv("IDLINK_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true but IDLINK_TEST_POSTGRES_DSN is not set: the end-to-end suite must run on PostgreSQL in CI (export IDLINK_TEST_POSTGRES_DSN=postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable)")
-		}
-		t.Skip("IDLINK_TEST_POSTGRES_DSN not set: skipping PostgreSQL")
-	}
-	return dsn
-}
+func postgresDSN(t testing.TB) string { return pgtest.DSN(t) }
 
-// pgSchema creates a schema for one test, drops it at cleanup and returns a
-// DSN whose search_path points at it (for the store's pool) and the same
-// without pool settings (for a plain connection).
+// pgSchema gives one test its own schema, dropped at cleanup: a DSN for the
+// store's pool and the same without pool settings (for a plain connection).
 func pgSchema(t testing.TB) (poolDSN, connDSN string) {
-	t.Helper()
-	dsn := postgresDSN(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	admin, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("IDLINK_TEST_POSTGRES_DSN is set but PostgreSQL is unreachable: %v", err)
-	}
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "idlink_e2e_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		admin.Close(ctx)
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := admin.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-		admin.Close(ctx)
-	})
-	u, err := url.Parse(dsn)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		conn := dsn + " search_path=" + schema
-		return conn + " pool_max_conns=4", conn
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	connDSN = u.String()
-	q.Set("pool_max_conns", "4")
-	u.RawQuery = q.Encode()
-	return u.String(), connDSN
+	connDSN = pgtest.Schema(t, "idlink_e2e_")
+	return pgtest.WithParams(connDSN, map[string]string{"pool_max_conns": "4"}), connDSN
 }
 
 // harness is one world, one database and one configuration file.

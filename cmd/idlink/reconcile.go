@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/idlinkhq/idlink/internal/wire"
 	"io"
 	"text/tabwriter"
 	"time"
+
+	"github.com/idlinkhq/idlink/internal/wire"
 
 	"github.com/idlinkhq/idlink/internal/entra"
 	"github.com/idlinkhq/idlink/internal/identity"

@@ -3,9 +3,10 @@ package main
 import (
 	"context"
 	"errors"
-	"github.com/idlinkhq/idlink/internal/wire"
 	"strings"
 	"time"
+
+	"github.com/idlinkhq/idlink/internal/wire"
 
 	"github.com/idlinkhq/idlink/internal/job"
 	"github.com/idlinkhq/idlink/internal/reconcile"
