@@ -121,10 +121,14 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	bctx, stopBridge := context.WithCancel(ctx)
+	bctx, cancelBridge := context.WithCancel(ctx)
 	bridgeDone := make(chan error, 1)
 	go func() { bridgeDone <- br.Serve(bctx, ln) }()
-	defer func() { stopBridge(); <-bridgeDone }()
+	// stopBridge cancels the bridge and waits until it has flushed its
+	// observations; safe to call twice.
+	var stopOnce sync.Once
+	stopBridge := func() { stopOnce.Do(func() { cancelBridge(); <-bridgeDone }) }
+	defer stopBridge()
 	userinfo := "http://" + ln.Addr().String() + "/userinfo"
 	waitReady(ctx, "http://"+ln.Addr().String()+"/healthz")
 	first := signInAll(ctx, w, signers, userinfo, false)
@@ -133,8 +137,6 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 
 	// 5. A scheduled-style run turns the bridge's observations into links.
 	stopBridge()
-	<-bridgeDone
-	bridgeDone <- nil
 	run, err := j.Run(ctx, job.Options{Kind: store.KindRun, Holder: wire.Holder(), Reconcile: rc})
 	if errors.As(err, &held) {
 		run, err = j.Run(ctx, job.Options{Kind: store.KindRun, Holder: wire.Holder(), Reconcile: rc, Override: run.Run.ID})
