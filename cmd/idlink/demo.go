@@ -20,6 +20,7 @@ import (
 	"github.com/idlinkhq/idlink/internal/job"
 	"github.com/idlinkhq/idlink/internal/reconcile"
 	"github.com/idlinkhq/idlink/internal/report"
+	sfsim "github.com/idlinkhq/idlink/internal/sim/salesforce"
 	"github.com/idlinkhq/idlink/internal/sim/scenario"
 	"github.com/idlinkhq/idlink/internal/sim/world"
 	"github.com/idlinkhq/idlink/internal/store"
@@ -56,17 +57,27 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 	fmt.Fprintf(out, "idlink demo: a simulated Entra tenant with %d users and the Salesforce org Entra provisioned from it (seed %d).\n\n", *users, *seed)
 
 	// 1. Before idlink: the org as it is today, with Entra's own userinfo and
-	// a registration handler that creates users (JIT). Emulated on a twin of
-	// the world so that the real one stays untouched.
-	twin, err := world.Start(world.Options{Scenario: sc})
-	if err != nil {
-		return fmt.Errorf("demo: start the simulated world: %w", err)
+	// a registration handler that creates users (JIT) and has no
+	// confirmUser. Then idlink's handler alone, before any job ran. Both are
+	// emulated on twins of the world so that the real one stays untouched.
+	signers := []string(nil)
+	var before, alone tally
+	for i, h := range []world.Handler{{JIT: true, Legacy: true}, {}} {
+		twin, err := world.Start(world.Options{Scenario: sc})
+		if err != nil {
+			return fmt.Errorf("demo: start the simulated world: %w", err)
+		}
+		signers = signInUsers(twin.Scenario)
+		t := signInAll(ctx, twin, signers, twin.EntraUserinfoURL(), h)
+		twin.Close()
+		if i == 0 {
+			before = t
+		} else {
+			alone = t
+		}
 	}
-	signers := signInUsers(twin.Scenario)
-	before := signInAll(ctx, twin, signers, twin.EntraUserinfoURL(), true)
-	twin.Close()
-	fmt.Fprintf(out, "Before idlink (Entra's userinfo, JIT registration handler), %d people sign in:\n", len(signers))
-	printOutcomes(out, before)
+	fmt.Fprintf(out, "Before idlink (Entra's userinfo, a JIT registration handler), %d people sign in:\n", len(signers))
+	before.print(out)
 
 	// 2. The real world, idlink's store and configuration.
 	w, err := world.Start(world.Options{Scenario: sc})
@@ -131,9 +142,9 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 	defer stopBridge()
 	userinfo := "http://" + ln.Addr().String() + "/userinfo"
 	waitReady(ctx, "http://"+ln.Addr().String()+"/healthz")
-	first := signInAll(ctx, w, signers, userinfo, false)
+	first := signInAll(ctx, w, signers, userinfo, world.Handler{})
 	fmt.Fprintf(out, "\nWith idlink (the bridge as user info endpoint, idlink's registration handler), the first sign-ins:\n")
-	printOutcomes(out, first)
+	first.print(out)
 
 	// 5. A scheduled-style run turns the bridge's observations into links.
 	stopBridge()
@@ -150,9 +161,9 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 
 	// 6. After: everyone signs in again (the bridge keeps running in production;
 	// the registration handler now finds Identity_Link__c by sub).
-	after := signInAll(ctx, w, signers, w.EntraUserinfoURL(), false)
+	after := signInAll(ctx, w, signers, w.EntraUserinfoURL(), world.Handler{})
 	fmt.Fprintf(out, "\nAfter idlink, the same %d people sign in again:\n", len(signers))
-	printOutcomes(out, after)
+	after.print(out)
 
 	// 7. Reports.
 	r, err := buildReport(ctx, st, run.Run.ID)
@@ -160,9 +171,10 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	for name, write := range map[string]func(io.Writer) error{
-		"report.txt":  func(w io.Writer) error { return r.WriteTable(w, report.TableOptions{Limit: 20}) },
-		"report.csv":  r.WriteCSV,
-		"report.json": r.WriteJSON,
+		"report.txt":     func(w io.Writer) error { return r.WriteTable(w, report.TableOptions{Limit: 20}) },
+		"report.csv":     r.WriteCSV,
+		"report.json":    r.WriteJSON,
+		"duplicates.csv": r.WriteDuplicatesCSV,
 	} {
 		f, err := os.Create(filepath.Join(abs, name))
 		if err != nil {
@@ -178,16 +190,23 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 		return err
 	}
 
-	fmt.Fprintf(out, "\nThe story: before idlink, %d of %d sign-ins would have created a duplicate account and %d more landed on one;\n",
-		before[world.CreatedDuplicate], len(signers), before[world.LandedDuplicate])
-	fmt.Fprintf(out, "after idlink, %d of %d land on the account Entra provisioned and none creates a duplicate.\n", after[world.LandedProvisioned], len(signers))
-	if n := after[world.LandedDuplicate]; n > 0 {
-		fmt.Fprintf(out, "%d still land on a JIT duplicate from before idlink: Salesforce's own ThirdPartyAccountLink points there;\nthey are reported as misrouted with the duplicate to merge (or enable link revocation in the package).\n", n)
+	fmt.Fprintf(out, "\nThe story, %d people signing in:\n\n", len(signers))
+	printStory(out, []string{"before idlink", "handler alone", "bridge, 1st", "after idlink"}, []tally{before, alone, first, after})
+	fmt.Fprintf(out, "\n  before idlink: Entra's userinfo and a JIT registration handler without confirmUser (what orgs run today)\n")
+	fmt.Fprintf(out, "  handler alone: idlink's registration handler with confirmUser, Entra's userinfo, no job run yet\n")
+	fmt.Fprintf(out, "  bridge, 1st:   after the backfill, the bridge as user info endpoint (it adds oid and tid)\n")
+	fmt.Fprintf(out, "  after idlink:  after the scheduled run turned the bridge's observations into links; Entra's userinfo again\n")
+	fmt.Fprintf(out, "\n%d sign-ins changed because of idlink's records: Salesforce's own ThirdPartyAccountLink names a JIT duplicate,\nand confirmUser sent them to the account their Identity_Link__c names.\n", after.routedByLink)
+	if n := after.out[world.LandedDuplicate]; n > 0 {
+		fmt.Fprintf(out, "%d still land on a duplicate account: see the report's misrouted section.\n", n)
 	}
-	if n := after[world.Failed]; n > 0 {
+	if n := len(r.Duplicates); n > 0 {
+		fmt.Fprintf(out, "%d JIT duplicate accounts no longer receive sign-ins: %s/duplicates.csv lists them for an admin to retire\n(move what they own to the provisioned account, then load the file with Data Loader to deactivate them).\n", n, abs)
+	}
+	if n := after.refused[sfsim.OutcomeFailPending] + after.refused[sfsim.OutcomeFailAmbiguous]; n > 0 {
 		fmt.Fprintf(out, "%d are refused with a message to try again or call the admin: disputed identities, proposals waiting for approval, users without an account.\n", n)
 	}
-	fmt.Fprintf(out, "\nReports:  %s/report.txt, report.csv, report.json\nDatabase: %s   Log: %s/idlink.log\nMore:     idlink report --config %s/idlink.yaml   (the simulator is gone: reports work, runs do not)\nTook %s.\n",
+	fmt.Fprintf(out, "\nReports:  %s/report.txt, report.csv, report.json, duplicates.csv\nDatabase: %s   Log: %s/idlink.log\nMore:     idlink report --config %s/idlink.yaml   (the simulator is gone: reports work, runs do not)\nTook %s.\n",
 		abs, dbPath, abs, abs, time.Since(start).Round(time.Millisecond))
 	return nil
 }
@@ -203,8 +222,18 @@ func signInUsers(w *scenario.World) []string {
 	return oids
 }
 
-func signInAll(ctx context.Context, w *world.World, oids []string, userinfoURL string, jit bool) map[world.SignInOutcome]int {
-	counts := map[world.SignInOutcome]int{}
+// tally counts where a set of sign-ins landed.
+type tally struct {
+	out map[world.SignInOutcome]int
+	// refused counts failed sign-ins by the handler's outcome.
+	refused map[sfsim.Outcome]int
+	// routedByLink counts sign-ins that confirmUser sent, by an
+	// Identity_Link__c, to another user than Salesforce's own link names.
+	routedByLink int
+}
+
+func signInAll(ctx context.Context, w *world.World, oids []string, userinfoURL string, h world.Handler) tally {
+	t := tally{out: map[world.SignInOutcome]int{}, refused: map[sfsim.Outcome]int{}}
 	var mu sync.Mutex
 	work := make(chan string)
 	var wg sync.WaitGroup
@@ -214,10 +243,16 @@ func signInAll(ctx context.Context, w *world.World, oids []string, userinfoURL s
 		go func() {
 			defer wg.Done()
 			for oid := range work {
-				r, err := w.SignInVia(ctx, oid, userinfoURL, client, jit)
+				r, err := w.SignInVia(ctx, oid, userinfoURL, client, h)
 				o := w.Classify(oid, r, err)
 				mu.Lock()
-				counts[o]++
+				t.out[o]++
+				if o == world.Failed && err == nil {
+					t.refused[r.Outcome]++
+				}
+				if r.Routed && r.Outcome == sfsim.OutcomeLinkUser {
+					t.routedByLink++
+				}
 				mu.Unlock()
 			}
 		}()
@@ -227,14 +262,51 @@ func signInAll(ctx context.Context, w *world.World, oids []string, userinfoURL s
 	}
 	close(work)
 	wg.Wait()
-	return counts
+	return t
 }
 
-func printOutcomes(w io.Writer, c map[world.SignInOutcome]int) {
-	for _, o := range []world.SignInOutcome{world.LandedProvisioned, world.LandedDuplicate, world.CreatedDuplicate, world.Failed, world.Refused} {
-		if c[o] > 0 {
-			fmt.Fprintf(w, "  %6d %s\n", c[o], o)
+// storyRows are the lines of the demo's table: where sign-ins landed, and why
+// the refused ones were refused.
+var storyRows = []struct {
+	label string
+	count func(tally) int
+}{
+	{"landed on the provisioned account", func(t tally) int { return t.out[world.LandedProvisioned] }},
+	{"landed on a duplicate account", func(t tally) int { return t.out[world.LandedDuplicate] }},
+	{"created a duplicate account", func(t tally) int { return t.out[world.CreatedDuplicate] }},
+	{"refused: no account linked yet", func(t tally) int { return t.refused[sfsim.OutcomeFailPending] }},
+	{"refused: several accounts claim it", func(t tally) int { return t.refused[sfsim.OutcomeFailAmbiguous] }},
+	{"refused: account deactivated", func(t tally) int { return t.refused[sfsim.OutcomeFailInactive] }},
+	{"refused by Entra (disabled, deleted)", func(t tally) int { return t.out[world.Refused] }},
+}
+
+func (t tally) print(w io.Writer) {
+	for _, r := range storyRows {
+		if n := r.count(t); n > 0 {
+			fmt.Fprintf(w, "  %6d %s\n", n, r.label)
 		}
+	}
+}
+
+func printStory(w io.Writer, cols []string, ts []tally) {
+	fmt.Fprintf(w, "  %-38s", "")
+	for _, c := range cols {
+		fmt.Fprintf(w, " %14s", c)
+	}
+	fmt.Fprintln(w)
+	for _, r := range storyRows {
+		total := 0
+		for _, t := range ts {
+			total += r.count(t)
+		}
+		if total == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "  %-38s", r.label)
+		for _, t := range ts {
+			fmt.Fprintf(w, " %14d", r.count(t))
+		}
+		fmt.Fprintln(w)
 	}
 }
 

@@ -255,6 +255,10 @@ type signInOutcome struct {
 }
 
 func signInAllOf(ctx context.Context, w *world.World, oids []string, userinfoURL string, jit bool) []signInOutcome {
+	return signInWith(ctx, w, oids, userinfoURL, world.Handler{JIT: jit})
+}
+
+func signInWith(ctx context.Context, w *world.World, oids []string, userinfoURL string, handler world.Handler) []signInOutcome {
 	out := make([]signInOutcome, len(oids))
 	var wg sync.WaitGroup
 	work := make(chan int)
@@ -264,7 +268,7 @@ func signInAllOf(ctx context.Context, w *world.World, oids []string, userinfoURL
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				r, err := w.SignInVia(ctx, oids[i], userinfoURL, client, jit)
+				r, err := w.SignInVia(ctx, oids[i], userinfoURL, client, handler)
 				out[i] = signInOutcome{oid: oids[i], outcome: w.Classify(oids[i], r, err), userID: r.UserID, created: r.CreatedUser, err: err}
 			}
 		}()
@@ -350,9 +354,17 @@ func TestSignInsAfterBackfill(t *testing.T) {
 		for _, a := range jit {
 			oids = append(oids, a.ObjectID)
 		}
-		for _, o := range signInAllOf(h.ctx, h.w, oids, userinfo, false) {
+		// A handler without confirmUser lets the duplicate's
+		// ThirdPartyAccountLink decide; idlink's confirmUser routes the same
+		// sign-in to the provisioned account by the bridge's oid.
+		for _, o := range signInWith(h.ctx, h.w, oids, userinfo, world.Handler{Legacy: true}) {
 			if o.created || o.outcome != world.LandedDuplicate {
-				t.Errorf("%s with a JIT duplicate signed in through the bridge: %s (err %v); want the duplicate its ThirdPartyAccountLink names", o.oid, o.outcome, o.err)
+				t.Errorf("%s with a JIT duplicate, legacy handler: %s (err %v); want the duplicate its ThirdPartyAccountLink names", o.oid, o.outcome, o.err)
+			}
+		}
+		for i, o := range signInAllOf(h.ctx, h.w, oids, userinfo, false) {
+			if o.created || o.outcome != world.LandedProvisioned || o.userID != jit[i].SalesforceUserID {
+				t.Errorf("%s with a JIT duplicate signed in through the bridge: %s (user %s, err %v); want confirmUser to route it to %s", o.oid, o.outcome, o.userID, o.err, jit[i].SalesforceUserID)
 			}
 		}
 		stopBridge() // flushes the observations

@@ -15,15 +15,17 @@ func cmdReport(ctx context.Context, e env, args []string) error {
 	fs := newFlags("report", e)
 	cfgPath := configFlag(fs, e)
 	runID := fs.Int64("run", 0, "run id to report (default: the latest run that finished planning)")
-	format := fs.String("format", "table", "table, csv or json")
+	format := fs.String("format", "table", "table, csv, json, or duplicates-csv (the JIT duplicates to retire, for Data Loader)")
 	out := fs.String("o", "", "write to this file instead of standard output")
 	all := fs.Bool("all", false, "table: list linked identities too")
 	limit := fs.Int("limit", 50, "table: at most this many rows per situation (0 = all)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *format != "table" && *format != "csv" && *format != "json" {
-		return withCode(ExitUsage, fmt.Errorf("--format %q: use table, csv or json", *format))
+	switch *format {
+	case "table", "csv", "json", "duplicates-csv":
+	default:
+		return withCode(ExitUsage, fmt.Errorf("--format %q: use table, csv, json or duplicates-csv", *format))
 	}
 	cfg, err := loadConfig(*cfgPath, e)
 	if err != nil {
@@ -52,6 +54,8 @@ func cmdReport(ctx context.Context, e env, args []string) error {
 		err = r.WriteCSV(w)
 	case "json":
 		err = r.WriteJSON(w)
+	case "duplicates-csv":
+		err = r.WriteDuplicatesCSV(w)
 	default:
 		err = r.WriteTable(w, report.TableOptions{IncludeLinked: *all, Limit: *limit})
 	}
@@ -104,6 +108,9 @@ func buildReport(ctx context.Context, st store.Store, id int64) (report.Report, 
 	if in.Actions, err = st.ListActions(ctx, cur.ID); err != nil {
 		return report.Report{}, fmt.Errorf("actions of run %d: %w", cur.ID, err)
 	}
+	if in.Usernames, err = duplicateUsernames(ctx, st, in.Actions); err != nil {
+		return report.Report{}, err
+	}
 	if prev != nil {
 		in.Previous = prev
 		if in.PreviousAssessments, err = scanAssessments(ctx, st, prev.ID); err != nil {
@@ -111,6 +118,30 @@ func buildReport(ctx context.Context, st store.Store, id int64) (report.Report, 
 		}
 	}
 	return report.Build(in), nil
+}
+
+// duplicateUsernames looks up the usernames of the JIT duplicates the
+// actions flag, in one pass over the stored Salesforce users.
+func duplicateUsernames(ctx context.Context, st store.Store, actions []store.ActionRecord) (map[string]string, error) {
+	want := map[string]string{}
+	for _, a := range actions {
+		if a.Action.Kind == identity.ActionFlag && a.Action.Flag == report.FlagDuplicate {
+			want[a.Action.Link.SalesforceUserID] = ""
+		}
+	}
+	if len(want) == 0 {
+		return nil, nil
+	}
+	err := st.ScanSalesforceUsers(ctx, func(u identity.SalesforceUser) error {
+		if _, ok := want[u.ID]; ok {
+			want[u.ID] = u.Username
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("usernames of duplicate accounts: %w", err)
+	}
+	return want, nil
 }
 
 func scanAssessments(ctx context.Context, st store.Store, runID int64) ([]identity.Assessment, error) {

@@ -145,6 +145,10 @@ type Salesforce struct {
 	QueryBatchSize     int      `yaml:"query_batch_size"` // 200..2000
 	BulkThreshold      int      `yaml:"bulk_threshold"`   // writes at or above this use Bulk API 2.0; 0 = never
 	CABundleFile       string   `yaml:"ca_bundle_file"`
+	// RevokeAccountLinks lets the job revoke Salesforce's ThirdPartyAccountLink
+	// of a misrouted subject once the correct Identity_Link__c is written,
+	// through the package's revocation resource (Revoke_Enabled__c must be on).
+	RevokeAccountLinks bool `yaml:"revoke_account_links"`
 }
 
 // Provider is one OIDC client that signs users in to Salesforce.

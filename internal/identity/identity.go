@@ -4,6 +4,7 @@
 package identity
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -238,7 +239,18 @@ const (
 	ActionRevokeLink  ActionKind = "revoke-link"  // mark revoked with a reason; history stays
 	ActionProposeLink ActionKind = "propose-link" // weaker match: waits for an admin
 	ActionFlag        ActionKind = "flag"         // shown to an admin, nothing written
+	// ActionRevokeAccountLink removes Salesforce's own ThirdPartyAccountLink
+	// of a misrouted subject (Link.SalesforceUserID is the duplicate it
+	// pointed at) through the package's revocation resource. idlink's link
+	// record is not changed; the change goes to its history and the audit log.
+	ActionRevokeAccountLink ActionKind = "revoke-account-link"
 )
+
+// ErrRevocationUnavailable is matched by an account-link revocation error
+// that concerns the org as a whole (revocation turned off, the package or
+// its Auth. Provider setting missing): every further call would fail the
+// same way, so the caller stops trying.
+var ErrRevocationUnavailable = errors.New("ThirdPartyAccountLink revocation is unavailable in the org")
 
 // Action is one step of a plan. For link actions Link is the state after the
 // action; Flag names the kind of admin flag ("duplicate", "orphan", "dispute", ...).

@@ -59,7 +59,10 @@ type Job struct {
 	Entra      Source
 	Salesforce Source
 	Writer     reconcile.LinkWriter
-	Log        *slog.Logger
+	// Revoker revokes misrouted ThirdPartyAccountLink rows; nil when the
+	// configuration does not allow it.
+	Revoker reconcile.AccountLinkRevoker
+	Log     *slog.Logger
 	// Scratch opens an empty throw-away store for dry runs, which read both
 	// sides into it so that nothing is written to the real store.
 	Scratch func(ctx context.Context) (st store.Store, cleanup func(), err error)
@@ -321,7 +324,7 @@ func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outco
 	}
 	ar, err := reconcile.Apply(ctx, j.Store, w, res, reconcile.ApplyOptions{
 		RunID: out.Run.ID, BatchSize: opt.BatchSize, Limits: opt.Reconcile.WithDefaults().Limits,
-		Override: reconcile.Override{RunID: opt.Override},
+		Override: reconcile.Override{RunID: opt.Override}, Revoker: j.Revoker,
 	})
 	out.Apply = ar
 	counts["applied"] = int64(ar.Applied)
@@ -349,32 +352,47 @@ func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outco
 
 // afterApply returns the assessments as they stand after the applied
 // records: an unlinked identity whose create or update this run applied is
-// linked. Misrouted identities stay misrouted: Salesforce's own
-// ThirdPartyAccountLink still sends the sign-in to the duplicate.
+// linked, and so is a misrouted one whose wrong ThirdPartyAccountLink this
+// run revoked (its next sign-in finds the correct link). Other misrouted
+// identities stay misrouted: Salesforce's own link still names the
+// duplicate, even where the package's confirmUser routes the sign-in.
 func afterApply(as []identity.Assessment, recs []store.ActionRecord) []identity.Assessment {
 	applied := map[identity.LinkKey]identity.Link{}
+	revoked := map[identity.LinkKey]bool{}
 	for _, r := range recs {
 		if r.State != reconcile.StateApplied {
 			continue
 		}
-		if k := r.Action.Kind; k == identity.ActionCreateLink || k == identity.ActionUpdateLink {
+		switch r.Action.Kind {
+		case identity.ActionCreateLink, identity.ActionUpdateLink:
 			if r.Action.Link.Status == identity.LinkActive {
 				applied[r.Action.Link.Key()] = r.Action.Link
 			}
+		case identity.ActionRevokeAccountLink:
+			revoked[r.Action.Link.Key()] = true
 		}
 	}
-	if len(applied) == 0 {
+	if len(applied) == 0 && len(revoked) == 0 {
 		return as
 	}
 	out := make([]identity.Assessment, len(as))
 	for i, a := range as {
 		out[i] = a
-		if a.Situation != identity.Unlinked || a.Subject == "" {
+		if a.Subject == "" {
 			continue
 		}
-		if l, ok := applied[identity.LinkKey{Provider: a.Provider, Subject: a.Subject}]; ok && l.SalesforceUserID == a.SalesforceUserID {
-			out[i].Situation = identity.Linked
-			out[i].Detail = "linked by this run: " + a.Detail
+		key := identity.LinkKey{Provider: a.Provider, Subject: a.Subject}
+		switch a.Situation {
+		case identity.Unlinked:
+			if l, ok := applied[key]; ok && l.SalesforceUserID == a.SalesforceUserID {
+				out[i].Situation = identity.Linked
+				out[i].Detail = "linked by this run: " + a.Detail
+			}
+		case identity.Misrouted:
+			if revoked[key] {
+				out[i].Situation = identity.Linked
+				out[i].Detail = "linked; this run revoked the ThirdPartyAccountLink to the JIT duplicate: " + a.Detail
+			}
 		}
 	}
 	return out

@@ -26,6 +26,14 @@ type LinkWriter interface {
 	UpsertLinks(ctx context.Context, links []identity.Link) ([]WriteResult, error)
 }
 
+// AccountLinkRevoker removes Salesforce's own ThirdPartyAccountLink for
+// (user, subject) through the idlink package's revocation resource. A link
+// that is already gone is not an error. An error matching
+// identity.ErrRevocationUnavailable concerns the org as a whole.
+type AccountLinkRevoker interface {
+	RevokeAccountLink(ctx context.Context, userID, subject string) error
+}
+
 // WriteResult is Salesforce's answer for one record.
 type WriteResult struct {
 	OK    bool
@@ -54,6 +62,9 @@ type ApplyOptions struct {
 	BatchSize int    // default 200 (Salesforce's collection size)
 	Limits    Limits // zero fields take the defaults; -1 switches a limit off
 	Override  Override
+	// Revoker carries out revoke-account-link actions; nil fails them with
+	// a message naming the setting.
+	Revoker AccountLinkRevoker
 }
 
 // Failure is an action that was not applied.
@@ -122,14 +133,15 @@ func Apply(ctx context.Context, st Store, w LinkWriter, r *Result, opt ApplyOpti
 		}
 	}
 
-	var writes []int
-	var proposals []int
+	var writes, proposals, accountRevokes []int
 	for i, a := range r.Actions {
 		switch a.Kind {
 		case identity.ActionCreateLink, identity.ActionUpdateLink, identity.ActionRevokeLink:
 			writes = append(writes, i)
 		case identity.ActionProposeLink:
 			proposals = append(proposals, i)
+		case identity.ActionRevokeAccountLink:
+			accountRevokes = append(accountRevokes, i)
 		}
 	}
 	var runErr error
@@ -244,6 +256,14 @@ func Apply(ctx context.Context, st Store, w LinkWriter, r *Result, opt ApplyOpti
 			res.Applied++
 		}
 	}
+	if runErr == nil {
+		runErr = revokeAccountLinks(ctx, st, opt, r, accountRevokes, states, fail)
+		for _, i := range accountRevokes {
+			if states[i] == StateApplied {
+				res.Applied++
+			}
+		}
+	}
 	if err := save(); err != nil {
 		runErr = errors.Join(runErr, err)
 	}
@@ -251,9 +271,42 @@ func Apply(ctx context.Context, st Store, w LinkWriter, r *Result, opt ApplyOpti
 		return res, runErr
 	}
 	if len(res.Failed) > 0 {
-		return res, fmt.Errorf("%d of %d link writes failed: %w", len(res.Failed), len(writes)+len(proposals), ErrIncomplete)
+		return res, fmt.Errorf("%d of %d link writes failed: %w", len(res.Failed), len(writes)+len(proposals)+len(accountRevokes), ErrIncomplete)
 	}
 	return res, nil
+}
+
+// revokeAccountLinks carries out the revoke-account-link actions at idx, one
+// call each (the resource takes one link), each recorded in the link's
+// history and the audit log once Salesforce confirmed it. A refusal that
+// concerns the whole org fails the remaining ones with the same message
+// instead of repeating the call. It returns only store errors.
+func revokeAccountLinks(ctx context.Context, st Store, opt ApplyOptions, r *Result, idx []int, states []string, fail func(int, string)) error {
+	for k, i := range idx {
+		a := r.Actions[i]
+		var err error
+		if opt.Revoker == nil {
+			err = fmt.Errorf("%w: no revoker configured (set salesforce.revoke_account_links and deploy the package's revocation resource)", identity.ErrRevocationUnavailable)
+		} else {
+			err = opt.Revoker.RevokeAccountLink(ctx, a.Link.SalesforceUserID, a.Link.Subject)
+		}
+		if errors.Is(err, identity.ErrRevocationUnavailable) {
+			for _, j := range idx[k:] {
+				fail(j, "not revoked: "+err.Error())
+			}
+			return nil
+		}
+		if err != nil {
+			fail(i, "not revoked: "+err.Error())
+			continue
+		}
+		if err := recordChanges(ctx, st, opt.RunID, []store.LinkChange{linkChange(a, opt.Actor)}); err != nil {
+			fail(i, "revoked in Salesforce but not recorded: "+err.Error())
+			return err
+		}
+		states[i] = StateApplied
+	}
+	return nil
 }
 
 func linkChange(a identity.Action, actor string) store.LinkChange {

@@ -66,7 +66,7 @@ const (
 )
 
 var kindOrder = []identity.ActionKind{identity.ActionRevokeLink, identity.ActionUpdateLink,
-	identity.ActionCreateLink, identity.ActionProposeLink, identity.ActionFlag}
+	identity.ActionCreateLink, identity.ActionRevokeAccountLink, identity.ActionProposeLink, identity.ActionFlag}
 
 func kindIndex(k identity.ActionKind) int { return slices.Index(kindOrder, k) }
 
@@ -91,7 +91,7 @@ type planner struct {
 	takenOver []map[string]bool
 
 	assessments []identity.Assessment
-	buckets     [5]chunks
+	buckets     [6]chunks
 	situations  [7]int64
 	flags       map[string]int64
 	counts      map[string]int64
@@ -622,14 +622,39 @@ func (p *planner) assessActive(e *entraRec, m matchRes, pi int, disputeDetail st
 		}
 	}
 	if misrouted {
-		a.Situation = identity.Misrouted
-		note := "Salesforce signs subject " + sub + " in as " + dupID + " instead of " + A.id + " (a JIT duplicate): merge " + dupID + " into " + A.id + " and delete its ThirdPartyAccountLink"
-		a.Detail = note + "; " + a.Detail
-		dup := ctx
-		dup.SalesforceUserID = dupID
-		p.flag(FlagDuplicate, dup, note)
+		p.misrouted(&a, ctx, dupID, A, curOK && remOK && want && A.active)
 	}
 	p.assess(a)
+}
+
+// misrouted finishes the assessment of a subject whose ThirdPartyAccountLink
+// signs the person in as dupID instead of their matched user A (a JIT
+// duplicate). With the correct link in place in Salesforce (routed), the
+// package's confirmUser sends every sign-in to A; the duplicate is left for
+// an admin to retire, and Salesforce's wrong link is revoked when the admin
+// allowed it (RevokeAccountLinks).
+func (p *planner) misrouted(a *identity.Assessment, ctx identity.Link, dupID string, A *sfRec, routed bool) {
+	a.Situation = identity.Misrouted
+	dup := ctx
+	dup.SalesforceUserID = dupID
+	dupLabel := dupID
+	if j, ok := p.s.sfIdx(dupID); ok {
+		dupLabel = p.sfLabel(j)
+	}
+	var note string
+	switch {
+	case routed && p.cfg.RevokeAccountLinks:
+		note = "Salesforce's ThirdPartyAccountLink signs subject " + a.Subject + " in as " + dupLabel + " (a JIT duplicate); idlink's link routes sign-ins to " + A.id + " and this run revokes the wrong ThirdPartyAccountLink"
+		revoked := dup
+		revoked.Status, revoked.Reason = identity.LinkRevoked, "misrouted to JIT duplicate "+dupID+"; the correct link points at "+A.id
+		p.act(identity.Action{Kind: identity.ActionRevokeAccountLink, Link: revoked, Reason: revoked.Reason}, true)
+	case routed:
+		note = "Salesforce's ThirdPartyAccountLink signs subject " + a.Subject + " in as " + dupLabel + " (a JIT duplicate); idlink's link routes sign-ins to " + A.id + " (the package's confirmUser)"
+	default:
+		note = "Salesforce signs subject " + a.Subject + " in as " + dupLabel + " instead of " + A.id + " (a JIT duplicate); once idlink's link is in Salesforce, the package's confirmUser routes sign-ins to " + A.id
+	}
+	a.Detail = note + "; " + a.Detail
+	p.flag(FlagDuplicate, dup, "Salesforce user "+dupLabel+" duplicates "+A.id+" ("+A.username+"): move what it owns to "+A.id+", then deactivate it")
 }
 
 // observedSubjects gathers the subjects known for e under provider ps:

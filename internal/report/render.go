@@ -78,6 +78,20 @@ func (r Report) WriteTable(w io.Writer, opt TableOptions) error {
 		tw.Flush()
 	}
 
+	if len(r.Duplicates) > 0 {
+		fmt.Fprintf(ew, "\nDuplicates to retire (%d): JIT-created accounts of people who have a provisioned one; move what they own, then deactivate them (idlink report --format duplicates-csv is a Data Loader file)\n", len(r.Duplicates))
+		tw := tabwriter.NewWriter(ew, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  DUPLICATE\tDUPLICATE ID\tDUPLICATES\tPROVISIONED ID\tENTRA UPN")
+		for i, d := range r.Duplicates {
+			if opt.Limit > 0 && i == opt.Limit {
+				fmt.Fprintf(tw, "  ... and %d more (use --format duplicates-csv for all)\n", len(r.Duplicates)-opt.Limit)
+				break
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", dash(d.SalesforceUsername), d.SalesforceUserID, dash(d.DuplicateOfUsername), dash(d.DuplicateOfID), dash(d.UPN))
+		}
+		tw.Flush()
+	}
+
 	if r.Previous != nil {
 		fmt.Fprintf(ew, "\nChanges since run %d: %d\n", r.Previous.ID, len(r.Changes))
 		tw := tabwriter.NewWriter(ew, 2, 4, 2, ' ', 0)
@@ -133,7 +147,7 @@ var meaning = map[identity.Situation]string{
 	identity.Unmatched:     "in scope in Entra, no Salesforce user",
 	identity.Orphaned:      "Salesforce user without a live Entra identity",
 	identity.Disputed:      "rules disagree or several candidates: admin decides",
-	identity.Misrouted:     "sign-in lands on another user (JIT duplicate)",
+	identity.Misrouted:     "Salesforce's own link names a JIT duplicate",
 	identity.Deprovisioned: "Entra user disabled or deleted, link or account active",
 }
 
@@ -143,7 +157,7 @@ var todo = map[identity.Situation]string{
 	identity.Unmatched:     "check Entra provisioning for these users",
 	identity.Orphaned:      "deactivate or reassign these Salesforce users",
 	identity.Disputed:      "resolve by hand: fix FederationIdentifier/Username, then approve or reject",
-	identity.Misrouted:     "merge the duplicate into the provisioned user; idlink re-pointed the link record",
+	identity.Misrouted:     "idlink's link routes sign-ins to the provisioned user (the package's confirmUser); retire the duplicate (see Duplicates to retire)",
 	identity.Deprovisioned: "deactivate the Salesforce user; idlink revoked the link",
 }
 
@@ -169,6 +183,33 @@ func firstNonEmpty(a, b string) string {
 }
 
 func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
+
+// DuplicatesCSVHeader is the header row of WriteDuplicatesCSV. Id and
+// IsActive are the User fields Data Loader updates; the other columns say
+// why.
+var DuplicatesCSVHeader = []string{"Id", "IsActive", "Username", "DuplicateOfId", "DuplicateOfUsername", "EntraUPN", "EntraObjectId", "Provider"}
+
+// WriteDuplicatesCSV writes the JIT duplicates to retire, one row each, as a
+// file Data Loader can use to update User records once an admin has moved
+// what the duplicates own (IsActive false deactivates them). idlink never
+// loads it itself.
+func (r Report) WriteDuplicatesCSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(DuplicatesCSVHeader); err != nil {
+		return err
+	}
+	for _, d := range r.Duplicates {
+		row := []string{d.SalesforceUserID, "false", d.SalesforceUsername, d.DuplicateOfID, d.DuplicateOfUsername, d.UPN, d.ObjectID, d.Provider}
+		for i := range row {
+			row[i] = SafeCell(row[i])
+		}
+		if err := cw.Write(row); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
 
 // CSVHeader is the header row of WriteCSV.
 var CSVHeader = []string{"run_id", "provider", "situation", "entra_upn", "entra_object_id", "salesforce_username", "salesforce_user_id", "subject", "rule", "detail"}

@@ -23,6 +23,9 @@ type Input struct {
 	Assessments         []identity.Assessment
 	PreviousAssessments []identity.Assessment
 	Actions             []store.ActionRecord
+	// Usernames of Salesforce users the actions name (for the duplicates
+	// list); missing ones are shown by id only.
+	Usernames map[string]string
 }
 
 // Report is one run's report.
@@ -36,6 +39,7 @@ type Report struct {
 	Items         []Item                    `json:"identities"`
 	Changes       []Change                  `json:"changes_since_previous"`
 	Actions       []ActionItem              `json:"actions"`
+	Duplicates    []Duplicate               `json:"duplicates"`
 	ActionCounts  map[string]map[string]int `json:"action_counts"` // kind -> state -> n
 }
 
@@ -97,6 +101,21 @@ type ActionItem struct {
 	Flag             string `json:"flag,omitempty"`
 	Reason           string `json:"reason,omitempty"`
 	Error            string `json:"error,omitempty"`
+}
+
+// Duplicate is a Salesforce user that a JIT sign-in created for a person who
+// already had a provisioned account (a misrouted identity). With the
+// package's confirmUser its sign-ins go to the provisioned account; an admin
+// moves what it owns there and deactivates it. idlink never deactivates
+// users itself.
+type Duplicate struct {
+	Provider            string `json:"provider"`
+	SalesforceUserID    string `json:"salesforce_user_id"`
+	SalesforceUsername  string `json:"salesforce_username,omitempty"`
+	DuplicateOfID       string `json:"duplicate_of_id"`
+	DuplicateOfUsername string `json:"duplicate_of_username,omitempty"`
+	UPN                 string `json:"entra_upn,omitempty"`
+	ObjectID            string `json:"entra_object_id"`
 }
 
 func runInfo(r store.Run) RunInfo {
@@ -218,8 +237,40 @@ func Build(in Input) Report {
 		m[ar.State]++
 	}
 	slices.SortFunc(r.Actions, func(a, b ActionItem) int { return cmp.Compare(a.Seq, b.Seq) })
+	r.Duplicates = duplicates(in, as)
 	return r
 }
+
+// duplicates lists the JIT duplicates the run flagged, each with the
+// account it duplicates (the misrouted identity's matched user).
+func duplicates(in Input, as []identity.Assessment) []Duplicate {
+	type k struct{ provider, oid string }
+	owner := map[k]identity.Assessment{}
+	for _, a := range as {
+		if a.Situation == identity.Misrouted {
+			owner[k{a.Provider, a.ObjectID}] = a
+		}
+	}
+	out := []Duplicate{}
+	seen := map[string]bool{}
+	for _, ar := range in.Actions {
+		a := ar.Action
+		if a.Kind != identity.ActionFlag || a.Flag != FlagDuplicate || seen[a.Link.SalesforceUserID] {
+			continue
+		}
+		seen[a.Link.SalesforceUserID] = true
+		d := Duplicate{Provider: a.Link.Provider, SalesforceUserID: a.Link.SalesforceUserID, SalesforceUsername: in.Usernames[a.Link.SalesforceUserID], ObjectID: a.Link.ObjectID}
+		if o, ok := owner[k{a.Link.Provider, a.Link.ObjectID}]; ok {
+			d.DuplicateOfID, d.DuplicateOfUsername, d.UPN = o.SalesforceUserID, o.SalesforceUsername, o.UPN
+		}
+		out = append(out, d)
+	}
+	slices.SortFunc(out, func(a, b Duplicate) int { return cmp.Compare(a.SalesforceUserID, b.SalesforceUserID) })
+	return out
+}
+
+// FlagDuplicate is the plan's flag name for a JIT duplicate (reconcile.FlagDuplicate).
+const FlagDuplicate = "duplicate"
 
 func diff(prev, cur []identity.Assessment) []Change {
 	type k struct{ provider, key string }

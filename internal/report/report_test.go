@@ -69,8 +69,28 @@ func sample() Input {
 			{Seq: 1, Action: identity.Action{Kind: identity.ActionCreateLink, Link: link("sub-bob", "005000000000002AAA")}, State: "applied"},
 			{Seq: 2, Action: identity.Action{Kind: identity.ActionUpdateLink, Link: link("sub-dee", "005000000000005AAA"), Reason: "misrouted"}, State: "failed", Error: "UNABLE_TO_LOCK_ROW: unable to obtain exclusive access to this record"},
 			{Seq: 3, Action: identity.Action{Kind: identity.ActionRevokeLink, Link: link("sub-eve", "005000000000006AAA"), Reason: "Entra account disabled"}, State: "applied"},
-			{Seq: 4, Action: identity.Action{Kind: identity.ActionFlag, Flag: "duplicate", Reason: "merge 005000000000015AAA into 005000000000005AAA"}, State: "applied"},
+			{Seq: 4, Action: identity.Action{Kind: identity.ActionFlag, Flag: "duplicate", Reason: "merge 005000000000015AAA into 005000000000005AAA",
+				Link: identity.Link{Provider: "Entra_ID", SalesforceUserID: "005000000000015AAA", ObjectID: "11111111-0000-0000-0000-000000000005"}}, State: "applied"},
 		},
+		Usernames: map[string]string{"005000000000015AAA": "dee@contoso.com.jit"},
+	}
+}
+
+// TestDuplicatesCSV: the duplicates to retire name the duplicate and the
+// account it duplicates, in a file Data Loader can update User records from.
+func TestDuplicatesCSV(t *testing.T) {
+	r := Build(sample())
+	var b bytes.Buffer
+	if err := r.WriteDuplicatesCSV(&b); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&b).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{DuplicatesCSVHeader, {"005000000000015AAA", "false", "dee@contoso.com.jit", "005000000000005AAA", "dee@contoso.com", "dee@contoso.com", "11111111-0000-0000-0000-000000000005", "Entra_ID"}}
+	if len(rows) != len(want) || strings.Join(rows[0], ",") != strings.Join(want[0], ",") || strings.Join(rows[1], ",") != strings.Join(want[1], ",") {
+		t.Errorf("duplicates CSV:\n%v\nwant\n%v", rows, want)
 	}
 }
 

@@ -269,6 +269,16 @@ func parseAPIError(method, path string, status int, body []byte) *APIError {
 		e.Code, e.Message, e.Fields = list[0].ErrorCode, list[0].Message, list[0].Fields
 		return e
 	}
+	// Apex REST resources answer with their own body; idlink's package uses
+	// {"error": code, "message": text}.
+	var obj struct {
+		Error   string `json:"error"`
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(body, &obj) == nil && obj.Error != "" {
+		e.Code, e.Message = obj.Error, obj.Message
+		return e
+	}
 	e.Message = fmt.Sprintf("%.200s", bytes.TrimSpace(body))
 	return e
 }

@@ -124,11 +124,20 @@ func CheckLinkChange(i int, c LinkChange) error {
 		if l.Status != identity.LinkRevoked {
 			return fmt.Errorf("%s: a revoked link needs status revoked, not %q", where, l.Status)
 		}
+	case identity.ActionRevokeAccountLink:
+		if l.Status != identity.LinkRevoked || l.SalesforceUserID == "" {
+			return fmt.Errorf("%s: a revoked ThirdPartyAccountLink needs status revoked and the Salesforce user it pointed at", where)
+		}
 	default:
-		return fmt.Errorf("%s: action %q does not write a link (want create-link, update-link, propose-link or revoke-link)", where, c.Action)
+		return fmt.Errorf("%s: action %q does not write a link (want create-link, update-link, propose-link, revoke-link or revoke-account-link)", where, c.Action)
 	}
 	return nil
 }
+
+// WritesLinkRow reports whether a change of this kind replaces the link's
+// current state. A revoked ThirdPartyAccountLink leaves idlink's own link
+// as it is and is only appended to the link's history and the audit log.
+func WritesLinkRow(a identity.ActionKind) bool { return a != identity.ActionRevokeAccountLink }
 
 // CheckDecision refuses an admin decision without its keys or actor.
 func CheckDecision(d Decision) error {

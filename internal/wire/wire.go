@@ -145,8 +145,9 @@ func HTTPClientWithCA(path string) (*http.Client, error) {
 // ReconcileConfig maps the match, safety and providers sections onto the core's config.
 func ReconcileConfig(cfg config.Config) reconcile.Config {
 	rc := reconcile.Config{
-		Orphans: reconcile.OrphanScope(cfg.Match.Orphans),
-		Limits:  reconcile.Limits{MaxChanges: cfg.Safety.MaxChanges, MaxPercent: cfg.Safety.MaxChangePercent},
+		Orphans:            reconcile.OrphanScope(cfg.Match.Orphans),
+		RevokeAccountLinks: cfg.Salesforce.RevokeAccountLinks,
+		Limits:             reconcile.Limits{MaxChanges: cfg.Safety.MaxChanges, MaxPercent: cfg.Safety.MaxChangePercent},
 	}
 	for _, r := range cfg.Match.Rules {
 		rc.Rules = append(rc.Rules, identity.Rule(r))
@@ -229,7 +230,12 @@ func NewJob(cfg config.Config, st store.Store, log *slog.Logger, in Instruments)
 	if in.Writer == nil {
 		in.Writer = func(w reconcile.LinkWriter) reconcile.LinkWriter { return w }
 	}
+	var revoker reconcile.AccountLinkRevoker
+	if cfg.Salesforce.RevokeAccountLinks {
+		revoker = linkwriter.Writer{Client: p.sf}
+	}
 	return &job.Job{
+		Revoker:    revoker,
 		Store:      st,
 		Entra:      in.Source("entra", entraSource{p.entra}),
 		Salesforce: in.Source("salesforce", sfSource{c: p.sf, loginURL: cfg.Salesforce.LoginURL}),

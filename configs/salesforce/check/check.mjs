@@ -1,8 +1,10 @@
 // Offline checks of the idlink Salesforce package (no org needed):
 //  1. decision-table.json is valid, and IdlinkDecisionTableTest.cls and the README's
 //     table are exactly what generate.mjs renders from it (neither can drift);
-//  2. every outcome of the table is handled by IdlinkSignInDecision.cls, and the
-//     README shows the same failure messages;
+//  2. every outcome of the table is handled by IdlinkSignInDecision.cls, every input is
+//     a field of its Facts and every handler a value of its Handler enum, the test
+//     world's Row takes the inputs in the generated order, and the README shows the
+//     same failure messages;
 //  3. every .cls and .trigger parses with the Apex parser shipped in
 //     prettier-plugin-apex (Salesforce's jorje parser, run on Java), after a self-test
 //     proving the parser rejects broken Apex;
@@ -22,7 +24,7 @@ import os from "node:os";
 import path from "node:path";
 import * as prettier from "prettier";
 import * as apexPlugin from "prettier-plugin-apex";
-import { loadTable, renderTestClass, generatedPath, packageRoot, classesDir, readmePath, spliceReadme } from "./table.mjs";
+import { loadTable, renderTestClass, generatedPath, packageRoot, classesDir, readmePath, spliceReadme, inputNames, handlers } from "./table.mjs";
 
 const argParser = process.argv.includes("--parser") ? process.argv[process.argv.indexOf("--parser") + 1] : undefined;
 const parserKind = argParser ?? process.env.IDLINK_APEX_PARSER ?? "java";
@@ -61,7 +63,9 @@ try {
   problems.push(e.message);
 }
 
-// 2. Every outcome is named in the decision class, and the enum has no extra values.
+// 2. Every outcome is named in the decision class, and the enum has no extra values;
+// every input is a field of its Facts, every handler a value of its Handler enum, and
+// the test world's Row takes the inputs in the order the generated test passes them.
 if (table) {
   const decisionPath = path.join(classesDir, "IdlinkSignInDecision.cls");
   const src = readFileSync(decisionPath, "utf8");
@@ -72,6 +76,33 @@ if (table) {
   const values = m ? m[1].split(",").map((s) => s.trim()).filter(Boolean) : [];
   if (values.length !== Object.keys(table.outcomes).length) {
     problems.push(`${rel(decisionPath)}: enum Outcome has ${values.length} values, the table ${Object.keys(table.outcomes).length} outcomes`);
+  }
+
+  const facts = src.match(/class\s+Facts\s*\{([^}]*)\}/);
+  for (const name of inputNames) {
+    if (!facts || !new RegExp(`public\\s+[\\w.]+\\s+${name}\\b`).test(facts[1])) {
+      problems.push(`${rel(decisionPath)}: input "${name}" of decision-table.json is not a field of Facts`);
+    }
+  }
+  // createUser -> CREATE_USER, confirmUser -> CONFIRM_USER
+  const want = handlers.map((h) => h.replace(/([A-Z])/g, "_$1").toUpperCase());
+  const hm = src.match(/enum\s+Handler\s*\{([^}]*)\}/);
+  const have = hm ? hm[1].split(",").map((s) => s.trim()).filter(Boolean) : [];
+  if (have.join(",") !== want.join(",")) {
+    problems.push(`${rel(decisionPath)}: enum Handler is {${have.join(", ")}}, the table's handlers need {${want.join(", ")}}`);
+  }
+
+  const worldPath = path.join(classesDir, "IdlinkSignInTestWorld.cls");
+  try {
+    const world = readFileSync(worldPath, "utf8");
+    const ctor = world.match(/public\s+Row\s*\(([^)]*)\)/);
+    const params = ctor ? ctor[1].split(",").map((p) => p.trim().split(/\s+/).pop()).filter(Boolean) : [];
+    const expected = ["index", "name", ...inputNames, "outcome"];
+    if (params.join(",") !== expected.join(",")) {
+      problems.push(`${rel(worldPath)}: Row(${params.join(", ")}) must take (${expected.join(", ")}), the arguments IdlinkDecisionTableTest passes`);
+    }
+  } catch (e) {
+    problems.push(`${rel(worldPath)}: ${e.code === "ENOENT" ? "missing" : e.message}`);
   }
 }
 

@@ -12,9 +12,16 @@ export const classesDir = path.join(packageRoot, "force-app", "main", "default",
 export const generatedClass = "IdlinkDecisionTableTest";
 export const generatedPath = path.join(classesDir, `${generatedClass}.cls`);
 
+// The registration handler methods a row can be about: Salesforce calls createUser when
+// it holds no ThirdPartyAccountLink for the sub, confirmUser when it does.
+export const handlers = ["createUser", "confirmUser"];
+
 // The inputs of the table and the values each may take. A new input in the JSON fails
-// validation here until the Apex Facts, the test world and this list learn it.
+// validation here until the Apex Facts, the test world and this list learn it. This
+// order is the order of IdlinkSignInTestWorld.Row's constructor arguments (check.mjs
+// compares them) and of the README's columns.
 const inputs = {
+  handler: (v) => handlers.includes(v),
   link: (v) => ["none", "active", "revoked"].includes(v),
   linkUserActive: (v) => typeof v === "boolean",
   oid: (v) => typeof v === "boolean",
@@ -23,6 +30,7 @@ const inputs = {
   federationInactiveMatch: (v) => typeof v === "boolean",
   emailMatches: (v) => typeof v === "boolean",
   jit: (v) => typeof v === "boolean",
+  accountLinkUserActive: (v) => typeof v === "boolean",
 };
 export const inputNames = Object.keys(inputs);
 
@@ -58,6 +66,11 @@ export function loadTable(file = tablePath) {
       if (key !== "name" && key !== "outcome" && !(key in inputs)) problems.push(`${where}: unknown key "${key}"`);
     }
     if (!outcomes.includes(row.outcome)) problems.push(`${where}: outcome ${JSON.stringify(row.outcome)} is not one of ${outcomes.join(", ")}`);
+    // createUser runs only when Salesforce holds no ThirdPartyAccountLink, so there is no
+    // account-link user to be active, nothing to keep, and confirmUser never creates one.
+    if (row.handler === "createUser" && row.accountLinkUserActive !== false) problems.push(`${where}: accountLinkUserActive must be false in createUser rows`);
+    if (row.handler === "createUser" && row.outcome === "account-link-user") problems.push(`${where}: createUser cannot keep an account link (there is none)`);
+    if (row.handler === "confirmUser" && row.outcome === "create-user") problems.push(`${where}: confirmUser never creates a user`);
   });
   if (problems.length > 0) throw new Error(`${file}:\n  ${problems.join("\n  ")}`);
   return table;
@@ -76,6 +89,25 @@ function apexString(s) {
   return `'${s.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
 }
 
+function apexLiteral(v) {
+  return typeof v === "string" ? apexString(v) : String(v);
+}
+
+/** text as comment lines starting with prefix, broken after commas to stay within width. */
+function wrapComment(text, prefix, width) {
+  const lines = [];
+  let line = prefix;
+  for (const word of text.split(" ")) {
+    if (line.length + word.length + 1 > width && line.trim() !== prefix.trim()) {
+      lines.push(line.trimEnd());
+      line = prefix + "    ";
+    }
+    line += (line.endsWith(" ") ? "" : " ") + word;
+  }
+  lines.push(line.trimEnd());
+  return lines;
+}
+
 /** The Apex source of the generated test class for a validated table. */
 export function renderTestClass(table) {
   const out = [];
@@ -85,23 +117,10 @@ export function renderTestClass(table) {
   out.push("// and the table disagree.");
   out.push("@IsTest");
   out.push(`private class ${generatedClass} {`);
-  out.push("    // Row(index, name, link, linkUserActive, oid, tid, federationMatches,");
-  out.push("    //     federationInactiveMatch, emailMatches, jit, outcome)");
+  out.push(...wrapComment(`Row(${["index", "name", ...inputNames, "outcome"].join(", ")})`, "    // ", 92));
   table.rows.forEach((row, i) => {
     const index = i + 1;
-    const args = [
-      String(index),
-      apexString(row.name),
-      apexString(row.link),
-      String(row.linkUserActive),
-      String(row.oid),
-      apexString(row.tid),
-      String(row.federationMatches),
-      String(row.federationInactiveMatch),
-      String(row.emailMatches),
-      String(row.jit),
-      apexString(row.outcome),
-    ];
+    const args = [String(index), apexString(row.name), ...inputNames.map((n) => apexLiteral(row[n])), apexString(row.outcome)];
     out.push("");
     out.push("    @IsTest");
     out.push(`    static void ${methodName(index, row.name)}() {`);

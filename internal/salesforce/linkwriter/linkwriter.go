@@ -29,3 +29,11 @@ func (w Writer) UpsertLinks(ctx context.Context, links []identity.Link) ([]recon
 	}
 	return out, nil
 }
+
+var _ reconcile.AccountLinkRevoker = Writer{}
+
+// RevokeAccountLink revokes Salesforce's ThirdPartyAccountLink of a
+// misrouted subject through the package's revocation resource.
+func (w Writer) RevokeAccountLink(ctx context.Context, userID, subject string) error {
+	return w.Client.RevokeAccountLink(ctx, userID, subject)
+}

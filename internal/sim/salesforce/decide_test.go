@@ -28,7 +28,7 @@ func TestDecideTable(t *testing.T) {
 	if len(table.Rows) == 0 {
 		t.Fatal("decision table has no rows")
 	}
-	for _, o := range []Outcome{OutcomeLinkUser, OutcomeFederationUser, OutcomeCreateUser, OutcomeFailPending, OutcomeFailInactive, OutcomeFailAmbiguous} {
+	for _, o := range []Outcome{OutcomeLinkUser, OutcomeFederationUser, OutcomeCreateUser, OutcomeFailPending, OutcomeFailInactive, OutcomeFailAmbiguous, OutcomeAccountLinkUser} {
 		if _, ok := table.Outcomes[string(o)]; !ok {
 			t.Errorf("outcome %q is not in the table's outcomes", o)
 		}
@@ -38,6 +38,12 @@ func TestDecideTable(t *testing.T) {
 			if _, ok := table.Outcomes[string(row.Outcome)]; !ok {
 				t.Fatalf("row names unknown outcome %q", row.Outcome)
 			}
+			if row.Handler != HandlerCreate && row.Handler != HandlerConfirm {
+				t.Fatalf("row names unknown handler %q", row.Handler)
+			}
+			if row.Handler == HandlerConfirm && row.Outcome == OutcomeCreateUser {
+				t.Fatalf("confirmUser cannot create a user")
+			}
 			if got := Decide(row.DecisionInput); got != row.Outcome {
 				t.Errorf("Decide(%+v) = %s, want %s", row.DecisionInput, got, row.Outcome)
 			}
@@ -46,6 +52,14 @@ func TestDecideTable(t *testing.T) {
 			flipped.EmailMatches = !flipped.EmailMatches
 			if got := Decide(flipped); got != row.Outcome {
 				t.Errorf("email match changed the outcome: %s, want %s", got, row.Outcome)
+			}
+			// JIT never applies to confirmUser.
+			if row.Handler == HandlerConfirm {
+				flipped := row.DecisionInput
+				flipped.JIT = !flipped.JIT
+				if got := Decide(flipped); got != row.Outcome {
+					t.Errorf("jit changed a confirmUser outcome: %s, want %s", got, row.Outcome)
+				}
 			}
 		})
 	}

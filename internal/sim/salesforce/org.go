@@ -80,6 +80,10 @@ type Org struct {
 	links        table[identityLinkRow]
 	linkBySub    map[string]int32
 
+	authProviders map[string]authProviderRow // by developer name
+	pkg           PackageSettings
+	revokes       []RevokeCall
+
 	seq     map[string]uint64 // per key prefix
 	clock   func() time.Time
 	lastMod int64
@@ -88,15 +92,16 @@ type Org struct {
 // NewOrg returns an empty org whose clock is time.Now.
 func NewOrg() *Org {
 	return &Org{
-		users:        table[userRow]{idSorted: true},
-		userByID:     map[string]int32{},
-		userByName:   map[string]int32{},
-		accountLinks: table[accountLinkRow]{idSorted: true},
-		tpalByKey:    map[string]int32{},
-		links:        table[identityLinkRow]{idSorted: true},
-		linkBySub:    map[string]int32{},
-		seq:          map[string]uint64{},
-		clock:        time.Now,
+		users:         table[userRow]{idSorted: true},
+		userByID:      map[string]int32{},
+		userByName:    map[string]int32{},
+		accountLinks:  table[accountLinkRow]{idSorted: true},
+		tpalByKey:     map[string]int32{},
+		links:         table[identityLinkRow]{idSorted: true},
+		linkBySub:     map[string]int32{},
+		authProviders: map[string]authProviderRow{},
+		seq:           map[string]uint64{},
+		clock:         time.Now,
 	}
 }
 

@@ -11,6 +11,11 @@ import (
 // users, ThirdPartyAccountLink rows and Identity_Link__c rows (proposed links
 // are idlink-internal and never written to Salesforce, so they are skipped).
 func (o *Org) LoadScenario(w *scenario.World) error {
+	for _, p := range w.Providers {
+		if _, err := o.AddAuthProvider(AuthProvider{DeveloperName: p.Name}); err != nil {
+			return fmt.Errorf("load scenario: %w", err)
+		}
+	}
 	for _, u := range w.Salesforce {
 		if _, err := o.AddUser(u); err != nil {
 			return fmt.Errorf("load scenario: %w", err)

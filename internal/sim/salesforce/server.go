@@ -258,6 +258,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /services/data/{version}/queryAll/{locator}", s.api(EndpointQueryMore, s.handleQueryMore))
 	mux.Handle("PATCH /services/data/{version}/composite/sobjects/{object}/{field}", s.api(EndpointCollections, s.handleUpsert))
 	mux.Handle("GET /services/data/{version}/limits", s.api(EndpointLimits, s.handleLimits))
+	// Apex REST resources have no API version in their path.
+	mux.Handle("POST /services/apexrest/idlink/v1/account-links/revoke", s.api(EndpointRevoke, s.handleRevoke))
 	s.bulkRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusNotFound, "NOT_FOUND", "The requested resource does not exist")
@@ -271,11 +273,15 @@ type apiHandler func(w http.ResponseWriter, r *http.Request, userID string, vers
 // Sforce-Limit-Info header, in the order Salesforce applies them.
 func (s *Server) api(name string, h apiHandler) http.Handler {
 	return s.faults.Wrap(name, faultBody, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		v := r.PathValue("version")
-		version, err := strconv.ParseFloat(strings.TrimPrefix(v, "v"), 64)
-		if !strings.HasPrefix(v, "v") || err != nil || version < 20 {
-			writeAPIError(w, http.StatusNotFound, "NOT_FOUND", "The requested resource does not exist")
-			return
+		var version float64
+		if name != EndpointRevoke { // Apex REST paths carry no API version
+			v := r.PathValue("version")
+			var err error
+			version, err = strconv.ParseFloat(strings.TrimPrefix(v, "v"), 64)
+			if !strings.HasPrefix(v, "v") || err != nil || version < 20 {
+				writeAPIError(w, http.StatusNotFound, "NOT_FOUND", "The requested resource does not exist")
+				return
+			}
 		}
 		userID, ok := s.authenticate(r)
 		if !ok {

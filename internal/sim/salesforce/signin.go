@@ -41,6 +41,21 @@ const (
 	OutcomeFailPending    Outcome = "fail-pending"
 	OutcomeFailInactive   Outcome = "fail-inactive"
 	OutcomeFailAmbiguous  Outcome = "fail-ambiguous"
+	// OutcomeAccountLinkUser is confirmUser keeping the user the existing
+	// ThirdPartyAccountLink points at.
+	OutcomeAccountLinkUser Outcome = "account-link-user"
+)
+
+// Handler is the registration handler method Salesforce calls.
+type Handler string
+
+const (
+	// HandlerCreate: no ThirdPartyAccountLink exists for the sub.
+	HandlerCreate Handler = "createUser"
+	// HandlerConfirm: a ThirdPartyAccountLink exists
+	// (Auth.ConfirmUserRegistrationHandler.confirmUser, called before
+	// updateUser; it returns the Id of the user to sign in).
+	HandlerConfirm Handler = "confirmUser"
 )
 
 // Failed reports whether the sign-in is refused.
@@ -65,6 +80,7 @@ func (o Outcome) Message() string {
 // DecisionInput holds the facts of one sign-in, one field per input column
 // of decision-table.json (the JSON names are the table's).
 type DecisionInput struct {
+	Handler                 Handler     `json:"handler"`
 	Link                    LinkState   `json:"link"`
 	LinkUserActive          bool        `json:"linkUserActive"`
 	OID                     bool        `json:"oid"`
@@ -73,16 +89,23 @@ type DecisionInput struct {
 	FederationInactiveMatch bool        `json:"federationInactiveMatch"`
 	EmailMatches            bool        `json:"emailMatches"`
 	JIT                     bool        `json:"jit"`
+	// AccountLinkUserActive: confirmUser only, whether the user the
+	// existing ThirdPartyAccountLink points at is active.
+	AccountLinkUserActive bool `json:"accountLinkUserActive"`
 }
 
-// Decide is the registration handler's createUser decision, free of I/O:
+// Decide is the registration handler's decision, free of I/O, for both
+// methods Salesforce calls:
 //  1. an active Identity_Link__c decides alone (its user if active, else a
 //     failure: a link to a deactivated account never falls through to another);
 //  2. with an oid from the configured tenant, exactly one active user whose
 //     FederationIdentifier is that oid; several is a failure, and so is a
 //     deactivated user alone with that oid;
-//  3. JIT creation when enabled;
-//  4. otherwise fail. Email never decides.
+//  3. createUser: JIT creation when enabled, otherwise fail; confirmUser: the
+//     user the existing ThirdPartyAccountLink points at when active (nothing
+//     changes), otherwise fail. confirmUser never creates a user.
+//
+// Email never decides.
 func Decide(in DecisionInput) Outcome {
 	if in.Link == LinkActive {
 		if in.LinkUserActive {
@@ -97,10 +120,16 @@ func Decide(in DecisionInput) Outcome {
 		case in.FederationMatches > 1:
 			return OutcomeFailAmbiguous
 		case in.FederationInactiveMatch:
-			// The person's provisioned account is deactivated: JIT must not
-			// hand them a fresh one behind the admin's back.
+			// The person's provisioned account is deactivated: neither JIT
+			// nor a duplicate's old link may let them in behind the admin's back.
 			return OutcomeFailInactive
 		}
+	}
+	if in.Handler == HandlerConfirm {
+		if in.AccountLinkUserActive {
+			return OutcomeAccountLinkUser
+		}
+		return OutcomeFailInactive
 	}
 	if in.JIT {
 		return OutcomeCreateUser
@@ -119,6 +148,15 @@ type SignInConfig struct {
 	JIT bool
 	// JITUsernameSuffix is appended to usernames of JIT users (default ".jit").
 	JITUsernameSuffix string
+	// LegacyHandler is a registration handler that does not implement
+	// Auth.ConfirmUserRegistrationHandler (what orgs run before idlink): an
+	// existing ThirdPartyAccountLink then decides alone.
+	LegacyHandler bool
+	// RepointOnConfirm makes the org re-point the ThirdPartyAccountLink to
+	// the user confirmUser returned. Salesforce does not document whether it
+	// does; idlink decides routing again at every sign-in so that either
+	// answer works, and the tests run both.
+	RepointOnConfirm bool
 }
 
 // SignInResult is what one simulated sign-in did.
@@ -126,11 +164,19 @@ type SignInResult struct {
 	// Subject is the sub the userinfo endpoint returned.
 	Subject string
 	// ExistingLink is true when Salesforce found a ThirdPartyAccountLink for
-	// (provider, sub) and logged the user in without calling createUser.
+	// (provider, sub): confirmUser ran instead of createUser (or, with a
+	// LegacyHandler, nothing ran and the link decided).
 	ExistingLink bool
-	// Decision is the handler's input, set when createUser ran.
+	// AccountLinkUserID is the user the existing ThirdPartyAccountLink
+	// pointed at before the sign-in.
+	AccountLinkUserID string
+	// Routed is true when confirmUser signed the person in as another user
+	// than the existing ThirdPartyAccountLink's.
+	Routed bool
+	// Decision is the handler's input, set when createUser or confirmUser ran.
 	Decision *DecisionInput
-	// Outcome is the handler's decision (link-user when ExistingLink).
+	// Outcome is the handler's decision (account-link-user when a
+	// LegacyHandler let the existing link decide).
 	Outcome Outcome
 	// UserID is the user signed in; empty on failure.
 	UserID string
@@ -146,9 +192,11 @@ type SignInResult struct {
 // user info endpoint is userinfoURL (Entra's own, or idlink's bridge): it
 // calls it with the access token, then does what Salesforce does
 // (https://help.salesforce.com/s/articleView?id=sf.sso_provider_openid_connect.htm
-// and the Auth.RegistrationHandler reference): a ThirdPartyAccountLink for
-// (provider, sub) logs that user in; otherwise createUser runs (Decide) and,
-// when it returns a user, Salesforce creates the ThirdPartyAccountLink.
+// and the Auth.RegistrationHandler and Auth.ConfirmUserRegistrationHandler
+// references): when a ThirdPartyAccountLink for (provider, sub) exists,
+// confirmUser runs and names the user to sign in; otherwise createUser runs
+// and, when it returns a user, Salesforce creates the ThirdPartyAccountLink.
+// Both decide through Decide, the rows of decision-table.json.
 // client must trust the userinfo endpoint's certificate.
 func (s *Server) SignIn(ctx context.Context, client *http.Client, userinfoURL, accessToken string, cfg SignInConfig) (SignInResult, error) {
 	if cfg.Provider == "" {
@@ -196,16 +244,7 @@ func (o *Org) signIn(claims map[string]any, sub string, cfg SignInConfig) (SignI
 	defer o.mu.Unlock()
 	res := SignInResult{Subject: sub}
 	if i, ok := o.tpalByKey[cfg.Provider+"\x00"+sub]; ok {
-		l := o.accountLinks.rows[i]
-		res.ExistingLink = true
-		res.AccountLink = identity.ThirdPartyAccountLink{ID: l.id, Provider: l.providerName, RemoteIdentifier: l.remoteID, UserID: l.userID}
-		if u, ok := o.userByID[l.userID]; ok && o.users.rows[u].isActive {
-			res.Outcome, res.UserID = OutcomeLinkUser, l.userID
-			return res, nil
-		}
-		res.Outcome = OutcomeFailInactive
-		res.Message = res.Outcome.Message()
-		return res, nil
+		return o.confirm(claims, sub, cfg, i)
 	}
 	in, linkUser, fedUser := o.facts(claims, sub, cfg)
 	res.Decision = &in
@@ -237,9 +276,53 @@ func (o *Org) signIn(claims map[string]any, sub string, cfg SignInConfig) (SignI
 	return res, nil
 }
 
+// confirm is a sign-in whose sub already has the ThirdPartyAccountLink at
+// row i: Salesforce calls confirmUser before updateUser (Apex Reference,
+// "ConfirmUserRegistrationHandler Interface") and signs in the user it
+// returns. A legacy handler has no confirmUser: the link decides alone.
+func (o *Org) confirm(claims map[string]any, sub string, cfg SignInConfig, i int32) (SignInResult, error) {
+	l := o.accountLinks.rows[i]
+	res := SignInResult{Subject: sub, ExistingLink: true, AccountLinkUserID: l.userID}
+	active := false
+	if u, ok := o.userByID[l.userID]; ok {
+		active = o.users.rows[u].isActive
+	}
+	if cfg.LegacyHandler {
+		res.Outcome = OutcomeAccountLinkUser
+		if !active {
+			res.Outcome = OutcomeFailInactive
+		}
+	} else {
+		in, linkUser, fedUser := o.facts(claims, sub, cfg)
+		in.Handler, in.AccountLinkUserActive = HandlerConfirm, active
+		res.Decision = &in
+		res.Outcome = Decide(in)
+		switch res.Outcome {
+		case OutcomeLinkUser:
+			res.UserID = linkUser
+		case OutcomeFederationUser:
+			res.UserID = fedUser
+		}
+	}
+	if res.Outcome.Failed() {
+		res.Message = res.Outcome.Message()
+		return res, nil
+	}
+	if res.Outcome == OutcomeAccountLinkUser {
+		res.UserID = l.userID
+	}
+	res.Routed = res.UserID != l.userID
+	if res.Routed && cfg.RepointOnConfirm {
+		o.accountLinks.rows[i].userID = res.UserID
+		l.userID = res.UserID
+	}
+	res.AccountLink = identity.ThirdPartyAccountLink{ID: l.id, Provider: l.providerName, RemoteIdentifier: l.remoteID, UserID: l.userID}
+	return res, nil
+}
+
 // facts gathers the decision inputs from the org (under the write lock).
 func (o *Org) facts(claims map[string]any, sub string, cfg SignInConfig) (in DecisionInput, linkUser, fedUser string) {
-	in = DecisionInput{Link: LinkNone, TID: TenantMissing, JIT: cfg.JIT}
+	in = DecisionInput{Handler: HandlerCreate, Link: LinkNone, TID: TenantMissing, JIT: cfg.JIT}
 	if i, ok := o.linkBySub[sub]; ok {
 		l := o.links.rows[i]
 		if l.provider == "" || l.provider == cfg.Provider {

@@ -81,7 +81,7 @@ func TestSignIn(t *testing.T) {
 		existing    bool
 		createsUser bool
 	}{
-		{token: "existing", want: OutcomeLinkUser, wantUser: alice, existing: true},
+		{token: "existing", want: OutcomeAccountLinkUser, wantUser: alice, existing: true},
 		{token: "dave", want: OutcomeLinkUser, wantUser: dave},
 		{token: "carol", want: OutcomeFailInactive},
 		{token: "bob", want: OutcomeFederationUser, wantUser: bob},
@@ -137,5 +137,77 @@ func TestSignIn(t *testing.T) {
 	}
 	if _, err := o.srv.SignIn(ctx, o.client, ui, "nosub", cfg); err == nil || !strings.Contains(err.Error(), "no sub") {
 		t.Errorf("no sub: %v", err)
+	}
+}
+
+// TestConfirmUserRoutes: a ThirdPartyAccountLink that points at a JIT
+// duplicate no longer decides where the person lands once idlink's records
+// (or the bridge's oid) say otherwise; both answers to the undocumented
+// question (does Salesforce re-point the link?) route every sign-in the same
+// way, and a legacy handler keeps landing on the duplicate.
+func TestConfirmUserRoutes(t *testing.T) {
+	const oid = "eeeeeeee-0000-0000-0000-000000000005"
+	for _, repoint := range []bool{false, true} {
+		o := newTestOrg(t, 0)
+		org := o.srv.Org
+		add := func(name, fed string, active bool) string {
+			id, err := org.AddUser(identity.SalesforceUser{Username: name, Email: "erin@example.com", FederationIdentifier: fed, IsActive: active})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return id
+		}
+		provisioned := add("erin@example.com", oid, true)
+		dup := add("erin@example.com.jit", "", true)
+		dupOff := add("erin2@example.com.jit", "", false)
+		for sub, user := range map[string]string{"sub-linked": dup, "sub-bridge": dup, "sub-plain": dup, "sub-off": dupOff} {
+			if _, err := org.AddAccountLink(identity.ThirdPartyAccountLink{Provider: provider, RemoteIdentifier: sub, UserID: user}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := org.PutIdentityLink(IdentityLink{Subject: "sub-linked", UserID: provisioned, Provider: provider, Status: "Active"}); err != nil {
+			t.Fatal(err)
+		}
+		ui := userinfoServer(t, map[string]map[string]any{
+			"linked": {"sub": "sub-linked"},
+			"bridge": {"sub": "sub-bridge", "oid": oid, "tid": tenant},
+			"plain":  {"sub": "sub-plain", "email": "erin@example.com"},
+			"off":    {"sub": "sub-off", "oid": oid, "tid": tenant},
+		})
+		cfg := SignInConfig{Provider: provider, TenantID: tenant, JIT: true, RepointOnConfirm: repoint}
+		tests := []struct {
+			token  string
+			legacy bool
+			want   Outcome
+			user   string
+		}{
+			{"linked", true, OutcomeAccountLinkUser, dup},
+			{"linked", false, OutcomeLinkUser, provisioned},
+			{"linked", false, OutcomeLinkUser, provisioned},
+			{"bridge", false, OutcomeFederationUser, provisioned},
+			{"plain", false, OutcomeAccountLinkUser, dup},
+			{"off", false, OutcomeFederationUser, provisioned},
+		}
+		for i, tc := range tests {
+			c := cfg
+			c.LegacyHandler = tc.legacy
+			res, err := o.srv.SignIn(context.Background(), o.client, ui, tc.token, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.ExistingLink || res.Outcome != tc.want || res.UserID != tc.user || res.CreatedUser {
+				t.Errorf("repoint=%v step %d (%s): %+v, want %s as %s", repoint, i, tc.token, res, tc.want, tc.user)
+			}
+			if tc.legacy || tc.want == OutcomeAccountLinkUser {
+				continue
+			}
+			l, _ := org.AccountLink(provider, res.Subject)
+			if wantLink := map[bool]string{false: res.AccountLinkUserID, true: tc.user}[repoint]; l.UserID != wantLink {
+				t.Errorf("repoint=%v %s: account link now points at %s, want %s", repoint, tc.token, l.UserID, wantLink)
+			}
+		}
+		if n := len(org.AccountLinks()); n != 4 {
+			t.Errorf("account links: %d, want 4 (confirmUser creates none)", n)
+		}
 	}
 }

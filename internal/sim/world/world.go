@@ -186,11 +186,24 @@ func (w *World) Env() []string {
 	return []string{"IDLINK_ENTRA_CLIENT_SECRET=" + w.JobSecret, "IDLINK_SALESFORCE_CLIENT_SECRET=" + w.SFSecret}
 }
 
+// Handler is how the org's registration handler is set up for a sign-in.
+type Handler struct {
+	// JIT creates a user when nothing matches (a duplicate for a person who
+	// has an account).
+	JIT bool
+	// Legacy is a handler from before idlink, without confirmUser: an
+	// existing ThirdPartyAccountLink decides alone.
+	Legacy bool
+	// RepointOnConfirm: the org re-points the ThirdPartyAccountLink to the
+	// user confirmUser returns (undocumented; see sfsim.SignInConfig).
+	RepointOnConfirm bool
+}
+
 // SignInVia emulates one person's OIDC sign-in to Salesforce with the Auth.
 // Provider's user info endpoint at userinfoURL. Entra's own userinfo accepts
 // only Graph tokens, so the token is requested for Graph there and for the
 // app's own scope otherwise (what the bridge requires).
-func (w *World) SignInVia(ctx context.Context, oid, userinfoURL string, client *http.Client, jit bool) (sfsim.SignInResult, error) {
+func (w *World) SignInVia(ctx context.Context, oid, userinfoURL string, client *http.Client, h Handler) (sfsim.SignInResult, error) {
 	scopes := []string{"openid", "profile", "email", "api://" + w.Provider.ClientID + "/access"}
 	if userinfoURL == w.EntraUserinfoURL() {
 		scopes = []string{"openid", "profile", "email"}
@@ -203,7 +216,8 @@ func (w *World) SignInVia(ctx context.Context, oid, userinfoURL string, client *
 		client = w.HTTPClient()
 	}
 	return w.Salesforce.SignIn(ctx, client, userinfoURL, tok.AccessToken, sfsim.SignInConfig{
-		Provider: w.Provider.Name, TenantID: w.Scenario.TenantID, JIT: jit,
+		Provider: w.Provider.Name, TenantID: w.Scenario.TenantID, JIT: h.JIT,
+		LegacyHandler: h.Legacy, RepointOnConfirm: h.RepointOnConfirm,
 	})
 }
 

@@ -139,12 +139,15 @@ func (s *Store) ApplyLinkChanges(ctx context.Context, runID int64, changes []sto
 					return err
 				}
 			}
-			if _, err := tx.ExecContext(ctx, "INSERT INTO links ("+linkCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT (provider, subject) DO UPDATE SET salesforce_user_id = excluded.salesforce_user_id,
-					object_id = excluded.object_id, tenant_id = excluded.tenant_id, rule = excluded.rule,
-					status = excluded.status, reason = excluded.reason, updated_at = excluded.updated_at`,
-				l.Provider, l.Subject, l.SalesforceUserID, l.ObjectID, l.TenantID, string(l.Rule), string(l.Status), l.Reason, fmtTime(l.UpdatedAt)); err != nil {
-				return err
+			// A revoked ThirdPartyAccountLink leaves the link as it is (history and audit only).
+			if store.WritesLinkRow(c.Action) {
+				if _, err := tx.ExecContext(ctx, "INSERT INTO links ("+linkCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+					ON CONFLICT (provider, subject) DO UPDATE SET salesforce_user_id = excluded.salesforce_user_id,
+						object_id = excluded.object_id, tenant_id = excluded.tenant_id, rule = excluded.rule,
+						status = excluded.status, reason = excluded.reason, updated_at = excluded.updated_at`,
+					l.Provider, l.Subject, l.SalesforceUserID, l.ObjectID, l.TenantID, string(l.Rule), string(l.Status), l.Reason, fmtTime(l.UpdatedAt)); err != nil {
+					return err
+				}
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO link_history (run_id, at, action, provider, subject, salesforce_user_id,
 					object_id, tenant_id, rule, status, reason, actor, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
