@@ -117,6 +117,11 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 	fmt.Fprintf(out, "\nidlink backfill (run %d, %s): read %d Entra and %d Salesforce users, wrote %d link records.\n",
 		bf.Run.ID, bf.Run.FinishedAt.Sub(bf.Run.StartedAt).Round(time.Millisecond), bf.Run.Counts["entra.users"], bf.Run.Counts["salesforce.users"], bf.Apply.Applied)
 	printSituations(out, bf.Run.Counts)
+	if bf.Result != nil {
+		if n := bf.Result.Counts["flag."+reconcile.FlagSuspectedDuplicate]; n > 0 {
+			fmt.Fprintf(out, "  %d suspected JIT duplicates (same email, created later, no FederationIdentifier): links proposed, waiting for an admin's approval.\n", n)
+		}
+	}
 
 	// 4. The bridge goes live as the Auth. Provider's user info endpoint and the
 	// idlink registration handler replaces JIT. Everyone signs in once.

@@ -145,10 +145,6 @@ type Salesforce struct {
 	QueryBatchSize     int      `yaml:"query_batch_size"` // 200..2000
 	BulkThreshold      int      `yaml:"bulk_threshold"`   // writes at or above this use Bulk API 2.0; 0 = never
 	CABundleFile       string   `yaml:"ca_bundle_file"`
-	// RevokeAccountLinks lets the job revoke Salesforce's ThirdPartyAccountLink
-	// of a misrouted subject once the correct Identity_Link__c is written,
-	// through the package's revocation resource (Revoke_Enabled__c must be on).
-	RevokeAccountLinks bool `yaml:"revoke_account_links"`
 }
 
 // Provider is one OIDC client that signs users in to Salesforce.
@@ -158,6 +154,11 @@ type Provider struct {
 	ClientID string    `yaml:"client_id"`
 	Strategy string    `yaml:"strategy"` // observed | object-id | pairwise
 	Pairwise *Pairwise `yaml:"pairwise"`
+	// RevokeAccountLinks lets the job revoke Salesforce's ThirdPartyAccountLink
+	// of a misrouted subject of this provider once the correct
+	// Identity_Link__c is written, through the package's revocation resource
+	// (Revoke_Enabled__c on, Auth_Provider__c naming this provider).
+	RevokeAccountLinks bool `yaml:"revoke_account_links"`
 }
 
 // Pairwise configures the OIDC Core §8.1 subject recipe.

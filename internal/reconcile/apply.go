@@ -31,7 +31,7 @@ type LinkWriter interface {
 // that is already gone is not an error. An error matching
 // identity.ErrRevocationUnavailable concerns the org as a whole.
 type AccountLinkRevoker interface {
-	RevokeAccountLink(ctx context.Context, userID, subject string) error
+	RevokeAccountLink(ctx context.Context, provider, userID, subject string) error
 }
 
 // WriteResult is Salesforce's answer for one record.
@@ -279,22 +279,29 @@ func Apply(ctx context.Context, st Store, w LinkWriter, r *Result, opt ApplyOpti
 // revokeAccountLinks carries out the revoke-account-link actions at idx, one
 // call each (the resource takes one link), each recorded in the link's
 // history and the audit log once Salesforce confirmed it. A refusal that
-// concerns the whole org fails the remaining ones with the same message
-// instead of repeating the call. It returns only store errors.
+// concerns the whole org (identity.ErrRevocationUnavailable) fails the
+// remaining ones of the same provider with the same message instead of
+// repeating the call: the resource serves one Auth. Provider and refuses the
+// others (409 provider_mismatch), which must not stop the one it serves. It
+// returns only store errors.
 func revokeAccountLinks(ctx context.Context, st Store, opt ApplyOptions, r *Result, idx []int, states []string, fail func(int, string)) error {
-	for k, i := range idx {
+	unavailable := map[string]string{} // provider -> the failure of its remaining revokes
+	for _, i := range idx {
 		a := r.Actions[i]
+		if msg, ok := unavailable[a.Link.Provider]; ok {
+			fail(i, msg)
+			continue
+		}
 		var err error
 		if opt.Revoker == nil {
-			err = fmt.Errorf("%w: no revoker configured (set salesforce.revoke_account_links and deploy the package's revocation resource)", identity.ErrRevocationUnavailable)
+			err = fmt.Errorf("%w: no revoker configured (set providers[].revoke_account_links and turn on the package's revocation resource)", identity.ErrRevocationUnavailable)
 		} else {
-			err = opt.Revoker.RevokeAccountLink(ctx, a.Link.SalesforceUserID, a.Link.Subject)
+			err = opt.Revoker.RevokeAccountLink(ctx, a.Link.Provider, a.Link.SalesforceUserID, a.Link.Subject)
 		}
 		if errors.Is(err, identity.ErrRevocationUnavailable) {
-			for _, j := range idx[k:] {
-				fail(j, "not revoked: "+err.Error())
-			}
-			return nil
+			unavailable[a.Link.Provider] = "not revoked: " + err.Error()
+			fail(i, unavailable[a.Link.Provider])
+			continue
 		}
 		if err != nil {
 			fail(i, "not revoked: "+err.Error())

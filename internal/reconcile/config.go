@@ -21,6 +21,13 @@ type ProviderConfig struct {
 	// hashed is the Entra object id (lower case): the issuer must use the oid
 	// as its local account id.
 	Pairwise subject.Pairwise
+	// RevokeAccountLinks plans revoking Salesforce's ThirdPartyAccountLink
+	// of a misrouted subject once idlink's correct link is in Salesforce
+	// (through the package's revocation resource, which serves one Auth.
+	// Provider). Off by default: with the package's confirmUser the wrong
+	// link no longer decides where the person lands, and a revoke is a
+	// disruptive change.
+	RevokeAccountLinks bool
 }
 
 // SuffixRewrite maps a userPrincipalName suffix to a Salesforce Username
@@ -69,12 +76,6 @@ type Config struct {
 	// Orphans is the orphan scope. Default: all.
 	Orphans OrphanScope
 	Limits  Limits
-	// RevokeAccountLinks plans revoking Salesforce's ThirdPartyAccountLink
-	// of a misrouted subject once idlink's correct link is in Salesforce
-	// (the package's revocation resource must be turned on). Off by default:
-	// with the package's confirmUser the wrong link no longer decides where
-	// the person lands, and a revoke is a disruptive change.
-	RevokeAccountLinks bool
 }
 
 // DefaultLimits mirror Entra provisioning's accidental-deletion prevention

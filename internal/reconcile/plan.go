@@ -55,14 +55,17 @@ func (r *Result) WriteActions() int {
 
 // Admin flag names used in ActionFlag actions.
 const (
-	FlagDispute        = "dispute"
-	FlagDuplicate      = "duplicate"       // misrouted: a JIT duplicate to merge
-	FlagOrphan         = "orphan"          // active Salesforce user with no Entra identity
-	FlagEmailCandidate = "email-candidate" // unmatched user with a same-email Salesforce user
-	FlagAccountActive  = "account-still-active"
-	FlagInactive       = "inactive-account" // matched Salesforce user is inactive
-	FlagGuest          = "guest"
-	FlagNoUPN          = "no-upn"
+	FlagDispute   = "dispute"
+	FlagDuplicate = "duplicate" // misrouted: a JIT duplicate to retire
+	// FlagSuspectedDuplicate: a JIT duplicate found by email and creation
+	// date before anyone's sign-in; its link waits for an admin's approval.
+	FlagSuspectedDuplicate = "suspected-duplicate"
+	FlagOrphan             = "orphan"          // active Salesforce user with no Entra identity
+	FlagEmailCandidate     = "email-candidate" // unmatched user with a same-email Salesforce user
+	FlagAccountActive      = "account-still-active"
+	FlagInactive           = "inactive-account" // matched Salesforce user is inactive
+	FlagGuest              = "guest"
+	FlagNoUPN              = "no-upn"
 )
 
 var kindOrder = []identity.ActionKind{identity.ActionRevokeLink, identity.ActionUpdateLink,
@@ -98,6 +101,9 @@ type planner struct {
 
 	strs   []string // scratch
 	byMail map[string][]int32
+	// suspects are suspected JIT duplicates per provider, by the Entra
+	// object id of the person whose account they duplicate.
+	suspects []map[string]suspect
 }
 
 // Plan decides the situations and the plan. It is pure: the same snapshot and
@@ -136,6 +142,7 @@ func Plan(cfg Config, s *Snapshot) (*Result, error) {
 	// than doubling a slice of large structs on the way up.
 	p.assessments = make([]identity.Assessment, 0, len(s.entra)*len(cfg.Providers)+len(s.sf)/64+16)
 	p.matchAll()
+	p.findSuspects()
 	p.indexEmails()
 	p.entraPass()
 	p.vanishedLinks()
@@ -449,8 +456,12 @@ func (p *planner) assessActive(e *entraRec, m matchRes, pi int, disputeDetail st
 	A := &p.s.sf[m.sf]
 	a.Rule = p.ruleLabel(m.rules)
 
-	// Resolve the subject.
+	// Resolve the subject. weak: the subject is known only from a suspected
+	// JIT duplicate (email and creation date), so it never links without an
+	// admin's approval, whatever rule matched.
 	var sub string
+	var weak bool
+	var sus suspect
 	switch pc.Strategy {
 	case identity.StrategyObjectID:
 		sub = e.oid
@@ -458,6 +469,9 @@ func (p *planner) assessActive(e *entraRec, m matchRes, pi int, disputeDetail st
 		sub = pc.Pairwise.Subject(e.oid)
 	case identity.StrategyObserved:
 		subs := p.observedSubjects(ps, e, A, live)
+		if sus, weak = p.suspectedSubject(pi, e, A, subs); weak {
+			subs = []string{sus.sub}
+		}
 		switch len(subs) {
 		case 0:
 			a.Situation = identity.Unlinked
@@ -533,7 +547,7 @@ func (p *planner) assessActive(e *entraRec, m matchRes, pi int, disputeDetail st
 	}
 
 	// What the link should be.
-	auto := m.rules&p.autoMask != 0
+	auto := m.rules&p.autoMask != 0 && !weak
 	var dec store.Decision
 	var hasDec bool
 	if !auto {
@@ -612,6 +626,10 @@ func (p *planner) assessActive(e *entraRec, m matchRes, pi int, disputeDetail st
 		desired.Status = identity.LinkProposed
 		desired.Reason = "matched by " + string(a.Rule) + " only: approve to link"
 		a.Detail = "matched by " + string(a.Rule) + " only: link proposed to an admin (only oid matches link automatically)"
+		if weak {
+			desired.Reason = "suspected JIT duplicate " + p.s.sf[sus.dup].id + " holds this subject: approve to route it to " + A.id
+			a.Detail = "link proposed to an admin: " + desired.Reason
+		}
 		p.act(identity.Action{Kind: identity.ActionProposeLink, Link: desired, Reason: desired.Reason}, false)
 	}
 	// Links of this user under other subjects are superseded (computed
@@ -621,8 +639,16 @@ func (p *planner) assessActive(e *entraRec, m matchRes, pi int, disputeDetail st
 			p.revoke(pc.Name, l, "superseded: the subject for this provider is now "+sub)
 		}
 	}
-	if misrouted {
-		p.misrouted(&a, ctx, dupID, A, curOK && remOK && want && A.active)
+	switch {
+	case misrouted && weak:
+		a.Situation = identity.Misrouted
+		note := p.suspectEvidence(sus, A)
+		a.Detail = note + "; " + a.Detail
+		dup := ctx
+		dup.SalesforceUserID = dupID
+		p.flag(FlagSuspectedDuplicate, dup, note)
+	case misrouted:
+		p.misrouted(&a, ctx, dupID, A, curOK && remOK && want && A.active, pc.RevokeAccountLinks)
 	}
 	p.assess(a)
 }
@@ -632,8 +658,8 @@ func (p *planner) assessActive(e *entraRec, m matchRes, pi int, disputeDetail st
 // duplicate). With the correct link in place in Salesforce (routed), the
 // package's confirmUser sends every sign-in to A; the duplicate is left for
 // an admin to retire, and Salesforce's wrong link is revoked when the admin
-// allowed it (RevokeAccountLinks).
-func (p *planner) misrouted(a *identity.Assessment, ctx identity.Link, dupID string, A *sfRec, routed bool) {
+// allowed it (ProviderConfig.RevokeAccountLinks).
+func (p *planner) misrouted(a *identity.Assessment, ctx identity.Link, dupID string, A *sfRec, routed, revoke bool) {
 	a.Situation = identity.Misrouted
 	dup := ctx
 	dup.SalesforceUserID = dupID
@@ -643,7 +669,7 @@ func (p *planner) misrouted(a *identity.Assessment, ctx identity.Link, dupID str
 	}
 	var note string
 	switch {
-	case routed && p.cfg.RevokeAccountLinks:
+	case routed && revoke:
 		note = "Salesforce's ThirdPartyAccountLink signs subject " + a.Subject + " in as " + dupLabel + " (a JIT duplicate); idlink's link routes sign-ins to " + A.id + " and this run revokes the wrong ThirdPartyAccountLink"
 		revoked := dup
 		revoked.Status, revoked.Reason = identity.LinkRevoked, "misrouted to JIT duplicate "+dupID+"; the correct link points at "+A.id

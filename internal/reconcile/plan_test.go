@@ -32,6 +32,12 @@ func withCfg(mods ...func(*Config)) Config {
 
 func TestPlanSituations(t *testing.T) {
 	disabled := func(u *identity.EntraUser) { u.AccountEnabled = false }
+	created := func(t time.Time) func(*identity.SalesforceUser) {
+		return func(u *identity.SalesforceUser) { u.CreatedDate = t }
+	}
+	mail := func(m string) func(*identity.SalesforceUser) {
+		return func(u *identity.SalesforceUser) { u.Email = m }
+	}
 	inactive := func(u *identity.SalesforceUser) { u.IsActive = false }
 	b2c := func(c *Config) {
 		c.Providers = []ProviderConfig{{Provider: identity.Provider{Name: pB, Strategy: identity.StrategyObjectID}}}
@@ -290,6 +296,100 @@ func TestPlanSituations(t *testing.T) {
 				obs:  []identity.Observation{obs(pE, "sub1", 1)}},
 			assess:  []string{pE + "|" + oid(1) + "|misrouted"},
 			actions: []string{"create-link EntraID/sub1->" + sfid(1) + " active", "flag:duplicate " + sfid(2)},
+		},
+		{
+			name: "JIT duplicate, correct link in Salesforce: confirmUser routes, duplicate flagged, wrong link kept by default",
+			cfg:  observedCfg(),
+			w: world{entra: []identity.EntraUser{eu(1)},
+				sf:     []identity.SalesforceUser{su(1, "u1@contoso.com", oid(1)), su(2, "u1@contoso.com.jit", "")},
+				tpal:   []identity.ThirdPartyAccountLink{tpal(pE, "sub1", 2)},
+				obs:    []identity.Observation{obs(pE, "sub1", 1)},
+				links:  []identity.Link{link(pE, "sub1", 1, 1, identity.LinkActive)},
+				remote: []identity.Link{link(pE, "sub1", 1, 1, identity.LinkActive)}},
+			assess:  []string{pE + "|" + oid(1) + "|misrouted"},
+			actions: []string{"flag:duplicate " + sfid(2)},
+		},
+		{
+			name: "JIT duplicate, correct link in Salesforce, revocation allowed: the wrong ThirdPartyAccountLink is revoked",
+			cfg:  withCfg(func(c *Config) { c.Providers[0].RevokeAccountLinks = true }),
+			w: world{entra: []identity.EntraUser{eu(1)},
+				sf:     []identity.SalesforceUser{su(1, "u1@contoso.com", oid(1)), su(2, "u1@contoso.com.jit", "")},
+				tpal:   []identity.ThirdPartyAccountLink{tpal(pE, "sub1", 2)},
+				obs:    []identity.Observation{obs(pE, "sub1", 1)},
+				links:  []identity.Link{link(pE, "sub1", 1, 1, identity.LinkActive)},
+				remote: []identity.Link{link(pE, "sub1", 1, 1, identity.LinkActive)}},
+			assess:  []string{pE + "|" + oid(1) + "|misrouted"},
+			actions: []string{"revoke-account-link EntraID/sub1->" + sfid(2) + " revoked", "flag:duplicate " + sfid(2)},
+		},
+		{
+			name: "JIT duplicate, revocation allowed but the link not yet in Salesforce: write the link first, revoke nothing",
+			cfg:  withCfg(func(c *Config) { c.Providers[0].RevokeAccountLinks = true }),
+			w: world{entra: []identity.EntraUser{eu(1)},
+				sf:   []identity.SalesforceUser{su(1, "u1@contoso.com", oid(1)), su(2, "u1@contoso.com.jit", "")},
+				tpal: []identity.ThirdPartyAccountLink{tpal(pE, "sub1", 2)},
+				obs:  []identity.Observation{obs(pE, "sub1", 1)}},
+			assess:  []string{pE + "|" + oid(1) + "|misrouted"},
+			actions: []string{"create-link EntraID/sub1->" + sfid(1) + " active", "flag:duplicate " + sfid(2)},
+		},
+		{
+			name: "suspected JIT duplicate (same email, created later, no FederationIdentifier): proposed, never linked by itself",
+			cfg:  observedCfg(),
+			w: world{entra: []identity.EntraUser{eu(1)},
+				sf:   []identity.SalesforceUser{su(1, "u1@contoso.com", oid(1), created(now)), su(2, "u1@contoso.com.jit", "", mail("U1@contoso.com"), created(now.Add(time.Hour)))},
+				tpal: []identity.ThirdPartyAccountLink{tpal(pE, "sub1", 2)}},
+			assess:  []string{pE + "|" + oid(1) + "|misrouted"},
+			actions: []string{"propose-link EntraID/sub1->" + sfid(1) + " proposed", "flag:suspected-duplicate " + sfid(2)},
+		},
+		{
+			name: "suspected JIT duplicate, proposal waiting: nothing new is written",
+			cfg:  observedCfg(),
+			w: world{entra: []identity.EntraUser{eu(1)},
+				sf:    []identity.SalesforceUser{su(1, "u1@contoso.com", oid(1), created(now)), su(2, "u1@contoso.com.jit", "", mail("u1@contoso.com"), created(now.Add(time.Hour)))},
+				tpal:  []identity.ThirdPartyAccountLink{tpal(pE, "sub1", 2)},
+				links: []identity.Link{link(pE, "sub1", 1, 1, identity.LinkProposed)}},
+			assess:  []string{pE + "|" + oid(1) + "|misrouted"},
+			actions: []string{"flag:suspected-duplicate " + sfid(2)},
+		},
+		{
+			name: "suspected JIT duplicate, approved: the link is created",
+			cfg:  observedCfg(),
+			w: world{entra: []identity.EntraUser{eu(1)},
+				sf:        []identity.SalesforceUser{su(1, "u1@contoso.com", oid(1), created(now)), su(2, "u1@contoso.com.jit", "", mail("u1@contoso.com"), created(now.Add(time.Hour)))},
+				tpal:      []identity.ThirdPartyAccountLink{tpal(pE, "sub1", 2)},
+				links:     []identity.Link{link(pE, "sub1", 1, 1, identity.LinkProposed)},
+				decisions: []store.Decision{{Provider: pE, Subject: "sub1", SalesforceUserID: sfid(1), ObjectID: oid(1), Approved: true, Actor: "alice"}}},
+			assess:  []string{pE + "|" + oid(1) + "|misrouted"},
+			actions: []string{"create-link EntraID/sub1->" + sfid(1) + " active", "flag:suspected-duplicate " + sfid(2)},
+		},
+		{
+			name: "suspected JIT duplicate, rejected: the person stays unlinked and the account is an orphan",
+			cfg:  observedCfg(),
+			w: world{entra: []identity.EntraUser{eu(1)},
+				sf:        []identity.SalesforceUser{su(1, "u1@contoso.com", oid(1), created(now)), su(2, "u1@contoso.com.jit", "", mail("u1@contoso.com"), created(now.Add(time.Hour)))},
+				tpal:      []identity.ThirdPartyAccountLink{tpal(pE, "sub1", 2)},
+				links:     []identity.Link{link(pE, "sub1", 1, 1, identity.LinkRevoked)},
+				decisions: []store.Decision{{Provider: pE, Subject: "sub1", SalesforceUserID: sfid(1), ObjectID: oid(1), Approved: false, Actor: "alice", Reason: "a colleague's test account"}}},
+			assess:  []string{pE + "|" + oid(1) + "|unlinked", "|" + sfid(2) + "|orphaned"},
+			actions: []string{"flag:orphan " + sfid(2)},
+		},
+		{
+			name: "account with the same email created before the provisioned one: not a JIT duplicate",
+			cfg:  observedCfg(),
+			w: world{entra: []identity.EntraUser{eu(1)},
+				sf:   []identity.SalesforceUser{su(1, "u1@contoso.com", oid(1), created(now)), su(2, "u1.old@contoso.com", "", mail("u1@contoso.com"), created(now.Add(-time.Hour)))},
+				tpal: []identity.ThirdPartyAccountLink{tpal(pE, "sub1", 2)}},
+			assess:  []string{pE + "|" + oid(1) + "|unlinked", "|" + sfid(2) + "|orphaned"},
+			actions: []string{"flag:orphan " + sfid(2)},
+		},
+		{
+			name: "suspected duplicate whose subject the bridge bound to someone else: not suspected",
+			cfg:  observedCfg(),
+			w: world{entra: []identity.EntraUser{eu(1), eu(3)},
+				sf:   []identity.SalesforceUser{su(1, "u1@contoso.com", oid(1), created(now)), su(2, "u1@contoso.com.jit", "", mail("u1@contoso.com"), created(now.Add(time.Hour))), su(3, "u3@contoso.com", oid(3))},
+				tpal: []identity.ThirdPartyAccountLink{tpal(pE, "sub1", 2)},
+				obs:  []identity.Observation{obs(pE, "sub1", 3)}},
+			assess:  []string{pE + "|" + oid(1) + "|unlinked", pE + "|" + oid(3) + "|misrouted"},
+			actions: []string{"create-link EntraID/sub1->" + sfid(3) + " active", "flag:duplicate " + sfid(2)},
 		},
 		{
 			name: "sign-in lands on another Entra user's account: disputed",

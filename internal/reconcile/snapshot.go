@@ -114,7 +114,8 @@ func (e *entraRec) active() bool {
 
 type sfRec struct {
 	id, username, userKey, fed, mailKey string
-	hasFed                              bool // any FederationIdentifier, GUID or not
+	created                             int64 // CreatedDate, Unix seconds; 0 when unknown
+	hasFed                              bool  // any FederationIdentifier, GUID or not
 	active                              bool
 	standard                            bool // UserType Standard or empty: not an integration/portal user
 }
@@ -314,6 +315,9 @@ func (s *Snapshot) AddSalesforceUser(u identity.SalesforceUser) error {
 	ut := u.UserType
 	r := sfRec{id: u.ID, username: u.Username, userKey: foldKey(u.Username), fed: fed, hasFed: fedRaw != "",
 		mailKey: sameOrFold(u.Email, u.Username), active: u.IsActive, standard: ut == "" || strings.EqualFold(ut, "Standard")}
+	if !u.CreatedDate.IsZero() {
+		r.created = u.CreatedDate.Unix()
+	}
 	s.sf = append(s.sf, r)
 	i := int32(len(s.sf) - 1)
 	s.sfByID.add(i)

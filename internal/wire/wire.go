@@ -145,9 +145,8 @@ func HTTPClientWithCA(path string) (*http.Client, error) {
 // ReconcileConfig maps the match, safety and providers sections onto the core's config.
 func ReconcileConfig(cfg config.Config) reconcile.Config {
 	rc := reconcile.Config{
-		Orphans:            reconcile.OrphanScope(cfg.Match.Orphans),
-		RevokeAccountLinks: cfg.Salesforce.RevokeAccountLinks,
-		Limits:             reconcile.Limits{MaxChanges: cfg.Safety.MaxChanges, MaxPercent: cfg.Safety.MaxChangePercent},
+		Orphans: reconcile.OrphanScope(cfg.Match.Orphans),
+		Limits:  reconcile.Limits{MaxChanges: cfg.Safety.MaxChanges, MaxPercent: cfg.Safety.MaxChangePercent},
 	}
 	for _, r := range cfg.Match.Rules {
 		rc.Rules = append(rc.Rules, identity.Rule(r))
@@ -159,7 +158,8 @@ func ReconcileConfig(cfg config.Config) reconcile.Config {
 		rc.UPNRewrites = append(rc.UPNRewrites, reconcile.SuffixRewrite{From: rw.From, To: rw.To})
 	}
 	for _, p := range cfg.Providers {
-		pc := reconcile.ProviderConfig{Provider: identity.Provider{Name: p.Name, Issuer: p.Issuer, ClientID: p.ClientID, Strategy: identity.Strategy(p.Strategy)}}
+		pc := reconcile.ProviderConfig{Provider: identity.Provider{Name: p.Name, Issuer: p.Issuer, ClientID: p.ClientID, Strategy: identity.Strategy(p.Strategy)},
+			RevokeAccountLinks: p.RevokeAccountLinks}
 		if p.Pairwise != nil {
 			pc.Pairwise = subject.Pairwise{SectorIdentifier: p.Pairwise.SectorIdentifier, Salt: p.Pairwise.Salt.Reveal(), Encoding: subject.Encoding(p.Pairwise.Encoding)}
 		}
@@ -231,8 +231,10 @@ func NewJob(cfg config.Config, st store.Store, log *slog.Logger, in Instruments)
 		in.Writer = func(w reconcile.LinkWriter) reconcile.LinkWriter { return w }
 	}
 	var revoker reconcile.AccountLinkRevoker
-	if cfg.Salesforce.RevokeAccountLinks {
-		revoker = linkwriter.Writer{Client: p.sf}
+	for _, pr := range cfg.Providers {
+		if pr.RevokeAccountLinks {
+			revoker = linkwriter.Writer{Client: p.sf}
+		}
 	}
 	return &job.Job{
 		Revoker:    revoker,

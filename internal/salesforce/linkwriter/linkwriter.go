@@ -34,6 +34,6 @@ var _ reconcile.AccountLinkRevoker = Writer{}
 
 // RevokeAccountLink revokes Salesforce's ThirdPartyAccountLink of a
 // misrouted subject through the package's revocation resource.
-func (w Writer) RevokeAccountLink(ctx context.Context, userID, subject string) error {
-	return w.Client.RevokeAccountLink(ctx, userID, subject)
+func (w Writer) RevokeAccountLink(ctx context.Context, provider, userID, subject string) error {
+	return w.Client.RevokeAccountLink(ctx, provider, userID, subject)
 }

@@ -70,8 +70,11 @@ func (o *Org) revokeAccess(c RevokeCall) bool {
 }
 
 // removeAccountLinkLocked deletes row i and re-indexes the rows after it.
+// The removal is logged for the query cursors opened before it, which hold
+// row indexes (see cursor.removedSeen).
 func (o *Org) removeAccountLinkLocked(i int32) {
 	r := o.accountLinks.rows[i]
+	o.tpalRemoved = append(o.tpalRemoved, i)
 	delete(o.tpalByKey, r.providerName+"\x00"+r.remoteID)
 	o.accountLinks.rows = append(o.accountLinks.rows[:i], o.accountLinks.rows[i+1:]...)
 	for j := int(i); j < len(o.accountLinks.rows); j++ {
@@ -111,8 +114,9 @@ func (o *Org) revoke(body []byte) revokeAnswer {
 		return revokeFail(http.StatusForbidden, "revocation_disabled", "Revocation is turned off: check Revoke_Enabled__c on Idlink_Setting__mdt.Default to allow it.")
 	}
 	var req struct {
-		UserID  *string `json:"userId"`
-		Subject *string `json:"subject"`
+		UserID   *string `json:"userId"`
+		Subject  *string `json:"subject"`
+		Provider *string `json:"provider"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -127,6 +131,9 @@ func (o *Org) revoke(body []byte) revokeAnswer {
 	}
 	if cfg.AuthProvider == "" {
 		return revokeFail(http.StatusConflict, "provider_not_configured", "Set Auth_Provider__c on Idlink_Setting__mdt.Default to the Auth. Provider developer name.")
+	}
+	if req.Provider != nil && *req.Provider != "" && !strings.EqualFold(*req.Provider, cfg.AuthProvider) {
+		return revokeFail(http.StatusConflict, "provider_mismatch", "This package revokes links of the Auth. Provider in Auth_Provider__c on Idlink_Setting__mdt.Default only.")
 	}
 	ap, ok := o.authProviders[cfg.AuthProvider]
 	if !ok {

@@ -77,8 +77,12 @@ type Org struct {
 	userByName   map[string]int32 // lower-case username
 	accountLinks table[accountLinkRow]
 	tpalByKey    map[string]int32 // provider + "\x00" + remote id
-	links        table[identityLinkRow]
-	linkBySub    map[string]int32
+	// tpalRemoved are the row indexes of revoked ThirdPartyAccountLink
+	// rows, in the order they were removed (each in the indexes left by the
+	// ones before): open query cursors translate their rows through it.
+	tpalRemoved []int32
+	links       table[identityLinkRow]
+	linkBySub   map[string]int32
 
 	authProviders map[string]authProviderRow // by developer name
 	pkg           PackageSettings

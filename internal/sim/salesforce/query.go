@@ -10,13 +10,16 @@ import (
 
 // cursor is a query locator: the rows a query matched, served page by page.
 type cursor struct {
-	id       string
-	obj      *sobject
-	fis      []int
-	rows     []int32
-	batch    int
-	userID   string
-	lastUsed time.Time
+	id   string
+	obj  *sobject
+	fis  []int
+	rows []int32
+	// removedSeen is how many row deletions of obj (sobject.removed) had
+	// happened when the query ran: rows are indexes as they were then.
+	removedSeen int
+	batch       int
+	userID      string
+	lastUsed    time.Time
 }
 
 // maxCursorsPerUser: "A user can have up to 10 query cursors open at a time.
@@ -83,6 +86,9 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request, userID stri
 		rows = rows[:obj.chainCap]
 	}
 	c := &cursor{obj: obj, fis: pq.fis, rows: rows, batch: batchSize(r), userID: userID, lastUsed: s.now()}
+	if obj.removed != nil {
+		c.removedSeen = len(obj.removed(s.Org))
+	}
 	if obj.pageCap > 0 {
 		c.batch = min(c.batch, obj.pageCap)
 	}
@@ -193,10 +199,23 @@ func (s *Server) page(c *cursor, off int, version string) []byte {
 		s.release(c)
 	}
 	buf = append(buf, `,"records":[`...)
-	for k, row := range c.rows[off:end] {
-		if k > 0 {
+	var removed []int32
+	if c.obj.removed != nil {
+		removed = c.obj.removed(s.Org)[c.removedSeen:]
+	}
+	first := true
+	for _, row := range c.rows[off:end] {
+		// A record deleted since the query ran is left out of its page (a
+		// page may hold fewer records than the batch size); the others keep
+		// their place in the chain.
+		row, ok := currentRow(row, removed)
+		if !ok {
+			continue
+		}
+		if !first {
 			buf = append(buf, ',')
 		}
+		first = false
 		buf = append(buf, `{"attributes":{"type":"`...)
 		buf = append(buf, c.obj.name...)
 		buf = append(buf, `","url":"/services/data/`...)
@@ -217,6 +236,20 @@ func (s *Server) page(c *cursor, off int, version string) []byte {
 	}
 	buf = append(buf, "]}"...)
 	return buf
+}
+
+// currentRow translates a row index taken before the deletions in removed
+// (in order) into today's index; false when the row itself was deleted.
+func currentRow(row int32, removed []int32) (int32, bool) {
+	for _, x := range removed {
+		switch {
+		case row == x:
+			return 0, false
+		case row > x:
+			row--
+		}
+	}
+	return row, true
 }
 
 func appendValue(buf []byte, f fieldDef, v value) []byte {

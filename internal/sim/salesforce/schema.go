@@ -57,6 +57,9 @@ type sobject struct {
 	rowCount func(o *Org) int
 	idSorted func(o *Org) bool
 	get      func(o *Org, row int32, fi int) value
+	// removed, for objects whose rows can be deleted, is the log of deleted
+	// row indexes (Org.tpalRemoved); nil when rows are never deleted.
+	removed func(o *Org) []int32
 	// pageCap and chainCap bound the rows a query chain returns (0 = none).
 	pageCap, chainCap int
 }
@@ -115,6 +118,7 @@ func init() {
 	}
 	accountLinkObject.rowCount = func(o *Org) int { return len(o.accountLinks.rows) }
 	accountLinkObject.idSorted = func(o *Org) bool { return o.accountLinks.idSorted }
+	accountLinkObject.removed = func(o *Org) []int32 { return o.tpalRemoved }
 	accountLinkObject.get = func(o *Org, row int32, fi int) value {
 		r := &o.accountLinks.rows[row]
 		switch fi {

@@ -53,6 +53,7 @@ func Run(t *testing.T, open Opener) {
 		{"LinkLifecycle", testLinkLifecycle},
 		{"LinkBatchAtomic", testLinkBatchAtomic},
 		{"LinkValidation", testLinkValidation},
+		{"RevokeAccountLink", testRevokeAccountLink},
 		{"Decisions", testDecisions},
 		{"Assessments", testAssessments},
 		{"Actions", testActions},
@@ -872,6 +873,80 @@ func testLinkValidation(t *testing.T, s store.Store) {
 	}
 	// A proposal is a valid change.
 	must(t, s.ApplyLinkChanges(ctx, r.ID, []store.LinkChange{{Action: identity.ActionProposeLink, Link: link("s", "005A", identity.LinkProposed), Actor: "run"}}))
+}
+
+// A revoked ThirdPartyAccountLink (Salesforce's own link of a misrouted
+// subject to a JIT duplicate) is appended to the link's history and the audit
+// log, and leaves idlink's current link as it is. One without the duplicate's
+// user id, or not marked revoked, is refused and writes nothing.
+func testRevokeAccountLink(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	r := startRun(t, s, store.KindRun)
+	active := link("sub-m", "005CORRECT", identity.LinkActive)
+	active.Reason, active.UpdatedAt = "matched by oid", ts(1)
+	must(t, s.ApplyLinkChanges(ctx, r.ID, []store.LinkChange{{Action: identity.ActionCreateLink, Link: active, Actor: "idlink run 1", Detail: "oid match"}}))
+
+	revoked := active
+	revoked.SalesforceUserID, revoked.Status = "005DUPLICATE", identity.LinkRevoked
+	revoked.Reason, revoked.UpdatedAt = "misrouted to JIT duplicate 005DUPLICATE; the correct link points at 005CORRECT", ts(2)
+	must(t, s.ApplyLinkChanges(ctx, r.ID, []store.LinkChange{{Action: identity.ActionRevokeAccountLink, Link: revoked,
+		Actor: "idlink run 1", Detail: "revoked the ThirdPartyAccountLink"}}))
+
+	if got := scanLinks(t, s); len(got) != 1 || got[0] != active {
+		t.Fatalf("ScanLinks after revoke-account-link = %+v, want only the unchanged %+v", got, active)
+	}
+	hist, err := s.LinkHistory(ctx, active.Key())
+	must(t, err)
+	if len(hist) != 2 || hist[0].Action != identity.ActionCreateLink || hist[0].Link != active {
+		t.Fatalf("LinkHistory = %+v, want the create then the revoke-account-link", hist)
+	}
+	if v := hist[1]; v.Action != identity.ActionRevokeAccountLink || v.Link != revoked || v.RunID != r.ID ||
+		v.Actor != "idlink run 1" || v.Detail != "revoked the ThirdPartyAccountLink" || v.Seq <= hist[0].Seq {
+		t.Fatalf("history[1] = %+v, want action %s, link %+v (the duplicate's user, status revoked), run %d",
+			v, identity.ActionRevokeAccountLink, revoked, r.ID)
+	}
+	evs := listAudit(t, s)
+	if len(evs) != 2 {
+		t.Fatalf("audit events = %d, want 2: %+v", len(evs), evs)
+	}
+	if e := evs[1]; e.Kind != "link.revoke-account-link" || e.Target != "EntraOIDC/sub-m" || e.RunID != r.ID ||
+		e.Actor != "idlink run 1" || e.Detail != "revoked the ThirdPartyAccountLink" || e.At.IsZero() {
+		t.Fatalf("audit[1] = %+v, want kind link.revoke-account-link on EntraOIDC/sub-m by run %d", e, r.ID)
+	}
+
+	// Refused, alone or next to a good change: nothing of the batch is written.
+	good := store.LinkChange{Action: identity.ActionCreateLink, Link: link("sub-other", "005B", identity.LinkActive), Actor: "run"}
+	noUser, activeStatus, proposed := revoked, revoked, revoked
+	noUser.SalesforceUserID = ""
+	activeStatus.Status = identity.LinkActive
+	proposed.Status = identity.LinkProposed
+	for _, tc := range []struct {
+		name string
+		link identity.Link
+	}{
+		{"no Salesforce user id", noUser},
+		{"status active", activeStatus},
+		{"status proposed", proposed},
+	} {
+		bad := store.LinkChange{Action: identity.ActionRevokeAccountLink, Link: tc.link, Actor: "run"}
+		if err := store.CheckLinkChange(0, bad); err == nil {
+			t.Errorf("%s: CheckLinkChange accepted %+v", tc.name, bad)
+		}
+		for _, batch := range [][]store.LinkChange{{bad}, {good, bad}} {
+			if err := s.ApplyLinkChanges(ctx, r.ID, batch); err == nil {
+				t.Errorf("%s: ApplyLinkChanges accepted a batch with %+v", tc.name, bad)
+			}
+		}
+	}
+	if got := scanLinks(t, s); len(got) != 1 || got[0] != active {
+		t.Fatalf("refused batches changed links: %+v", got)
+	}
+	if h, err := s.LinkHistory(ctx, active.Key()); err != nil || len(h) != 2 {
+		t.Fatalf("refused batches wrote history: %+v, %v", h, err)
+	}
+	if evs := listAudit(t, s); len(evs) != 2 {
+		t.Fatalf("refused batches wrote audit events: %+v", evs)
+	}
 }
 
 func testDecisions(t *testing.T, s store.Store) {
