@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -19,8 +20,9 @@ import (
 // approves; after approval the package's confirmUser routes the sign-in to
 // the provisioned account; with revocation allowed for the provider, the
 // next run revokes Salesforce's wrong ThirdPartyAccountLink - refused while
-// the package keeps revocation off, done once it is on - and the following
-// sign-in goes through createUser to the provisioned account.
+// the package keeps revocation off, held by the safety limit until an admin
+// overrides, done then - and the following sign-in goes through createUser
+// to the provisioned account.
 func TestSuspectedDuplicatesRoutedThenRevoked(t *testing.T) {
 	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b string) {
@@ -122,7 +124,24 @@ func TestSuspectedDuplicatesRoutedThenRevoked(t *testing.T) {
 		}
 
 		h.w.Org.SetPackageSettings(sfsim.PackageSettings{RevokeEnabled: true, AuthProvider: provider})
-		h.mustRun(0, "run")
+		// Each revoke is a disruptive change: more than the safety limit
+		// allows holds the run until an admin overrides it.
+		cfgText := mustReadFile(t, h.cfgPath)
+		limited := fmt.Sprintf("safety:\n  max_changes: %d\n  max_change_percent: 100\n", len(sus)-1)
+		if err := os.WriteFile(h.cfgPath, []byte(strings.Replace(cfgText, defaultSafety, limited, 1)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		h.mustRun(ExitHeld, "run")
+		heldRun := h.latestRun(st)
+		for _, s := range sus {
+			if _, ok := h.w.Org.AccountLink(provider, s.sub); !ok {
+				t.Errorf("%s: ThirdPartyAccountLink revoked by a held run", s.sub)
+			}
+		}
+		h.mustRun(0, "run", "--override", fmt.Sprint(heldRun.ID))
+		if err := os.WriteFile(h.cfgPath, []byte(cfgText), 0o600); err != nil {
+			t.Fatal(err)
+		}
 		run := h.latestRun(st)
 		situation := map[string]identity.Situation{}
 		for _, a := range h.assessments(st, run.ID) {

@@ -90,7 +90,9 @@ func buildReport(ctx context.Context, st store.Store, id int64) (report.Report, 
 			}
 			continue
 		}
-		if reportable(r) {
+		// The baseline of "changes since" is the previous successful run:
+		// a failed or held run's assessments are not where identities stood.
+		if reportable(r) && r.Status == store.StatusSucceeded {
 			prev = &runs[i]
 			break
 		}

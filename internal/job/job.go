@@ -468,6 +468,15 @@ func LoadSnapshot(ctx context.Context, mirror, state store.Store) (*reconcile.Sn
 		{"Identity_Link__c rows", func() error { return mirror.ScanRemoteLinks(ctx, snap.AddRemoteLink) }},
 		{"links", func() error { return state.ScanLinks(ctx, snap.AddLink) }},
 		{"observations", func() error { return state.ScanObservations(ctx, snap.AddObservation) }},
+		{"observation conflicts", func() error {
+			cs, err := state.ListObservationConflicts(ctx)
+			for _, c := range cs {
+				if err == nil {
+					err = snap.AddObservationConflict(c)
+				}
+			}
+			return err
+		}},
 		{"decisions", func() error { return state.ScanDecisions(ctx, snap.AddDecision) }},
 	}
 	for _, s := range steps {

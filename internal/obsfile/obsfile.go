@@ -265,3 +265,24 @@ func Observations(name string, recs []Record, providerOf func(client string) (st
 	}
 	return out, nil
 }
+
+// CheckTenants refuses records whose tid is not one of the tenants idlink
+// is configured for: an object id is unique only within its tenant, so an
+// observation from another tenant could bind a subject to a stranger.
+func CheckTenants(name string, recs []Record, allowed func(tid string) bool) error {
+	errs := Errors{Name: name}
+	for _, r := range recs {
+		if allowed(r.TID) {
+			continue
+		}
+		if len(errs.Lines) < MaxLineErrors {
+			errs.Lines = append(errs.Lines, LineError{r.Line, fmt.Sprintf("tid %s is not a configured tenant (entra.tenant_id or bridge.issuers[].tenant_ids); correct the file or the configuration", r.TID)})
+		} else {
+			errs.More++
+		}
+	}
+	if len(errs.Lines) > 0 {
+		return &errs
+	}
+	return nil
+}

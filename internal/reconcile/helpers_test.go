@@ -23,6 +23,7 @@ type world struct {
 	links     []identity.Link
 	remote    []identity.Link
 	obs       []identity.Observation
+	conflicts []store.ObservationConflict
 	decisions []store.Decision
 }
 
@@ -52,6 +53,9 @@ func (w world) snapshot(t testing.TB) *Snapshot {
 	}
 	for _, o := range w.obs {
 		must(s.AddObservation(o))
+	}
+	for _, c := range w.conflicts {
+		must(s.AddObservationConflict(c))
 	}
 	for _, d := range w.decisions {
 		must(s.AddDecision(d))

@@ -508,7 +508,11 @@ func (p *planner) assessActive(e *entraRec, m matchRes, pi int, disputeDetail st
 	p.strs = ps.obsOIDs(sub, p.strs)
 	for _, o := range p.strs {
 		if o != e.oid {
-			disputed(fmt.Sprintf("subject %s was also observed for Entra user %s: a subject belongs to one user; never overwritten, resolve the conflicting observation", sub, o))
+			detail := fmt.Sprintf("subject %s was also observed for Entra user %s: a subject belongs to one user; never overwritten, resolve the conflicting observation", sub, o)
+			if ev := ps.conflicts[sub]; len(ev) > 0 {
+				detail += " (" + strings.Join(ev, "; ") + "; 'idlink observations delete' removes the wrong one)"
+			}
+			disputed(detail)
 			return
 		}
 	}

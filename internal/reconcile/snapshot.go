@@ -165,6 +165,9 @@ type provState struct {
 	linksBySub, linksByOID   *index
 	remote                   []linkRec // Identity_Link__c rows
 	remoteBySub, remoteByOID *index
+	// conflicts: per subject, what the recorded observation conflicts say
+	// (for the admin; the oids themselves are in obs).
+	conflicts map[string][]string
 }
 
 func newProvState() *provState {
@@ -419,6 +422,24 @@ func (s *Snapshot) AddObservation(o identity.Observation) error {
 	p.obs = append(p.obs, obsRec{sub: o.Subject, oid: oid})
 	p.obsBySub.add(int32(len(p.obs) - 1))
 	p.obsByOID.add(int32(len(p.obs) - 1))
+	return nil
+}
+
+// AddObservationConflict adds a recorded conflict: sub was seen with
+// OtherObject after it had been bound to ObjectID. The other oid counts as an
+// observation too, so that every identity involved is disputed and no link
+// is made for the contested subject until an admin removes the wrong one.
+// Its signature fits the elements of Store.ListObservationConflicts.
+func (s *Snapshot) AddObservationConflict(c store.ObservationConflict) error {
+	if err := s.AddObservation(identity.Observation{Provider: c.Provider, Subject: c.Subject, ObjectID: c.OtherObject, Source: c.Source}); err != nil {
+		return fmt.Errorf("observation conflict: %w", err)
+	}
+	p := s.prov(c.Provider)
+	if p.conflicts == nil {
+		p.conflicts = map[string][]string{}
+	}
+	p.conflicts[c.Subject] = append(p.conflicts[c.Subject], fmt.Sprintf("recorded conflict: bound to Entra user %s, then seen with %s (source %s, %s)",
+		c.ObjectID, c.OtherObject, c.Source, c.SeenAt.UTC().Format("2006-01-02 15:04Z")))
 	return nil
 }
 

@@ -139,6 +139,24 @@ func CheckLinkChange(i int, c LinkChange) error {
 // as it is and is only appended to the link's history and the audit log.
 func WritesLinkRow(a identity.ActionKind) bool { return a != identity.ActionRevokeAccountLink }
 
+// CheckObservationDeletion refuses a deletion without its keys, actor or reason.
+func CheckObservationDeletion(d ObservationDeletion) error {
+	if d.Provider == "" || d.Subject == "" || d.ObjectID == "" {
+		return fmt.Errorf("deleting an observation needs provider, subject and object id (got %q, %q, %q)", d.Provider, d.Subject, d.ObjectID)
+	}
+	if d.Actor == "" || d.Reason == "" {
+		return fmt.Errorf("deleting observation %s/%s: say who deletes it and why (actor and reason are kept in the audit log)", d.Provider, d.Subject)
+	}
+	return nil
+}
+
+// ObservationDeletionAudit is the audit event of a deletion that removed n rows.
+func ObservationDeletionAudit(d ObservationDeletion, n int64) AuditEvent {
+	return AuditEvent{At: d.At, Actor: d.Actor, Kind: "observation.delete",
+		Target: identity.LinkKey{Provider: d.Provider, Subject: d.Subject}.String(),
+		Detail: fmt.Sprintf("removed %d record(s) binding the subject to Entra object %s: %s", n, d.ObjectID, d.Reason)}
+}
+
 // CheckDecision refuses an admin decision without its keys or actor.
 func CheckDecision(d Decision) error {
 	if d.Provider == "" || d.Subject == "" {

@@ -87,6 +87,13 @@ type ObservationConflict struct {
 	SeenAt      time.Time
 }
 
+// ObservationDeletion is an admin's removal of a wrong observation.
+type ObservationDeletion struct {
+	Provider, Subject, ObjectID string
+	Actor, Reason               string
+	At                          time.Time
+}
+
 // LinkChange is one link write: the new state plus why. Applying it writes the
 // current link row, appends to link history and appends an audit event, in one
 // transaction with the rest of its batch.
@@ -190,6 +197,11 @@ type Store interface {
 	RecordObservation(ctx context.Context, o identity.Observation) (ObservationResult, error)
 	ScanObservations(ctx context.Context, fn func(identity.Observation) error) error
 	ListObservationConflicts(ctx context.Context) ([]ObservationConflict, error)
+	// DeleteObservation removes what binds (provider, subject) to objectID -
+	// the observation when it names that oid, and conflicts that recorded
+	// it as the other oid - and writes an audit event with the actor and reason, in one
+	// transaction. It returns how many rows went; ErrNotFound when none.
+	DeleteObservation(ctx context.Context, d ObservationDeletion) (int64, error)
 
 	// Links (idlink's own records) with append-only history and audit.
 	ScanLinks(ctx context.Context, fn func(identity.Link) error) error

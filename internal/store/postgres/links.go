@@ -224,3 +224,37 @@ func (s *Store) ScanDecisions(ctx context.Context, fn func(store.Decision) error
 			return d, err
 		}, fn)
 }
+
+// DeleteObservation removes the observation and conflicts binding
+// (provider, subject) to the object id, with an audit event.
+func (s *Store) DeleteObservation(ctx context.Context, d store.ObservationDeletion) (int64, error) {
+	if err := store.CheckObservationDeletion(d); err != nil {
+		return 0, fmt.Errorf("postgres: %w", err)
+	}
+	if d.At.IsZero() {
+		d.At = time.Now()
+	}
+	d.At = utc(d.At)
+	var n int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		for _, q := range []string{
+			"DELETE FROM observations WHERE provider = $1 AND subject = $2 AND lower(object_id) = lower($3)",
+			// A conflict row stays the evidence of its other oid.
+			"DELETE FROM observation_conflicts WHERE provider = $1 AND subject = $2 AND lower(other_object_id) = lower($3)",
+		} {
+			tag, err := tx.Exec(ctx, q, d.Provider, d.Subject, d.ObjectID)
+			if err != nil {
+				return err
+			}
+			n += tag.RowsAffected()
+		}
+		if n == 0 {
+			return store.ErrNotFound
+		}
+		return insertAudit(ctx, tx, store.ObservationDeletionAudit(d, n))
+	})
+	if err != nil {
+		return 0, fmt.Errorf("postgres: delete observation %s/%s of %s: %w", d.Provider, d.Subject, d.ObjectID, err)
+	}
+	return n, nil
+}

@@ -229,3 +229,38 @@ func (s *Store) ScanDecisions(ctx context.Context, fn func(store.Decision) error
 			return d, err
 		}, fn)
 }
+
+// DeleteObservation removes the observation and conflicts binding
+// (provider, subject) to the object id, with an audit event.
+func (s *Store) DeleteObservation(ctx context.Context, d store.ObservationDeletion) (int64, error) {
+	if err := store.CheckObservationDeletion(d); err != nil {
+		return 0, fmt.Errorf("sqlite: %w", err)
+	}
+	if d.At.IsZero() {
+		d.At = time.Now()
+	}
+	d.At = d.At.UTC()
+	var n int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		for _, q := range []string{
+			"DELETE FROM observations WHERE provider = ? AND subject = ? AND lower(object_id) = lower(?)",
+			// A conflict row stays the evidence of its other oid.
+			"DELETE FROM observation_conflicts WHERE provider = ? AND subject = ? AND lower(other_object_id) = lower(?)",
+		} {
+			res, err := tx.ExecContext(ctx, q, d.Provider, d.Subject, d.ObjectID)
+			if err != nil {
+				return err
+			}
+			k, _ := res.RowsAffected()
+			n += k
+		}
+		if n == 0 {
+			return store.ErrNotFound
+		}
+		return insertAudit(ctx, tx, store.ObservationDeletionAudit(d, n))
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: delete observation %s/%s of %s: %w", d.Provider, d.Subject, d.ObjectID, err)
+	}
+	return n, nil
+}

@@ -48,6 +48,7 @@ func Run(t *testing.T, open Opener) {
 		{"RemoteLinks", testRemoteLinks},
 		{"Observations", testObservations},
 		{"ObservationConflict", testObservationConflict},
+		{"ObservationDelete", testObservationDelete},
 		{"ObservationsConcurrent", testObservationsConcurrent},
 		{"ObservationValidation", testObservationValidation},
 		{"LinkLifecycle", testLinkLifecycle},
@@ -1111,4 +1112,64 @@ func LeaseAcrossHandles(t *testing.T, a, b store.Store) {
 		t.Fatalf("first replica's AcquireLease after the second took it: err = %v, want ErrLeaseHeld", err)
 	}
 	must(t, lb.Release(ctx))
+}
+
+// testObservationDelete: an admin removes a wrong binding; the audit log
+// says who and why; the other oid's conflict row stays as its evidence.
+func testObservationDelete(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	_, err := s.RecordObservation(ctx, obs("sub-1", oid(1), ts(10)))
+	must(t, err)
+	_, err = s.RecordObservation(ctx, obs("sub-1", oid(2), ts(20)))
+	must(t, err)
+	_, err = s.RecordObservation(ctx, obs("sub-2", oid(3), ts(20)))
+	must(t, err)
+	del := store.ObservationDeletion{Provider: "EntraOIDC", Subject: "sub-1", ObjectID: oid(1), Actor: "admin alice", Reason: "imported from the wrong tenant"}
+	for _, bad := range []store.ObservationDeletion{
+		{Provider: "EntraOIDC", Subject: "sub-1", ObjectID: oid(1), Actor: "admin alice"},
+		{Provider: "EntraOIDC", Subject: "sub-1", ObjectID: oid(1), Reason: "x"},
+		{Provider: "EntraOIDC", ObjectID: oid(1), Actor: "a", Reason: "x"},
+	} {
+		if _, err := s.DeleteObservation(ctx, bad); err == nil {
+			t.Errorf("DeleteObservation(%+v) accepted", bad)
+		}
+	}
+	if _, err := s.DeleteObservation(ctx, store.ObservationDeletion{Provider: "EntraOIDC", Subject: "sub-1", ObjectID: oid(9), Actor: "a", Reason: "x"}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("deleting a binding that does not exist: %v, want ErrNotFound", err)
+	}
+	n, err := s.DeleteObservation(ctx, del)
+	must(t, err)
+	if n != 1 {
+		t.Fatalf("deleted %d rows, want 1 (the observation of oid 1)", n)
+	}
+	var got []identity.Observation
+	must(t, s.ScanObservations(ctx, func(o identity.Observation) error { got = append(got, o); return nil }))
+	if len(got) != 1 || got[0].Subject != "sub-2" {
+		t.Fatalf("observations after the delete: %+v, want only sub-2", got)
+	}
+	cs, err := s.ListObservationConflicts(ctx)
+	must(t, err)
+	if len(cs) != 1 || cs[0].OtherObject != oid(2) {
+		t.Fatalf("conflicts after deleting oid 1's binding: %+v, want the one naming oid 2", cs)
+	}
+	// Deleting the other oid removes its conflict row too, case-insensitively.
+	n, err = s.DeleteObservation(ctx, store.ObservationDeletion{Provider: "EntraOIDC", Subject: "sub-1", ObjectID: strings.ToUpper(oid(2)), Actor: "admin alice", Reason: "test account"})
+	must(t, err)
+	if n != 1 {
+		t.Fatalf("deleted %d conflict rows, want 1", n)
+	}
+	if cs, _ := s.ListObservationConflicts(ctx); len(cs) != 0 {
+		t.Fatalf("conflicts left: %+v", cs)
+	}
+	events, err := s.ListAudit(ctx, 0, 0)
+	must(t, err)
+	var dels []store.AuditEvent
+	for _, e := range events {
+		if e.Kind == "observation.delete" {
+			dels = append(dels, e)
+		}
+	}
+	if len(dels) != 2 || dels[0].Actor != "admin alice" || !strings.Contains(dels[0].Detail, "imported from the wrong tenant") || !strings.Contains(dels[0].Detail, oid(1)) || dels[0].Target != "EntraOIDC/sub-1" {
+		t.Fatalf("audit of the deletions: %+v", dels)
+	}
 }
