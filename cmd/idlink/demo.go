@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -107,7 +108,7 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 	bf, err := j.Run(ctx, job.Options{Kind: store.KindBackfill, Holder: wire.Holder(), Reconcile: rc})
 	var held *reconcile.HeldError
 	if errors.As(err, &held) {
-		fmt.Fprintf(out, "\nThe backfill was HELD by the safety limit (%d revokes/re-points, %s): nothing was written.\n", held.Disruptive, held.Limits)
+		fmt.Fprintf(out, "\nThe backfill was HELD by the safety limit (%s): nothing was written.\n", strings.Join(held.Reasons, "; "))
 		fmt.Fprintf(out, "An admin reviews 'idlink report --run %d' and re-runs with --override %d; the demo does so now.\n", bf.Run.ID, bf.Run.ID)
 		bf, err = j.Run(ctx, job.Options{Kind: store.KindBackfill, Holder: wire.Holder(), Reconcile: rc, Override: bf.Run.ID})
 	}

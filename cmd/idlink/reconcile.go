@@ -134,9 +134,12 @@ func printSummary(w io.Writer, out job.Outcome, dry bool) {
 
 func printHeld(w io.Writer, h *reconcile.HeldError, runID int64) {
 	if runID > 0 {
-		fmt.Fprintf(w, "HELD by the safety limit (%s): %d revoke/re-point actions of %d active links; nothing was written.\n", h.Limits, h.Disruptive, h.ActiveLinks)
+		fmt.Fprintf(w, "HELD by the safety limit: nothing was written.\n")
 	} else {
-		fmt.Fprintf(w, "This plan would be HELD by the safety limit (%s): %d revoke/re-point actions of %d active links.\n", h.Limits, h.Disruptive, h.ActiveLinks)
+		fmt.Fprintf(w, "This plan would be HELD by the safety limit:\n")
+	}
+	for _, r := range h.Reasons {
+		fmt.Fprintf(w, "  - %s\n", r)
 	}
 	if h.Note != "" {
 		fmt.Fprintf(w, "override not accepted: %s\n", h.Note)

@@ -190,6 +190,13 @@ type SuffixRewrite struct {
 type Safety struct {
 	MaxChanges       int     `yaml:"max_changes"`
 	MaxChangePercent float64 `yaml:"max_change_percent"`
+	// Mass creates with computed subjects, once links exist (a changed
+	// strategy, salt or sector identifier).
+	MaxCreates       int     `yaml:"max_creates"`
+	MaxCreatePercent float64 `yaml:"max_create_percent"` // of matched identities
+	// Percentage points of linked coverage a run may lose against the
+	// previous successful run (a renamed provider, a broken scope).
+	MaxCoverageDrop float64 `yaml:"max_coverage_drop"`
 }
 
 // Schedule configures `idlink schedule`.
@@ -257,7 +264,7 @@ func Defaults() Config {
 			QueryBatchSize:     2000,
 		},
 		Match:    Match{Rules: []string{"oid", "upn"}, AutoLink: []string{"oid"}, Orphans: "all"},
-		Safety:   Safety{MaxChanges: 50, MaxChangePercent: 5},
+		Safety:   Safety{MaxChanges: 50, MaxChangePercent: 5, MaxCreates: 500, MaxCreatePercent: 20, MaxCoverageDrop: 10},
 		Schedule: Schedule{Cron: "*/30 * * * *", Listen: "127.0.0.1:9464"},
 		Bridge: Bridge{
 			Leeway: Duration(60 * time.Second), JWKSRefreshInterval: Duration(time.Hour),

@@ -133,6 +133,15 @@ func validate(c *Config) Errors {
 	if c.Safety.MaxChangePercent != -1 && (c.Safety.MaxChangePercent <= 0 || c.Safety.MaxChangePercent > 100) {
 		errs = append(errs, &Error{Key: "safety.max_change_percent", Msg: fmt.Sprintf("%v is outside 0 < p <= 100", c.Safety.MaxChangePercent), Fix: "use a percentage such as 5, or -1 to switch the percentage limit off knowingly"})
 	}
+	if c.Safety.MaxCreates == 0 || c.Safety.MaxCreates < -1 {
+		errs = append(errs, &Error{Key: "safety.max_creates", Msg: fmt.Sprintf("%d is not allowed", c.Safety.MaxCreates), Fix: "use a count of 1 or more, or -1 to switch the create limit off knowingly"})
+	}
+	if c.Safety.MaxCreatePercent != -1 && (c.Safety.MaxCreatePercent <= 0 || c.Safety.MaxCreatePercent > 100) {
+		errs = append(errs, &Error{Key: "safety.max_create_percent", Msg: fmt.Sprintf("%v is outside 0 < p <= 100", c.Safety.MaxCreatePercent), Fix: "use a percentage such as 20, or -1 to switch it off knowingly"})
+	}
+	if c.Safety.MaxCoverageDrop != -1 && (c.Safety.MaxCoverageDrop <= 0 || c.Safety.MaxCoverageDrop > 100) {
+		errs = append(errs, &Error{Key: "safety.max_coverage_drop", Msg: fmt.Sprintf("%v is outside 0 < points <= 100", c.Safety.MaxCoverageDrop), Fix: "use a number of percentage points such as 10, or -1 to switch it off knowingly"})
+	}
 	b := c.Bridge
 	oneOf(&errs, "bridge.email_policy", b.EmailPolicy, "never", "verified", "always")
 	if (b.TLSCertFile == "") != (b.TLSKeyFile == "") {

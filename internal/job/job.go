@@ -322,9 +322,13 @@ func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outco
 		j.meter.stage.Store("writing")
 		w = countingWriter{LinkWriter: w, m: j.meter}
 	}
+	base, err := baseline(ctx, j.Store)
+	if err != nil {
+		return err
+	}
 	ar, err := reconcile.Apply(ctx, j.Store, w, res, reconcile.ApplyOptions{
 		RunID: out.Run.ID, BatchSize: opt.BatchSize, Limits: opt.Reconcile.WithDefaults().Limits,
-		Override: reconcile.Override{RunID: opt.Override}, Revoker: j.Revoker,
+		Override: reconcile.Override{RunID: opt.Override}, Revoker: j.Revoker, Baseline: base,
 	})
 	out.Apply = ar
 	counts["applied"] = int64(ar.Applied)
@@ -348,6 +352,22 @@ func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outco
 		return errors.Join(err, fmt.Errorf("save assessments: %w", serr))
 	}
 	return err
+}
+
+// baseline is the coverage of the newest successful run or backfill, the
+// reference of the coverage-drop limit; nil when there is none yet.
+func baseline(ctx context.Context, st store.Store) (*reconcile.Coverage, error) {
+	runs, err := st.ListRuns(ctx, 200)
+	if err != nil {
+		return nil, fmt.Errorf("read the previous runs: %w", err)
+	}
+	for _, r := range runs {
+		if r.Status == store.StatusSucceeded && (r.Kind == store.KindRun || r.Kind == store.KindBackfill) {
+			c := reconcile.CoverageOf(r.Counts)
+			return &c, nil
+		}
+	}
+	return nil, nil
 }
 
 // afterApply returns the assessments as they stand after the applied
@@ -435,7 +455,11 @@ func (j *Job) dryRun(ctx context.Context, opt Options) (Outcome, error) {
 	}
 	out.Result = res
 	maps.Copy(counts, res.Counts)
-	if held := reconcile.CheckLimits(res, opt.Reconcile.WithDefaults().Limits); held != nil {
+	base, err := baseline(ctx, j.Store)
+	if err != nil {
+		return out, err
+	}
+	if held := reconcile.CheckLimits(res, opt.Reconcile.WithDefaults().Limits, base); held != nil {
 		out.Held = held
 		counts["held"] = int64(len(held.Held))
 	}

@@ -65,6 +65,9 @@ type ApplyOptions struct {
 	// Revoker carries out revoke-account-link actions; nil fails them with
 	// a message naming the setting.
 	Revoker AccountLinkRevoker
+	// Baseline is the coverage of the previous successful run, for the
+	// coverage-drop limit; nil when there is none.
+	Baseline *Coverage
 }
 
 // Failure is an action that was not applied.
@@ -115,15 +118,16 @@ func Apply(ctx context.Context, st Store, w LinkWriter, r *Result, opt ApplyOpti
 		return nil
 	}
 
-	if held := CheckLimits(r, opt.Limits); held != nil {
-		note, err := overrideCovers(ctx, st, r, opt.Override)
+	if held := CheckLimits(r, opt.Limits, opt.Baseline); held != nil {
+		idx := held.heldIndexes(r)
+		note, err := overrideCovers(ctx, st, r, idx, opt.Override)
 		if err != nil {
 			return res, err
 		}
 		if note != "" {
 			held.Note = note
 			res.Held = true
-			for _, j := range r.Disruptive {
+			for _, j := range idx {
 				states[j] = StateHeld
 			}
 			if err := save(); err != nil {
@@ -331,9 +335,11 @@ func recordChanges(ctx context.Context, st Store, runID int64, changes []store.L
 }
 
 // overrideCovers returns "" when the override releases the held plan r, else
-// why not. The override must name a held run, and every disruptive action of
-// r must have been held by that run: an admin approves what was shown.
-func overrideCovers(ctx context.Context, st Store, r *Result, o Override) (string, error) {
+// why not. The override must name a held run, and every action of r the
+// limit holds (idx) must have been held by that run: an admin approves what
+// was shown. A plan held only for a coverage drop holds no action: the
+// override names the held run whose report the admin reviewed.
+func overrideCovers(ctx context.Context, st Store, r *Result, idx []int, o Override) (string, error) {
 	if o.RunID == 0 {
 		return "no override given", nil
 	}
@@ -358,13 +364,13 @@ func overrideCovers(ctx context.Context, st Store, r *Result, o Override) (strin
 		}
 	}
 	missing := 0
-	for _, j := range r.Disruptive {
+	for _, j := range idx {
 		if !held[keyOf(r.Actions[j])] {
 			missing++
 		}
 	}
 	if missing > 0 {
-		return fmt.Sprintf("override names run %d, but %d of the %d changes now planned were not held by it: review this run's held actions and override it instead", o.RunID, missing, len(r.Disruptive)), nil
+		return fmt.Sprintf("override names run %d, but %d of the %d changes now planned were not held by it: review this run's held actions and override it instead", o.RunID, missing, len(idx)), nil
 	}
 	return "", nil
 }

@@ -60,6 +60,19 @@ type Limits struct {
 	// the currently active links (0-100). 0 means the default (20); -1
 	// switches the percentage limit off.
 	MaxPercent float64
+	// MaxCreates holds the plan when, with links already active, it would
+	// create more links with computed subjects (object-id, pairwise) than
+	// this: a changed strategy, salt or sector identifier would otherwise
+	// write a wrong link for everyone at once. Links whose subject a sign-in
+	// or import proved are not counted. 0 means the default (500); -1 off.
+	MaxCreates int
+	// MaxCreatePercent is the same limit as a share of the matched
+	// identities (0-100). 0 means the default (20); -1 switches it off.
+	MaxCreatePercent float64
+	// MaxCoverageDrop holds the plan when linked coverage would fall by more
+	// than this many percentage points below the previous successful run
+	// (a renamed provider, a broken scope). 0 means the default (10); -1 off.
+	MaxCoverageDrop float64
 }
 
 // Config is everything the core needs to decide.
@@ -80,7 +93,7 @@ type Config struct {
 
 // DefaultLimits mirror Entra provisioning's accidental-deletion prevention
 // (500 by default), plus a share of the active links for small tenants.
-var DefaultLimits = Limits{MaxChanges: 500, MaxPercent: 20}
+var DefaultLimits = Limits{MaxChanges: 500, MaxPercent: 20, MaxCreates: 500, MaxCreatePercent: 20, MaxCoverageDrop: 10}
 
 // WithDefaults returns c with empty settings filled in.
 func (c Config) WithDefaults() Config {
@@ -98,6 +111,15 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Limits.MaxPercent == 0 {
 		c.Limits.MaxPercent = DefaultLimits.MaxPercent
+	}
+	if c.Limits.MaxCreates == 0 {
+		c.Limits.MaxCreates = DefaultLimits.MaxCreates
+	}
+	if c.Limits.MaxCreatePercent == 0 {
+		c.Limits.MaxCreatePercent = DefaultLimits.MaxCreatePercent
+	}
+	if c.Limits.MaxCoverageDrop == 0 {
+		c.Limits.MaxCoverageDrop = DefaultLimits.MaxCoverageDrop
 	}
 	return c
 }

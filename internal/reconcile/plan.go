@@ -35,6 +35,11 @@ type Result struct {
 	// SalesforceOnly are the indexes in Actions of revokes of Identity_Link__c
 	// rows idlink has no record of: Apply revokes them in Salesforce only.
 	SalesforceOnly []int
+	// ComputedCreates are the indexes in Actions of links created with a
+	// computed subject (object-id, pairwise) that idlink never linked for
+	// the person before: no sign-in or import proved them, so a mass of them
+	// is held (Limits.MaxCreates).
+	ComputedCreates []int
 }
 
 func (r *Result) remoteOnly(i int) bool {
@@ -159,6 +164,7 @@ type planned struct {
 	a          identity.Action
 	disruptive bool
 	remoteOnly bool // a revoke of a link only Salesforce has (no idlink record)
+	computed   bool // a create whose subject is computed, not observed
 }
 
 func (p *planner) act(a identity.Action, disruptive bool) {
@@ -610,6 +616,12 @@ func (p *planner) assessActive(e *entraRec, m matchRes, pi int, disputeDetail st
 		default:
 			a.Detail = "link to be created: " + desired.Reason
 			p.act(identity.Action{Kind: identity.ActionCreateLink, Link: desired, Reason: desired.Reason}, false)
+			// A computed subject idlink never linked for this person before
+			// (not a re-activation of their revoked link) counts toward the
+			// create limit: a changed recipe makes many such at once.
+			if pc.Strategy != identity.StrategyObserved && !(ls.hasCur && ls.cur.oid == e.oid) {
+				p.buckets[kindIndex(identity.ActionCreateLink)].last().computed = true
+			}
 		}
 	case rejected:
 		a.Detail = fmt.Sprintf("matched by %s only; an admin (%s) rejected the link: %s", a.Rule, dec.Actor, dec.Reason)
@@ -941,6 +953,9 @@ func (p *planner) result() *Result {
 			}
 			if pa.remoteOnly {
 				r.SalesforceOnly = append(r.SalesforceOnly, len(r.Actions))
+			}
+			if pa.computed {
+				r.ComputedCreates = append(r.ComputedCreates, len(r.Actions))
 			}
 			r.Actions = append(r.Actions, pa.a)
 		})

@@ -3,6 +3,8 @@ package reconcile
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/idlinkhq/idlink/internal/identity"
 )
@@ -24,15 +26,17 @@ type HeldError struct {
 	Disruptive  int
 	ActiveLinks int
 	Limits      Limits
-	// Held are the disruptive actions that were not written.
+	// Reasons say which limits the plan broke, with the numbers.
+	Reasons []string
+	// Held are the actions that were not written because of the limit:
+	// the disruptive ones and, when the create limit broke, the computed creates.
 	Held []identity.Action
 	// Note explains why an override did not release the plan, if one was given.
 	Note string
 }
 
 func (e *HeldError) Error() string {
-	msg := fmt.Sprintf("plan held by the safety limit: it would revoke or re-point %d of %d active links (limits: %s); nothing was written: review the held actions and re-run with an override naming this run",
-		e.Disruptive, e.ActiveLinks, e.Limits)
+	msg := "plan held by the safety limit: " + strings.Join(e.Reasons, "; ") + "; nothing was written: review the held actions and re-run with an override naming this run"
 	if e.Note != "" {
 		msg += " (" + e.Note + ")"
 	}
@@ -42,14 +46,15 @@ func (e *HeldError) Error() string {
 func (e *HeldError) Is(target error) bool { return target == ErrHeld }
 
 func (l Limits) String() string {
-	count, pct := "off", "off"
-	if l.MaxChanges > 0 {
-		count = fmt.Sprint(l.MaxChanges)
+	off := func(v float64, f string) string {
+		if v > 0 {
+			return fmt.Sprintf(f, v)
+		}
+		return "off"
 	}
-	if l.MaxPercent > 0 {
-		pct = fmt.Sprintf("%g%%", l.MaxPercent)
-	}
-	return "max " + count + " changes, max " + pct + " of active links"
+	return "max " + off(float64(l.MaxChanges), "%g") + " changes, max " + off(l.MaxPercent, "%g%%") + " of active links, max " +
+		off(float64(l.MaxCreates), "%g") + " computed creates, max " + off(l.MaxCreatePercent, "%g%%") + " of matched identities, max coverage drop " +
+		off(l.MaxCoverageDrop, "%g points")
 }
 
 // Exceeded reports whether disruptive changes out of active links break the
@@ -67,16 +72,128 @@ func (l Limits) Exceeded(disruptive, active int) bool {
 	return false
 }
 
-// CheckLimits returns a *HeldError when r breaks l, else nil.
-func CheckLimits(r *Result, l Limits) *HeldError {
-	if !l.Exceeded(len(r.Disruptive), r.ActiveLinks) {
+// createsExceeded reports whether computed creates break the create limits.
+// Before any link is active (a first backfill) creates are not limited:
+// creating everyone's link is what a first backfill is for, and its dry run
+// is the plan to review.
+func (l Limits) createsExceeded(creates, matched, active int) bool {
+	if creates == 0 || active == 0 {
+		return false
+	}
+	if l.MaxCreates > 0 && creates > l.MaxCreates {
+		return true
+	}
+	return l.MaxCreatePercent > 0 && matched > 0 && float64(creates)*100 > l.MaxCreatePercent*float64(matched)
+}
+
+// Coverage is how many identities that should be able to sign in have a
+// link (situations linked, unlinked, unmatched, disputed, misrouted).
+type Coverage struct {
+	Linked, Total int
+}
+
+// Percent is the linked share, 0-100.
+func (c Coverage) Percent() float64 {
+	if c.Total == 0 {
+		return 0
+	}
+	return float64(c.Linked) * 100 / float64(c.Total)
+}
+
+// CoverageOf counts a run's situation counts ("situation.<name>").
+func CoverageOf(counts map[string]int64) Coverage {
+	var c Coverage
+	for _, s := range []identity.Situation{identity.Linked, identity.Unlinked, identity.Unmatched, identity.Disputed, identity.Misrouted} {
+		c.Total += int(counts["situation."+string(s)])
+	}
+	c.Linked = int(counts["situation."+string(identity.Linked)])
+	return c
+}
+
+// CoverageAfter is the coverage the plan leads to once applied: linked
+// identities plus unlinked ones whose active link it creates.
+func CoverageAfter(r *Result) Coverage {
+	created := map[identity.LinkKey]string{}
+	for _, a := range r.Actions {
+		if (a.Kind == identity.ActionCreateLink || a.Kind == identity.ActionUpdateLink) && a.Link.Status == identity.LinkActive {
+			created[a.Link.Key()] = a.Link.SalesforceUserID
+		}
+	}
+	var c Coverage
+	for _, a := range r.Assessments {
+		switch a.Situation {
+		case identity.Linked:
+			c.Linked++
+		case identity.Unlinked:
+			if sf, ok := created[identity.LinkKey{Provider: a.Provider, Subject: a.Subject}]; ok && a.Subject != "" && sf == a.SalesforceUserID {
+				c.Linked++
+			}
+		case identity.Unmatched, identity.Disputed, identity.Misrouted:
+		default:
+			continue
+		}
+		c.Total++
+	}
+	return c
+}
+
+// CheckLimits returns a *HeldError when r breaks l, else nil. baseline is
+// the coverage of the previous successful run (nil: none, the coverage
+// limit does not apply).
+func CheckLimits(r *Result, l Limits, baseline *Coverage) *HeldError {
+	h := &HeldError{Disruptive: len(r.Disruptive), ActiveLinks: r.ActiveLinks, Limits: l}
+	held := slices.Clone(r.Disruptive)
+	if l.Exceeded(len(r.Disruptive), r.ActiveLinks) {
+		h.Reasons = append(h.Reasons, fmt.Sprintf("it would revoke or re-point %d of %d active links (limits: max %s changes, max %s of active links)",
+			len(r.Disruptive), r.ActiveLinks, limitText(float64(l.MaxChanges), ""), limitText(l.MaxPercent, "%")))
+	}
+	after := CoverageAfter(r)
+	matched := 0
+	for _, a := range r.Assessments {
+		if a.ObjectID != "" && a.SalesforceUserID != "" && (a.Situation == identity.Linked || a.Situation == identity.Unlinked || a.Situation == identity.Misrouted) {
+			matched++
+		}
+	}
+	if l.createsExceeded(len(r.ComputedCreates), matched, r.ActiveLinks) {
+		h.Reasons = append(h.Reasons, fmt.Sprintf("it would create %d links with computed subjects for %d matched identities while %d links are active (limits: max %s, max %s of matched identities): check the provider's strategy, sector identifier and salt",
+			len(r.ComputedCreates), matched, r.ActiveLinks, limitText(float64(l.MaxCreates), ""), limitText(l.MaxCreatePercent, "%")))
+		held = append(held, r.ComputedCreates...)
+	}
+	if baseline != nil && baseline.Total > 0 && l.MaxCoverageDrop > 0 && baseline.Percent()-after.Percent() > l.MaxCoverageDrop {
+		h.Reasons = append(h.Reasons, fmt.Sprintf("linked coverage would drop from %.1f%% (%d of %d, previous successful run) to %.1f%% (%d of %d), more than %g points: check for a renamed provider, a changed strategy or a broken scope",
+			baseline.Percent(), baseline.Linked, baseline.Total, after.Percent(), after.Linked, after.Total, l.MaxCoverageDrop))
+	}
+	if len(h.Reasons) == 0 {
 		return nil
 	}
-	held := make([]identity.Action, len(r.Disruptive))
-	for i, j := range r.Disruptive {
-		held[i] = r.Actions[j]
+	slices.Sort(held)
+	held = slices.Compact(held)
+	for _, j := range held {
+		h.Held = append(h.Held, r.Actions[j])
 	}
-	return &HeldError{Disruptive: len(r.Disruptive), ActiveLinks: r.ActiveLinks, Limits: l, Held: held}
+	return h
+}
+
+// HeldIndexes are the indexes in r.Actions that h holds.
+func (h *HeldError) heldIndexes(r *Result) []int {
+	want := map[actionKey]bool{}
+	for _, a := range h.Held {
+		want[keyOf(a)] = true
+	}
+	var out []int
+	for i, a := range r.Actions {
+		if want[keyOf(a)] {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func limitText(v float64, unit string) string {
+	if v <= 0 {
+		return "off"
+	}
+	return fmt.Sprintf("%g%s", v, unit)
 }
 
 // actionKey identifies an action for comparing a plan with a held run.

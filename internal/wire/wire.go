@@ -146,7 +146,8 @@ func HTTPClientWithCA(path string) (*http.Client, error) {
 func ReconcileConfig(cfg config.Config) reconcile.Config {
 	rc := reconcile.Config{
 		Orphans: reconcile.OrphanScope(cfg.Match.Orphans),
-		Limits:  reconcile.Limits{MaxChanges: cfg.Safety.MaxChanges, MaxPercent: cfg.Safety.MaxChangePercent},
+		Limits: reconcile.Limits{MaxChanges: cfg.Safety.MaxChanges, MaxPercent: cfg.Safety.MaxChangePercent,
+			MaxCreates: cfg.Safety.MaxCreates, MaxCreatePercent: cfg.Safety.MaxCreatePercent, MaxCoverageDrop: cfg.Safety.MaxCoverageDrop},
 	}
 	for _, r := range cfg.Match.Rules {
 		rc.Rules = append(rc.Rules, identity.Rule(r))
