@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/idlinkhq/idlink/internal/identity"
+	sfsim "github.com/idlinkhq/idlink/internal/sim/salesforce"
 	"github.com/idlinkhq/idlink/internal/sim/scenario"
 )
 
@@ -25,6 +27,9 @@ func TestMassChangesHeld(t *testing.T) {
 		{"provider renamed", func(y, p string) string {
 			return strings.ReplaceAll(strings.ReplaceAll(y, "  - name: "+p+"\n", "  - name: "+p+"Renamed\n"), "provider: "+p+"\n", "provider: "+p+"Renamed\n")
 		}, "linked coverage would drop"},
+		{"provider renamed to one the org does not have", func(y, p string) string {
+			return strings.ReplaceAll(strings.ReplaceAll(y, "  - name: "+p+"\n", "  - name: Okta\n"), "provider: "+p+"\n", "provider: Okta\n")
+		}, `"Okta" is no Auth. Provider of this org`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -52,8 +57,17 @@ func TestMassChangesHeld(t *testing.T) {
 				if err := os.WriteFile(h.cfgPath, []byte(edited), 0o600); err != nil {
 					t.Fatal(err)
 				}
-				r := h.mustRun(ExitHeld, "run")
-				mustContain(t, r, tc.name, tc.reason, "--override")
+				// The renamed provider exists in the org (an admin made a new
+				// Auth. Provider) but holds no links yet.
+				if _, err := h.w.Org.AddAuthProvider(sfsim.AuthProvider{DeveloperName: h.w.Provider.Name + "Renamed"}); err != nil {
+					t.Fatal(err)
+				}
+				want, also := ExitHeld, "--override"
+				if strings.Contains(tc.name, "does not have") {
+					want, also = ExitFailure, "developer name"
+				}
+				r := h.mustRun(want, "run")
+				mustContain(t, r, tc.name, tc.reason, also)
 				after := h.links(st)
 				if len(after) != len(before) {
 					t.Errorf("a held run changed idlink's links: %d before, %d after", len(before), len(after))
@@ -68,5 +82,32 @@ func TestMassChangesHeld(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestFriendlyProviderNameLinksRead: an org whose ThirdPartyAccountLink rows
+// carry the Auth. Provider's friendly name in SsoProviderName (Salesforce
+// documents only "the name associated with the AuthProvider") is read in
+// full with the developer name configured, and the links come out as in an
+// org that carries the developer name.
+func TestFriendlyProviderNameLinksRead(t *testing.T) {
+	t.Parallel()
+	counts := map[bool]int64{}
+	for _, friendly := range []bool{false, true} {
+		h := newHarness(t, backendSQLite, harnessOptions{Scenario: scenario.Config{Seed: 34, Users: 300}})
+		h.w.Org.SetSsoProviderNameFriendly(friendly)
+		h.mustRun(0, "backfill")
+		st := h.store()
+		stored := 0
+		if err := st.ScanAccountLinks(h.ctx, func(identity.ThirdPartyAccountLink) error { stored++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if want := len(h.w.Org.AccountLinks()); stored != want {
+			t.Errorf("friendly=%v: stored %d ThirdPartyAccountLink rows, the org has %d", friendly, stored, want)
+		}
+		counts[friendly] = h.latestRun(st).Counts["situation.linked"]
+	}
+	if counts[false] == 0 || counts[true] != counts[false] {
+		t.Errorf("linked after the backfill: %d with developer names, %d with friendly names; want equal and > 0", counts[false], counts[true])
 	}
 }

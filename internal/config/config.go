@@ -149,7 +149,10 @@ type Salesforce struct {
 
 // Provider is one OIDC client that signs users in to Salesforce.
 type Provider struct {
-	Name     string    `yaml:"name"`   // Auth. Provider developer name (ThirdPartyAccountLink.SsoProviderName)
+	Name     string    `yaml:"name"`   // Auth. Provider developer name (URL Suffix); the friendly name is accepted too
+	// AuthProviderID is the AuthProvider record id (0SO...), for an
+	// integration user that may not query AuthProvider; optional.
+	AuthProviderID string `yaml:"auth_provider_id"`
 	Issuer   string    `yaml:"issuer"` // e.g. https://login.microsoftonline.com/<tenant>/v2.0
 	ClientID string    `yaml:"client_id"`
 	Strategy string    `yaml:"strategy"` // observed | object-id | pairwise

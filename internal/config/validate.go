@@ -94,6 +94,9 @@ func validate(c *Config) Errors {
 			errs = append(errs, &Error{Key: key + ".name", Msg: fmt.Sprintf("%q is listed twice", p.Name), Fix: "list each Auth. Provider once"})
 		}
 		names[p.Name] = true
+		if id := p.AuthProviderID; id != "" && (!strings.HasPrefix(id, "0SO") || (len(id) != 15 && len(id) != 18)) {
+			errs = append(errs, &Error{Key: key + ".auth_provider_id", Msg: fmt.Sprintf("%q is not an AuthProvider record id", id), Fix: "copy the 15- or 18-character Id starting with 0SO from the Auth. Provider's page in Setup, or remove the key to look it up by name"})
+		}
 		httpsURL(&errs, key+".issuer", p.Issuer)
 		oneOf(&errs, key+".strategy", p.Strategy, string(identity.StrategyObserved), string(identity.StrategyObjectID), string(identity.StrategyPairwise))
 		if p.Strategy == string(identity.StrategyPairwise) {

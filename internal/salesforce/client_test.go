@@ -199,7 +199,7 @@ func TestAccountLinkPartitions(t *testing.T) {
 	ctx := context.Background()
 	c := newClient(t, ccConfig(srv))
 	st, run := openStore(t)
-	n, notSeen, err := c.ReadAccountLinks(ctx, st, run)
+	n, notSeen, _, err := c.ReadAccountLinks(ctx, st, run)
 	if err != nil || n != 5500 || notSeen != 0 {
 		t.Fatalf("read %d links (%d dropped): %v", n, notSeen, err)
 	}
@@ -208,14 +208,14 @@ func TestAccountLinkPartitions(t *testing.T) {
 	if len(stored) != 5500 {
 		t.Errorf("stored %d distinct links, want 5500", len(stored))
 	}
-	// COUNT() + 3 partitions (2000, 2000, 1500 rows) of 500-row pages.
-	if s := c.Stats(); s.APIRequests != 1+4+4+3 {
-		t.Errorf("%d requests, want 12", s.APIRequests)
+	// AuthProvider + COUNT() + 3 partitions (2000, 2000, 1500 rows) of 500-row pages.
+	if s := c.Stats(); s.APIRequests != 1+1+4+4+3 {
+		t.Errorf("%d requests, want 13", s.APIRequests)
 	}
 	// A partition as large as the cap could be truncated: an error, never a short list.
 	cfg := ccConfig(srv)
 	cfg.LinkPartitionSize = 2500
-	_, _, err = newClient(t, cfg).ReadAccountLinks(ctx, st, run)
+	_, _, _, err = newClient(t, cfg).ReadAccountLinks(ctx, st, run)
 	if !errors.Is(err, ErrTruncated) {
 		t.Errorf("partition of 2500: %v, want ErrTruncated", err)
 	}
@@ -223,7 +223,7 @@ func TestAccountLinkPartitions(t *testing.T) {
 	st2, run2 := openStore(t)
 	_ = st2.UpsertAccountLinks(ctx, run2-0, []identity.ThirdPartyAccountLink{{ID: "0Jr8d0000000zzzAAA", Provider: provider, RemoteIdentifier: "gone", UserID: "0058d0000000001AAA"}})
 	run3, _ := st2.StartRun(ctx, store.KindRun, "test")
-	_, notSeen, err = c.ReadAccountLinks(ctx, st2, run3.ID)
+	_, notSeen, _, err = c.ReadAccountLinks(ctx, st2, run3.ID)
 	if err != nil || notSeen != 1 {
 		t.Errorf("not seen %d: %v", notSeen, err)
 	}

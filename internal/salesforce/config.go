@@ -89,9 +89,13 @@ type Config struct {
 	// expired" (some gateways answer 403 or 500): the client gets a new token
 	// once and repeats the call.
 	ExpiredStatuses []int
-	// Providers are the Auth. Provider developer names (SsoProviderName)
-	// whose ThirdPartyAccountLink rows are read.
+	// Providers are the configured Auth. Provider names (developer name, or
+	// the friendly name) whose ThirdPartyAccountLink rows are read.
 	Providers []string
+	// ProviderIDs optionally give a provider's AuthProvider record id
+	// (0SO...), by configured name: then it is not looked up, which needs
+	// no access to AuthProvider.
+	ProviderIDs map[string]string
 	// QueryBatchSize is the preferred page size, 200 to 2,000 (default 2,000).
 	QueryBatchSize int
 	// CollectionSize is the number of records per sObject Collections call,

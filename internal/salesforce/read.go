@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -59,6 +61,10 @@ type ReadStats struct {
 	RemoteLinks  int
 	// NotSeen is the number of account links dropped from the snapshot.
 	NotSeen int64
+	// Notes are warnings for the run record and the admin: a provider that
+	// read no links while others have some, a provider read by name because
+	// AuthProvider could not be queried.
+	Notes []string
 }
 
 // ReadAll reads users, account links and Identity_Link__c rows into sink.
@@ -92,7 +98,7 @@ func (c *Client) ReadAll(ctx context.Context, sink Sink, runID int64, mode ReadM
 		return err
 	})
 	read(func() (err error) {
-		st.AccountLinks, st.NotSeen, err = c.ReadAccountLinks(ctx, sink, runID)
+		st.AccountLinks, st.NotSeen, st.Notes, err = c.ReadAccountLinks(ctx, sink, runID)
 		return err
 	})
 	read(func() (err error) {
@@ -203,32 +209,175 @@ type accountLinkRecord struct {
 const linkChainCap = 2500
 
 // ReadAccountLinks reads the ThirdPartyAccountLink rows of every configured
-// provider. Each provider is read in keyset partitions (Id > last ORDER BY
-// Id LIMIT partition) that stay below the 2,500-row chain cap (Id rather than
-// UserId: it is unique, so a partition boundary never splits equal keys), and checked
-// against a COUNT() taken first: a read that may be short is an error
-// wrapping ErrTruncated, never a short list. Only after every provider is
-// read completely are links not seen dropped from the snapshot.
-func (c *Client) ReadAccountLinks(ctx context.Context, sink AccountLinkSink, runID int64) (n int, notSeen int64, err error) {
+// provider. Each provider is first resolved to its AuthProvider record
+// (resolveProviders) and its links are read by SsoProviderId: the Object
+// Reference describes SsoProviderName only as "the name associated with the
+// AuthProvider", without saying whether it is the developer name or the
+// friendly name, so filtering by it can silently read nothing. The rows are
+// stored under the configured name. Each provider is read in keyset
+// partitions (Id > last ORDER BY Id LIMIT partition) that stay below the
+// 2,500-row chain cap (Id rather than UserId: it is unique, so a partition
+// boundary never splits equal keys), and checked against a COUNT() taken
+// first: a read that may be short is an error wrapping ErrTruncated, never a
+// short list. Only after every provider is read completely are links not
+// seen dropped from the snapshot. A provider that reads no link while the
+// org holds links of other providers is named in the notes.
+func (c *Client) ReadAccountLinks(ctx context.Context, sink AccountLinkSink, runID int64) (n int, notSeen int64, notes []string, err error) {
 	if len(c.cfg.Providers) == 0 {
-		return 0, 0, errors.New("read ThirdPartyAccountLink: no Auth. Provider configured: list the provider developer names (SsoProviderName) to read")
+		return 0, 0, nil, errors.New("read ThirdPartyAccountLink: no Auth. Provider configured: list the provider developer names (SsoProviderName) to read")
 	}
-	for _, p := range c.cfg.Providers {
-		k, err := c.readProviderLinks(ctx, sink, runID, p)
+	refs, notes, err := c.resolveProviders(ctx)
+	if err != nil {
+		return 0, 0, notes, err
+	}
+	var empty []string
+	for _, ref := range refs {
+		k, err := c.readProviderLinks(ctx, sink, runID, ref)
 		n += k
 		if err != nil {
-			return n, 0, fmt.Errorf("read ThirdPartyAccountLink of provider %s: %w", p, err)
+			return n, 0, notes, fmt.Errorf("read ThirdPartyAccountLink of provider %s: %w", ref.name, err)
+		}
+		if k == 0 {
+			empty = append(empty, ref.name)
+		}
+	}
+	if len(empty) > 0 {
+		note, err := c.otherProvidersNote(ctx, refs, empty)
+		if err != nil {
+			return n, 0, notes, err
+		}
+		if note != "" {
+			c.cfg.Logger.Warn(note)
+			notes = append(notes, note)
 		}
 	}
 	notSeen, err = sink.MarkAccountLinksNotSeen(ctx, runID)
 	if err != nil {
-		return n, 0, fmt.Errorf("read ThirdPartyAccountLink: drop links not seen: %w", err)
+		return n, 0, notes, fmt.Errorf("read ThirdPartyAccountLink: drop links not seen: %w", err)
 	}
-	return n, notSeen, nil
+	return n, notSeen, notes, nil
 }
 
-func (c *Client) readProviderLinks(ctx context.Context, sink AccountLinkSink, runID int64, provider string) (int, error) {
-	where := "SsoProviderName = " + soqlString(provider)
+// providerRef is a configured provider and how its links are filtered.
+type providerRef struct {
+	name string // as configured: the name links are stored under
+	id   string // AuthProvider Id; "" when read by SsoProviderName
+}
+
+func (r providerRef) where() string {
+	if r.id != "" {
+		return "SsoProviderId = " + soqlString(r.id)
+	}
+	return "SsoProviderName = " + soqlString(r.name)
+}
+
+type authProviderRecord struct {
+	ID            string `json:"Id"`
+	DeveloperName string `json:"DeveloperName"`
+	FriendlyName  string `json:"FriendlyName"`
+	ProviderType  string `json:"ProviderType"`
+}
+
+// resolveProviders finds each configured provider's AuthProvider record: a
+// configured id first, else the record whose DeveloperName, or failing that
+// FriendlyName, equals the configured name (case-insensitively). A name
+// that matches no record, or several, is an error naming the org's
+// providers. When AuthProvider cannot be queried (it needs Customize
+// Application and Manage AuthProviders, Object Reference "AuthProvider"),
+// providers without a configured id are read by SsoProviderName, with a
+// note saying how to do better.
+func (c *Client) resolveProviders(ctx context.Context) ([]providerRef, []string, error) {
+	refs := make([]providerRef, len(c.cfg.Providers))
+	need := false
+	for i, p := range c.cfg.Providers {
+		refs[i] = providerRef{name: p, id: c.cfg.ProviderIDs[p]}
+		need = need || refs[i].id == ""
+	}
+	if !need {
+		return refs, nil, nil
+	}
+	var aps []authProviderRecord
+	_, err := queryEach(ctx, c, "SELECT Id, DeveloperName, FriendlyName, ProviderType FROM AuthProvider", func(recs []authProviderRecord, _ bool) error {
+		aps = append(aps, recs...)
+		return nil
+	})
+	var apiErr *APIError
+	if errors.As(err, &apiErr) && (apiErr.Code == "INVALID_TYPE" || strings.HasPrefix(apiErr.Code, "INSUFFICIENT_ACCESS")) {
+		note := "AuthProvider cannot be queried by the integration user (" + apiErr.Code + "), so ThirdPartyAccountLink rows are read by SsoProviderName = the configured name, which Salesforce does not document as the developer or the friendly name: set providers[].auth_provider_id to the Auth. Provider's Id (0SO..., in Setup > Auth. Providers) or give the user Customize Application and Manage AuthProviders"
+		c.cfg.Logger.Warn(note)
+		return refs, []string{note}, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("read AuthProvider: %w", err)
+	}
+	known := make([]string, len(aps))
+	for i, a := range aps {
+		known[i] = fmt.Sprintf("%s (%q)", a.DeveloperName, a.FriendlyName)
+	}
+	for i := range refs {
+		if refs[i].id != "" {
+			continue
+		}
+		var byDev, byName []authProviderRecord
+		for _, a := range aps {
+			if strings.EqualFold(a.DeveloperName, refs[i].name) {
+				byDev = append(byDev, a)
+			} else if strings.EqualFold(a.FriendlyName, refs[i].name) {
+				byName = append(byName, a)
+			}
+		}
+		switch {
+		case len(byDev) == 1:
+			refs[i].id = byDev[0].ID
+		case len(byDev) == 0 && len(byName) == 1:
+			refs[i].id = byName[0].ID
+		case len(byDev)+len(byName) > 1:
+			return nil, nil, fmt.Errorf("providers[].name %q names several Auth. Providers of this org (%s): use the developer name (URL Suffix) or set auth_provider_id", refs[i].name, strings.Join(known, ", "))
+		default:
+			return nil, nil, fmt.Errorf("providers[].name %q is no Auth. Provider of this org: use its developer name (URL Suffix in Setup > Auth. Providers); the org has %s", refs[i].name, orNone(known))
+		}
+	}
+	return refs, nil, nil
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}
+
+// otherProvidersNote says, loudly, that the providers in empty read no link
+// while the org holds links of other providers, naming those.
+func (c *Client) otherProvidersNote(ctx context.Context, refs []providerRef, empty []string) (string, error) {
+	var not []string
+	for _, r := range refs {
+		not = append(not, r.where())
+	}
+	where := "NOT (" + strings.Join(not, " OR ") + ")"
+	// A sample names the others; the ThirdPartyAccountLink chain cap makes a
+	// full scan pointless here.
+	var names []string
+	_, err := queryEach(ctx, c, "SELECT SsoProviderName FROM ThirdPartyAccountLink WHERE "+where+" LIMIT 200", func(recs []accountLinkRecord, _ bool) error {
+		for _, r := range recs {
+			if !slices.Contains(names, r.SsoProviderName) {
+				names = append(names, r.SsoProviderName)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("look for links of other providers: %w", err)
+	}
+	if len(names) == 0 {
+		return "", nil
+	}
+	slices.Sort(names)
+	return fmt.Sprintf("provider %s read no ThirdPartyAccountLink rows, but the org holds links of other Auth. Providers (%s): check providers[].name and auth_provider_id", strings.Join(empty, ", "), strings.Join(names, ", ")), nil
+}
+
+func (c *Client) readProviderLinks(ctx context.Context, sink AccountLinkSink, runID int64, ref providerRef) (int, error) {
+	where := ref.where()
 	want, err := c.count(ctx, "SELECT COUNT() FROM ThirdPartyAccountLink WHERE "+where)
 	if err != nil {
 		return 0, err
@@ -247,7 +396,8 @@ func (c *Client) readProviderLinks(ctx context.Context, sink AccountLinkSink, ru
 				// Keyset paging relies on Salesforce's own Id order for both
 				// ORDER BY Id and Id > x, so it is never compared here.
 				lastID = r.ID
-				batch = append(batch, identity.ThirdPartyAccountLink{ID: r.ID, Provider: r.SsoProviderName, RemoteIdentifier: r.RemoteIdentifier, UserID: r.UserID})
+				// Stored under the configured name, whatever SsoProviderName holds.
+				batch = append(batch, identity.ThirdPartyAccountLink{ID: r.ID, Provider: ref.name, RemoteIdentifier: r.RemoteIdentifier, UserID: r.UserID})
 			}
 			if len(batch) == 0 {
 				return nil

@@ -19,7 +19,8 @@ import (
 func TestRevokeAccountLink(t *testing.T) {
 	srv := newSim(t, 3, 3) // sub-0000000..2 sign in as u0000000..2
 	org := srv.Org
-	for _, ap := range []sfsim.AuthProvider{{DeveloperName: provider}, {DeveloperName: "SamlIdp", ProviderType: "Saml"}} {
+	// newSim adds the provider's own Auth. Provider.
+	for _, ap := range []sfsim.AuthProvider{{DeveloperName: "SamlIdp", ProviderType: "Saml"}} {
 		if _, err := org.AddAuthProvider(ap); err != nil {
 			t.Fatal(err)
 		}
@@ -130,9 +131,6 @@ func TestRevokeAccountLink(t *testing.T) {
 // this link only: it does not match ErrRevocationUnavailable.
 func TestRevokeAccountLinkRetriesThenFails(t *testing.T) {
 	srv := newSim(t, 1, 1)
-	if _, err := srv.Org.AddAuthProvider(sfsim.AuthProvider{DeveloperName: provider}); err != nil {
-		t.Fatal(err)
-	}
 	srv.Org.SetPackageSettings(sfsim.PackageSettings{RevokeEnabled: true, AuthProvider: provider})
 	l, _ := srv.Org.AccountLink(provider, "sub-0000000")
 	c := newClient(t, ccConfig(srv))

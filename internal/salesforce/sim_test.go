@@ -50,6 +50,9 @@ func newSim(t testing.TB, m, links int) *sfsim.Server {
 	if _, err := org.AddUser(identity.SalesforceUser{Username: integrator, IsActive: true, UserType: "Standard"}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := org.AddAuthProvider(sfsim.AuthProvider{DeveloperName: provider, FriendlyName: "Entra ID sign-in"}); err != nil {
+		t.Fatal(err)
+	}
 	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := 0; i < m; i++ {
 		id, err := org.AddUser(identity.SalesforceUser{

@@ -97,6 +97,12 @@ func buildParts(cfg config.Config, log *slog.Logger, wrapSF func(http.RoundTripp
 	}
 	for _, p := range cfg.Providers {
 		sc.Providers = append(sc.Providers, p.Name)
+		if p.AuthProviderID != "" {
+			if sc.ProviderIDs == nil {
+				sc.ProviderIDs = map[string]string{}
+			}
+			sc.ProviderIDs[p.Name] = p.AuthProviderID
+		}
 	}
 	if cfg.Salesforce.Auth == "jwt-bearer" {
 		if sc.PrivateKeyPEM, err = os.ReadFile(cfg.Salesforce.PrivateKeyFile); err != nil {
@@ -205,7 +211,7 @@ func (s sfSource) Sync(ctx context.Context, st store.Store, runID int64, full bo
 	if err != nil && (errors.As(err, &dnsErr) || (errors.As(err, &opErr) && opErr.Op == "dial")) {
 		err = fmt.Errorf("%w; fix: check salesforce.login_url (%s): it must be the org's My Domain URL (or login/test.salesforce.com) and reachable from this host", err, s.loginURL)
 	}
-	return job.SyncResult{Counts: map[string]int64{
+	return job.SyncResult{Note: strings.Join(r.Notes, "; "), Counts: map[string]int64{
 		"users": int64(r.Users), "account_links": int64(r.AccountLinks), "identity_links": int64(r.RemoteLinks), "account_links_gone": r.NotSeen,
 		"api_requests": after.APIRequests - before.APIRequests, "token_requests": after.TokenRequests - before.TokenRequests,
 	}}, err

@@ -186,7 +186,40 @@ func (o *Org) AddAuthProvider(ap AuthProvider) (string, error) {
 		ap.ID = o.newID(prefixAuthProvider)
 	}
 	o.authProviders[ap.DeveloperName] = authProviderRow{id: ap.ID, developerName: ap.DeveloperName, friendlyName: ap.FriendlyName, providerType: ap.ProviderType}
+	o.authProviderList = append(o.authProviderList, ap.DeveloperName)
 	return ap.ID, nil
+}
+
+// SetSsoProviderNameFriendly makes ThirdPartyAccountLink.SsoProviderName
+// hold the friendly name of the Auth. Provider rather than its developer
+// name. The Object Reference says only "the name associated with the
+// AuthProvider"; idlink must work with either.
+func (o *Org) SetSsoProviderNameFriendly(on bool) {
+	o.mu.Lock()
+	o.ssoNameFriendly = on
+	o.mu.Unlock()
+}
+
+// SetAuthProviderQueryDenied makes queries of AuthProvider fail as for a user
+// without access: "Only users with Customize Application and Manage
+// AuthProviders permissions can access this object" (Object Reference,
+// AuthProvider). Salesforce answers INVALID_TYPE for objects a user cannot see.
+func (o *Org) SetAuthProviderQueryDenied(on bool) {
+	o.mu.Lock()
+	o.authProviderDenied = on
+	o.mu.Unlock()
+}
+
+// AuthProviders returns the Auth. Provider records.
+func (o *Org) AuthProviders() []AuthProvider {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	var out []AuthProvider
+	for _, n := range o.authProviderList {
+		r := o.authProviders[n]
+		out = append(out, AuthProvider{ID: r.id, DeveloperName: r.developerName, FriendlyName: r.friendlyName, ProviderType: r.providerType})
+	}
+	return out
 }
 
 func (o *Org) authProviderByID(id string) (authProviderRow, bool) {

@@ -84,9 +84,16 @@ type Org struct {
 	links       table[identityLinkRow]
 	linkBySub   map[string]int32
 
-	authProviders map[string]authProviderRow // by developer name
-	pkg           PackageSettings
-	revokes       []RevokeCall
+	authProviders    map[string]authProviderRow // by developer name
+	authProviderList []string                   // developer names in insertion order
+	// ssoNameFriendly makes ThirdPartyAccountLink.SsoProviderName answer
+	// with the Auth. Provider's friendly name (SetSsoProviderNameFriendly).
+	ssoNameFriendly bool
+	// authProviderDenied refuses queries of AuthProvider, as for an
+	// integration user without Customize Application and Manage AuthProviders.
+	authProviderDenied bool
+	pkg                PackageSettings
+	revokes            []RevokeCall
 
 	seq     map[string]uint64 // per key prefix
 	clock   func() time.Time

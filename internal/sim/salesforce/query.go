@@ -59,6 +59,14 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request, userID stri
 	if err == nil {
 		obj, err = resolve(pq)
 	}
+	if err == nil && obj == authProviderObject {
+		s.Org.mu.RLock()
+		denied := s.Org.authProviderDenied
+		s.Org.mu.RUnlock()
+		if denied {
+			err = &queryError{code: "INVALID_TYPE", msg: "sObject type 'AuthProvider' is not supported. If you are attempting to use a custom object, be sure to append the '__c' after the entity name. Please reference your WSDL or the describe call for the appropriate names."}
+		}
+	}
 	if err != nil {
 		var qe *queryError
 		if errors.As(err, &qe) {

@@ -12,7 +12,9 @@ import (
 // are idlink-internal and never written to Salesforce, so they are skipped).
 func (o *Org) LoadScenario(w *scenario.World) error {
 	for _, p := range w.Providers {
-		if _, err := o.AddAuthProvider(AuthProvider{DeveloperName: p.Name}); err != nil {
+		// The friendly name (the Name field in Setup) differs from the
+		// developer name (URL Suffix), as in most orgs.
+		if _, err := o.AddAuthProvider(AuthProvider{DeveloperName: p.Name, FriendlyName: "Sign in with " + p.Name}); err != nil {
 			return fmt.Errorf("load scenario: %w", err)
 		}
 	}

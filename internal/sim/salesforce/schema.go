@@ -81,7 +81,11 @@ var (
 	accountLinkObject = newSObject("ThirdPartyAccountLink", []fieldDef{
 		{name: "Id", typ: ftID}, {name: "SsoProviderName", typ: ftString}, {name: "Provider", typ: ftString},
 		{name: "RemoteIdentifier", typ: ftString}, {name: "UserId", typ: ftRef}, {name: "Handle", typ: ftString},
-		{name: "IsNotSsoUsable", typ: ftBool},
+		{name: "IsNotSsoUsable", typ: ftBool}, {name: "SsoProviderId", typ: ftRef},
+	})
+	authProviderObject = newSObject("AuthProvider", []fieldDef{
+		{name: "Id", typ: ftID}, {name: "DeveloperName", typ: ftString}, {name: "FriendlyName", typ: ftString},
+		{name: "ProviderType", typ: ftPicklist},
 	})
 	identityLinkObject = newSObject("Identity_Link__c", []fieldDef{
 		{name: "Id", typ: ftID}, {name: "Subject__c", typ: ftString, caseSensitive: true}, {name: "User__c", typ: ftRef},
@@ -125,6 +129,13 @@ func init() {
 		case 0:
 			return value{s: r.id}
 		case 1:
+			// SsoProviderName is documented only as "the name associated
+			// with the AuthProvider"; the org can be told to answer with the
+			// friendly name instead of the developer name, so that clients
+			// are tested against both.
+			if ap, ok := o.authProviders[r.providerName]; ok && o.ssoNameFriendly {
+				return value{s: ap.friendlyName}
+			}
 			return value{s: r.providerName}
 		case 2:
 			return value{s: "OpenIdConnect"}
@@ -134,8 +145,25 @@ func init() {
 			return value{s: r.userID}
 		case 5:
 			return value{s: r.handle}
+		case 7:
+			return value{s: o.authProviders[r.providerName].id}
 		default:
 			return value{}
+		}
+	}
+	authProviderObject.rowCount = func(o *Org) int { return len(o.authProviderList) }
+	authProviderObject.idSorted = func(o *Org) bool { return false }
+	authProviderObject.get = func(o *Org, row int32, fi int) value {
+		r := o.authProviders[o.authProviderList[row]]
+		switch fi {
+		case 0:
+			return value{s: r.id}
+		case 1:
+			return value{s: r.developerName}
+		case 2:
+			return value{s: r.friendlyName}
+		default:
+			return value{s: r.providerType}
 		}
 	}
 	// "In API version 34.0 and later ... A query() call returns up to 500
@@ -176,7 +204,7 @@ func init() {
 			return value{t: r.modstamp}
 		}
 	}
-	for _, s := range []*sobject{userObject, accountLinkObject, identityLinkObject} {
+	for _, s := range []*sobject{userObject, accountLinkObject, identityLinkObject, authProviderObject} {
 		sobjects[strings.ToLower(s.name)] = s
 	}
 }
