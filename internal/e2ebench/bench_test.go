@@ -546,6 +546,9 @@ func (m measurement) requestRows() []reqRow {
 			sfKnown["count:"+o.obj] = true
 		}
 	}
+	add("salesforce", "Salesforce AuthProvider query", m.SF["pages:AuthProvider"], 0, 1,
+		"once per run: resolves each provider to its AuthProvider record, so links are read by SsoProviderId")
+	sfKnown["pages:AuthProvider"] = true
 	others = others[:0]
 	for k := range m.SF {
 		if !sfKnown[k] {
