@@ -149,14 +149,14 @@ type Salesforce struct {
 
 // Provider is one OIDC client that signs users in to Salesforce.
 type Provider struct {
-	Name     string    `yaml:"name"`   // Auth. Provider developer name (URL Suffix); the friendly name is accepted too
+	Name string `yaml:"name"` // Auth. Provider developer name (URL Suffix); the friendly name is accepted too
 	// AuthProviderID is the AuthProvider record id (0SO...), for an
 	// integration user that may not query AuthProvider; optional.
-	AuthProviderID string `yaml:"auth_provider_id"`
-	Issuer   string    `yaml:"issuer"` // e.g. https://login.microsoftonline.com/<tenant>/v2.0
-	ClientID string    `yaml:"client_id"`
-	Strategy string    `yaml:"strategy"` // observed | object-id | pairwise
-	Pairwise *Pairwise `yaml:"pairwise"`
+	AuthProviderID string    `yaml:"auth_provider_id"`
+	Issuer         string    `yaml:"issuer"` // e.g. https://login.microsoftonline.com/<tenant>/v2.0
+	ClientID       string    `yaml:"client_id"`
+	Strategy       string    `yaml:"strategy"` // observed | object-id | pairwise
+	Pairwise       *Pairwise `yaml:"pairwise"`
 	// RevokeAccountLinks lets the job revoke Salesforce's ThirdPartyAccountLink
 	// of a misrouted subject of this provider once the correct
 	// Identity_Link__c is written, through the package's revocation resource
