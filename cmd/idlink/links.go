@@ -14,7 +14,7 @@ import (
 
 func cmdLinks(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 {
-		return withCode(ExitUsage, errors.New("usage: idlink links list|approve|reject|history [flags]"))
+		return withCode(ExitUsage, errors.New("usage: idlink links list|approve|reject|history|adopt|export-decisions|import-decisions [flags]"))
 	}
 	switch args[0] {
 	case "list":
@@ -25,8 +25,14 @@ func cmdLinks(ctx context.Context, e env, args []string) error {
 		return linksDecide(ctx, e, args[1:], false)
 	case "history":
 		return linksHistory(ctx, e, args[1:])
+	case "adopt":
+		return linksAdopt(ctx, e, args[1:])
+	case "export-decisions":
+		return linksExportDecisions(ctx, e, args[1:])
+	case "import-decisions":
+		return linksImportDecisions(ctx, e, args[1:])
 	}
-	return withCode(ExitUsage, fmt.Errorf("unknown 'links' command %q: use list, approve, reject or history", args[0]))
+	return withCode(ExitUsage, fmt.Errorf("unknown 'links' command %q: use list, approve, reject, history, adopt, export-decisions or import-decisions", args[0]))
 }
 
 func linksList(ctx context.Context, e env, args []string) error {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -58,22 +57,11 @@ func observationsImport(ctx context.Context, e env, args []string) error {
 	cfgPath := configFlag(fs, e)
 	format := fs.String("format", "", "csv or jsonl (default: detected from the content)")
 	accept := fs.Bool("accept-conflicts", false, "record conflicting rows as conflicts (the identities involved become disputed) instead of refusing the file")
-	// The file may come before or after the flags.
-	var file string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		file, args = args[0], args[1:]
+	file, err := parseFileFlags(fs, args)
+	if err != nil {
+		return err
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return withCode(ExitUsage, err)
-	}
-	rest := fs.Args()
-	if file == "" && len(rest) > 0 {
-		file, rest = rest[0], rest[1:]
-	}
-	if file == "" || len(rest) > 0 {
+	if file == "" {
 		return withCode(ExitUsage, errors.New("observations import takes one file: a CSV with header sub,oid,tid,client or JSON lines"))
 	}
 	cfg, err := loadConfig(*cfgPath, e)

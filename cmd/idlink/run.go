@@ -147,6 +147,29 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// parseFileFlags parses flags around one file argument, which may come
+// before, between or after them; "" when there is none.
+func parseFileFlags(fs *flag.FlagSet, args []string) (string, error) {
+	var file string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		file, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return "", err
+		}
+		return "", withCode(ExitUsage, err)
+	}
+	rest := fs.Args()
+	if file == "" && len(rest) > 0 {
+		file, rest = rest[0], rest[1:]
+	}
+	if len(rest) > 0 {
+		return "", withCode(ExitUsage, fmt.Errorf("unexpected argument %q; see '%s -h'", rest[0], fs.Name()))
+	}
+	return file, nil
+}
+
 // configFlag registers --config, defaulting to IDLINK_CONFIG.
 func configFlag(fs *flag.FlagSet, e env) *string {
 	return fs.String("config", e.getenv("IDLINK_CONFIG"), "config file (YAML); env IDLINK_CONFIG")

@@ -145,6 +145,10 @@ type Link struct {
 	Status           LinkStatus
 	Reason           string // why revoked or proposed
 	UpdatedAt        time.Time
+	// StoreID is the idlink database that wrote an Identity_Link__c row
+	// (Store_Id__c); set on rows read from Salesforce only. Empty for rows
+	// written before the field existed or by hand.
+	StoreID string
 }
 
 // Key identifies a link: one subject per provider.
@@ -238,7 +242,11 @@ const (
 	ActionUpdateLink  ActionKind = "update-link"  // re-point or refresh an existing link
 	ActionRevokeLink  ActionKind = "revoke-link"  // mark revoked with a reason; history stays
 	ActionProposeLink ActionKind = "propose-link" // weaker match: waits for an admin
-	ActionFlag        ActionKind = "flag"         // shown to an admin, nothing written
+	// ActionAdoptLink records in idlink's store an Identity_Link__c row that
+	// already says what the plan wants (a new database, or rows of an
+	// adopted one); nothing is written to Salesforce.
+	ActionAdoptLink ActionKind = "adopt-link"
+	ActionFlag      ActionKind = "flag" // shown to an admin, nothing written
 	// ActionRevokeAccountLink removes Salesforce's own ThirdPartyAccountLink
 	// of a misrouted subject (Link.SalesforceUserID is the duplicate it
 	// pointed at) through the package's revocation resource. idlink's link

@@ -307,6 +307,9 @@ func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outco
 	if err != nil {
 		return err
 	}
+	if opt.Reconcile, err = withOwner(ctx, j.Store, opt.Reconcile); err != nil {
+		return err
+	}
 	res, err := reconcile.Plan(opt.Reconcile, snap)
 	if err != nil {
 		return fmt.Errorf("plan: %w", err)
@@ -354,6 +357,24 @@ func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outco
 	return err
 }
 
+// withOwner fills in this database's id and the databases it adopted, which
+// decide whose Identity_Link__c rows are this one's.
+func withOwner(ctx context.Context, st store.Store, rc reconcile.Config) (reconcile.Config, error) {
+	id, err := st.StoreID(ctx)
+	if err != nil {
+		return rc, err
+	}
+	ad, err := st.ListAdoptedStores(ctx)
+	if err != nil {
+		return rc, fmt.Errorf("read adopted databases: %w", err)
+	}
+	rc.StoreID, rc.AdoptedStores = id, nil
+	for _, a := range ad {
+		rc.AdoptedStores = append(rc.AdoptedStores, a.StoreID)
+	}
+	return rc, nil
+}
+
 // baseline is the coverage of the newest successful run or backfill, the
 // reference of the coverage-drop limit; nil when there is none yet.
 func baseline(ctx context.Context, st store.Store) (*reconcile.Coverage, error) {
@@ -384,7 +405,7 @@ func afterApply(as []identity.Assessment, recs []store.ActionRecord) []identity.
 			continue
 		}
 		switch r.Action.Kind {
-		case identity.ActionCreateLink, identity.ActionUpdateLink:
+		case identity.ActionCreateLink, identity.ActionUpdateLink, identity.ActionAdoptLink:
 			if r.Action.Link.Status == identity.LinkActive {
 				applied[r.Action.Link.Key()] = r.Action.Link
 			}
@@ -447,6 +468,9 @@ func (j *Job) dryRun(ctx context.Context, opt Options) (Outcome, error) {
 	out.Run.Note = strings.Join(notes, "; ")
 	snap, err := LoadSnapshot(ctx, scratch, j.Store)
 	if err != nil {
+		return out, err
+	}
+	if opt.Reconcile, err = withOwner(ctx, j.Store, opt.Reconcile); err != nil {
 		return out, err
 	}
 	res, err := reconcile.Plan(opt.Reconcile, snap)

@@ -124,6 +124,9 @@ func Apply(ctx context.Context, st Store, w LinkWriter, r *Result, opt ApplyOpti
 		if err != nil {
 			return res, err
 		}
+		if held.Foreign {
+			note = "rows of another idlink database are adopted, not overridden"
+		}
 		if note != "" {
 			held.Note = note
 			res.Held = true
@@ -142,7 +145,9 @@ func Apply(ctx context.Context, st Store, w LinkWriter, r *Result, opt ApplyOpti
 		switch a.Kind {
 		case identity.ActionCreateLink, identity.ActionUpdateLink, identity.ActionRevokeLink:
 			writes = append(writes, i)
-		case identity.ActionProposeLink:
+		case identity.ActionProposeLink, identity.ActionAdoptLink:
+			// Recorded in the store only: a proposal must not reach the
+			// login handler, an adopted link is in Salesforce already.
 			proposals = append(proposals, i)
 		case identity.ActionRevokeAccountLink:
 			accountRevokes = append(accountRevokes, i)

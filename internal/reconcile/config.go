@@ -89,6 +89,13 @@ type Config struct {
 	// Orphans is the orphan scope. Default: all.
 	Orphans OrphanScope
 	Limits  Limits
+	// StoreID is this idlink database's id; AdoptedStores are the other
+	// databases whose Identity_Link__c rows an admin adopted. Active rows of
+	// any other database hold the run: two databases on one org would undo
+	// each other. Rows without a store id (written before the field existed)
+	// count as this database's.
+	StoreID       string
+	AdoptedStores []string
 }
 
 // DefaultLimits mirror Entra provisioning's accidental-deletion prevention

@@ -35,6 +35,11 @@ type Result struct {
 	// SalesforceOnly are the indexes in Actions of revokes of Identity_Link__c
 	// rows idlink has no record of: Apply revokes them in Salesforce only.
 	SalesforceOnly []int
+	// StoreID is this database's id (Config.StoreID), for messages.
+	StoreID string
+	// Foreign counts, per database id, the active Identity_Link__c rows
+	// another idlink database wrote (not adopted): they hold the run.
+	Foreign map[string]int
 	// ComputedCreates are the indexes in Actions of links created with a
 	// computed subject (object-id, pairwise) that idlink never linked for
 	// the person before: no sign-in or import proved them, so a mass of them
@@ -74,7 +79,7 @@ const (
 )
 
 var kindOrder = []identity.ActionKind{identity.ActionRevokeLink, identity.ActionUpdateLink,
-	identity.ActionCreateLink, identity.ActionRevokeAccountLink, identity.ActionProposeLink, identity.ActionFlag}
+	identity.ActionCreateLink, identity.ActionAdoptLink, identity.ActionRevokeAccountLink, identity.ActionProposeLink, identity.ActionFlag}
 
 func kindIndex(k identity.ActionKind) int { return slices.Index(kindOrder, k) }
 
@@ -99,7 +104,7 @@ type planner struct {
 	takenOver []map[string]bool
 
 	assessments []identity.Assessment
-	buckets     [6]chunks
+	buckets     [7]chunks
 	situations  [7]int64
 	flags       map[string]int64
 	counts      map[string]int64
@@ -109,6 +114,7 @@ type planner struct {
 	// suspects are suspected JIT duplicates per provider, by the Entra
 	// object id of the person whose account they duplicate.
 	suspects []map[string]suspect
+	foreign  map[string]int
 }
 
 // Plan decides the situations and the plan. It is pure: the same snapshot and
@@ -146,6 +152,7 @@ func Plan(cfg Config, s *Snapshot) (*Result, error) {
 	// Most Entra users get one assessment per provider: size it once rather
 	// than doubling a slice of large structs on the way up.
 	p.assessments = make([]identity.Assessment, 0, len(s.entra)*len(cfg.Providers)+len(s.sf)/64+16)
+	p.countForeign()
 	p.matchAll()
 	p.findSuspects()
 	p.indexEmails()
@@ -613,9 +620,23 @@ func (p *planner) assessActive(e *entraRec, m matchRes, pi int, disputeDetail st
 			}
 			a.Detail = "link updated: " + reason
 			p.act(identity.Action{Kind: identity.ActionUpdateLink, Link: desired, Reason: reason}, repoint)
+		case !ls.hasCur && remOK:
+			// Salesforce already holds exactly this link (a new database,
+			// or rows of an adopted one): record it, write nothing.
+			a.Situation = identity.Linked
+			a.Detail = "linked: the existing Identity_Link__c is adopted into idlink's records"
+			desired.Rule = ls.rem.rule
+			desired.Reason = "adopted: " + desired.Reason
+			p.act(identity.Action{Kind: identity.ActionAdoptLink, Link: desired, Reason: desired.Reason}, false)
 		default:
 			a.Detail = "link to be created: " + desired.Reason
-			p.act(identity.Action{Kind: identity.ActionCreateLink, Link: desired, Reason: desired.Reason}, false)
+			// Over an active Identity_Link__c that names someone else this
+			// re-points a live link: a disruptive change.
+			overwrite := ls.remActive() && !remOK
+			if overwrite {
+				a.Detail = "link to be written over the Identity_Link__c that points at " + ls.rem.sf + ": " + desired.Reason
+			}
+			p.act(identity.Action{Kind: identity.ActionCreateLink, Link: desired, Reason: desired.Reason}, overwrite)
 			// A computed subject idlink never linked for this person before
 			// (not a re-activation of their revoked link) counts toward the
 			// create limit: a changed recipe makes many such at once.
@@ -629,6 +650,16 @@ func (p *planner) assessActive(e *entraRec, m matchRes, pi int, disputeDetail st
 			p.revoke(pc.Name, ls, "rejected by "+dec.Actor)
 		}
 	default:
+		if !ls.hasCur && remOK {
+			// A database without decisions (a move, a second deployment)
+			// meets an active Identity_Link__c for exactly this match: keep
+			// it, and propose it so that an admin can confirm it here.
+			a.Detail = "matched by " + string(a.Rule) + " only; an active Identity_Link__c already links it, but this database has no approval for it: import the decisions of the old database ('idlink links import-decisions') or approve it"
+			desired.Status = identity.LinkProposed
+			desired.Reason = "matched by " + string(a.Rule) + " only; found active in Salesforce: approve to keep"
+			p.act(identity.Action{Kind: identity.ActionProposeLink, Link: desired, Reason: desired.Reason}, false)
+			break
+		}
 		if ls.curActive() || ls.remActive() {
 			// The link points elsewhere and the new match needs approval:
 			// the old link is revoked (Salesforce too), the new one proposed.
@@ -914,8 +945,27 @@ func (c *chunks) each(fn func(*planned)) {
 	}
 }
 
+// countForeign counts the active Identity_Link__c rows that another idlink
+// database wrote and no admin adopted.
+func (p *planner) countForeign() {
+	own := map[string]bool{"": true, p.cfg.StoreID: true}
+	for _, id := range p.cfg.AdoptedStores {
+		own[id] = true
+	}
+	for _, ps := range p.provs {
+		for _, l := range ps.remote {
+			if l.status == stActive && !own[l.store] {
+				if p.foreign == nil {
+					p.foreign = map[string]int{}
+				}
+				p.foreign[l.store]++
+			}
+		}
+	}
+}
+
 func (p *planner) result() *Result {
-	r := &Result{Assessments: p.assessments, ActiveLinks: p.s.activeLinks, Counts: p.counts}
+	r := &Result{Assessments: p.assessments, ActiveLinks: p.s.activeLinks, Counts: p.counts, Foreign: p.foreign, StoreID: p.cfg.StoreID}
 	// A key written by a create or update is not also revoked: the write
 	// re-points it (a user taking over a link another identity held). A
 	// proposal does not replace a revoke: it is not written to Salesforce,

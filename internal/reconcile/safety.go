@@ -3,6 +3,7 @@ package reconcile
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -33,6 +34,9 @@ type HeldError struct {
 	Held []identity.Action
 	// Note explains why an override did not release the plan, if one was given.
 	Note string
+	// Foreign is set when rows of another idlink database held the plan:
+	// no override releases that, only an adoption.
+	Foreign bool
 }
 
 func (e *HeldError) Error() string {
@@ -115,7 +119,7 @@ func CoverageOf(counts map[string]int64) Coverage {
 func CoverageAfter(r *Result) Coverage {
 	created := map[identity.LinkKey]string{}
 	for _, a := range r.Actions {
-		if (a.Kind == identity.ActionCreateLink || a.Kind == identity.ActionUpdateLink) && a.Link.Status == identity.LinkActive {
+		if (a.Kind == identity.ActionCreateLink || a.Kind == identity.ActionUpdateLink || a.Kind == identity.ActionAdoptLink) && a.Link.Status == identity.LinkActive {
 			created[a.Link.Key()] = a.Link.SalesforceUserID
 		}
 	}
@@ -162,6 +166,16 @@ func CheckLimits(r *Result, l Limits, baseline *Coverage) *HeldError {
 	if baseline != nil && baseline.Total > 0 && l.MaxCoverageDrop > 0 && baseline.Percent()-after.Percent() > l.MaxCoverageDrop {
 		h.Reasons = append(h.Reasons, fmt.Sprintf("linked coverage would drop from %.1f%% (%d of %d, previous successful run) to %.1f%% (%d of %d), more than %g points: check for a renamed provider, a changed strategy or a broken scope",
 			baseline.Percent(), baseline.Linked, baseline.Total, after.Percent(), after.Linked, after.Total, l.MaxCoverageDrop))
+	}
+	if len(r.Foreign) > 0 {
+		ids := slices.Sorted(maps.Keys(r.Foreign))
+		parts := make([]string, len(ids))
+		for i, id := range ids {
+			parts[i] = fmt.Sprintf("%s: %d", id, r.Foreign[id])
+		}
+		h.Foreign = true
+		h.Reasons = append(h.Reasons, fmt.Sprintf("active Identity_Link__c rows were written by another idlink database (%s), not by this one (%s): two databases on one org undo each other; stop the other deployment, then adopt its rows with 'idlink links adopt --store-id ID --reason TEXT' (no override releases this)",
+			strings.Join(parts, ", "), r.StoreID))
 	}
 	if len(h.Reasons) == 0 {
 		return nil

@@ -123,6 +123,7 @@ type sfRec struct {
 // linkRec is a Link without its provider.
 type linkRec struct {
 	sub, sf, oid, tid string
+	store             string        // Identity_Link__c rows: the writing database (interned)
 	rule              identity.Rule // interned
 	status            status
 }
@@ -394,6 +395,7 @@ func (s *Snapshot) AddRemoteLink(l identity.Link) error {
 	if err != nil {
 		return err
 	}
+	r.store = s.internStr(l.StoreID)
 	p := s.prov(l.Provider)
 	if _, dup := p.remoteLink(l.Subject); dup {
 		return fmt.Errorf("Identity_Link__c %s appears twice in the snapshot", l.Key())

@@ -20,7 +20,7 @@ import (
 // mark it UploadComplete, poll until JobComplete, then read the successful
 // and failed results and match them to the links by Subject__c.
 
-var bulkColumns = []string{"Subject__c", "User__c", "Entra_Object_Id__c", "Tenant_Id__c", "Provider__c", "Match_Rule__c", "Status__c", "Revoke_Reason__c", "Last_Reconciled__c"}
+var bulkColumns = []string{"Subject__c", "User__c", "Entra_Object_Id__c", "Tenant_Id__c", "Provider__c", "Match_Rule__c", "Status__c", "Revoke_Reason__c", "Last_Reconciled__c", "Store_Id__c"}
 
 type jobInfo struct {
 	ID                     string `json:"id"`
@@ -48,7 +48,7 @@ func (c *Client) bulkUpsert(ctx context.Context, links []identity.Link, idx []in
 	w := csv.NewWriter(&buf)
 	_ = w.Write(bulkColumns)
 	for _, i := range idx {
-		rec := linkRecord(links[i], now)
+		rec := linkRecord(links[i], now, c.cfg.StoreID)
 		row := make([]string, len(bulkColumns))
 		for k, col := range bulkColumns {
 			v, ok := rec[col]

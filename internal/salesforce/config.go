@@ -92,6 +92,8 @@ type Config struct {
 	// Providers are the configured Auth. Provider names (developer name, or
 	// the friendly name) whose ThirdPartyAccountLink rows are read.
 	Providers []string
+	// StoreID is the idlink database's id, written to Identity_Link__c.Store_Id__c.
+	StoreID string
 	// ProviderIDs optionally give a provider's AuthProvider record id
 	// (0SO...), by configured name: then it is not looked up, which needs
 	// no access to AuthProvider.

@@ -440,9 +440,10 @@ type remoteLinkRecord struct {
 	Status         string `json:"Status__c"`
 	RevokeReason   string `json:"Revoke_Reason__c"`
 	LastReconciled string `json:"Last_Reconciled__c"`
+	StoreID        string `json:"Store_Id__c"`
 }
 
-const remoteLinkFields = "Id, Subject__c, User__c, Entra_Object_Id__c, Tenant_Id__c, Provider__c, Match_Rule__c, Status__c, Revoke_Reason__c, Last_Reconciled__c"
+const remoteLinkFields = "Id, Subject__c, User__c, Entra_Object_Id__c, Tenant_Id__c, Provider__c, Match_Rule__c, Status__c, Revoke_Reason__c, Last_Reconciled__c, Store_Id__c"
 
 // ReadRemoteLinks streams every Identity_Link__c record into sink.
 func (c *Client) ReadRemoteLinks(ctx context.Context, sink RemoteLinkSink, runID int64) (int, error) {
@@ -477,7 +478,7 @@ func (r remoteLinkRecord) toLink() (identity.Link, error) {
 	}
 	l := identity.Link{
 		Provider: r.Provider, Subject: r.Subject, SalesforceUserID: r.UserID, ObjectID: r.ObjectID, TenantID: r.TenantID,
-		Rule: identity.Rule(r.MatchRule), Reason: r.RevokeReason, UpdatedAt: t,
+		Rule: identity.Rule(r.MatchRule), Reason: r.RevokeReason, UpdatedAt: t, StoreID: r.StoreID,
 	}
 	switch r.Status {
 	case statusActive:

@@ -122,7 +122,7 @@ func (c *Client) UpsertLinkRecords(ctx context.Context, links []identity.Link) (
 func (c *Client) upsertBatch(ctx context.Context, links []identity.Link, batch []int, results []UpsertResult, now time.Time) ([]int, error) {
 	records := make([]map[string]any, len(batch))
 	for k, i := range batch {
-		records[k] = linkRecord(links[i], now)
+		records[k] = linkRecord(links[i], now, c.cfg.StoreID)
 		results[i].Attempts++
 	}
 	body, err := json.Marshal(map[string]any{"allOrNone": false, "records": records})
@@ -179,7 +179,7 @@ func allLocked(errs []RecordError) bool {
 
 // linkRecord maps a link onto Identity_Link__c. Empty optional values are
 // sent as null so that an update clears them (a revoked link keeps its user).
-func linkRecord(l identity.Link, now time.Time) map[string]any {
+func linkRecord(l identity.Link, now time.Time, storeID string) map[string]any {
 	null := func(s string) any {
 		if s == "" {
 			return nil
@@ -209,6 +209,10 @@ func linkRecord(l identity.Link, now time.Time) map[string]any {
 	}
 	if l.SalesforceUserID != "" {
 		rec["User__c"] = l.SalesforceUserID
+	}
+	if storeID != "" {
+		// The writing database, so that two databases on one org notice each other.
+		rec["Store_Id__c"] = storeID
 	}
 	if l.Rule == identity.RuleObjectID || l.Rule == identity.RuleUPN {
 		rec["Match_Rule__c"] = string(l.Rule)

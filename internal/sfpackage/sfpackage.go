@@ -359,7 +359,7 @@ const (
 // IdentityLinkFields are the Identity_Link__c fields the job writes and the handler reads.
 var IdentityLinkFields = []string{
 	"Subject__c", "User__c", "Entra_Object_Id__c", "Tenant_Id__c", "Provider__c",
-	"Match_Rule__c", "Status__c", "Revoke_Reason__c", "Last_Reconciled__c",
+	"Match_Rule__c", "Status__c", "Revoke_Reason__c", "Last_Reconciled__c", "Store_Id__c",
 }
 
 func checkIdentityLink(pkg *Package, ps *problems) {
@@ -406,6 +406,7 @@ func checkIdentityLink(pkg *Package, ps *problems) {
 	text("Tenant_Id__c", 36)
 	text("Provider__c", 80)
 	text("Revoke_Reason__c", 80)
+	text("Store_Id__c", 28)
 	if f := obj.Fields["User__c"]; f != nil && (f.Type != "Lookup" || f.ReferenceTo != "User") {
 		ps.add(identityLinkFile+"/fields/User__c.field-meta.xml", "must be Lookup(User), is %s(%s)", f.Type, f.ReferenceTo)
 	}

@@ -5,6 +5,8 @@ package store
 // exported for the backends, not for callers of a Store.
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -106,7 +108,7 @@ func CheckLinkChange(i int, c LinkChange) error {
 		return fmt.Errorf("%s: unknown link status %q (want active, proposed or revoked)", where, l.Status)
 	}
 	switch c.Action {
-	case identity.ActionCreateLink, identity.ActionUpdateLink:
+	case identity.ActionCreateLink, identity.ActionUpdateLink, identity.ActionAdoptLink:
 		if l.Status == identity.LinkRevoked {
 			return fmt.Errorf("%s: status revoked needs action %s", where, identity.ActionRevokeLink)
 		}
@@ -129,7 +131,7 @@ func CheckLinkChange(i int, c LinkChange) error {
 			return fmt.Errorf("%s: a revoked ThirdPartyAccountLink needs status revoked and the Salesforce user it pointed at", where)
 		}
 	default:
-		return fmt.Errorf("%s: action %q does not write a link (want create-link, update-link, propose-link, revoke-link or revoke-account-link)", where, c.Action)
+		return fmt.Errorf("%s: action %q does not write a link (want create-link, update-link, adopt-link, propose-link, revoke-link or revoke-account-link)", where, c.Action)
 	}
 	return nil
 }
@@ -138,6 +140,29 @@ func CheckLinkChange(i int, c LinkChange) error {
 // current state. A revoked ThirdPartyAccountLink leaves idlink's own link
 // as it is and is only appended to the link's history and the audit log.
 func WritesLinkRow(a identity.ActionKind) bool { return a != identity.ActionRevokeAccountLink }
+
+// NewStoreID makes a database id: random, so that two databases never share one.
+func NewStoreID() string {
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return "idl-" + hex.EncodeToString(b)
+}
+
+// CheckStoreAdoption refuses an adoption without its id, actor or reason.
+func CheckStoreAdoption(a StoreAdoption) error {
+	if a.StoreID == "" || a.Actor == "" || a.Reason == "" {
+		return fmt.Errorf("adopting the links of another idlink database needs its id, an actor and a reason (got %q, %q, %q)", a.StoreID, a.Actor, a.Reason)
+	}
+	return nil
+}
+
+// StoreAdoptionAudit is the audit event of an adoption.
+func StoreAdoptionAudit(a StoreAdoption) AuditEvent {
+	return AuditEvent{At: a.At, Actor: a.Actor, Kind: "store.adopt", Target: a.StoreID,
+		Detail: "Identity_Link__c rows written by idlink database " + a.StoreID + " are adopted: " + a.Reason}
+}
 
 // CheckObservationDeletion refuses a deletion without its keys, actor or reason.
 func CheckObservationDeletion(d ObservationDeletion) error {

@@ -87,6 +87,14 @@ type ObservationConflict struct {
 	SeenAt      time.Time
 }
 
+// StoreAdoption is an admin's decision to take over the Identity_Link__c
+// rows another idlink database wrote (a move, or a retired deployment).
+type StoreAdoption struct {
+	StoreID       string
+	Actor, Reason string
+	At            time.Time
+}
+
 // ObservationDeletion is an admin's removal of a wrong observation.
 type ObservationDeletion struct {
 	Provider, Subject, ObjectID string
@@ -207,6 +215,15 @@ type Store interface {
 	ScanLinks(ctx context.Context, fn func(identity.Link) error) error
 	ApplyLinkChanges(ctx context.Context, runID int64, changes []LinkChange) error
 	LinkHistory(ctx context.Context, key identity.LinkKey) ([]LinkVersion, error)
+
+	// StoreID is this database's own id, made at first use: the job writes
+	// it into Identity_Link__c.Store_Id__c so that two databases on one org
+	// notice each other.
+	StoreID(ctx context.Context) (string, error)
+	// AdoptStore records an admin's decision that Identity_Link__c rows
+	// written by another database are this one's now (audited).
+	AdoptStore(ctx context.Context, a StoreAdoption) error
+	ListAdoptedStores(ctx context.Context) ([]StoreAdoption, error)
 
 	// Admin decisions on proposed links; each also writes an audit event.
 	RecordDecision(ctx context.Context, d Decision) error

@@ -44,7 +44,7 @@ type parts struct {
 	sf    *salesforce.Client
 }
 
-func buildParts(cfg config.Config, log *slog.Logger, wrapSF func(http.RoundTripper) http.RoundTripper) (parts, error) {
+func buildParts(cfg config.Config, storeID string, log *slog.Logger, wrapSF func(http.RoundTripper) http.RoundTripper) (parts, error) {
 	if err := cfg.RequireSources(); err != nil {
 		return parts{}, err
 	}
@@ -73,6 +73,7 @@ func buildParts(cfg config.Config, log *slog.Logger, wrapSF func(http.RoundTripp
 		return parts{}, &config.Error{Key: "entra", File: cfg.Source, Msg: err.Error(), Fix: "correct the entra section"}
 	}
 	sc := salesforce.Config{
+		StoreID:         storeID,
 		LoginURL:        cfg.Salesforce.LoginURL,
 		Auth:            salesforce.AuthKind(cfg.Salesforce.Auth),
 		ClientID:        cfg.Salesforce.ClientID,
@@ -227,7 +228,13 @@ type Instruments struct {
 
 // NewJob assembles a job from the configuration.
 func NewJob(cfg config.Config, st store.Store, log *slog.Logger, in Instruments) (*job.Job, error) {
-	p, err := buildParts(cfg, log, in.Transport)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	storeID, err := st.StoreID(ctx)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	p, err := buildParts(cfg, storeID, log, in.Transport)
 	if err != nil {
 		return nil, err
 	}

@@ -25,11 +25,13 @@ type upsertResult struct {
 var identityLinkFields = map[string][]string{
 	"Subject__c": nil, "User__c": nil, "Entra_Object_Id__c": nil, "Tenant_Id__c": nil, "Provider__c": nil,
 	"Match_Rule__c": {"oid", "upn"}, "Status__c": {"Active", "Revoked"}, "Revoke_Reason__c": nil, "Last_Reconciled__c": nil,
+	"Store_Id__c": nil,
 }
 
 // fieldLengths are the Text lengths declared in the package's field metadata.
 var fieldLengths = map[string]int{
 	"Subject__c": 255, "Entra_Object_Id__c": 36, "Tenant_Id__c": 36, "Provider__c": 255, "Revoke_Reason__c": 255,
+	"Store_Id__c": 64,
 }
 
 // handleUpsert is PATCH /composite/sobjects/{object}/{externalIdField}:
@@ -171,6 +173,7 @@ func (s *Server) stageRecord(rec map[string]json.RawMessage) (identityLinkRow, *
 	set("Match_Rule__c", &row.matchRule)
 	set("Status__c", &row.status)
 	set("Revoke_Reason__c", &row.revokeReason)
+	set("Store_Id__c", &row.storeID)
 	if v, ok := vals["Last_Reconciled__c"]; ok {
 		row.lastReconciled = 0
 		if v != nil {

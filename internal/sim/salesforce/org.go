@@ -42,9 +42,9 @@ type accountLinkRow struct {
 }
 
 type identityLinkRow struct {
-	id, subject, userID, objectID, tenantID, provider, matchRule, status, revokeReason string
-	lastReconciled                                                                     int64 // 0 = null
-	created, modstamp                                                                  int64
+	id, subject, userID, objectID, tenantID, provider, matchRule, status, revokeReason, storeID string
+	lastReconciled                                                                              int64 // 0 = null
+	created, modstamp                                                                           int64
 }
 
 // IdentityLink is one Identity_Link__c record as the simulator stores it.
@@ -59,6 +59,7 @@ type IdentityLink struct {
 	Status         string // Status__c: "Active" | "Revoked"
 	RevokeReason   string // Revoke_Reason__c
 	LastReconciled time.Time
+	StoreID        string // Store_Id__c: the idlink database that wrote it
 }
 
 // table is a slice of rows kept in insertion order plus whether the record
@@ -357,7 +358,7 @@ func (o *Org) PutIdentityLink(l IdentityLink) (string, error) {
 	}
 	row := identityLinkRow{
 		subject: l.Subject, userID: l.UserID, objectID: l.ObjectID, tenantID: l.TenantID, provider: l.Provider,
-		matchRule: l.MatchRule, status: l.Status, revokeReason: l.RevokeReason,
+		matchRule: l.MatchRule, status: l.Status, revokeReason: l.RevokeReason, storeID: l.StoreID,
 	}
 	if !l.LastReconciled.IsZero() {
 		row.lastReconciled = l.LastReconciled.UnixMilli()
@@ -388,7 +389,7 @@ func (o *Org) putLinkLocked(row identityLinkRow) (string, bool) {
 func (r identityLinkRow) toIdentityLink() IdentityLink {
 	l := IdentityLink{
 		ID: r.id, Subject: r.subject, UserID: r.userID, ObjectID: r.objectID, TenantID: r.tenantID,
-		Provider: r.provider, MatchRule: r.matchRule, Status: r.status, RevokeReason: r.revokeReason,
+		Provider: r.provider, MatchRule: r.matchRule, Status: r.status, RevokeReason: r.revokeReason, StoreID: r.storeID,
 	}
 	if r.lastReconciled != 0 {
 		l.LastReconciled = time.UnixMilli(r.lastReconciled).UTC()

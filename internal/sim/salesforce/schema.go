@@ -92,6 +92,7 @@ var (
 		{name: "Entra_Object_Id__c", typ: ftString}, {name: "Tenant_Id__c", typ: ftString}, {name: "Provider__c", typ: ftString},
 		{name: "Match_Rule__c", typ: ftPicklist}, {name: "Status__c", typ: ftPicklist}, {name: "Revoke_Reason__c", typ: ftString},
 		{name: "Last_Reconciled__c", typ: ftDateTime}, {name: "CreatedDate", typ: ftDateTime}, {name: "SystemModstamp", typ: ftDateTime},
+		{name: "Store_Id__c", typ: ftString},
 	})
 	sobjects = map[string]*sobject{}
 )
@@ -200,6 +201,8 @@ func init() {
 			return value{t: r.lastReconciled}
 		case 10:
 			return value{t: r.created}
+		case 12:
+			return value{s: r.storeID}
 		default:
 			return value{t: r.modstamp}
 		}

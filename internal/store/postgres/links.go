@@ -258,3 +258,51 @@ func (s *Store) DeleteObservation(ctx context.Context, d store.ObservationDeleti
 	}
 	return n, nil
 }
+
+// StoreID returns this database's id, making it on first use.
+func (s *Store) StoreID(ctx context.Context) (string, error) {
+	if _, err := s.pool.Exec(ctx, "INSERT INTO store_meta (key, value) VALUES ('store_id', $1) ON CONFLICT (key) DO NOTHING", store.NewStoreID()); err != nil {
+		return "", fmt.Errorf("postgres: store id: %w", err)
+	}
+	var id string
+	if err := s.pool.QueryRow(ctx, "SELECT value FROM store_meta WHERE key = 'store_id'").Scan(&id); err != nil {
+		return "", fmt.Errorf("postgres: store id: %w", err)
+	}
+	return id, nil
+}
+
+// AdoptStore records the adoption of another database's rows, with an audit event.
+func (s *Store) AdoptStore(ctx context.Context, a store.StoreAdoption) error {
+	if err := store.CheckStoreAdoption(a); err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	if a.At.IsZero() {
+		a.At = time.Now()
+	}
+	a.At = utc(a.At)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO adopted_stores (store_id, actor, reason, at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (store_id) DO UPDATE SET actor = excluded.actor, reason = excluded.reason, at = excluded.at`,
+			a.StoreID, a.Actor, a.Reason, a.At); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, store.StoreAdoptionAudit(a))
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: adopt store %s: %w", a.StoreID, err)
+	}
+	return nil
+}
+
+// ListAdoptedStores lists the adopted databases by id.
+func (s *Store) ListAdoptedStores(ctx context.Context) ([]store.StoreAdoption, error) {
+	var out []store.StoreAdoption
+	err := scanAll(ctx, s.pool, "adopted stores", "SELECT store_id, actor, reason, at FROM adopted_stores ORDER BY store_id", nil,
+		func(r pgx.Rows) (store.StoreAdoption, error) {
+			var a store.StoreAdoption
+			err := r.Scan(&a.StoreID, &a.Actor, &a.Reason, &a.At)
+			a.At = a.At.UTC()
+			return a, err
+		}, func(a store.StoreAdoption) error { out = append(out, a); return nil })
+	return out, err
+}

@@ -425,7 +425,7 @@ func (s *Store) UpsertRemoteLinks(ctx context.Context, runID int64, links []iden
 	order := uniqueKeyOrder(len(links), func(i int) string { return links[i].Provider + "\x00" + links[i].Subject })
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		return inChunks(order, func(part []int32) error {
-			var prov, sub, user, oid, tid, rule, status, reason []string
+			var prov, sub, user, oid, tid, rule, status, reason, sid []string
 			var upd []pgtype.Timestamptz
 			for _, i := range part {
 				l := &links[i]
@@ -434,14 +434,16 @@ func (s *Store) UpsertRemoteLinks(ctx context.Context, runID int64, links []iden
 				}
 				prov, sub, user, oid, tid = append(prov, l.Provider), append(sub, l.Subject), append(user, l.SalesforceUserID), append(oid, l.ObjectID), append(tid, l.TenantID)
 				rule, status, reason, upd = append(rule, string(l.Rule)), append(status, string(l.Status)), append(reason, l.Reason), append(upd, ts(l.UpdatedAt))
+				sid = append(sid, l.StoreID)
 			}
-			_, err := tx.Exec(ctx, `INSERT INTO remote_links (`+linkCols+`, last_seen_run)
-				SELECT u.*, $10::bigint FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-					$8::text[], $9::timestamptz[]) AS u
+			_, err := tx.Exec(ctx, `INSERT INTO remote_links (`+linkCols+`, store_id, last_seen_run)
+				SELECT u.*, $11::bigint FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+					$8::text[], $9::timestamptz[], $10::text[]) AS u
 				ON CONFLICT (provider, subject) DO UPDATE SET salesforce_user_id = excluded.salesforce_user_id,
 					object_id = excluded.object_id, tenant_id = excluded.tenant_id, rule = excluded.rule, status = excluded.status,
-					reason = excluded.reason, updated_at = excluded.updated_at, last_seen_run = excluded.last_seen_run`,
-				prov, sub, user, oid, tid, rule, status, reason, upd, runID)
+					reason = excluded.reason, updated_at = excluded.updated_at, last_seen_run = excluded.last_seen_run,
+					store_id = excluded.store_id`,
+				prov, sub, user, oid, tid, rule, status, reason, upd, sid, runID)
 			return err
 		})
 	})
@@ -453,7 +455,16 @@ func (s *Store) UpsertRemoteLinks(ctx context.Context, runID int64, links []iden
 
 // ScanRemoteLinks streams the Identity_Link__c snapshot in (provider, subject) order.
 func (s *Store) ScanRemoteLinks(ctx context.Context, fn func(identity.Link) error) error {
-	return scanAll(ctx, s.pool, "remote links", "SELECT "+linkCols+" FROM remote_links ORDER BY provider, subject", nil, scanLink, fn)
+	return scanAll(ctx, s.pool, "remote links", "SELECT "+linkCols+", store_id FROM remote_links ORDER BY provider, subject", nil, scanRemoteLink, fn)
+}
+
+func scanRemoteLink(r pgx.Rows) (identity.Link, error) {
+	var l identity.Link
+	var rule, status string
+	var upd pgtype.Timestamptz
+	err := r.Scan(&l.Provider, &l.Subject, &l.SalesforceUserID, &l.ObjectID, &l.TenantID, &rule, &status, &l.Reason, &upd, &l.StoreID)
+	l.Rule, l.Status, l.UpdatedAt = identity.Rule(rule), identity.LinkStatus(status), fromTS(upd)
+	return l, err
 }
 
 func scanLink(r pgx.Rows) (identity.Link, error) {

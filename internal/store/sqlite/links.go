@@ -264,3 +264,58 @@ func (s *Store) DeleteObservation(ctx context.Context, d store.ObservationDeleti
 	}
 	return n, nil
 }
+
+// StoreID returns this database's id, making it on first use.
+func (s *Store) StoreID(ctx context.Context) (string, error) {
+	var id string
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO store_meta (key, value) VALUES ('store_id', ?) ON CONFLICT (key) DO NOTHING", store.NewStoreID()); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, "SELECT value FROM store_meta WHERE key = 'store_id'").Scan(&id)
+	})
+	if err != nil {
+		return "", fmt.Errorf("sqlite: store id: %w", err)
+	}
+	return id, nil
+}
+
+// AdoptStore records the adoption of another database's rows, with an audit event.
+func (s *Store) AdoptStore(ctx context.Context, a store.StoreAdoption) error {
+	if err := store.CheckStoreAdoption(a); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	if a.At.IsZero() {
+		a.At = time.Now()
+	}
+	a.At = a.At.UTC()
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO adopted_stores (store_id, actor, reason, at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (store_id) DO UPDATE SET actor = excluded.actor, reason = excluded.reason, at = excluded.at`,
+			a.StoreID, a.Actor, a.Reason, fmtTime(a.At)); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, store.StoreAdoptionAudit(a))
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: adopt store %s: %w", a.StoreID, err)
+	}
+	return nil
+}
+
+// ListAdoptedStores lists the adopted databases by id.
+func (s *Store) ListAdoptedStores(ctx context.Context) ([]store.StoreAdoption, error) {
+	var out []store.StoreAdoption
+	err := scanAll(ctx, s.r, "adopted stores", "SELECT store_id, actor, reason, at FROM adopted_stores ORDER BY store_id", nil,
+		func(rows *sql.Rows) (store.StoreAdoption, error) {
+			var a store.StoreAdoption
+			var at string
+			if err := rows.Scan(&a.StoreID, &a.Actor, &a.Reason, &at); err != nil {
+				return a, err
+			}
+			var err error
+			a.At, err = parseTime(at)
+			return a, err
+		}, func(a store.StoreAdoption) error { out = append(out, a); return nil })
+	return out, err
+}

@@ -361,17 +361,18 @@ const linkCols = "provider, subject, salesforce_user_id, object_id, tenant_id, r
 // UpsertRemoteLinks writes a batch of Identity_Link__c rows in one transaction.
 func (s *Store) UpsertRemoteLinks(ctx context.Context, runID int64, links []identity.Link) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		return upsertBatch(ctx, tx, "INSERT INTO remote_links ("+linkCols+", last_seen_run)", 10,
+		return upsertBatch(ctx, tx, "INSERT INTO remote_links ("+linkCols+", last_seen_run, store_id)", 11,
 			`ON CONFLICT (provider, subject) DO UPDATE SET salesforce_user_id = excluded.salesforce_user_id,
 				object_id = excluded.object_id, tenant_id = excluded.tenant_id, rule = excluded.rule, status = excluded.status,
-				reason = excluded.reason, updated_at = excluded.updated_at, last_seen_run = excluded.last_seen_run`,
+				reason = excluded.reason, updated_at = excluded.updated_at, last_seen_run = excluded.last_seen_run,
+				store_id = excluded.store_id`,
 			len(links), func(i int, a []any) error {
 				l := &links[i]
 				if err := store.CheckRemoteLink(i, *l); err != nil {
 					return err
 				}
 				a[0], a[1], a[2], a[3], a[4] = l.Provider, l.Subject, l.SalesforceUserID, l.ObjectID, l.TenantID
-				a[5], a[6], a[7], a[8], a[9] = string(l.Rule), string(l.Status), l.Reason, fmtNullTime(l.UpdatedAt), runID
+				a[5], a[6], a[7], a[8], a[9], a[10] = string(l.Rule), string(l.Status), l.Reason, fmtNullTime(l.UpdatedAt), runID, l.StoreID
 				return nil
 			})
 	})
@@ -383,7 +384,20 @@ func (s *Store) UpsertRemoteLinks(ctx context.Context, runID int64, links []iden
 
 // ScanRemoteLinks streams the Identity_Link__c snapshot in (provider, subject) order.
 func (s *Store) ScanRemoteLinks(ctx context.Context, fn func(identity.Link) error) error {
-	return scanAll(ctx, s.r, "remote links", "SELECT "+linkCols+" FROM remote_links ORDER BY provider, subject", nil, scanLink, fn)
+	return scanAll(ctx, s.r, "remote links", "SELECT "+linkCols+", store_id FROM remote_links ORDER BY provider, subject", nil, scanRemoteLink, fn)
+}
+
+func scanRemoteLink(rows *sql.Rows) (identity.Link, error) {
+	var l identity.Link
+	var rule, status string
+	var updated sql.NullString
+	if err := rows.Scan(&l.Provider, &l.Subject, &l.SalesforceUserID, &l.ObjectID, &l.TenantID, &rule, &status, &l.Reason, &updated, &l.StoreID); err != nil {
+		return l, err
+	}
+	l.Rule, l.Status = identity.Rule(rule), identity.LinkStatus(status)
+	var err error
+	l.UpdatedAt, err = parseNullTime(updated)
+	return l, err
 }
 
 func scanLink(rows *sql.Rows) (identity.Link, error) {

@@ -49,6 +49,7 @@ func Run(t *testing.T, open Opener) {
 		{"Observations", testObservations},
 		{"ObservationConflict", testObservationConflict},
 		{"ObservationDelete", testObservationDelete},
+		{"StoreOwner", testStoreOwner},
 		{"ObservationsConcurrent", testObservationsConcurrent},
 		{"ObservationValidation", testObservationValidation},
 		{"LinkLifecycle", testLinkLifecycle},
@@ -1171,5 +1172,45 @@ func testObservationDelete(t *testing.T, s store.Store) {
 	}
 	if len(dels) != 2 || dels[0].Actor != "admin alice" || !strings.Contains(dels[0].Detail, "imported from the wrong tenant") || !strings.Contains(dels[0].Detail, oid(1)) || dels[0].Target != "EntraOIDC/sub-1" {
 		t.Fatalf("audit of the deletions: %+v", dels)
+	}
+}
+
+// testStoreOwner: a database has one id for good; the Identity_Link__c rows
+// keep the id of the database that wrote them; adoptions are listed and
+// audited.
+func testStoreOwner(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	id, err := s.StoreID(ctx)
+	must(t, err)
+	again, err := s.StoreID(ctx)
+	must(t, err)
+	if id == "" || id != again || !strings.HasPrefix(id, "idl-") {
+		t.Fatalf("store id %q then %q: want one stable idl-... id", id, again)
+	}
+	rows := []identity.Link{
+		{Provider: "EntraOIDC", Subject: "s1", SalesforceUserID: "005A", ObjectID: oid(1), Status: identity.LinkActive, StoreID: "idl-other"},
+		{Provider: "EntraOIDC", Subject: "s2", SalesforceUserID: "005B", ObjectID: oid(2), Status: identity.LinkActive},
+	}
+	must(t, s.UpsertRemoteLinks(ctx, 1, rows))
+	var got []identity.Link
+	must(t, s.ScanRemoteLinks(ctx, func(l identity.Link) error { got = append(got, l); return nil }))
+	if len(got) != 2 || got[0].StoreID != "idl-other" || got[1].StoreID != "" {
+		t.Fatalf("remote links keep their writer: %+v", got)
+	}
+	if err := s.AdoptStore(ctx, store.StoreAdoption{StoreID: "idl-other", Actor: "alice"}); err == nil {
+		t.Fatal("adoption without a reason accepted")
+	}
+	must(t, s.AdoptStore(ctx, store.StoreAdoption{StoreID: "idl-other", Actor: "alice", Reason: "moved from SQLite to PostgreSQL"}))
+	ad, err := s.ListAdoptedStores(ctx)
+	must(t, err)
+	if len(ad) != 1 || ad[0].StoreID != "idl-other" || ad[0].Actor != "alice" || ad[0].At.IsZero() {
+		t.Fatalf("adopted stores: %+v", ad)
+	}
+	found := false
+	for _, e := range listAudit(t, s) {
+		found = found || e.Kind == "store.adopt" && e.Target == "idl-other" && e.Actor == "alice" && strings.Contains(e.Detail, "PostgreSQL")
+	}
+	if !found {
+		t.Fatal("the adoption is not in the audit log")
 	}
 }
