@@ -41,7 +41,7 @@ func TestSoakReport(t *testing.T) {
 		}
 		return def
 	}
-	cycles, killsWanted, users := num("IDLINK_SOAK_CYCLES", 12), num("IDLINK_SOAK_KILLS", 20), num("IDLINK_SOAK_USERS", 2000)
+	cycles, killsWanted, users := num("IDLINK_SOAK_CYCLES", 16), num("IDLINK_SOAK_KILLS", 20), num("IDLINK_SOAK_USERS", 2000)
 	b := backendSQLite
 	if os.Getenv("IDLINK_SOAK_BACKEND") == "postgres" {
 		b = backendPostgres
@@ -73,13 +73,13 @@ func TestSoakReport(t *testing.T) {
 	}
 
 	var rep struct {
-		runs, failedAttempts, kills, killMisses, expiries int
-		exits                                             map[int]int
-		violations                                        []string
+		runs, failedAttempts, kills, applyKills, killMisses, expiries int
+		exits                                                         map[int]int
+		violations                                                    []string
 	}
 	rep.exits = map[int]int{}
 	start := time.Now()
-	cleanTook := time.Second
+	carry := 0
 	for c := range cycles {
 		kind := "run"
 		if c%4 == 0 {
@@ -88,25 +88,32 @@ func TestSoakReport(t *testing.T) {
 		for _, h := range []*harness{clean, soak} {
 			soakMutate(t, h, c)
 		}
-		t0 := time.Now()
 		clean.mustRun(0, kind)
-		cleanTook = max(time.Since(t0), 100*time.Millisecond)
 
 		// Kills first, then runs until one succeeds; faults throughout.
-		want := killsWanted/cycles + map[bool]int{true: 1}[c < killsWanted%cycles]
-		for range want {
+		// Kills aim at the apply stage: the child dies while a Salesforce
+		// write is in flight (or just answered). A child that finishes
+		// without writing leaves nothing to kill this cycle; the rest of the
+		// cycle's kills carry over to the next one.
+		carry += killsWanted/cycles + map[bool]int{true: 1}[c < killsWanted%cycles]
+		for carry > 0 {
 			faultsOn()
-			killed, err := soakKill(soak, kind, rng.Float64()*float64(cleanTook))
+			soak.w.Salesforce.Faults().Set(sfsim.EndpointCollections, fault.Faults{Latency: 80 * time.Millisecond, ThrottleRate: rate / 2, UnavailableRate: rate / 2})
+			killed, inApply, err := soakKill(soak, kind, rng.Float64()*160*float64(time.Millisecond))
 			if err != nil {
 				t.Fatal(err)
 			}
 			rep.runs++
-			if killed {
-				rep.kills++
-			} else {
-				rep.killMisses++
-			}
 			soak.expireLease()
+			if !killed {
+				rep.killMisses++ // it finished first: a run like any other
+				break
+			}
+			rep.kills++
+			carry--
+			if inApply {
+				rep.applyKills++
+			}
 		}
 		for attempt := 0; ; attempt++ {
 			faultsOn()
@@ -143,8 +150,8 @@ func TestSoakReport(t *testing.T) {
 	fmt.Printf("\nidlink soak: %d users, %s, %d cycles (backfill every 4th, scheduled runs between), %s\n", users, b, cycles, time.Since(start).Round(time.Second))
 	fmt.Printf("  faults injected: %d of %d requests (%.1f%%): %d throttled (429), %d unavailable (503), %d dropped connections; %d session expiries\n",
 		throttled+unavailable+resets, requests, 100*float64(throttled+unavailable+resets)/float64(max(requests, 1)), throttled, unavailable, resets, rep.expiries)
-	fmt.Printf("  idlink processes: %d, of them %d killed with SIGKILL (%d finished before the kill), %d more failed under faults and were retried; exit codes of the others %v\n",
-		rep.runs, rep.kills, rep.killMisses, rep.failedAttempts, rep.exits)
+	fmt.Printf("  idlink processes: %d, of them %d killed with SIGKILL (%d of those after a Salesforce write had started; %d finished before the kill), %d more failed under faults and were retried; exit codes of the others %v\n",
+		rep.runs, rep.kills, rep.applyKills, rep.killMisses, rep.failedAttempts, rep.exits)
 	fmt.Printf("  Salesforce collection calls: %d; links in the store at the end: %d\n", writes, links)
 	fmt.Printf("  after every cycle: store and org agree, no duplicate Identity_Link__c, one audit event per change, links equal the clean run's: %d violation(s)\n", len(rep.violations))
 	for _, v := range rep.violations {
@@ -164,8 +171,8 @@ func soakMutate(t *testing.T, h *harness, c int) {
 	n := len(sw.Entra)
 	var obs []identity.Observation
 	client := h.w.Provider.ClientID
-	for k := range 25 {
-		i := (c*25 + k) % n
+	for k := range 60 {
+		i := (c*60 + k) % n
 		u := sw.Entra[i]
 		if !u.Active() || !u.InScope {
 			continue
@@ -188,11 +195,11 @@ func soakMutate(t *testing.T, h *harness, c int) {
 	}
 }
 
-// soakKill starts kind in a child process and kills it with SIGKILL after
-// delay, or, when the run writes, at that delay after its first
-// collection call. It reports whether the process was killed (false: it
-// finished first).
-func soakKill(h *harness, kind string, delay float64) (bool, error) {
+// soakKill starts kind in a child process and kills it with SIGKILL delay
+// after its first Salesforce collection call starts. It reports whether the
+// process was killed (false: it finished first, writing nothing), and
+// whether a write had started by then.
+func soakKill(h *harness, kind string, delay float64) (killed, inApply bool, err error) {
 	coll := h.w.Salesforce.Faults()
 	base := coll.Counter(sfsim.EndpointCollections).Requests
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
@@ -201,34 +208,29 @@ func soakKill(h *harness, kind string, delay float64) (bool, error) {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	if err := cmd.Start(); err != nil {
-		return false, err
+		return false, false, err
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	// Aim at the apply stage: wait (bounded) for the first write, then the delay.
-	writing := time.NewTimer(time.Duration(delay * 3))
-	defer writing.Stop()
 	tick := time.NewTicker(2 * time.Millisecond)
 	defer tick.Stop()
-wait:
 	for coll.Counter(sfsim.EndpointCollections).Requests == base {
 		select {
 		case <-done:
-			return false, nil
-		case <-writing.C:
-			break wait
+			return false, false, nil
 		case <-tick.C:
 		}
 	}
 	select {
 	case <-done:
-		return false, nil
-	case <-time.After(time.Duration(delay / 4)):
+		return false, false, nil
+	case <-time.After(time.Duration(delay)):
 	}
+	inApply = coll.Counter(sfsim.EndpointCollections).Requests > base
 	_ = cmd.Process.Kill()
 	<-done
 	ws, ok := cmd.ProcessState.Sys().(interface{ Signaled() bool })
-	return ok && ws.Signaled(), nil
+	return ok && ws.Signaled(), inApply, nil
 }
 
 // soakCheck returns what is wrong with the soaked world after cycle c.
