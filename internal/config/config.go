@@ -85,6 +85,15 @@ type Store struct {
 	SecretDSN Secret `yaml:"-" env:"IDLINK_STORE_DSN" file:"DSNFile"`
 }
 
+// GraphTokenScope is the scope idlink asks Entra for: graph_scope, or the
+// Graph base URL (without /v1.0) + "/.default".
+func (e Entra) GraphTokenScope() string {
+	if e.GraphScope != "" {
+		return e.GraphScope
+	}
+	return strings.TrimSuffix(strings.TrimSuffix(e.GraphBaseURL, "/"), "/v1.0") + "/.default"
+}
+
 // ConnString returns what the backend opens: the sqlite path or the postgres DSN.
 func (s Store) ConnString() string {
 	if s.Driver == "sqlite" {
@@ -113,7 +122,11 @@ type Entra struct {
 
 	AuthorityHost string `yaml:"authority_host"`
 	GraphBaseURL  string `yaml:"graph_base_url"`
-	CABundleFile  string `yaml:"ca_bundle_file"`
+	// GraphScope is the token scope: the Graph resource, which is not the
+	// request host behind a proxy or gateway. Default: GraphBaseURL +
+	// "/.default" (see GraphTokenScope), right for every national cloud.
+	GraphScope   string `yaml:"graph_scope"`
+	CABundleFile string `yaml:"ca_bundle_file"`
 	// DisableInstanceDiscovery skips MSAL's instance metadata request (private
 	// clouds, Azure Stack, the simulator).
 	DisableInstanceDiscovery bool `yaml:"disable_instance_discovery"`
@@ -491,11 +504,16 @@ func lineOf(root *yaml.Node, key string) int {
 
 // applyEnv overrides scalar keys from IDLINK_<SECTION>_<KEY> variables, e.g.
 // IDLINK_STORE_DRIVER or IDLINK_ENTRA_TENANT_ID.
+//
+// A variable that carries a secret (IDLINK_STORE_DSN for store.dsn, say) is
+// read as that secret only, never as the plain key of the same name: the
+// secret is allowed to hold a password, the YAML key is not.
 func applyEnv(cfg *Config, getenv func(string) string) error {
 	var errs Errors
+	secrets := secretEnvs(reflect.TypeOf(*cfg), map[string]bool{})
 	walk(reflect.ValueOf(cfg).Elem(), "IDLINK", "", func(f reflect.Value, env, key string) {
 		v := getenv(env)
-		if v == "" {
+		if v == "" || secrets[env] {
 			return
 		}
 		if err := setScalar(f, v); err != nil {
@@ -506,6 +524,24 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 		return errs
 	}
 	return nil
+}
+
+// secretEnvs collects the env tags of the Secret fields of t.
+func secretEnvs(t reflect.Type, out map[string]bool) map[string]bool {
+	for i := 0; i < t.NumField(); i++ {
+		sf := t.Field(i)
+		if e := sf.Tag.Get("env"); e != "" {
+			out[e] = true
+		}
+		ft := sf.Type
+		for ft.Kind() == reflect.Pointer || ft.Kind() == reflect.Slice {
+			ft = ft.Elem()
+		}
+		if ft.Kind() == reflect.Struct && ft.PkgPath() == t.PkgPath() {
+			secretEnvs(ft, out)
+		}
+	}
+	return out
 }
 
 // walk visits settable scalar fields of the sections (not lists) with their env name and key.

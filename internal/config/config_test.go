@@ -129,6 +129,27 @@ func TestEnvironmentOverrides(t *testing.T) {
 	}
 }
 
+// TestStoreDSNWithPasswordFromEnvironment: the README's way to give a
+// PostgreSQL password, IDLINK_STORE_DSN, is a secret, not the YAML key
+// store.dsn (which must not hold one).
+func TestStoreDSNWithPasswordFromEnvironment(t *testing.T) {
+	const dsn = "postgres://idlink:s3cret@db.example.com/idlink?sslmode=require"
+	cfg, err := Load(write(t, "store:\n  driver: postgres\n"), env(map[string]string{"IDLINK_STORE_DSN": dsn}))
+	if err != nil {
+		t.Fatalf("IDLINK_STORE_DSN with a password refused: %v", err)
+	}
+	if cfg.Store.ConnString() != dsn || cfg.Store.DSN != "" {
+		t.Fatalf("store: DSN %q, connection string %q", cfg.Store.DSN, cfg.Store.ConnString())
+	}
+	if strings.Contains(fmt.Sprintf("%+v", cfg), "s3cret") {
+		t.Fatal("the password is printed with the config")
+	}
+	// In the YAML file it is still refused.
+	if _, err := Load(write(t, "store:\n  driver: postgres\n  dsn: "+dsn+"\n"), env(nil)); err == nil || !strings.Contains(err.Error(), "IDLINK_STORE_DSN") {
+		t.Fatalf("a password in store.dsn: %v", err)
+	}
+}
+
 func TestSecretsFromFilesNeverPrint(t *testing.T) {
 	dir := t.TempDir()
 	sf := filepath.Join(dir, "sf")

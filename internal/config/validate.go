@@ -55,6 +55,9 @@ func validate(c *Config) Errors {
 	oneOf(&errs, "entra.scope", e.Scope, "app-assignments", "all")
 	httpsURL(&errs, "entra.authority_host", e.AuthorityHost)
 	httpsURL(&errs, "entra.graph_base_url", e.GraphBaseURL)
+	if s := e.GraphScope; s != "" && (!strings.HasPrefix(s, "https://") && !strings.HasPrefix(s, "api://") && !isGUIDScope(s) || !strings.HasSuffix(s, "/.default")) {
+		errs = append(errs, &Error{Key: "entra.graph_scope", Msg: fmt.Sprintf("%q is not a resource's /.default scope", s), Fix: "use the Graph resource with /.default, e.g. https://graph.microsoft.com/.default (https://graph.microsoft.us/.default in US Government), or remove the key to derive it from graph_base_url"})
+	}
 	for key, v := range map[string]string{"entra.tenant_id": e.TenantID, "entra.client_id": e.ClientID, "entra.managed_identity_client_id": e.ManagedIdentityClientID} {
 		if v != "" {
 			if _, ok := identity.NormalizeGUID(v); !ok {
@@ -239,4 +242,14 @@ func (c Config) RequireSources() error {
 		return errs
 	}
 	return nil
+}
+
+// isGUIDScope reports whether s is "<app id GUID>/.default".
+func isGUIDScope(s string) bool {
+	g, ok := strings.CutSuffix(s, "/.default")
+	if !ok {
+		return false
+	}
+	_, ok = identity.NormalizeGUID(g)
+	return ok
 }

@@ -144,8 +144,12 @@ func newClient(cfg Config) (*client, error) {
 		return nil, err
 	}
 	gu, _ := url.Parse(cfg.GraphBaseURL)
+	scope := cfg.GraphScope
+	if scope == "" {
+		scope = cfg.GraphBaseURL + "/.default"
+	}
 	auth, err := kiotaauth.NewAzureIdentityAuthenticationProviderWithScopesAndValidHosts(cred,
-		[]string{cfg.GraphBaseURL + "/.default"}, []string{gu.Hostname()})
+		[]string{scope}, []string{gu.Hostname()})
 	if err != nil {
 		return nil, fmt.Errorf("entra: auth provider: %w", err)
 	}

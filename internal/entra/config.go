@@ -77,6 +77,10 @@ type Config struct {
 	// https://microsoftgraph.chinacloudapi.cn), without /v1.0.
 	AuthorityHost string
 	GraphBaseURL  string
+	// GraphScope is the token scope (the Graph resource + "/.default"). It
+	// is not derived from GraphBaseURL when requests go through a proxy or
+	// gateway; empty means GraphBaseURL + "/.default".
+	GraphScope string
 	// DisableInstanceDiscovery skips MSAL's instance metadata request; needed
 	// for private clouds, Azure Stack and the simulator.
 	DisableInstanceDiscovery bool

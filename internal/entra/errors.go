@@ -89,7 +89,7 @@ var aadstsHelp = map[int][2]string{
 	700027: {"the certificate that signed the client assertion is not registered on the app, or the signature is invalid",
 		"upload the certificate's public part under App registrations > this app > Certificates & secrets, and point entra.certificate_file at the matching private key"},
 	1002012: {"the token scope is not valid for the client credentials flow", "use the Graph base URL's /.default scope (check entra.graph_base_url)"},
-	500011:  {"the Graph resource is not known in this tenant", "check entra.graph_base_url matches the tenant's cloud"},
+	500011:  {"the token scope names a resource this tenant does not know", "check entra.graph_scope (default: graph_base_url + /.default): behind a proxy or gateway set it to the Graph resource, e.g. https://graph.microsoft.com/.default"},
 	70021: {"no federated identity credential matches the workload's token",
 		"add a federated credential on the app registration whose issuer, subject and audience match the service account token"},
 	700213: {"no federated identity credential matches the workload's token subject",

@@ -388,10 +388,15 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("%s: error shows the secret", tc.name)
 		}
 	}
-	// A sandbox My Domain implies the test audience.
-	c, err := New(Config{LoginURL: "https://acme--uat.sandbox.my.salesforce.com", Auth: AuthJWTBearer, ClientID: "id", Username: "u@x", PrivateKeyPEM: testKeyPEM})
-	if err != nil || c.cfg.Audience != AudienceTest {
-		t.Errorf("sandbox audience: %v %v", c, err)
+	// A sandbox My Domain or test.salesforce.com implies the test audience,
+	// also with the configuration's default "login".
+	for _, aud := range []string{"", "login"} {
+		for _, login := range []string{"https://acme--uat.sandbox.my.salesforce.com", "https://test.salesforce.com"} {
+			c, err := New(Config{LoginURL: login, Auth: AuthJWTBearer, ClientID: "id", Username: "u@x", PrivateKeyPEM: testKeyPEM, Audience: aud})
+			if err != nil || c.cfg.Audience != AudienceTest {
+				t.Errorf("sandbox %s with audience %q: %v %v", login, aud, c, err)
+			}
+		}
 	}
 }
 

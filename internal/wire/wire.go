@@ -59,6 +59,7 @@ func buildParts(cfg config.Config, storeID string, log *slog.Logger, wrapSF func
 		ManagedIdentityClientID:  cfg.Entra.ManagedIdentityClientID,
 		AuthorityHost:            cfg.Entra.AuthorityHost,
 		GraphBaseURL:             strings.TrimSuffix(strings.TrimSuffix(cfg.Entra.GraphBaseURL, "/"), "/v1.0"),
+		GraphScope:               cfg.Entra.GraphTokenScope(),
 		DisableInstanceDiscovery: cfg.Entra.DisableInstanceDiscovery,
 		CABundleFile:             cfg.Entra.CABundleFile,
 		Scope:                    entra.ScopeMode(cfg.Entra.Scope),
@@ -72,50 +73,9 @@ func buildParts(cfg config.Config, storeID string, log *slog.Logger, wrapSF func
 	if err != nil {
 		return parts{}, &config.Error{Key: "entra", File: cfg.Source, Msg: err.Error(), Fix: "correct the entra section"}
 	}
-	sc := salesforce.Config{
-		StoreID:         storeID,
-		LoginURL:        cfg.Salesforce.LoginURL,
-		Auth:            salesforce.AuthKind(cfg.Salesforce.Auth),
-		ClientID:        cfg.Salesforce.ClientID,
-		ClientSecret:    cfg.Salesforce.ClientSecret.Reveal(),
-		SecretInHeader:  cfg.Salesforce.ClientSecretIn == "basic",
-		Username:        cfg.Salesforce.Username,
-		APIVersion:      cfg.Salesforce.APIVersion,
-		RequestTimeout:  cfg.Salesforce.RequestTimeout.D(),
-		Retry:           salesforce.RetryPolicy{MaxAttempts: cfg.Salesforce.MaxRetries + 1},
-		ExpiredStatuses: cfg.Salesforce.ExpiredStatusCodes,
-		QueryBatchSize:  cfg.Salesforce.QueryBatchSize,
-		BulkThreshold:   cfg.Salesforce.BulkThreshold,
-		Logger:          log,
-	}
-	switch cfg.Salesforce.Audience {
-	case "login", "":
-		sc.Audience = salesforce.AudienceLogin
-	case "test":
-		sc.Audience = salesforce.AudienceTest
-	default:
-		sc.Audience = cfg.Salesforce.Audience
-	}
-	for _, p := range cfg.Providers {
-		sc.Providers = append(sc.Providers, p.Name)
-		if p.AuthProviderID != "" {
-			if sc.ProviderIDs == nil {
-				sc.ProviderIDs = map[string]string{}
-			}
-			sc.ProviderIDs[p.Name] = p.AuthProviderID
-		}
-	}
-	if cfg.Salesforce.Auth == "jwt-bearer" {
-		if sc.PrivateKeyPEM, err = os.ReadFile(cfg.Salesforce.PrivateKeyFile); err != nil {
-			return parts{}, &config.Error{Key: "salesforce.private_key_file", File: cfg.Source, Msg: fmt.Sprintf("cannot read the private key: %v", err), Fix: "point it at the PEM private key of the certificate uploaded to the connected app"}
-		}
-	}
-	if cfg.Salesforce.CABundleFile != "" {
-		hc, err := HTTPClientWithCA(cfg.Salesforce.CABundleFile)
-		if err != nil {
-			return parts{}, &config.Error{Key: "salesforce.ca_bundle_file", File: cfg.Source, Msg: err.Error(), Fix: "point it at a PEM file of CA certificates"}
-		}
-		sc.HTTPClient = hc
+	sc, err := salesforceConfig(cfg, storeID, log)
+	if err != nil {
+		return parts{}, err
 	}
 	if wrapSF != nil {
 		if sc.HTTPClient == nil {
@@ -317,4 +277,51 @@ func BridgeConfig(cfg config.Config) (bridge.Config, error) {
 		})
 	}
 	return bc, nil
+}
+
+// salesforceConfig maps the salesforce and providers sections onto the
+// client's configuration.
+func salesforceConfig(cfg config.Config, storeID string, log *slog.Logger) (salesforce.Config, error) {
+	var err error
+	sc := salesforce.Config{
+		StoreID:         storeID,
+		LoginURL:        cfg.Salesforce.LoginURL,
+		Auth:            salesforce.AuthKind(cfg.Salesforce.Auth),
+		ClientID:        cfg.Salesforce.ClientID,
+		ClientSecret:    cfg.Salesforce.ClientSecret.Reveal(),
+		SecretInHeader:  cfg.Salesforce.ClientSecretIn == "basic",
+		Username:        cfg.Salesforce.Username,
+		APIVersion:      cfg.Salesforce.APIVersion,
+		RequestTimeout:  cfg.Salesforce.RequestTimeout.D(),
+		Retry:           salesforce.RetryPolicy{MaxAttempts: cfg.Salesforce.MaxRetries + 1},
+		ExpiredStatuses: cfg.Salesforce.ExpiredStatusCodes,
+		QueryBatchSize:  cfg.Salesforce.QueryBatchSize,
+		BulkThreshold:   cfg.Salesforce.BulkThreshold,
+		Logger:          log,
+	}
+	// "login" (the default) and "test" are resolved by the Salesforce
+	// client, which also knows that a sandbox login host means "test".
+	sc.Audience = cfg.Salesforce.Audience
+	for _, p := range cfg.Providers {
+		sc.Providers = append(sc.Providers, p.Name)
+		if p.AuthProviderID != "" {
+			if sc.ProviderIDs == nil {
+				sc.ProviderIDs = map[string]string{}
+			}
+			sc.ProviderIDs[p.Name] = p.AuthProviderID
+		}
+	}
+	if cfg.Salesforce.Auth == "jwt-bearer" {
+		if sc.PrivateKeyPEM, err = os.ReadFile(cfg.Salesforce.PrivateKeyFile); err != nil {
+			return sc, &config.Error{Key: "salesforce.private_key_file", File: cfg.Source, Msg: fmt.Sprintf("cannot read the private key: %v", err), Fix: "point it at the PEM private key of the certificate uploaded to the connected app"}
+		}
+	}
+	if cfg.Salesforce.CABundleFile != "" {
+		hc, err := HTTPClientWithCA(cfg.Salesforce.CABundleFile)
+		if err != nil {
+			return sc, &config.Error{Key: "salesforce.ca_bundle_file", File: cfg.Source, Msg: err.Error(), Fix: "point it at a PEM file of CA certificates"}
+		}
+		sc.HTTPClient = hc
+	}
+	return sc, nil
 }
