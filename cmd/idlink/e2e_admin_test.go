@@ -13,6 +13,7 @@ import (
 	"github.com/idlinkhq/idlink/internal/identity"
 	entrasim "github.com/idlinkhq/idlink/internal/sim/entra"
 	"github.com/idlinkhq/idlink/internal/sim/fault"
+	sfsim "github.com/idlinkhq/idlink/internal/sim/salesforce"
 	"github.com/idlinkhq/idlink/internal/sim/scenario"
 	"github.com/idlinkhq/idlink/internal/store"
 )
@@ -105,6 +106,20 @@ func TestBadConfigAndEndpoints(t *testing.T) {
 				t.Fatalf("want exit 1 or 2: %s", r)
 			}
 			mustContain(t, r, "wrong Salesforce secret", "invalid_client", "Consumer Secret")
+			// The cause is in the structured log as well; the Entra side,
+			// stopped because Salesforce failed, is not blamed.
+			var logged bool
+			for _, line := range strings.Split(r.stderr, "\n") {
+				if strings.Contains(line, `"msg":"run finished"`) && strings.Contains(line, `"level":"ERROR"`) && strings.Contains(line, "invalid_client") {
+					logged = true
+				}
+				if strings.Contains(line, "entra sync failed") && strings.Contains(line, "context canceled") {
+					t.Errorf("the Entra side is logged as failed for Salesforce's error: %s", line)
+				}
+			}
+			if !logged {
+				t.Errorf("the cause of the failed run is not in the JSON log:\n%s", r.stderr)
+			}
 		})
 
 		t.Run("unreachable Salesforce", func(t *testing.T) {
@@ -139,6 +154,24 @@ func TestBadConfigAndEndpoints(t *testing.T) {
 			if took := time.Since(start); took > 45*time.Second {
 				t.Errorf("gave up after %s with a 2s budget", took)
 			}
+			st := h.store()
+			if run := h.latestRun(st); run.Status != store.StatusThrottled {
+				t.Errorf("run recorded as %s; want throttled", run.Status)
+			}
+		})
+
+		t.Run("Salesforce unavailable past the retries", func(t *testing.T) {
+			p := h.variant("sf503", func(y string) string {
+				return strings.Replace(y, "salesforce:\n", "salesforce:\n  max_retries: 1\n", 1)
+			})
+			eps := []string{sfsim.EndpointQuery, sfsim.EndpointQueryMore}
+			h.w.Salesforce.Faults().SetAll(fault.Faults{UnavailableRate: 1}, eps...)
+			defer h.w.Salesforce.Faults().SetAll(fault.Faults{}, eps...)
+			r := h.runCfg(p, h.getenv, "backfill")
+			if r.code != ExitThrottled {
+				t.Fatalf("want exit %d (safe to retry later): %s", ExitThrottled, r)
+			}
+			mustContain(t, r, "Salesforce 503", "SERVER_UNAVAILABLE", "retry later")
 			st := h.store()
 			if run := h.latestRun(st); run.Status != store.StatusThrottled {
 				t.Errorf("run recorded as %s; want throttled", run.Status)

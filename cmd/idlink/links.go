@@ -13,8 +13,13 @@ import (
 )
 
 func cmdLinks(ctx context.Context, e env, args []string) error {
+	const usage = "usage: idlink links list|approve|reject|history|adopt|export-decisions|import-decisions [flags]; 'idlink links <command> -h' describes each"
 	if len(args) == 0 {
-		return withCode(ExitUsage, errors.New("usage: idlink links list|approve|reject|history|adopt|export-decisions|import-decisions [flags]"))
+		return withCode(ExitUsage, errors.New(usage))
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprintln(e.stderr, usage)
+		return nil
 	}
 	switch args[0] {
 	case "list":

@@ -24,6 +24,10 @@ func cmdObservations(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 {
 		return withCode(ExitUsage, errors.New(observationsUsage))
 	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprintln(e.stderr, observationsUsage+"; 'idlink observations <command> -h' describes each")
+		return nil
+	}
 	switch args[0] {
 	case "import":
 		return observationsImport(ctx, e, args[1:])

@@ -10,7 +10,6 @@ import (
 
 	"github.com/idlinkhq/idlink/internal/wire"
 
-	"github.com/idlinkhq/idlink/internal/entra"
 	"github.com/idlinkhq/idlink/internal/identity"
 	"github.com/idlinkhq/idlink/internal/job"
 	"github.com/idlinkhq/idlink/internal/reconcile"
@@ -72,7 +71,7 @@ func finishReconcile(e env, name string, dry, detailed bool, out job.Outcome, er
 	case errors.As(err, &held):
 		printHeld(e.stdout, held, out.Run.ID)
 		return withCode(ExitHeld, fmt.Errorf("run %d held by the safety limit: nothing was written; review it with 'idlink report --run %d', then re-run '%s --override %d'", out.Run.ID, out.Run.ID, "idlink "+name, out.Run.ID))
-	case errors.Is(err, entra.ErrThrottled):
+	case errors.Is(err, identity.ErrRetryLater):
 		return withCode(ExitThrottled, err)
 	case errors.Is(err, salesforce.ErrDailyLimit):
 		return withCode(ExitAPILimit, err)

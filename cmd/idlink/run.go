@@ -56,6 +56,11 @@ func commands() []command {
 // Run executes one idlink command line and returns the exit code.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	e := env{stdout: stdout, stderr: stderr, getenv: getenv}
+	args = globalFlagsAfterCommand(args)
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+		fmt.Fprintln(stdout, versionLine())
+		return ExitOK
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stderr)
 		if len(args) == 0 {
@@ -70,6 +75,36 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	fmt.Fprintf(stderr, "idlink: unknown command %q; run 'idlink help' for the list\n", args[0])
 	return ExitUsage
+}
+
+// globalFlagsAfterCommand moves a leading --config FILE (or --config=FILE)
+// behind the command, so that 'idlink --config f run' works like
+// 'idlink run --config f'.
+func globalFlagsAfterCommand(args []string) []string {
+	var global []string
+	for len(args) > 0 {
+		a := args[0]
+		switch {
+		case (a == "--config" || a == "-config") && len(args) > 1:
+			global, args = append(global, a, args[1]), args[2:]
+			continue
+		case strings.HasPrefix(a, "--config=") || strings.HasPrefix(a, "-config="):
+			global, args = append(global, a), args[1:]
+			continue
+		}
+		break
+	}
+	if len(global) == 0 || len(args) == 0 {
+		return append(global, args...)
+	}
+	// Behind the subcommand of the commands that have them.
+	n := 1
+	if (args[0] == "links" || args[0] == "observations" || args[0] == "migrate") && len(args) > 1 && !strings.HasPrefix(args[1], "-") {
+		n = 2
+	}
+	out := append([]string{}, args[:n]...)
+	out = append(out, global...)
+	return append(out, args[n:]...)
 }
 
 func usage(w io.Writer) {

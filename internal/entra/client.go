@@ -29,14 +29,15 @@ import (
 type throttle struct {
 	mu       sync.Mutex
 	budget   time.Duration
-	waited   time.Duration
+	waited   time.Duration // what the retry handler was told to wait, summed (the budget counts this)
 	retries  int
 	exceeded bool
+	first    time.Time // the first throttled answer of the sync
 }
 
 func (t *throttle) reset() {
 	t.mu.Lock()
-	t.waited, t.retries, t.exceeded = 0, 0, false
+	t.waited, t.retries, t.exceeded, t.first = 0, 0, false, time.Time{}
 	t.mu.Unlock()
 }
 
@@ -44,6 +45,18 @@ func (t *throttle) total() time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.waited
+}
+
+// summary says truthfully what throttling cost: retries, the time since the
+// first throttled answer, and what Retry-After asked for.
+func (t *throttle) summary() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.first.IsZero() {
+		return "without retries"
+	}
+	return fmt.Sprintf("after %d retries over %s (Retry-After and back-off asked for %s in all; budget %s)",
+		t.retries, time.Since(t.first).Round(10*time.Millisecond), t.waited, t.budget)
 }
 
 // shouldRetry is RetryHandlerOptions.ShouldRetry. The delay it adds is the one
@@ -60,6 +73,9 @@ func (t *throttle) shouldRetry(_ time.Duration, executionCount int, _ *http.Requ
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.first.IsZero() {
+		t.first = time.Now()
+	}
 	if t.waited+d > t.budget {
 		t.exceeded = true
 		return false

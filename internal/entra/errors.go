@@ -10,11 +10,13 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
+
+	"github.com/idlinkhq/idlink/internal/identity"
 )
 
 // ErrThrottled is wrapped by every error that ends a sync because Graph kept
 // throttling past the budget; the run is safe to retry later.
-var ErrThrottled = errors.New("Microsoft Graph is throttling idlink")
+var ErrThrottled = fmt.Errorf("Microsoft Graph is throttling idlink: %w", identity.ErrRetryLater)
 
 // errResync is internal: the deltaLink is expired or rejected.
 var errResync = errors.New("deltaLink expired or rejected")
@@ -158,8 +160,8 @@ func (c *client) classify(err error, what, permission string) error {
 		status := oe.ResponseStatusCode
 		switch {
 		case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable || status == http.StatusGatewayTimeout:
-			return fmt.Errorf("entra: %s: Graph answered %d %s after %s of Retry-After waits (budget %s); the run is safe to retry later: %w",
-				what, status, code, c.throttle.total(), c.throttle.budget, ErrThrottled)
+			return fmt.Errorf("entra: %s: Graph answered %d %s %s; the run is safe to retry later: %w",
+				what, status, code, c.throttle.summary(), ErrThrottled)
 		case status == http.StatusForbidden && code == "Authorization_RequestDenied":
 			return &PermissionError{What: what, Permission: permission, ClientID: c.clientID, Err: err}
 		case (status == http.StatusBadRequest && code == "syncStateNotFound") || status == http.StatusGone:

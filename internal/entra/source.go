@@ -167,7 +167,13 @@ func (s *Source) readUsers(ctx context.Context, sink Sink, runID int64, mode Mod
 func (s *Source) finish(res Result, err error) (Result, error) {
 	res.ThrottleWait = s.c.throttle.total()
 	if err != nil {
-		s.log.Error("entra sync failed", "kind", res.Kind, "pages", res.Pages, "error", err.Error())
+		if errors.Is(err, context.Canceled) {
+			// Cancelled from outside (the other side failed, or a stop):
+			// not this side's failure; the run logs the cause.
+			s.log.Info("entra sync stopped", "kind", res.Kind, "pages", res.Pages)
+		} else {
+			s.log.Error("entra sync failed", "kind", res.Kind, "pages", res.Pages, "error", err.Error())
+		}
 		return res, err
 	}
 	s.log.Info("entra sync done", "kind", res.Kind, "pages", res.Pages, "users", res.Users, "changed", res.Changed,

@@ -254,6 +254,12 @@ const (
 	ActionRevokeAccountLink ActionKind = "revoke-account-link"
 )
 
+// ErrRetryLater is matched by the error of a run that stopped because an
+// upstream (Graph or Salesforce) kept throttling or failing past its
+// retries: nothing is wrong with the configuration and running again later
+// is safe. The CLI exits with its own code for it.
+var ErrRetryLater = errors.New("upstream throttled or unavailable past the retries; safe to retry later")
+
 // ErrRevocationUnavailable is matched by an account-link revocation error
 // that concerns the org as a whole (revocation turned off, the package or
 // its Auth. Provider setting missing): every further call would fail the

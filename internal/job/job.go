@@ -176,7 +176,12 @@ func (j *Job) Run(ctx context.Context, opt Options) (Outcome, error) {
 		runErr = errors.Join(runErr, fmt.Errorf("record the run end: %w", err))
 	}
 	out.Run = run
-	log.Info("run finished", "status", run.Status, "took", run.FinishedAt.Sub(run.StartedAt).Round(time.Millisecond))
+	if runErr != nil {
+		// The cause goes into the structured log too, not only to stderr.
+		log.Error("run finished", "status", run.Status, "took", run.FinishedAt.Sub(run.StartedAt).Round(time.Millisecond), "error", runErr.Error())
+	} else {
+		log.Info("run finished", "status", run.Status, "took", run.FinishedAt.Sub(run.StartedAt).Round(time.Millisecond))
+	}
 	return out, runErr
 }
 

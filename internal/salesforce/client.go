@@ -16,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/idlinkhq/idlink/internal/identity"
 )
 
 // Client talks to one org. It is safe for concurrent use.
@@ -165,7 +167,7 @@ func (c *Client) do(ctx context.Context, cl call) ([]byte, error) {
 			}
 			last = fmt.Errorf("salesforce %s %s: %w", cl.method, logPath, err)
 			if attempt >= c.cfg.Retry.MaxAttempts {
-				return nil, fmt.Errorf("%w (gave up after %d attempts)", last, attempt)
+				return nil, fmt.Errorf("%w (gave up after %d attempts; %w)", last, attempt, identity.ErrRetryLater)
 			}
 			d := c.backoff(attempt, 0)
 			c.cfg.Logger.Warn("salesforce request failed; retrying", "method", cl.method, "path", logPath, "attempt", attempt, "delay", d, "error", err)
@@ -199,7 +201,7 @@ func (c *Client) do(ctx context.Context, cl call) ([]byte, error) {
 		}
 		last = apiErr
 		if attempt >= c.cfg.Retry.MaxAttempts {
-			return nil, fmt.Errorf("%w (gave up after %d attempts)", last, attempt)
+			return nil, fmt.Errorf("%w (gave up after %d attempts; %w)", last, attempt, identity.ErrRetryLater)
 		}
 		d := c.backoff(attempt, retryAfter(hdr))
 		c.cfg.Logger.Warn("salesforce request failed; retrying", "method", cl.method, "path", logPath, "status", status, "code", apiErr.Code, "attempt", attempt, "delay", d)

@@ -82,7 +82,7 @@ func (e *AuthError) Hint() string {
 	case e.Code == "invalid_client_id":
 		return "Salesforce does not know this client id: use the connected app's Consumer Key (App Manager > the app > View > Manage Consumer Details) of this org; a new app can take up to 10 minutes to become usable"
 	case e.Code == "invalid_client" && e.Flow == AuthClientCredentials:
-		return "the consumer secret does not match: copy the Consumer Secret again (it changes when rotated), and check whether the secret goes in the body or in a Basic header (secret_in_header)"
+		return "the consumer secret does not match: copy the Consumer Secret again (it changes when rotated), and check whether the secret goes in the body or in a Basic header (salesforce.client_secret_in: body or basic)"
 	case e.Code == "invalid_client":
 		return "the connected app rejects this client: check the Consumer Key and that Use digital signatures holds the certificate of the configured private key"
 	case strings.Contains(d, "no client credentials user enabled"):

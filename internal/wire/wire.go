@@ -222,7 +222,7 @@ func NewJob(cfg config.Config, st store.Store, log *slog.Logger, in Instruments)
 	}, nil
 }
 
-func isThrottled(err error) bool { return errors.Is(err, entra.ErrThrottled) }
+func isThrottled(err error) bool { return errors.Is(err, identity.ErrRetryLater) }
 
 // scratchStore is the throw-away SQLite store a dry run reads into.
 func scratchStore(ctx context.Context) (store.Store, func(), error) {
