@@ -42,6 +42,10 @@ type Options struct {
 	RunAtStart bool
 	Log        *slog.Logger
 	Registry   *prometheus.Registry // default: a new registry
+	// LastSuccess is when the last successful run before this daemon ended
+	// (from the store), so that idlink_last_success_timestamp_seconds does
+	// not drop to 0 at every restart and set off staleness alerts.
+	LastSuccess time.Time
 }
 
 // Metrics are the daemon's Prometheus series.
@@ -122,7 +126,11 @@ func New(opt Options, run RunFunc) (*Daemon, error) {
 	if opt.Registry == nil {
 		opt.Registry = prometheus.NewRegistry()
 	}
-	return &Daemon{opt: opt, run: run, metrics: newMetrics(opt.Registry), sched: sched}, nil
+	m := newMetrics(opt.Registry)
+	if !opt.LastSuccess.IsZero() {
+		m.lastSuccess.Set(float64(opt.LastSuccess.Unix()))
+	}
+	return &Daemon{opt: opt, run: run, metrics: m, sched: sched}, nil
 }
 
 // Next returns when the schedule fires next after t.

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -127,4 +129,28 @@ func TestOverlappingTickIsSkipped(t *testing.T) {
 	if !strings.Contains(rec.Body.String(), `idlink_runs_total{result="skipped"} 1`) {
 		t.Fatal("skipped tick not counted")
 	}
+}
+
+// TestLastSuccessSurvivesRestart: the daemon starts with the last success
+// the store knows, so a restart does not reset the gauge to 0 and set off
+// staleness alerts.
+func TestLastSuccessSurvivesRestart(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	last := time.Date(2026, 11, 30, 8, 15, 0, 0, time.UTC)
+	if _, err := New(Options{Cron: "*/30 * * * *", Registry: reg, LastSuccess: last}, func(context.Context) (Result, error) { return Result{}, nil }); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "idlink_last_success_timestamp_seconds" {
+			if got := mf.GetMetric()[0].GetGauge().GetValue(); got != float64(last.Unix()) {
+				t.Fatalf("last success %v, want %d", got, last.Unix())
+			}
+			return
+		}
+	}
+	t.Fatal("no idlink_last_success_timestamp_seconds")
 }
