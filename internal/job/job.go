@@ -438,6 +438,8 @@ func afterApply(as []identity.Assessment, recs []store.ActionRecord) []identity.
 			if revoked[key] {
 				out[i].Situation = identity.Linked
 				out[i].Detail = "linked; this run revoked the ThirdPartyAccountLink to the JIT duplicate: " + a.Detail
+			} else if l, ok := applied[key]; ok && l.SalesforceUserID == a.SalesforceUserID {
+				out[i].Detail = "this run wrote the link that the package's confirmUser uses to route sign-ins to " + a.SalesforceUserID + "; retire the duplicate. Before: " + a.Detail
 			}
 		}
 	}
