@@ -33,11 +33,7 @@ func linksAdopt(ctx context.Context, e env, args []string) error {
 	if !strings.HasPrefix(*id, "idl-") {
 		return withCode(ExitUsage, fmt.Errorf("--store-id %q is not an idlink database id (idl-...)", *id))
 	}
-	cfg, err := loadConfig(*cfgPath, e)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, cfg)
+	_, st, err := configAndStore(ctx, e, *cfgPath)
 	if err != nil {
 		return err
 	}
@@ -75,11 +71,7 @@ func linksExportDecisions(ctx context.Context, e env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*cfgPath, e)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, cfg)
+	_, st, err := configAndStore(ctx, e, *cfgPath)
 	if err != nil {
 		return err
 	}
@@ -161,11 +153,7 @@ func linksImportDecisions(ctx context.Context, e env, args []string) error {
 	if len(bad) > 0 {
 		return withCode(ExitUsage, fmt.Errorf("%s: %d bad line(s), nothing was imported:\n  %s", file, len(bad), strings.Join(bad, "\n  ")))
 	}
-	cfg, err := loadConfig(*cfgPath, e)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, cfg)
+	_, st, err := configAndStore(ctx, e, *cfgPath)
 	if err != nil {
 		return err
 	}

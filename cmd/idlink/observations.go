@@ -211,11 +211,7 @@ func observationsList(ctx context.Context, e env, args []string) error {
 		}
 		wantOID = g
 	}
-	cfg, err := loadConfig(*cfgPath, e)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, cfg)
+	_, st, err := configAndStore(ctx, e, *cfgPath)
 	if err != nil {
 		return err
 	}
@@ -305,11 +301,7 @@ func observationsDelete(ctx context.Context, e env, args []string) error {
 	if !ok {
 		return withCode(ExitUsage, fmt.Errorf("--oid %q is not a GUID", *oid))
 	}
-	cfg, err := loadConfig(*cfgPath, e)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, cfg)
+	_, st, err := configAndStore(ctx, e, *cfgPath)
 	if err != nil {
 		return err
 	}

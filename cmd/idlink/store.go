@@ -17,3 +17,15 @@ func openStore(ctx context.Context, cfg config.Config) (store.Store, error) {
 	}
 	return st, nil
 }
+
+// configAndStore loads the configuration at path and opens its store: the
+// start of every command that reads or records admin data. The caller
+// closes the store.
+func configAndStore(ctx context.Context, e env, path string) (config.Config, store.Store, error) {
+	cfg, err := loadConfig(path, e)
+	if err != nil {
+		return cfg, nil, err
+	}
+	st, err := openStore(ctx, cfg)
+	return cfg, st, err
+}
