@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"strings"
 	"testing"
 )
@@ -32,5 +33,35 @@ func TestCLIConventions(t *testing.T) {
 	code, out = run("--config=/nonexistent/idlink.yaml", "links", "list")
 	if code != ExitUsage || !strings.Contains(out, "/nonexistent/idlink.yaml") {
 		t.Errorf("idlink --config=f links list: exit %d %q", code, out)
+	}
+}
+
+// TestReadOnlyCommandsCreateNoDatabase: a report or a list run where there
+// is no database says so instead of making an empty one; wrong values and
+// an override of a run that was not held are refused with the accepted ones.
+func TestReadOnlyCommandsCreateNoDatabase(t *testing.T) {
+	dir := t.TempDir()
+	cfg := dir + "/idlink.yaml"
+	db := dir + "/missing.db"
+	if err := os.WriteFile(cfg, []byte("store:\n  driver: sqlite\n  path: "+db+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) (int, string) {
+		var out, errb bytes.Buffer
+		code := Run(context.Background(), append(args, "--config", cfg), &out, &errb, func(string) string { return "" })
+		return code, out.String() + errb.String()
+	}
+	for _, args := range [][]string{{"report"}, {"links", "list"}, {"observations", "list"}, {"links", "export-decisions"}} {
+		code, out := run(args...)
+		if code != ExitUsage || !strings.Contains(out, "no idlink database at "+db) {
+			t.Errorf("idlink %s without a database: exit %d %q", strings.Join(args, " "), code, out)
+		}
+		if _, err := os.Stat(db); err == nil {
+			t.Fatalf("idlink %s created %s", strings.Join(args, " "), db)
+		}
+	}
+	code, out := run("links", "list", "--status", "bogus")
+	if code != ExitUsage || !strings.Contains(out, "proposed, active, revoked or all") {
+		t.Errorf("--status bogus: exit %d %q", code, out)
 	}
 }

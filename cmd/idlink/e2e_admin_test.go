@@ -160,6 +160,20 @@ func TestBadConfigAndEndpoints(t *testing.T) {
 			}
 		})
 
+		t.Run("Salesforce certificate from an unknown CA", func(t *testing.T) {
+			p := h.variant("noca", func(y string) string {
+				i := strings.Index(y, "salesforce:\n")
+				j := strings.Index(y[i:], "  ca_bundle_file: ")
+				k := strings.Index(y[i+j:], "\n")
+				return y[:i+j] + y[i+j+k+1:]
+			})
+			r := h.runCfg(p, h.getenv, "run")
+			if r.code != ExitFailure {
+				t.Fatalf("want exit %d: %s", ExitFailure, r)
+			}
+			mustContain(t, r, "unknown CA", "x509", "salesforce.ca_bundle_file")
+		})
+
 		t.Run("Salesforce unavailable past the retries", func(t *testing.T) {
 			p := h.variant("sf503", func(y string) string {
 				return strings.Replace(y, "salesforce:\n", "salesforce:\n  max_retries: 1\n", 1)

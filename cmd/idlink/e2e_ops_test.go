@@ -345,11 +345,12 @@ func TestSafetyLimitAndOverride(t *testing.T) {
 			t.Fatalf("report of run %d holds %v; want the revokes of %v", heldRun.ID, heldSubs, victims)
 		}
 
-		// An override naming another run (the backfill) or no run releases nothing.
-		for _, wrong := range []int64{bf.ID, heldRun.ID + 1000} {
-			r := h.mustRun(ExitHeld, "run", "--override", fmt.Sprint(wrong))
-			if !strings.Contains(r.stdout, "override not accepted") {
-				t.Errorf("override %d: no explanation:\n%s", wrong, r)
+		// An override naming another run (the backfill) or no run is refused
+		// before anything runs, saying why.
+		for wrong, why := range map[int64]string{bf.ID: "not held", heldRun.ID + 1000: "no such run"} {
+			r := h.mustRun(ExitUsage, "run", "--override", fmt.Sprint(wrong))
+			if !strings.Contains(r.stderr, why) {
+				t.Errorf("override %d: the refusal does not say %q:\n%s", wrong, why, r)
 			}
 			assertUnchanged(fmt.Sprintf("override %d", wrong))
 		}

@@ -47,11 +47,16 @@ func linksList(ctx context.Context, e env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	switch *status {
+	case "proposed", "active", "revoked", "all":
+	default:
+		return withCode(ExitUsage, fmt.Errorf("--status %q: use proposed, active, revoked or all", *status))
+	}
 	cfg, err := loadConfig(*cfgPath, e)
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg)
+	st, err := openExistingStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -147,7 +152,7 @@ func linksHistory(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg)
+	st, err := openExistingStore(ctx, cfg)
 	if err != nil {
 		return err
 	}

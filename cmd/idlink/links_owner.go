@@ -71,7 +71,7 @@ func linksExportDecisions(ctx context.Context, e env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	_, st, err := configAndStore(ctx, e, *cfgPath)
+	_, st, err := configAndExistingStore(ctx, e, *cfgPath)
 	if err != nil {
 		return err
 	}

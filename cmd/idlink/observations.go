@@ -211,7 +211,7 @@ func observationsList(ctx context.Context, e env, args []string) error {
 		}
 		wantOID = g
 	}
-	_, st, err := configAndStore(ctx, e, *cfgPath)
+	_, st, err := configAndExistingStore(ctx, e, *cfgPath)
 	if err != nil {
 		return err
 	}

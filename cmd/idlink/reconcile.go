@@ -47,6 +47,19 @@ func reconcileCommand(ctx context.Context, e env, name string, kind store.RunKin
 		return err
 	}
 	defer st.Close()
+	if *override != 0 {
+		// An override names a held run whose actions an admin reviewed;
+		// anything else is a mistake to say now, not to ignore.
+		r, err := st.GetRun(ctx, *override)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return withCode(ExitUsage, fmt.Errorf("--override %d: no such run; 'idlink report' of the held run names its id", *override))
+		case err != nil:
+			return err
+		case r.Status != store.StatusHeld:
+			return withCode(ExitUsage, fmt.Errorf("--override %d: run %d was %s, not held by the safety limit; only a held run can be overridden", *override, r.ID, r.Status))
+		}
+	}
 	j, err := wire.NewJob(cfg, st, log, wire.Instruments{})
 	if err != nil {
 		return err

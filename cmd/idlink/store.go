@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 
 	"github.com/idlinkhq/idlink/internal/config"
 	"github.com/idlinkhq/idlink/internal/store"
@@ -28,4 +31,27 @@ func configAndStore(ctx context.Context, e env, path string) (config.Config, sto
 	}
 	st, err := openStore(ctx, cfg)
 	return cfg, st, err
+}
+
+// configAndExistingStore is configAndStore for commands that only read.
+func configAndExistingStore(ctx context.Context, e env, path string) (config.Config, store.Store, error) {
+	cfg, err := loadConfig(path, e)
+	if err != nil {
+		return cfg, nil, err
+	}
+	st, err := openExistingStore(ctx, cfg)
+	return cfg, st, err
+}
+
+// openExistingStore opens the store for a command that only reads it: a
+// SQLite file that does not exist is not created (a report or a list from
+// the wrong directory would otherwise make an empty database and show
+// nothing).
+func openExistingStore(ctx context.Context, cfg config.Config) (store.Store, error) {
+	if cfg.Store.Driver == "sqlite" {
+		if _, err := os.Stat(cfg.Store.Path); errors.Is(err, fs.ErrNotExist) {
+			return nil, withCode(ExitUsage, fmt.Errorf("no idlink database at %s (store.path): pass the --config of the deployment, or run 'idlink backfill' first", cfg.Store.Path))
+		}
+	}
+	return openStore(ctx, cfg)
 }

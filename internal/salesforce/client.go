@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rsa"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -166,6 +167,10 @@ func (c *Client) do(ctx context.Context, cl call) ([]byte, error) {
 				return nil, fmt.Errorf("salesforce %s %s: %w", cl.method, logPath, ctx.Err())
 			}
 			last = fmt.Errorf("salesforce %s %s: %w", cl.method, logPath, err)
+			var certErr *tls.CertificateVerificationError
+			if errors.As(err, &certErr) {
+				return nil, last // a certificate does not verify on the next try either
+			}
 			if attempt >= c.cfg.Retry.MaxAttempts {
 				return nil, fmt.Errorf("%w (gave up after %d attempts; %w)", last, attempt, identity.ErrRetryLater)
 			}

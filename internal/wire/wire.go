@@ -145,6 +145,7 @@ func (e entraSource) Sync(ctx context.Context, st store.Store, runID int64, full
 		mode = entra.ModeFull
 	}
 	r, err := e.s.Sync(ctx, st, runID, mode)
+	err = tlsHint(err, "entra.ca_bundle_file")
 	return job.SyncResult{Note: r.Note, Counts: map[string]int64{
 		"pages": int64(r.Pages), "users": int64(r.Users), "changed": int64(r.Changed), "soft_deleted": int64(r.SoftDeleted),
 		"hard_deleted": int64(r.HardDeleted), "not_seen": r.NotSeen, "guests": int64(r.Guests), "no_upn": int64(r.NoUPN),
@@ -172,6 +173,7 @@ func (s sfSource) Sync(ctx context.Context, st store.Store, runID int64, full bo
 	if err != nil && (errors.As(err, &dnsErr) || (errors.As(err, &opErr) && opErr.Op == "dial")) {
 		err = fmt.Errorf("%w; fix: check salesforce.login_url (%s): it must be the org's My Domain URL (or login/test.salesforce.com) and reachable from this host", err, s.loginURL)
 	}
+	err = tlsHint(err, "salesforce.ca_bundle_file")
 	return job.SyncResult{Note: strings.Join(r.Notes, "; "), Counts: map[string]int64{
 		"users": int64(r.Users), "account_links": int64(r.AccountLinks), "identity_links": int64(r.RemoteLinks), "account_links_gone": r.NotSeen,
 		"api_requests": after.APIRequests - before.APIRequests, "token_requests": after.TokenRequests - before.TokenRequests,
@@ -324,4 +326,22 @@ func salesforceConfig(cfg config.Config, storeID string, log *slog.Logger) (sale
 		sc.HTTPClient = hc
 	}
 	return sc, nil
+}
+
+// tlsHint names the CA bundle key when a certificate could not be verified
+// (a TLS-inspecting proxy, a private CA): the bare x509 error does not say
+// what to change.
+func tlsHint(err error, key string) error {
+	var unknown x509.UnknownAuthorityError
+	var invalid x509.CertificateInvalidError
+	var hostname x509.HostnameError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &hostname) || strings.Contains(err.Error(), "x509: certificate is valid for"):
+		return fmt.Errorf("%w; fix: the certificate is for another host name: check the URL, or the proxy in between", err)
+	case errors.As(err, &unknown), errors.As(err, &invalid), strings.Contains(err.Error(), "x509: certificate"):
+		return fmt.Errorf("%w; fix: if a proxy or a private CA signs the certificate, give its CA certificates in %s (PEM)", err, key)
+	}
+	return err
 }
