@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -147,7 +148,10 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 	stopBridge := func() { stopOnce.Do(func() { cancelBridge(); <-bridgeDone }) }
 	defer stopBridge()
 	userinfo := "http://" + ln.Addr().String() + "/userinfo"
-	waitReady(ctx, "http://"+ln.Addr().String()+"/healthz")
+	// /healthz is on the bridge's operations port, apart from /userinfo.
+	ops := httptest.NewServer(br.OpsHandler())
+	defer ops.Close()
+	waitReady(ctx, ops.URL+"/healthz")
 	first := signInAll(ctx, w, signers, userinfo, world.Handler{})
 	fmt.Fprintf(out, "\nWith idlink (the bridge as user info endpoint, idlink's registration handler), the first sign-ins:\n")
 	first.print(out)

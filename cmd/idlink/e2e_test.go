@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http/httptest"
 	"sort"
 	"strings"
 	"sync"
@@ -230,7 +231,9 @@ func (h *harness) startBridge() (userinfoURL string, stop func()) {
 	ctx, cancel := context.WithCancel(h.ctx)
 	done := make(chan error, 1)
 	go func() { done <- br.Serve(ctx, ln) }()
-	waitReady(h.ctx, "http://"+ln.Addr().String()+"/healthz")
+	ops := httptest.NewServer(br.OpsHandler())
+	h.t.Cleanup(ops.Close)
+	waitReady(h.ctx, ops.URL+"/healthz")
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {

@@ -81,6 +81,9 @@ type Config struct {
 	ExtraClaims []string
 	// ListenAddr is where ListenAndServe listens. Default ":8443" with TLS, ":8080" without.
 	ListenAddr string
+	// OpsAddr is where ListenAndServe serves /healthz and /metrics, apart
+	// from the public /userinfo port; "" serves them nowhere.
+	OpsAddr string
 	// TLSCertFile and TLSKeyFile enable TLS; leave both empty behind a TLS-terminating proxy.
 	TLSCertFile string
 	TLSKeyFile  string

@@ -100,10 +100,17 @@ func (s *Server) keyStats() []keyStat {
 // keySetName names a key set by the first issuer using it.
 func (s *Server) keySetName(i int) string { return s.keySetIssuer[i] }
 
-// Handler serves /userinfo (GET and POST), /healthz and /metrics.
+// Handler serves /userinfo (GET and POST): the public port Salesforce calls.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/userinfo", s.userinfo)
+	return mux
+}
+
+// OpsHandler serves /healthz and /metrics, for the operator's network only:
+// metrics name issuers and counts that the internet need not see.
+func (s *Server) OpsHandler() http.Handler {
+	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", s.healthz)
 	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
 	return mux
@@ -214,6 +221,17 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 		return fmt.Errorf("bridge: listen on %s: %w", s.cfg.ListenAddr, err)
 	}
 	s.log.Info("bridge: listening", "addr", ln.Addr().String(), "tls", s.cfg.TLSCertFile != "")
+	if s.cfg.OpsAddr != "" {
+		ops, err := net.Listen("tcp", s.cfg.OpsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("bridge: listen on %s (bridge.metrics_listen): %w", s.cfg.OpsAddr, err)
+		}
+		s.log.Info("bridge: /healthz and /metrics", "addr", ops.Addr().String())
+		osrv := &http.Server{Handler: s.OpsHandler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = osrv.Serve(ops) }()
+		defer osrv.Close()
+	}
 	return s.Serve(ctx, ln)
 }
 

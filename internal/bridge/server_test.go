@@ -66,6 +66,7 @@ type env struct {
 	rec  *countingRecorder
 	srv  *bridge.Server
 	http *httptest.Server
+	ops  *httptest.Server // /healthz and /metrics
 	logs *syncBuffer
 	now  time.Time
 }
@@ -98,6 +99,8 @@ func newEnvTB(t testing.TB, level slog.Level, mod func(*bridge.Config)) *env {
 	}
 	e.http = httptest.NewServer(e.srv.Handler())
 	t.Cleanup(e.http.Close)
+	e.ops = httptest.NewServer(e.srv.OpsHandler())
+	t.Cleanup(e.ops.Close)
 	return e
 }
 
@@ -425,8 +428,19 @@ func TestConflictFromStoreAfterRestart(t *testing.T) {
 
 func TestHealthAndMetrics(t *testing.T) {
 	e := newEnv(t, nil)
-	get := func(path string) (int, string) {
+	// The public port answers /userinfo only.
+	for _, path := range []string{"/metrics", "/healthz"} {
 		resp, err := http.Get(e.http.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("public port serves %s: %d", path, resp.StatusCode)
+		}
+	}
+	get := func(path string) (int, string) {
+		resp, err := http.Get(e.ops.URL + path)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -224,7 +224,8 @@ type Schedule struct {
 // Bridge configures `idlink bridge`, the Auth. Provider's user info endpoint.
 type Bridge struct {
 	Listen                 string         `yaml:"listen"`
-	TLSCertFile            string         `yaml:"tls_cert_file"` // both or neither: plain HTTP behind a TLS proxy
+	MetricsListen          string         `yaml:"metrics_listen"` // /healthz and /metrics, apart from the public port
+	TLSCertFile            string         `yaml:"tls_cert_file"`  // both or neither: plain HTTP behind a TLS proxy
 	TLSKeyFile             string         `yaml:"tls_key_file"`
 	Leeway                 Duration       `yaml:"leeway"`
 	JWKSRefreshInterval    Duration       `yaml:"jwks_refresh_interval"`
@@ -283,7 +284,8 @@ func Defaults() Config {
 		Safety:   Safety{MaxChanges: 50, MaxChangePercent: 5, MaxCreates: 500, MaxCreatePercent: 20, MaxCoverageDrop: 10},
 		Schedule: Schedule{Cron: "*/30 * * * *", Listen: "127.0.0.1:9464"},
 		Bridge: Bridge{
-			Leeway: Duration(60 * time.Second), JWKSRefreshInterval: Duration(time.Hour),
+			MetricsListen: "127.0.0.1:9465",
+			Leeway:        Duration(60 * time.Second), JWKSRefreshInterval: Duration(time.Hour),
 			JWKSMinRefreshInterval: Duration(time.Minute), FlushInterval: Duration(30 * time.Second), EmailPolicy: "never",
 		},
 		Log: Log{Level: "info", Format: "auto"},

@@ -260,6 +260,7 @@ func BridgeConfig(cfg config.Config) (bridge.Config, error) {
 		EmailPolicy:            bridge.EmailPolicy(b.EmailPolicy),
 		ExtraClaims:            b.ExtraClaims,
 		ListenAddr:             b.Listen,
+		OpsAddr:                b.MetricsListen,
 		TLSCertFile:            b.TLSCertFile,
 		TLSKeyFile:             b.TLSKeyFile,
 	}
