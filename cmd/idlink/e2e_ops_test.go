@@ -145,8 +145,19 @@ func TestDeltaRun(t *testing.T) {
 	})
 }
 
-// TestHelperProcess is the child the crash test kills: it runs one idlink
-// command line from the environment.
+// child is idlink running args with the harness's configuration in a
+// process of its own (TestHelperProcess), for tests that kill it.
+func (h *harness) child(args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "IDLINK_E2E_CHILD=1", "IDLINK_E2E_ARGS="+strings.Join(append(args, "--config", h.cfgPath), "\x1f"))
+	for k, v := range h.env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	return cmd
+}
+
+// TestHelperProcess is the child the crash and soak tests kill: it runs one
+// idlink command line from the environment.
 func TestHelperProcess(t *testing.T) {
 	if os.Getenv("IDLINK_E2E_CHILD") != "1" {
 		t.Skip("helper process of TestCrashDuringApply")
@@ -171,11 +182,7 @@ func TestCrashDuringApply(t *testing.T) {
 		faults.Set(sfsim.EndpointCollections, fault.Faults{Latency: 700 * time.Millisecond})
 		base := faults.Counter(sfsim.EndpointCollections).Requests
 
-		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
-		cmd.Env = append(os.Environ(), "IDLINK_E2E_CHILD=1", "IDLINK_E2E_ARGS="+strings.Join([]string{"backfill", "--config", h.cfgPath}, "\x1f"))
-		for k, v := range h.env {
-			cmd.Env = append(cmd.Env, k+"="+v)
-		}
+		cmd := h.child("backfill")
 		var out strings.Builder
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {

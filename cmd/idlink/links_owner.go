@@ -133,7 +133,7 @@ func linksImportDecisions(ctx context.Context, e env, args []string) error {
 			continue
 		}
 		d := store.Decision{Provider: r.Provider, Subject: r.Subject, SalesforceUserID: r.SalesforceUserID, ObjectID: r.ObjectID, Approved: r.Approved, Actor: r.Actor, Reason: r.Reason}
-		if d.At, err = parseRFC3339(r.At); err != nil {
+		if d.At, err = time.Parse(time.RFC3339Nano, r.At); err != nil {
 			bad = append(bad, fmt.Sprintf("line %d: at %q is not a time", line, r.At))
 			continue
 		}
@@ -178,5 +178,3 @@ func linksImportDecisions(ctx context.Context, e env, args []string) error {
 	fmt.Fprintf(e.stdout, "imported %d decision(s) from %s (%d already here)\n", added, file, len(ds)-added)
 	return nil
 }
-
-func parseRFC3339(s string) (time.Time, error) { return time.Parse(time.RFC3339Nano, s) }

@@ -227,6 +227,7 @@ func observationsList(ctx context.Context, e env, args []string) error {
 	}
 	header := []string{"provider", "subject", "entra_object_id", "tenant_id", "source", "first_seen", "last_seen", "count", "conflict"}
 	var rows [][]string
+	listed := map[identity.LinkKey]bool{} // subjects whose observation is a row (its conflicts are in its note)
 	keep := func(p, s, o string) bool {
 		g, _ := identity.NormalizeGUID(o)
 		return (*provider == "" || p == *provider) && (*subject == "" || s == *subject) && (wantOID == "" || g == wantOID)
@@ -241,6 +242,7 @@ func observationsList(ctx context.Context, e env, args []string) error {
 			note += fmt.Sprintf("also seen with %s (%s, %s); ", c.OtherObject, c.Source, c.SeenAt.UTC().Format(time.RFC3339))
 		}
 		rows = append(rows, []string{o.Provider, o.Subject, o.ObjectID, o.TenantID, string(o.Source), o.FirstSeen.UTC().Format(time.RFC3339), o.LastSeen.UTC().Format(time.RFC3339), fmt.Sprint(o.Count), strings.TrimSuffix(note, "; ")})
+		listed[identity.LinkKey{Provider: o.Provider, Subject: o.Subject}] = true
 		return nil
 	})
 	if err != nil {
@@ -248,7 +250,7 @@ func observationsList(ctx context.Context, e env, args []string) error {
 	}
 	// Conflicts whose first binding was deleted still bind their other oid.
 	for _, c := range conflicts {
-		if keep(c.Provider, c.Subject, c.OtherObject) && !hasRow(rows, c.Provider, c.Subject) {
+		if keep(c.Provider, c.Subject, c.OtherObject) && !listed[identity.LinkKey{Provider: c.Provider, Subject: c.Subject}] {
 			rows = append(rows, []string{c.Provider, c.Subject, c.OtherObject, "", string(c.Source), "", c.SeenAt.UTC().Format(time.RFC3339), "", "conflict row: first bound to " + c.ObjectID})
 		}
 	}
@@ -272,15 +274,6 @@ func observationsList(ctx context.Context, e env, args []string) error {
 	tw.Flush()
 	fmt.Fprintf(e.stdout, "%d observation(s), %d recorded conflict(s)\n", len(rows), len(conflicts))
 	return nil
-}
-
-func hasRow(rows [][]string, provider, subject string) bool {
-	for _, r := range rows {
-		if r[0] == provider && r[1] == subject {
-			return true
-		}
-	}
-	return false
 }
 
 func observationsDelete(ctx context.Context, e env, args []string) error {

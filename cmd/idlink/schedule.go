@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -38,11 +37,11 @@ func cmdSchedule(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	rc := wire.ReconcileConfig(cfg)
-	last, err := lastSuccess(ctx, st)
+	last, _, err := job.LastSuccessful(ctx, st)
 	if err != nil {
 		return err
 	}
-	d, err := schedule.New(schedule.Options{Cron: cfg.Schedule.Cron, Listen: cfg.Schedule.Listen, Grace: *grace, RunAtStart: *now, Log: log, LastSuccess: last},
+	d, err := schedule.New(schedule.Options{Cron: cfg.Schedule.Cron, Listen: cfg.Schedule.Listen, Grace: *grace, RunAtStart: *now, Log: log, LastSuccess: last.FinishedAt},
 		func(ctx context.Context) (schedule.Result, error) {
 			out, err := j.Run(ctx, job.Options{Kind: store.KindRun, Holder: wire.Holder(), Reconcile: rc})
 			return scheduleResult(out, err), err
@@ -71,19 +70,4 @@ func scheduleResult(out job.Outcome, err error) schedule.Result {
 	r.Requests["graph"] = out.Run.Counts["entra.pages"]
 	r.Throttled = time.Duration(out.Run.Counts["entra.throttle_wait_ms"]) * time.Millisecond
 	return r
-}
-
-// lastSuccess is when the newest successful run or backfill ended; zero
-// when there is none.
-func lastSuccess(ctx context.Context, st store.Store) (time.Time, error) {
-	runs, err := st.ListRuns(ctx, 200)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("read the previous runs: %w", err)
-	}
-	for _, r := range runs {
-		if r.Status == store.StatusSucceeded && r.Kind != store.KindDryRun {
-			return r.FinishedAt, nil
-		}
-	}
-	return time.Time{}, nil
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -202,11 +201,7 @@ func soakMutate(t *testing.T, h *harness, c int) {
 func soakKill(h *harness, kind string, delay float64) (killed, inApply bool, err error) {
 	coll := h.w.Salesforce.Faults()
 	base := coll.Counter(sfsim.EndpointCollections).Requests
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "IDLINK_E2E_CHILD=1", "IDLINK_E2E_ARGS="+strings.Join([]string{kind, "--config", h.cfgPath}, "\x1f"))
-	for k, v := range h.env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
+	cmd := h.child(kind)
 	if err := cmd.Start(); err != nil {
 		return false, false, err
 	}

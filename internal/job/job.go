@@ -380,20 +380,30 @@ func withOwner(ctx context.Context, st store.Store, rc reconcile.Config) (reconc
 	return rc, nil
 }
 
-// baseline is the coverage of the newest successful run or backfill, the
-// reference of the coverage-drop limit; nil when there is none yet.
-func baseline(ctx context.Context, st store.Store) (*reconcile.Coverage, error) {
+// LastSuccessful is the newest run or backfill that succeeded (dry runs
+// are not runs); ok is false when there is none among the last 200 runs.
+func LastSuccessful(ctx context.Context, st store.Store) (run store.Run, ok bool, err error) {
 	runs, err := st.ListRuns(ctx, 200)
 	if err != nil {
-		return nil, fmt.Errorf("read the previous runs: %w", err)
+		return store.Run{}, false, fmt.Errorf("read the previous runs: %w", err)
 	}
 	for _, r := range runs {
 		if r.Status == store.StatusSucceeded && (r.Kind == store.KindRun || r.Kind == store.KindBackfill) {
-			c := reconcile.CoverageOf(r.Counts)
-			return &c, nil
+			return r, true, nil
 		}
 	}
-	return nil, nil
+	return store.Run{}, false, nil
+}
+
+// baseline is the coverage of the last successful run, the reference of the
+// coverage-drop limit; nil when there is none yet.
+func baseline(ctx context.Context, st store.Store) (*reconcile.Coverage, error) {
+	r, ok, err := LastSuccessful(ctx, st)
+	if !ok || err != nil {
+		return nil, err
+	}
+	c := reconcile.CoverageOf(r.Counts)
+	return &c, nil
 }
 
 // afterApply returns the assessments as they stand after the applied

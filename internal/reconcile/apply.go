@@ -119,7 +119,7 @@ func Apply(ctx context.Context, st Store, w LinkWriter, r *Result, opt ApplyOpti
 	}
 
 	if held := CheckLimits(r, opt.Limits, opt.Baseline); held != nil {
-		idx := held.heldIndexes(r)
+		idx := held.idx
 		note, err := overrideCovers(ctx, st, r, idx, opt.Override)
 		if err != nil {
 			return res, err

@@ -37,6 +37,8 @@ type HeldError struct {
 	// Foreign is set when rows of another idlink database held the plan:
 	// no override releases that, only an adoption.
 	Foreign bool
+	// idx are the indexes of Held in the plan's Actions.
+	idx []int
 }
 
 func (e *HeldError) Error() string {
@@ -181,26 +183,11 @@ func CheckLimits(r *Result, l Limits, baseline *Coverage) *HeldError {
 		return nil
 	}
 	slices.Sort(held)
-	held = slices.Compact(held)
-	for _, j := range held {
+	h.idx = slices.Compact(held)
+	for _, j := range h.idx {
 		h.Held = append(h.Held, r.Actions[j])
 	}
 	return h
-}
-
-// HeldIndexes are the indexes in r.Actions that h holds.
-func (h *HeldError) heldIndexes(r *Result) []int {
-	want := map[actionKey]bool{}
-	for _, a := range h.Held {
-		want[keyOf(a)] = true
-	}
-	var out []int
-	for i, a := range r.Actions {
-		if want[keyOf(a)] {
-			out = append(out, i)
-		}
-	}
-	return out
 }
 
 func limitText(v float64, unit string) string {
