@@ -65,21 +65,23 @@ type IssuerConfig struct {
 	ObjectIDFromSubject bool
 }
 
-// Config is everything the bridge needs. Zero values take the defaults below.
+// Config is everything the bridge needs. Settings with a configuration key
+// have their defaults in internal/config alone and must be set here; the few
+// without one (HTTPClient, MaxCachedPairs, Now) default below.
 type Config struct {
 	Issuers []IssuerConfig
-	// Leeway is the clock skew allowed on exp, nbf and iat. Default 60 s, at most 2 min.
+	// Leeway is the clock skew allowed on exp, nbf and iat (0 allows none), at most 2 min.
 	Leeway time.Duration
-	// JWKSRefreshInterval is the background refresh period. Default 1 h.
+	// JWKSRefreshInterval is the background refresh period, at least 1 min.
 	JWKSRefreshInterval time.Duration
 	// JWKSMinRefreshInterval is the least time between two JWKS fetches caused
-	// by unknown kids. Default 1 min.
+	// by unknown kids, at least 1 s.
 	JWKSMinRefreshInterval time.Duration
-	// EmailPolicy: "never" (default), "verified" or "always".
+	// EmailPolicy: "never", "verified" or "always".
 	EmailPolicy EmailPolicy
 	// ExtraClaims are passed through by name when the token has them (e.g. "upn", "roles").
 	ExtraClaims []string
-	// ListenAddr is where ListenAndServe listens. Default ":8443" with TLS, ":8080" without.
+	// ListenAddr is where ListenAndServe listens.
 	ListenAddr string
 	// OpsAddr is where ListenAndServe serves /healthz and /metrics, apart
 	// from the public /userinfo port; "" serves them nowhere.
@@ -91,7 +93,7 @@ type Config struct {
 	// Tests and the simulator pass a client that trusts their certificate.
 	HTTPClient *http.Client
 	// FlushInterval is how often the last-seen time and count of known pairs are
-	// written to the store. Default 30 s.
+	// written to the store.
 	FlushInterval time.Duration
 	// MaxCachedPairs bounds the in-memory (provider, sub) -> oid cache. Default 1,000,000.
 	// Pairs beyond it still work; they cost a store write per request.
@@ -108,24 +110,13 @@ var reserved = map[string]bool{
 
 func (c *Config) withDefaults() (Config, error) {
 	out := *c
-	if out.Leeway == 0 {
-		out.Leeway = 60 * time.Second
-	}
 	if out.Leeway < 0 || out.Leeway > jwtverify.MaxLeeway {
 		return out, fmt.Errorf("bridge leeway %s: must be between 0 and %s", out.Leeway, jwtverify.MaxLeeway)
-	}
-	if out.JWKSRefreshInterval == 0 {
-		out.JWKSRefreshInterval = time.Hour
-	}
-	if out.JWKSMinRefreshInterval == 0 {
-		out.JWKSMinRefreshInterval = time.Minute
 	}
 	if out.JWKSRefreshInterval < time.Minute || out.JWKSMinRefreshInterval < time.Second {
 		return out, errors.New("bridge JWKS refresh interval must be at least 1 min and the minimum refresh interval at least 1 s")
 	}
 	switch out.EmailPolicy {
-	case "":
-		out.EmailPolicy = EmailNever
 	case EmailNever, EmailVerified, EmailAlways:
 	default:
 		return out, fmt.Errorf("bridge email policy %q: want never, verified or always", out.EmailPolicy)
@@ -139,18 +130,12 @@ func (c *Config) withDefaults() (Config, error) {
 		return out, errors.New("bridge TLS: set both the certificate and the key file, or neither (plain HTTP behind a TLS proxy)")
 	}
 	if out.ListenAddr == "" {
-		out.ListenAddr = ":8080"
-		if out.TLSCertFile != "" {
-			out.ListenAddr = ":8443"
-		}
+		return out, errors.New("bridge listen address is empty: e.g. :8443")
 	}
 	if out.HTTPClient == nil {
 		out.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
-	if out.FlushInterval == 0 {
-		out.FlushInterval = 30 * time.Second
-	}
-	if out.FlushInterval < 0 {
+	if out.FlushInterval <= 0 {
 		return out, errors.New("bridge flush interval must be positive")
 	}
 	if out.MaxCachedPairs == 0 {

@@ -93,6 +93,7 @@ func newEnvTB(t testing.TB, level slog.Level, mod func(*bridge.Config)) *env {
 	if mod != nil {
 		mod(&cfg)
 	}
+	bridgetest.Shipped(&cfg)
 	e.srv, err = bridge.New(cfg, e.rec, slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: level})))
 	if err != nil {
 		t.Fatal(err)
@@ -494,23 +495,42 @@ func TestHealthAndMetrics(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	good := bridge.IssuerConfig{Provider: "p", Issuer: "https://login.microsoftonline.com/" + bridgetest.TenantID + "/v2.0", Audiences: []string{bridgetest.ClientID}}
-	cases := map[string]bridge.Config{
-		"no issuers":       {},
-		"no provider name": {Issuers: []bridge.IssuerConfig{{Issuer: good.Issuer, Audiences: good.Audiences}}},
-		"duplicate issuer": {Issuers: []bridge.IssuerConfig{good, good}},
-		"graph audience":   {Issuers: []bridge.IssuerConfig{{Provider: "p", Issuer: good.Issuer, Audiences: []string{"https://graph.microsoft.com"}}}},
-		"leeway too large": {Issuers: []bridge.IssuerConfig{good}, Leeway: time.Hour},
-		"bad email policy": {Issuers: []bridge.IssuerConfig{good}, EmailPolicy: "sometimes"},
-		"reserved extra":   {Issuers: []bridge.IssuerConfig{good}, ExtraClaims: []string{"email"}},
-		"cert without key": {Issuers: []bridge.IssuerConfig{good}, TLSCertFile: "c.pem"},
-		"http discovery":   {Issuers: []bridge.IssuerConfig{{Provider: "p", Issuer: good.Issuer, Audiences: good.Audiences, DiscoveryURL: "http://x/.well-known/openid-configuration"}}},
+	cases := map[string]func(*bridge.Config){
+		"no issuers": func(c *bridge.Config) { c.Issuers = nil },
+		"no provider name": func(c *bridge.Config) {
+			c.Issuers = []bridge.IssuerConfig{{Issuer: good.Issuer, Audiences: good.Audiences}}
+		},
+		"duplicate issuer": func(c *bridge.Config) { c.Issuers = []bridge.IssuerConfig{good, good} },
+		"graph audience": func(c *bridge.Config) {
+			c.Issuers = []bridge.IssuerConfig{{Provider: "p", Issuer: good.Issuer, Audiences: []string{"https://graph.microsoft.com"}}}
+		},
+		"leeway too large": func(c *bridge.Config) { c.Leeway = time.Hour },
+		"bad email policy": func(c *bridge.Config) { c.EmailPolicy = "sometimes" },
+		"no email policy":  func(c *bridge.Config) { c.EmailPolicy = "" },
+		"reserved extra":   func(c *bridge.Config) { c.ExtraClaims = []string{"email"} },
+		"cert without key": func(c *bridge.Config) { c.TLSCertFile = "c.pem" },
+		"no listen":        func(c *bridge.Config) { c.ListenAddr = "" },
+		"no flush":         func(c *bridge.Config) { c.FlushInterval = 0 },
+		"no JWKS refresh":  func(c *bridge.Config) { c.JWKSRefreshInterval = 0 },
+		"http discovery": func(c *bridge.Config) {
+			c.Issuers = []bridge.IssuerConfig{{Provider: "p", Issuer: good.Issuer, Audiences: good.Audiences, DiscoveryURL: "http://x/.well-known/openid-configuration"}}
+		},
 	}
-	for name, cfg := range cases {
+	base := func() bridge.Config {
+		c := bridge.Config{Issuers: []bridge.IssuerConfig{good}}
+		bridgetest.Shipped(&c)
+		return c
+	}
+	for name, mod := range cases {
+		cfg := base()
+		mod(&cfg)
 		if _, err := bridge.New(cfg, &countingRecorder{}, nil); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	if _, err := bridge.New(bridge.Config{Issuers: []bridge.IssuerConfig{good}}, &countingRecorder{}, nil); err != nil {
+	good0 := base()
+	good0.Leeway = 0 // no leeway is a choice, not a request for the default
+	if _, err := bridge.New(good0, &countingRecorder{}, nil); err != nil {
 		t.Errorf("good config refused: %v", err)
 	}
 }
@@ -558,13 +578,15 @@ func TestTwoIssuers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	srv, err := bridge.New(bridge.Config{
+	cfg := bridge.Config{
 		Issuers: []bridge.IssuerConfig{
 			{Provider: "EntraSSO", Issuer: iss1.IssuerURL, Audiences: []string{bridgetest.ClientID}},
 			{Provider: "B2CSSO", Issuer: iss2.IssuerURL, Audiences: []string{"b2c-app"}},
 		},
 		HTTPClient: bridgetest.ClientTrusting(iss1, iss2),
-	}, st, nil)
+	}
+	bridgetest.Shipped(&cfg)
+	srv, err := bridge.New(cfg, st, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

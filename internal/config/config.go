@@ -94,6 +94,19 @@ func (e Entra) GraphTokenScope() string {
 	return strings.TrimSuffix(strings.TrimSuffix(e.GraphBaseURL, "/"), "/v1.0") + "/.default"
 }
 
+// ListenAddr is bridge.listen, or when it is empty the port the bridge's
+// transport implies: :8443 with a certificate, :8080 for plain HTTP behind a
+// TLS-terminating proxy.
+func (b Bridge) ListenAddr() string {
+	switch {
+	case b.Listen != "":
+		return b.Listen
+	case b.TLSCertFile != "":
+		return ":8443"
+	}
+	return ":8080"
+}
+
 // ConnString returns what the backend opens: the sqlite path or the postgres DSN.
 func (s Store) ConnString() string {
 	if s.Driver == "sqlite" {

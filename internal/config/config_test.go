@@ -72,6 +72,10 @@ func TestErrorsNameKeyLineAndFix(t *testing.T) {
 		{"env override bad", "", map[string]string{"IDLINK_SALESFORCE_MAX_RETRIES": "many"}, "salesforce.max_retries", 0, []string{"IDLINK_SALESFORCE_MAX_RETRIES", "whole number"}},
 		{"auto link not a rule", "match:\n  rules: [oid]\n  auto_link: [oid, upn]\n", nil, "match.auto_link[1]", 3, []string{"not among match.rules"}},
 		{"invalid yaml", "store: [\n", nil, "", 0, []string{"not valid YAML"}},
+		// Refused here with key and line, not later by the Salesforce client.
+		{"api version too old", "salesforce:\n  api_version: \"45.0\"\n", nil, "salesforce.api_version", 2, []string{"too old", "46.0"}},
+		{"api version with a minor", "salesforce:\n  api_version: \"62.1\"\n", nil, "salesforce.api_version", 2, []string{`use "62.0"`}},
+		{"api version with v", "salesforce:\n  api_version: v62.0\n", nil, "salesforce.api_version", 2, []string{"without a v"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -73,8 +73,8 @@ func validate(c *Config) Errors {
 	httpsURL(&errs, "salesforce.login_url", s.LoginURL)
 	oneOf(&errs, "salesforce.auth", s.Auth, "client-credentials", "jwt-bearer")
 	oneOf(&errs, "salesforce.client_secret_in", s.ClientSecretIn, "body", "basic")
-	if !validAPIVersion(s.APIVersion) {
-		errs = append(errs, &Error{Key: "salesforce.api_version", Msg: fmt.Sprintf("%q is not an API version", s.APIVersion), Fix: `write it like "62.0" (quoted)`})
+	if msg, fix := checkAPIVersion(s.APIVersion); msg != "" {
+		errs = append(errs, &Error{Key: "salesforce.api_version", Msg: msg, Fix: fix})
 	}
 	if s.QueryBatchSize < 200 || s.QueryBatchSize > 2000 {
 		errs = append(errs, &Error{Key: "salesforce.query_batch_size", Msg: fmt.Sprintf("%d is outside 200..2000", s.QueryBatchSize), Fix: "Salesforce accepts batch sizes from 200 to 2000; use 2000"})
@@ -177,10 +177,25 @@ func validate(c *Config) Errors {
 	return errs
 }
 
-func validAPIVersion(v string) bool {
+// minAPIVersion is the first REST API version with sObject Collections
+// upsert by external id, which every link write uses.
+const minAPIVersion = 46
+
+// checkAPIVersion explains what is wrong with a Salesforce REST API version.
+// Versions are whole numbers written with ".0" (one per release, e.g. 62.0 is
+// Winter '25); the list of an org's versions is at /services/data/.
+func checkAPIVersion(v string) (msg, fix string) {
 	var major, minor int
 	n, err := fmt.Sscanf(v, "%d.%d", &major, &minor)
-	return err == nil && n == 2 && major >= 30 && fmt.Sprintf("%d.%d", major, minor) == v
+	switch {
+	case err != nil || n != 2 || fmt.Sprintf("%d.%d", major, minor) != v:
+		return fmt.Sprintf("%q is not an API version", v), `write it like "62.0" (quoted, without a v)`
+	case minor != 0:
+		return fmt.Sprintf("%q is not an API version: Salesforce numbers them %d.0, %d.0, ...", v, major, major+1), fmt.Sprintf(`use "%d.0"`, major)
+	case major < minAPIVersion:
+		return fmt.Sprintf("%q is too old: idlink writes links with sObject Collections upsert, which needs %d.0 or later", v, minAPIVersion), `use a current version such as "62.0"`
+	}
+	return "", ""
 }
 
 func dsnHasPassword(dsn string) bool {

@@ -202,6 +202,7 @@ func benchFull(b *testing.B, n int) {
 		TenantID: tenantID, ClientID: jobID, Credential: CredClientSecret, ClientSecret: secret,
 		AuthorityHost: c.info.Login, GraphBaseURL: c.info.Graph, DisableInstanceDiscovery: true,
 		CABundleFile: c.info.CA, Scope: ScopeAppAssignments, SalesforceAppID: sfAppID,
+		GraphScope: c.info.Graph + "/.default", ThrottleBudget: time.Minute,
 	}
 	st := openStore(b)
 	src, err := New(cfg, nil)

@@ -160,12 +160,8 @@ func newClient(cfg Config) (*client, error) {
 		return nil, err
 	}
 	gu, _ := url.Parse(cfg.GraphBaseURL)
-	scope := cfg.GraphScope
-	if scope == "" {
-		scope = cfg.GraphBaseURL + "/.default"
-	}
 	auth, err := kiotaauth.NewAzureIdentityAuthenticationProviderWithScopesAndValidHosts(cred,
-		[]string{scope}, []string{gu.Hostname()})
+		[]string{cfg.GraphScope}, []string{gu.Hostname()})
 	if err != nil {
 		return nil, fmt.Errorf("entra: auth provider: %w", err)
 	}

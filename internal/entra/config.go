@@ -42,13 +42,10 @@ const (
 	ScopeAppAssignments ScopeMode = "app-assignments"
 )
 
-// Defaults of the public cloud.
-const (
-	DefaultAuthorityHost = "https://login.microsoftonline.com/"
-	DefaultGraphBaseURL  = "https://graph.microsoft.com"
-	DefaultPageSize      = 999
-	DefaultThrottle      = 5 * time.Minute
-)
+// DefaultPageSize is the $top of GET /users when PageSize is 0: the largest
+// page Graph serves. It has no configuration key; every setting that has one
+// is defaulted by internal/config alone, and New refuses it empty.
+const DefaultPageSize = 999
 
 // Config is the Entra source's configuration. The CLI maps the YAML file onto
 // it; secrets arrive as values read from env or files, never from flags.
@@ -77,9 +74,9 @@ type Config struct {
 	// https://microsoftgraph.chinacloudapi.cn), without /v1.0.
 	AuthorityHost string
 	GraphBaseURL  string
-	// GraphScope is the token scope (the Graph resource + "/.default"). It
-	// is not derived from GraphBaseURL when requests go through a proxy or
-	// gateway; empty means GraphBaseURL + "/.default".
+	// GraphScope is the token scope (the Graph resource + "/.default"); not
+	// derived from GraphBaseURL here because behind a proxy or gateway the
+	// request host is not the resource (internal/config derives the default).
 	GraphScope string
 	// DisableInstanceDiscovery skips MSAL's instance metadata request; needed
 	// for private clouds, Azure Stack and the simulator.
@@ -138,12 +135,6 @@ func (c Config) withDefaults() (Config, error) {
 	default:
 		bad("entra.credential %q is unknown: use client-secret, client-certificate, workload-identity or managed-identity", c.Credential)
 	}
-	if c.AuthorityHost == "" {
-		c.AuthorityHost = DefaultAuthorityHost
-	}
-	if c.GraphBaseURL == "" {
-		c.GraphBaseURL = DefaultGraphBaseURL
-	}
 	c.GraphBaseURL = strings.TrimSuffix(strings.TrimSuffix(c.GraphBaseURL, "/"), "/v1.0")
 	for name, v := range map[string]string{"entra.authority_host": c.AuthorityHost, "entra.graph_base_url": c.GraphBaseURL} {
 		u, err := url.Parse(v)
@@ -156,7 +147,7 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	switch c.Scope {
 	case "":
-		c.Scope = ScopeAll
+		bad("entra.scope is empty: use all or app-assignments")
 	case ScopeAll:
 	case ScopeAppAssignments:
 		if c.SalesforceAppID == "" && c.SalesforceServicePrincipalID == "" {
@@ -172,17 +163,17 @@ func (c Config) withDefaults() (Config, error) {
 	default:
 		bad("entra.scope %q is unknown: use all or app-assignments", c.Scope)
 	}
+	if c.GraphScope == "" {
+		bad("entra.graph_scope is empty: the Graph resource followed by /.default, e.g. https://graph.microsoft.com/.default")
+	}
 	if c.PageSize == 0 {
 		c.PageSize = DefaultPageSize
 	}
 	if c.PageSize < 1 || c.PageSize > 999 {
 		bad("entra.page_size %d is outside 1..999, the range Graph accepts for $top on users", c.PageSize)
 	}
-	if c.ThrottleBudget == 0 {
-		c.ThrottleBudget = DefaultThrottle
-	}
-	if c.ThrottleBudget < 0 {
-		bad("entra.throttle_budget %s is negative", c.ThrottleBudget)
+	if c.ThrottleBudget <= 0 {
+		bad("entra.throttle_budget %s must be positive, e.g. 10m", c.ThrottleBudget)
 	}
 	return c, errors.Join(errs...)
 }

@@ -138,7 +138,7 @@ func (w *world) config() Config {
 	return Config{
 		TenantID: tenantID, ClientID: jobID, Credential: CredClientSecret, ClientSecret: secret,
 		AuthorityHost: w.sim.LoginURL(), GraphBaseURL: w.sim.GraphURL(), DisableInstanceDiscovery: true,
-		CABundleFile: w.caFile, ThrottleBudget: 30 * time.Second,
+		CABundleFile: w.caFile, ThrottleBudget: 30 * time.Second, Scope: ScopeAll, GraphScope: w.sim.GraphURL() + "/.default",
 	}
 }
 
@@ -534,7 +534,9 @@ func TestCredentialAndPermissionErrors(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
-	ok := Config{TenantID: tenantID, ClientID: jobID, Credential: CredClientSecret, ClientSecret: "x"}
+	ok := Config{TenantID: tenantID, ClientID: jobID, Credential: CredClientSecret, ClientSecret: "x",
+		AuthorityHost: "https://login.microsoftonline.com/", GraphBaseURL: "https://graph.microsoft.com",
+		GraphScope: "https://graph.microsoft.com/.default", Scope: ScopeAll, ThrottleBudget: time.Minute}
 	tests := []struct {
 		name string
 		mod  func(*Config)
@@ -548,6 +550,10 @@ func TestConfigErrors(t *testing.T) {
 		{"scope without app", func(c *Config) { c.Scope = ScopeAppAssignments }, "salesforce_app_id"},
 		{"page size", func(c *Config) { c.PageSize = 1000 }, "1..999"},
 		{"cert without file", func(c *Config) { c.Credential = CredClientCertificate }, "certificate_file"},
+		{"no scope", func(c *Config) { c.Scope = "" }, "entra.scope is empty"},
+		{"no graph scope", func(c *Config) { c.GraphScope = "" }, "entra.graph_scope is empty"},
+		{"no throttle budget", func(c *Config) { c.ThrottleBudget = 0 }, "throttle_budget 0s must be positive"},
+		{"no authority", func(c *Config) { c.AuthorityHost = "" }, "entra.authority_host"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

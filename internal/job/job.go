@@ -335,7 +335,7 @@ func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outco
 		return err
 	}
 	ar, err := reconcile.Apply(ctx, j.Store, w, res, reconcile.ApplyOptions{
-		RunID: out.Run.ID, BatchSize: opt.BatchSize, Limits: opt.Reconcile.WithDefaults().Limits,
+		RunID: out.Run.ID, BatchSize: opt.BatchSize, Limits: opt.Reconcile.Limits,
 		Override: reconcile.Override{RunID: opt.Override}, Revoker: j.Revoker, Baseline: base,
 	})
 	out.Apply = ar
@@ -500,7 +500,7 @@ func (j *Job) dryRun(ctx context.Context, opt Options) (Outcome, error) {
 	if err != nil {
 		return out, err
 	}
-	if held := reconcile.CheckLimits(res, opt.Reconcile.WithDefaults().Limits, base); held != nil {
+	if held := reconcile.CheckLimits(res, opt.Reconcile.Limits, base); held != nil {
 		out.Held = held
 		counts["held"] = int64(len(held.Held))
 	}

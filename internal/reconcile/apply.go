@@ -60,7 +60,7 @@ type ApplyOptions struct {
 	RunID     int64
 	Actor     string // default "idlink run <RunID>"
 	BatchSize int    // default 200 (Salesforce's collection size)
-	Limits    Limits // zero fields take the defaults; -1 switches a limit off
+	Limits    Limits // every field set (internal/config owns the defaults); -1 switches a limit off
 	Override  Override
 	// Revoker carries out revoke-account-link actions; nil fails them with
 	// a message naming the setting.
@@ -100,7 +100,9 @@ func Apply(ctx context.Context, st Store, w LinkWriter, r *Result, opt ApplyOpti
 	if opt.Actor == "" {
 		opt.Actor = "idlink run " + strconv.FormatInt(opt.RunID, 10)
 	}
-	opt.Limits = Config{Limits: opt.Limits}.WithDefaults().Limits
+	if err := opt.Limits.Validate(); err != nil {
+		return ApplyResult{}, fmt.Errorf("apply: %w", err)
+	}
 	states := make([]string, len(r.Actions))
 	errs := make([]string, len(r.Actions))
 	for i := range states {

@@ -62,7 +62,7 @@ func TestApplyStoreFailureWhilePipelined(t *testing.T) {
 	h.seed(8)
 	run, r := h.planFor()
 	st := &pipelineStore{Store: h.st, failAt: 2}
-	res, err := Apply(h.ctx, st, h.sf, r, ApplyOptions{RunID: run.ID, BatchSize: 2})
+	res, err := Apply(h.ctx, st, h.sf, r, ApplyOptions{RunID: run.ID, BatchSize: 2, Limits: h.cfg.Limits})
 	if err == nil || !strings.Contains(err.Error(), "disk I/O error") {
 		t.Fatalf("want the store's error, got %v", err)
 	}
@@ -116,7 +116,7 @@ func TestApplyRecordsWhileTheNextBatchIsWritten(t *testing.T) {
 	run, r := h.planFor()
 	st := &pipelineStore{Store: h.st, hold: 200 * time.Millisecond}
 	w := &overlapWriter{fakeSalesforce: h.sf, st: st}
-	res, err := Apply(h.ctx, st, w, r, ApplyOptions{RunID: run.ID, BatchSize: 2})
+	res, err := Apply(h.ctx, st, w, r, ApplyOptions{RunID: run.ID, BatchSize: 2, Limits: h.cfg.Limits})
 	if err != nil || res.Applied != 8 {
 		t.Fatalf("applied %d: %v", res.Applied, err)
 	}

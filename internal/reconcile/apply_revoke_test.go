@@ -120,7 +120,7 @@ func (h *harness) revokeAudit(runID int64) []store.AuditEvent {
 // they all fail with the setting to turn on.
 func TestApplyRevokeAccountLinks(t *testing.T) {
 	const n = 3
-	off := Limits{MaxChanges: -1, MaxPercent: -1}
+	off := noLimits
 	tests := []struct {
 		name      string
 		noRevoker bool
@@ -242,7 +242,7 @@ func TestApplyRevokeAccountLinksNotAfterFailedWrites(t *testing.T) {
 	r := &Result{Actions: []identity.Action{{Kind: identity.ActionCreateLink, Link: link(pB, oid(9), 9, 9, identity.LinkActive)}, revokeAction(1)},
 		Disruptive: []int{1}, ActiveLinks: 1}
 	rv := &fakeRevoker{sf: h.sf}
-	res, err := Apply(h.ctx, h.st, h.sf, r, ApplyOptions{RunID: run.ID, Limits: Limits{MaxChanges: -1, MaxPercent: -1}, Revoker: rv})
+	res, err := Apply(h.ctx, h.st, h.sf, r, ApplyOptions{RunID: run.ID, Limits: noLimits, Revoker: rv})
 	if err == nil || !strings.Contains(err.Error(), "SERVER_UNAVAILABLE") {
 		t.Fatalf("Apply: %v, want the write's error", err)
 	}
@@ -262,7 +262,7 @@ func TestApplyRevokeAccountLinkNotRecorded(t *testing.T) {
 	r := &Result{Actions: []identity.Action{revokeAction(1), revokeAction(2)}, Disruptive: []int{0, 1}, ActiveLinks: 2}
 	st := &pipelineStore{Store: h.st, failAt: 1}
 	rv := &fakeRevoker{sf: h.sf}
-	res, err := Apply(h.ctx, st, h.sf, r, ApplyOptions{RunID: run.ID, Limits: Limits{MaxChanges: -1, MaxPercent: -1}, Revoker: rv})
+	res, err := Apply(h.ctx, st, h.sf, r, ApplyOptions{RunID: run.ID, Limits: noLimits, Revoker: rv})
 	if err == nil || !strings.Contains(err.Error(), "disk I/O error") {
 		t.Fatalf("Apply: %v, want the store's error", err)
 	}
@@ -303,7 +303,7 @@ func TestApplyRevokeAccountLinksEndToEnd(t *testing.T) {
 	}
 	rv := &fakeRevoker{sf: h.sf}
 	limits := func(max int) ApplyOptions {
-		return ApplyOptions{Limits: Limits{MaxChanges: max, MaxPercent: -1}, Revoker: rv}
+		return ApplyOptions{Limits: Limits{MaxChanges: max, MaxPercent: -1, MaxCreates: -1, MaxCreatePercent: -1, MaxCoverageDrop: -1}, Revoker: rv}
 	}
 
 	_, r, res, err := h.run(limits(n - 1))
@@ -375,7 +375,7 @@ func TestApplyRevokeAccountLinksPerProvider(t *testing.T) {
 	r := &Result{Actions: []identity.Action{other("sub-a", 201), revokeAction(1), other("sub-b", 202), revokeAction(2)},
 		Disruptive: []int{0, 1, 2, 3}, ActiveLinks: 4}
 	rv := &fakeRevoker{sf: h.sf, providerErr: map[string]error{pE: unavailable("HTTP 409 provider_mismatch: This package revokes links of the Auth. Provider in Auth_Provider__c only.")}}
-	res, err := Apply(h.ctx, h.st, h.sf, r, ApplyOptions{RunID: run.ID, Limits: Limits{MaxChanges: -1, MaxPercent: -1}, Revoker: rv})
+	res, err := Apply(h.ctx, h.st, h.sf, r, ApplyOptions{RunID: run.ID, Limits: noLimits, Revoker: rv})
 	if !errors.Is(err, ErrIncomplete) {
 		t.Fatalf("Apply: %v, want ErrIncomplete", err)
 	}

@@ -71,7 +71,7 @@ func newHarness(t *testing.T) *harness {
 	}
 	t.Cleanup(func() { st.Close() })
 	return &harness{t: t, ctx: ctx, st: st, sf: newFakeSalesforce(),
-		cfg: Config{Providers: []ProviderConfig{{Provider: identity.Provider{Name: pB, Strategy: identity.StrategyObjectID}}}}}
+		cfg: shipped(Config{Providers: []ProviderConfig{{Provider: identity.Provider{Name: pB, Strategy: identity.StrategyObjectID}}}})}
 }
 
 // seed stores n Entra users matched by oid with n Salesforce users.
@@ -120,6 +120,9 @@ func (h *harness) run(opt ApplyOptions) (store.Run, *Result, ApplyResult, error)
 		h.t.Fatal(err)
 	}
 	opt.RunID = run.ID
+	if opt.Limits == (Limits{}) {
+		opt.Limits = h.cfg.Limits
+	}
 	res, applyErr := Apply(h.ctx, h.st, h.sf, r, opt)
 	switch {
 	case errors.Is(applyErr, ErrHeld):

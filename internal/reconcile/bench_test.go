@@ -144,7 +144,7 @@ func (h *heapSampler) Stop() uint64 { close(h.stop); h.wg.Wait(); return h.peak 
 // peak-heap-MiB (live heap objects, sampled every 2 ms, including the
 // result), retained-MiB (snapshot + result after GC), total-alloc-MiB.
 func BenchmarkPlan(b *testing.B) {
-	cfg := Config{Providers: []ProviderConfig{{Provider: identity.Provider{Name: "EntraID", Strategy: identity.StrategyObserved}}}}
+	cfg := shipped(Config{Providers: []ProviderConfig{{Provider: identity.Provider{Name: "EntraID", Strategy: identity.StrategyObserved}}}})
 	for _, n := range []int{10_000, 100_000, 1_000_000} {
 		b.Run(fmt.Sprintf("users=%d", n), func(b *testing.B) {
 			var load, plan, loadCPU, planCPU time.Duration

@@ -54,25 +54,47 @@ const (
 // active, or re-pointing an active link to another Salesforce user.
 type Limits struct {
 	// MaxChanges holds the plan when it would make more disruptive changes
-	// than this. 0 means the default (500); -1 switches the count limit off.
+	// than this; -1 switches the count limit off.
 	MaxChanges int
 	// MaxPercent holds the plan when disruptive changes exceed this share of
-	// the currently active links (0-100). 0 means the default (20); -1
-	// switches the percentage limit off.
+	// the currently active links (0 < p <= 100); -1 switches it off.
 	MaxPercent float64
 	// MaxCreates holds the plan when, with links already active, it would
 	// create more links with computed subjects (object-id, pairwise) than
 	// this: a changed strategy, salt or sector identifier would otherwise
 	// write a wrong link for everyone at once. Links whose subject a sign-in
-	// or import proved are not counted. 0 means the default (500); -1 off.
+	// or import proved are not counted. -1 switches it off.
 	MaxCreates int
 	// MaxCreatePercent is the same limit as a share of the matched
-	// identities (0-100). 0 means the default (20); -1 switches it off.
+	// identities (0 < p <= 100); -1 switches it off.
 	MaxCreatePercent float64
 	// MaxCoverageDrop holds the plan when linked coverage would fall by more
 	// than this many percentage points below the previous successful run
-	// (a renamed provider, a broken scope). 0 means the default (10); -1 off.
+	// (a renamed provider, a broken scope); -1 switches it off.
 	MaxCoverageDrop float64
+}
+
+// Validate refuses a limit that is neither positive nor -1. Zero is refused
+// rather than read as "off" or "default": a limit left out by mistake must
+// not switch the safety net off.
+func (l Limits) Validate() error {
+	var errs []error
+	count := func(name string, v int) {
+		if v != -1 && v < 1 {
+			errs = append(errs, fmt.Errorf("safety limit %s is %d: use a count of 1 or more, or -1 to switch it off", name, v))
+		}
+	}
+	share := func(name string, v float64) {
+		if v != -1 && (v <= 0 || v > 100) {
+			errs = append(errs, fmt.Errorf("safety limit %s is %v: use a value within 0 < v <= 100, or -1 to switch it off", name, v))
+		}
+	}
+	count("max_changes", l.MaxChanges)
+	share("max_change_percent", l.MaxPercent)
+	count("max_creates", l.MaxCreates)
+	share("max_create_percent", l.MaxCreatePercent)
+	share("max_coverage_drop", l.MaxCoverageDrop)
+	return errors.Join(errs...)
 }
 
 // Config is everything the core needs to decide.
@@ -98,40 +120,9 @@ type Config struct {
 	AdoptedStores []string
 }
 
-// DefaultLimits mirror Entra provisioning's accidental-deletion prevention
-// (500 by default), plus a share of the active links for small tenants.
-var DefaultLimits = Limits{MaxChanges: 500, MaxPercent: 20, MaxCreates: 500, MaxCreatePercent: 20, MaxCoverageDrop: 10}
-
-// WithDefaults returns c with empty settings filled in.
-func (c Config) WithDefaults() Config {
-	if len(c.Rules) == 0 {
-		c.Rules = []identity.Rule{identity.RuleObjectID, identity.RuleUPN}
-	}
-	if c.AutoLink == nil {
-		c.AutoLink = []identity.Rule{identity.RuleObjectID}
-	}
-	if c.Orphans == "" {
-		c.Orphans = OrphansAll
-	}
-	if c.Limits.MaxChanges == 0 {
-		c.Limits.MaxChanges = DefaultLimits.MaxChanges
-	}
-	if c.Limits.MaxPercent == 0 {
-		c.Limits.MaxPercent = DefaultLimits.MaxPercent
-	}
-	if c.Limits.MaxCreates == 0 {
-		c.Limits.MaxCreates = DefaultLimits.MaxCreates
-	}
-	if c.Limits.MaxCreatePercent == 0 {
-		c.Limits.MaxCreatePercent = DefaultLimits.MaxCreatePercent
-	}
-	if c.Limits.MaxCoverageDrop == 0 {
-		c.Limits.MaxCoverageDrop = DefaultLimits.MaxCoverageDrop
-	}
-	return c
-}
-
-// Validate reports every problem in c (after WithDefaults) with its fix.
+// Validate reports every problem in c with its fix. The core keeps no
+// defaults: internal/config owns every one, so an empty setting here is a
+// mistake of the caller, not a request for a default.
 func (c Config) Validate() error {
 	var errs []error
 	if len(c.Providers) == 0 {
@@ -190,11 +181,14 @@ func (c Config) Validate() error {
 	}
 	switch c.Orphans {
 	case OrphansProvisioned, OrphansAll:
-	default:
+	default: // including "": the scope is a choice, not a default
 		errs = append(errs, fmt.Errorf("orphan scope %q is unknown: use provisioned or all", c.Orphans))
 	}
-	if c.Limits.MaxChanges < -1 || (c.Limits.MaxPercent < 0 && c.Limits.MaxPercent != -1) || c.Limits.MaxPercent > 100 {
-		errs = append(errs, fmt.Errorf("safety limits %+v: max_changes must be >= 0 and max_percent within 0-100 (0 means the default, -1 switches a limit off)", c.Limits))
+	if len(c.Rules) == 0 {
+		errs = append(errs, errors.New("no match rule: use oid and/or upn"))
+	}
+	if err := c.Limits.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

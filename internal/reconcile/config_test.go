@@ -31,15 +31,18 @@ func TestConfigValidate(t *testing.T) {
 		}, []string{"sector identifier is empty", `encoding "rot13" is unknown`}},
 		{"bad rewrite", func(c *Config) { c.UPNRewrites = []SuffixRewrite{{From: "contoso.com", To: "@x"}} }, []string{"must be a domain suffix starting with @"}},
 		{"bad orphan scope", func(c *Config) { c.Orphans = "some" }, []string{`orphan scope "some" is unknown`}},
-		{"bad limits", func(c *Config) { c.Limits.MaxPercent = 150 }, []string{"max_percent within 0-100"}},
-		{"limits off", func(c *Config) { c.Limits = Limits{MaxChanges: -1, MaxPercent: -1} }, nil},
+		{"bad limits", func(c *Config) { c.Limits.MaxPercent = 150 }, []string{"max_change_percent is 150"}},
+		{"a limit left out is refused, not read as off", func(c *Config) { c.Limits.MaxCreates = 0 }, []string{"max_creates is 0"}},
+		{"no rules", func(c *Config) { c.Rules = nil }, []string{"no match rule"}},
+		{"no orphan scope", func(c *Config) { c.Orphans = "" }, []string{`orphan scope "" is unknown`}},
+		{"limits off", func(c *Config) { c.Limits = noLimits }, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := ok
 			c.Providers = append([]ProviderConfig(nil), ok.Providers...)
 			tt.mod(&c)
-			err := c.WithDefaults().Validate()
+			err := c.Validate()
 			if len(tt.want) == 0 {
 				if err != nil {
 					t.Fatalf("unexpected error: %v", err)
@@ -65,7 +68,7 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestLimitsExceeded(t *testing.T) {
-	d := Config{}.WithDefaults().Limits
+	d := Limits{MaxChanges: 500, MaxPercent: 20, MaxCreates: 500, MaxCreatePercent: 20, MaxCoverageDrop: 10}
 	tests := []struct {
 		l                  Limits
 		disruptive, active int
@@ -77,7 +80,7 @@ func TestLimitsExceeded(t *testing.T) {
 		{d, 3, 10, true},       // 30% > 20%
 		{d, 2, 10, false},      // 20% is not more than 20%
 		{d, 5, 0, false},       // first backfill: no active links, count only
-		{Limits{MaxChanges: -1, MaxPercent: -1}, 1 << 20, 1, false},
+		{noLimits, 1 << 20, 1, false},
 		{Limits{MaxChanges: 10, MaxPercent: -1}, 11, 1000, true},
 	}
 	for _, tt := range tests {

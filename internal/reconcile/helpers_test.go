@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/idlinkhq/idlink/internal/config"
 	"github.com/idlinkhq/idlink/internal/identity"
 	"github.com/idlinkhq/idlink/internal/store"
 )
@@ -135,3 +136,36 @@ func diff(want, got []string) string {
 	}
 	return "\n  want: " + strings.Join(sortedCopy(want), "\n        ") + "\n  got:  " + strings.Join(sortedCopy(got), "\n        ")
 }
+
+// shipped returns c with every setting it leaves empty taken from the
+// shipped defaults (internal/config owns them; the core keeps none), so that
+// a test states only what it is about.
+func shipped(c Config) Config {
+	d := config.Defaults()
+	if len(c.Rules) == 0 {
+		for _, r := range d.Match.Rules {
+			c.Rules = append(c.Rules, identity.Rule(r))
+		}
+	}
+	if c.AutoLink == nil {
+		for _, r := range d.Match.AutoLink {
+			c.AutoLink = append(c.AutoLink, identity.Rule(r))
+		}
+	}
+	if c.Orphans == "" {
+		c.Orphans = OrphanScope(d.Match.Orphans)
+	}
+	if c.Limits == (Limits{}) {
+		c.Limits = shippedLimits()
+	}
+	return c
+}
+
+func shippedLimits() Limits {
+	s := config.Defaults().Safety
+	return Limits{MaxChanges: s.MaxChanges, MaxPercent: s.MaxChangePercent, MaxCreates: s.MaxCreates,
+		MaxCreatePercent: s.MaxCreatePercent, MaxCoverageDrop: s.MaxCoverageDrop}
+}
+
+// noLimits switches every safety limit off.
+var noLimits = Limits{MaxChanges: -1, MaxPercent: -1, MaxCreates: -1, MaxCreatePercent: -1, MaxCoverageDrop: -1}

@@ -120,7 +120,6 @@ type planner struct {
 // Plan decides the situations and the plan. It is pure: the same snapshot and
 // config give the same result, whatever the order records were added in.
 func Plan(cfg Config, s *Snapshot) (*Result, error) {
-	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("reconcile config: %w", err)
 	}

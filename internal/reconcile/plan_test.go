@@ -19,7 +19,7 @@ const (
 var kcRecipe = subject.Pairwise{SectorIdentifier: "org.my.salesforce.com", Salt: "s3cret", Encoding: subject.KeycloakUUID}
 
 func observedCfg() Config {
-	return Config{Providers: []ProviderConfig{{Provider: identity.Provider{Name: pE, Strategy: identity.StrategyObserved}}}}
+	return shipped(Config{Providers: []ProviderConfig{{Provider: identity.Provider{Name: pE, Strategy: identity.StrategyObserved}}}})
 }
 
 func withCfg(mods ...func(*Config)) Config {
@@ -27,7 +27,7 @@ func withCfg(mods ...func(*Config)) Config {
 	for _, m := range mods {
 		m(&c)
 	}
-	return c
+	return shipped(c)
 }
 
 func TestPlanSituations(t *testing.T) {

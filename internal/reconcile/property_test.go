@@ -147,7 +147,7 @@ func randomConfig(rng *rand.Rand) Config {
 	if rng.IntN(2) == 0 {
 		c.Orphans = OrphansProvisioned
 	}
-	return c
+	return shipped(c)
 }
 
 func shuffled(rng *rand.Rand, w world) world {
@@ -194,7 +194,6 @@ func applyPerfectly(w world, r *Result) world {
 // checkInvariants checks what must hold for any world.
 func checkInvariants(t *testing.T, cfg Config, w world, r *Result) {
 	t.Helper()
-	cfg = cfg.WithDefaults()
 	entra := map[string]identity.EntraUser{}
 	for _, u := range w.entra {
 		entra[u.ObjectID] = u

@@ -28,7 +28,7 @@ func TestCheckLimitsMassChanges(t *testing.T) {
 		}
 		return r
 	}
-	limits := DefaultLimits
+	limits := Limits{MaxChanges: 500, MaxPercent: 20, MaxCreates: 500, MaxCreatePercent: 20, MaxCoverageDrop: 10}
 	tests := []struct {
 		name     string
 		r        *Result

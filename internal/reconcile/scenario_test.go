@@ -55,7 +55,7 @@ func configOfWorld(w *scenario.World) Config {
 	if suf := w.SandboxSuffix(); suf != "" {
 		c.UPNRewrites = []SuffixRewrite{{From: "@" + w.Domain, To: "@" + w.Domain + suf}}
 	}
-	return c
+	return shipped(c)
 }
 
 // TestScenarioSituations compares the engine's situations with the ones the

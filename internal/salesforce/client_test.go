@@ -141,7 +141,7 @@ func TestExtraExpiredStatus(t *testing.T) {
 func TestPagingAndIncremental(t *testing.T) {
 	srv := newSim(t, 4500, 0)
 	ctx := context.Background()
-	for _, tc := range []struct{ batch, requests int }{{0, 3}, {2000, 3}, {1000, 5}, {200, 23}} {
+	for _, tc := range []struct{ batch, requests int }{{2000, 3}, {1000, 5}, {200, 23}} {
 		cfg := ccConfig(srv)
 		cfg.QueryBatchSize = tc.batch
 		c := newClient(t, cfg)
@@ -354,7 +354,7 @@ func TestDailyLimit(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
-	good := Config{LoginURL: "https://acme.my.salesforce.com", Auth: AuthClientCredentials, ClientID: "id", ClientSecret: "s", Providers: []string{"EntraID"}}
+	good := shipped(Config{LoginURL: "https://acme.my.salesforce.com", Auth: AuthClientCredentials, ClientID: "id", ClientSecret: "s", Providers: []string{"EntraID"}})
 	tests := []struct {
 		name string
 		edit func(*Config)
@@ -366,8 +366,13 @@ func TestConfigErrors(t *testing.T) {
 		{"unknown auth", func(c *Config) { c.Auth = "password" }, "unknown"},
 		{"jwt without key", func(c *Config) { c.Auth, c.Username = AuthJWTBearer, "u@x" }, "private key is empty"},
 		{"jwt bad key", func(c *Config) { c.Auth, c.Username, c.PrivateKeyPEM = AuthJWTBearer, "u@x", []byte("nope") }, "no PEM block"},
-		{"old api", func(c *Config) { c.APIVersion = "45.0" }, "too old"},
 		{"bad api", func(c *Config) { c.APIVersion = "v62" }, "must look like 62.0"},
+		{"no api version", func(c *Config) { c.APIVersion = "" }, "must look like 62.0"},
+		{"no timeout", func(c *Config) { c.RequestTimeout = 0 }, "request timeout 0s must be positive"},
+		{"no attempts", func(c *Config) { c.Retry.MaxAttempts = 0 }, "retry attempts 0"},
+		{"jwt without audience", func(c *Config) {
+			c.Auth, c.Username, c.PrivateKeyPEM, c.Audience = AuthJWTBearer, "u@x", testKeyPEM, ""
+		}, "audience is empty"},
 		{"batch", func(c *Config) { c.QueryBatchSize = 5000 }, "between 200 and 2000"},
 		{"collection", func(c *Config) { c.CollectionSize = 201 }, "between 1 and 200"},
 		{"partition", func(c *Config) { c.LinkPartitionSize = 3000 }, "between 1 and 2500"},
@@ -390,9 +395,9 @@ func TestConfigErrors(t *testing.T) {
 	}
 	// A sandbox My Domain or test.salesforce.com implies the test audience,
 	// also with the configuration's default "login".
-	for _, aud := range []string{"", "login"} {
+	for _, aud := range []string{"login"} {
 		for _, login := range []string{"https://acme--uat.sandbox.my.salesforce.com", "https://test.salesforce.com"} {
-			c, err := New(Config{LoginURL: login, Auth: AuthJWTBearer, ClientID: "id", Username: "u@x", PrivateKeyPEM: testKeyPEM, Audience: aud})
+			c, err := New(shipped(Config{LoginURL: login, Auth: AuthJWTBearer, ClientID: "id", Username: "u@x", PrivateKeyPEM: testKeyPEM, Audience: aud}))
 			if err != nil || c.cfg.Audience != AudienceTest {
 				t.Errorf("sandbox %s with audience %q: %v %v", login, aud, c, err)
 			}

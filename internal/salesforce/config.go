@@ -21,7 +21,6 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -46,7 +45,7 @@ const (
 
 // RetryPolicy bounds retries of transient failures.
 type RetryPolicy struct {
-	// MaxAttempts per call, the first included (default 5; 1 disables retries).
+	// MaxAttempts per call, the first included (1 disables retries).
 	MaxAttempts int
 	// BaseDelay is the first backoff (default 500ms); each retry doubles it,
 	// with full jitter, up to MaxDelay (default 30s). A Retry-After header
@@ -75,13 +74,14 @@ type Config struct {
 	// PrivateKeyPEM is the RSA private key matching the certificate uploaded
 	// to the connected app (JWT bearer only). Never logged.
 	PrivateKeyPEM []byte
-	// Audience is the JWT aud: "login" (default), "test" (sandboxes) or a URL
-	// (an Experience Cloud site).
+	// Audience is the JWT aud: "login" (the production login host, or the
+	// test host when LoginURL is a sandbox), "test" or a URL (an Experience
+	// Cloud site).
 	Audience string
-	// APIVersion is the REST API version, e.g. "62.0" (default). Sets the
-	// version of every query and collection URI.
+	// APIVersion is the REST API version, e.g. "62.0". Sets the version of
+	// every query and collection URI.
 	APIVersion string
-	// RequestTimeout bounds each HTTP request (default 60s).
+	// RequestTimeout bounds each HTTP request.
 	RequestTimeout time.Duration
 	// Retry bounds retries of transient failures.
 	Retry RetryPolicy
@@ -98,7 +98,7 @@ type Config struct {
 	// (0SO...), by configured name: then it is not looked up, which needs
 	// no access to AuthProvider.
 	ProviderIDs map[string]string
-	// QueryBatchSize is the preferred page size, 200 to 2,000 (default 2,000).
+	// QueryBatchSize is the preferred page size, 200 to 2,000.
 	QueryBatchSize int
 	// CollectionSize is the number of records per sObject Collections call,
 	// 1 to 200 (default 200).
@@ -163,7 +163,9 @@ func (c Config) withDefaults() (Config, error) {
 			bad("salesforce private key: %v", err)
 		}
 		switch c.Audience {
-		case "", "login":
+		case "":
+			bad("salesforce audience is empty: login, test or an https URL")
+		case "login":
 			c.Audience = AudienceLogin
 			// A sandbox login host implies the test audience.
 			if err == nil && (u.Host == "test.salesforce.com" || strings.HasSuffix(u.Host, ".sandbox.my.salesforce.com")) {
@@ -181,20 +183,17 @@ func (c Config) withDefaults() (Config, error) {
 	default:
 		bad("salesforce auth %q is unknown: choose client-credentials or jwt-bearer", c.Auth)
 	}
-	if c.APIVersion == "" {
-		c.APIVersion = "62.0"
-	}
-	c.APIVersion = strings.TrimPrefix(c.APIVersion, "v")
+	// The version goes into every request path; internal/config owns the
+	// rule that explains a wrong one (which versions, why), this only keeps
+	// the path well formed.
 	if !apiVersionRE.MatchString(c.APIVersion) {
 		bad("salesforce API version %q must look like 62.0", c.APIVersion)
-	} else if v, _ := strconv.ParseFloat(c.APIVersion, 64); v < 46 {
-		bad("salesforce API version %s is too old: sObject Collections upsert needs 46.0 or later", c.APIVersion)
 	}
 	if c.RequestTimeout <= 0 {
-		c.RequestTimeout = 60 * time.Second
+		bad("salesforce request timeout %s must be positive", c.RequestTimeout)
 	}
 	if c.Retry.MaxAttempts <= 0 {
-		c.Retry.MaxAttempts = 5
+		bad("salesforce retry attempts %d must be 1 or more", c.Retry.MaxAttempts)
 	}
 	if c.Retry.BaseDelay <= 0 {
 		c.Retry.BaseDelay = 500 * time.Millisecond
@@ -213,8 +212,6 @@ func (c Config) withDefaults() (Config, error) {
 		}
 	}
 	switch {
-	case c.QueryBatchSize == 0:
-		c.QueryBatchSize = 2000
 	case c.QueryBatchSize < 200 || c.QueryBatchSize > 2000:
 		bad("salesforce query batch size %d must be between 200 and 2000", c.QueryBatchSize)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idlinkhq/idlink/internal/config"
 	"github.com/idlinkhq/idlink/internal/identity"
 	sfsim "github.com/idlinkhq/idlink/internal/sim/salesforce"
 	"github.com/idlinkhq/idlink/internal/sim/simtls"
@@ -81,11 +82,34 @@ func newSim(t testing.TB, m, links int) *sfsim.Server {
 }
 
 func ccConfig(srv *sfsim.Server) Config {
-	return Config{
+	return shipped(Config{
 		LoginURL: srv.URL(), Auth: AuthClientCredentials, ClientID: "cc-app", ClientSecret: ccSecret,
 		Providers: []string{provider}, HTTPClient: testCA.Client(),
 		Retry: RetryPolicy{BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond},
+	})
+}
+
+// shipped fills the settings c leaves empty with the shipped defaults
+// (internal/config owns them; the client keeps none), so a test states only
+// what it is about.
+func shipped(c Config) Config {
+	d := config.Defaults().Salesforce
+	if c.APIVersion == "" {
+		c.APIVersion = d.APIVersion
 	}
+	if c.Audience == "" {
+		c.Audience = d.Audience
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = d.RequestTimeout.D()
+	}
+	if c.Retry.MaxAttempts == 0 {
+		c.Retry.MaxAttempts = d.MaxRetries + 1
+	}
+	if c.QueryBatchSize == 0 {
+		c.QueryBatchSize = d.QueryBatchSize
+	}
+	return c
 }
 
 func newClient(t testing.TB, cfg Config) *Client {

@@ -48,25 +48,7 @@ func buildParts(cfg config.Config, storeID string, log *slog.Logger, wrapSF func
 	if err := cfg.RequireSources(); err != nil {
 		return parts{}, err
 	}
-	ec := entra.Config{
-		TenantID:                 cfg.Entra.TenantID,
-		ClientID:                 cfg.Entra.ClientID,
-		Credential:               entra.CredentialKind(cfg.Entra.Credential),
-		ClientSecret:             cfg.Entra.ClientSecret.Reveal(),
-		CertificateFile:          cfg.Entra.CertificateFile,
-		CertificatePassword:      cfg.Entra.CertificatePassword.Reveal(),
-		FederatedTokenFile:       cfg.Entra.FederatedTokenFile,
-		ManagedIdentityClientID:  cfg.Entra.ManagedIdentityClientID,
-		AuthorityHost:            cfg.Entra.AuthorityHost,
-		GraphBaseURL:             strings.TrimSuffix(strings.TrimSuffix(cfg.Entra.GraphBaseURL, "/"), "/v1.0"),
-		GraphScope:               cfg.Entra.GraphTokenScope(),
-		DisableInstanceDiscovery: cfg.Entra.DisableInstanceDiscovery,
-		CABundleFile:             cfg.Entra.CABundleFile,
-		Scope:                    entra.ScopeMode(cfg.Entra.Scope),
-		SalesforceAppID:          cfg.Entra.SalesforceAppID,
-		NestedGroups:             cfg.Entra.NestedGroups,
-		ThrottleBudget:           cfg.Entra.ThrottleBudget.D(),
-	}
+	ec := entraConfig(cfg)
 	graphClientMu.Lock()
 	es, err := entra.New(ec, log)
 	graphClientMu.Unlock()
@@ -88,6 +70,29 @@ func buildParts(cfg config.Config, storeID string, log *slog.Logger, wrapSF func
 		return parts{}, &config.Error{Key: "salesforce", File: cfg.Source, Msg: err.Error(), Fix: "correct the salesforce section"}
 	}
 	return parts{entra: es, sf: sf}, nil
+}
+
+// entraConfig maps the entra section onto the Graph source's config.
+func entraConfig(cfg config.Config) entra.Config {
+	return entra.Config{
+		TenantID:                 cfg.Entra.TenantID,
+		ClientID:                 cfg.Entra.ClientID,
+		Credential:               entra.CredentialKind(cfg.Entra.Credential),
+		ClientSecret:             cfg.Entra.ClientSecret.Reveal(),
+		CertificateFile:          cfg.Entra.CertificateFile,
+		CertificatePassword:      cfg.Entra.CertificatePassword.Reveal(),
+		FederatedTokenFile:       cfg.Entra.FederatedTokenFile,
+		ManagedIdentityClientID:  cfg.Entra.ManagedIdentityClientID,
+		AuthorityHost:            cfg.Entra.AuthorityHost,
+		GraphBaseURL:             strings.TrimSuffix(strings.TrimSuffix(cfg.Entra.GraphBaseURL, "/"), "/v1.0"),
+		GraphScope:               cfg.Entra.GraphTokenScope(),
+		DisableInstanceDiscovery: cfg.Entra.DisableInstanceDiscovery,
+		CABundleFile:             cfg.Entra.CABundleFile,
+		Scope:                    entra.ScopeMode(cfg.Entra.Scope),
+		SalesforceAppID:          cfg.Entra.SalesforceAppID,
+		NestedGroups:             cfg.Entra.NestedGroups,
+		ThrottleBudget:           cfg.Entra.ThrottleBudget.D(),
+	}
 }
 
 // HTTPClientWithCA returns a client that trusts the system roots plus the PEM
@@ -259,7 +264,7 @@ func BridgeConfig(cfg config.Config) (bridge.Config, error) {
 		FlushInterval:          b.FlushInterval.D(),
 		EmailPolicy:            bridge.EmailPolicy(b.EmailPolicy),
 		ExtraClaims:            b.ExtraClaims,
-		ListenAddr:             b.Listen,
+		ListenAddr:             b.ListenAddr(),
 		OpsAddr:                b.MetricsListen,
 		TLSCertFile:            b.TLSCertFile,
 		TLSKeyFile:             b.TLSKeyFile,

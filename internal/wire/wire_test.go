@@ -2,6 +2,7 @@ package wire
 
 import (
 	"testing"
+	"time"
 
 	"github.com/idlinkhq/idlink/internal/config"
 	"github.com/idlinkhq/idlink/internal/reconcile"
@@ -55,5 +56,57 @@ func TestDefaultsReachTheParts(t *testing.T) {
 	}
 	if got := cfg.Entra.GraphTokenScope(); got != "https://graph.microsoft.com/.default" {
 		t.Errorf("default graph scope %q", got)
+	}
+}
+
+// TestDocumentedDefaultsReachEachAdapter: the adapters keep no defaults of
+// their own, so what the example configuration documents is what they run
+// with - including the cases where an adapter's own default used to differ
+// (Entra scope all vs app-assignments, a 5 vs 10 minute throttle budget, a
+// bridge leeway of 0 turned into 60 s).
+func TestDocumentedDefaultsReachEachAdapter(t *testing.T) {
+	d := config.Defaults()
+	d.Entra.TenantID, d.Entra.ClientID = "72f988bf-86f1-41af-91ab-2d7cd011db47", "11111111-2222-4333-8444-555555555555"
+	ec := entraConfig(d)
+	if string(ec.Scope) != "app-assignments" || ec.ThrottleBudget != 10*time.Minute ||
+		ec.GraphScope != "https://graph.microsoft.com/.default" || ec.AuthorityHost != "https://login.microsoftonline.com/" {
+		t.Errorf("entra config %s budget %s", ec, ec.ThrottleBudget)
+	}
+	d.Entra.GraphBaseURL, d.Entra.GraphScope = "https://graph-gw.contoso.net/v1.0", "https://graph.microsoft.com/.default"
+	if ec := entraConfig(d); ec.GraphBaseURL != "https://graph-gw.contoso.net" || ec.GraphScope != "https://graph.microsoft.com/.default" {
+		t.Errorf("behind a gateway: %s", ec)
+	}
+
+	d.Salesforce.ClientID = "app"
+	sc, err := salesforceConfig(d, "idl-x", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.APIVersion != "62.0" || sc.RequestTimeout != time.Minute || sc.Retry.MaxAttempts != 5 || sc.QueryBatchSize != 2000 || sc.Audience != "login" {
+		t.Errorf("salesforce config %+v", sc)
+	}
+
+	d.Bridge.Issuers = []config.BridgeIssuer{{Provider: "EntraID", Issuer: "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0", Audiences: []string{"app"}}}
+	for _, tc := range []struct {
+		name   string
+		mod    func(*config.Bridge)
+		listen string
+		leeway time.Duration
+	}{
+		{"plain HTTP behind a proxy", func(*config.Bridge) {}, ":8080", time.Minute},
+		{"with a certificate", func(b *config.Bridge) { b.TLSCertFile, b.TLSKeyFile = "c.pem", "k.pem" }, ":8443", time.Minute},
+		{"explicit listen", func(b *config.Bridge) { b.Listen = "127.0.0.1:9000" }, "127.0.0.1:9000", time.Minute},
+		{"no leeway stays none", func(b *config.Bridge) { b.Leeway = 0 }, ":8080", 0},
+	} {
+		c := d
+		tc.mod(&c.Bridge)
+		bc, err := BridgeConfig(c)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if bc.ListenAddr != tc.listen || bc.Leeway != tc.leeway || bc.EmailPolicy != "never" || bc.FlushInterval != 30*time.Second ||
+			bc.JWKSRefreshInterval != time.Hour || bc.JWKSMinRefreshInterval != time.Minute || bc.OpsAddr != "127.0.0.1:9465" {
+			t.Errorf("%s: bridge config %+v", tc.name, bc)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package bridgee2e
 import (
 	"context"
 	"encoding/json"
+	"github.com/idlinkhq/idlink/internal/bridge/bridgetest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -44,14 +45,16 @@ func TestSignInThroughBridge(t *testing.T) {
 	// The bridge's clock runs with the simulator's, so both can be advanced.
 	var offset atomic.Int64
 	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	srv, err := bridge.New(bridge.Config{
+	cfg := bridge.Config{
 		Issuers: []bridge.IssuerConfig{{
 			Provider: provider, Issuer: sim.Issuer(), Audiences: []string{clientID, "api://" + clientID},
 			TenantIDs: []string{tenant}, ClientID: clientID,
 		}},
 		HTTPClient: sim.HTTPClient(),
 		Now:        now,
-	}, st, nil)
+	}
+	bridgetest.Shipped(&cfg)
+	srv, err := bridge.New(cfg, st, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

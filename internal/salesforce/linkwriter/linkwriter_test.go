@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/idlinkhq/idlink/internal/identity"
 	"github.com/idlinkhq/idlink/internal/salesforce"
@@ -24,7 +25,8 @@ func TestWriterAgainstSimulator(t *testing.T) {
 	}
 	defer srv.Close()
 	srv.AddConnectedApp(sfsim.ConnectedApp{ClientID: "app", ClientSecret: "secret", ClientCredentialsUser: "int@example.com"})
-	c, err := salesforce.New(salesforce.Config{LoginURL: srv.URL(), Auth: salesforce.AuthClientCredentials, ClientID: "app", ClientSecret: "secret", HTTPClient: ca.Client()})
+	c, err := salesforce.New(salesforce.Config{LoginURL: srv.URL(), Auth: salesforce.AuthClientCredentials, ClientID: "app", ClientSecret: "secret", HTTPClient: ca.Client(),
+		APIVersion: "62.0", RequestTimeout: time.Minute, Retry: salesforce.RetryPolicy{MaxAttempts: 3}, QueryBatchSize: 2000})
 	if err != nil {
 		t.Fatal(err)
 	}
