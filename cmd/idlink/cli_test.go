@@ -65,3 +65,34 @@ func TestReadOnlyCommandsCreateNoDatabase(t *testing.T) {
 		t.Errorf("--status bogus: exit %d %q", code, out)
 	}
 }
+
+// TestEveryCommandHasHelp: -h on every command and subcommand exits 0 and
+// describes it, its flags, its exit codes and an example.
+func TestEveryCommandHasHelp(t *testing.T) {
+	for _, c := range commands() {
+		if c.name == "links" || c.name == "observations" {
+			continue // groups: their subcommands are topics of their own
+		}
+		if _, ok := helpTopics[c.name]; !ok {
+			t.Errorf("command %q has no help topic", c.name)
+		}
+	}
+	for name, topic := range helpTopics {
+		var out, errb bytes.Buffer
+		code := Run(context.Background(), append(strings.Fields(name), "-h"), &out, &errb, func(string) string { return "" })
+		text := out.String() + errb.String()
+		if code != ExitOK {
+			t.Errorf("idlink %s -h: exit %d", name, code)
+		}
+		for _, want := range []string{"Usage: " + topic.usage, "Exit codes:", "Examples:", topic.examples[0]} {
+			if !strings.Contains(text, want) {
+				t.Errorf("idlink %s -h lacks %q:\n%s", name, want, text)
+			}
+		}
+		for _, c := range topic.exits {
+			if exitMeaning[c] == "" {
+				t.Errorf("%s: exit code %d has no meaning", name, c)
+			}
+		}
+	}
+}

@@ -11,10 +11,6 @@ import (
 func cmdMigrate(ctx context.Context, e env, args []string) error {
 	fs := newFlags("migrate", e)
 	cfgPath := configFlag(fs, e)
-	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "Usage: idlink migrate [up|status] [--config file]\n\n  up      apply every pending migration (the default; also done at start-up)\n  status  show the applied and the latest schema version")
-		fs.PrintDefaults()
-	}
 	action := "up"
 	if len(args) > 0 && (args[0] == "up" || args[0] == "status") {
 		action, args = args[0], args[1:]

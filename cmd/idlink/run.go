@@ -166,6 +166,7 @@ func exitCode(stderr io.Writer, err error) int {
 func newFlags(name string, e env) *flag.FlagSet {
 	fs := flag.NewFlagSet("idlink "+name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
+	setUsage(fs, name, e.stderr)
 	return fs
 }
 

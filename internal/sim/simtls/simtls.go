@@ -105,6 +105,27 @@ func (a *Authority) WriteCA(path string) error {
 	return nil
 }
 
+// WriteServerCert writes the loopback server certificate (with the
+// authority's) and its private key as PEM, for a server started outside the
+// simulator that clients trusting the authority should reach over TLS.
+func (a *Authority) WriteServerCert(certPath, keyPath string) error {
+	var chain []byte
+	for _, der := range a.server.Certificate {
+		chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(a.server.PrivateKey)
+	if err != nil {
+		return fmt.Errorf("simtls: server key: %w", err)
+	}
+	if err := os.WriteFile(certPath, chain, 0o644); err != nil {
+		return fmt.Errorf("simtls: write server certificate: %w", err)
+	}
+	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		return fmt.Errorf("simtls: write server key: %w", err)
+	}
+	return nil
+}
+
 // ClientTransport returns a transport that trusts the authority (and nothing else).
 func (a *Authority) ClientTransport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strings"
 
 	"github.com/idlinkhq/idlink/internal/config"
@@ -44,6 +45,8 @@ type World struct {
 	IntegrationUser        string
 	// Provider is the Auth. Provider users sign in with.
 	Provider identity.Provider
+
+	bridgeCert, bridgeKey string // WriteBridgeTLS
 }
 
 func secret() string {
@@ -153,7 +156,19 @@ func (w *World) Config(storePath, caFile string) config.Config {
 	}
 	cfg.Bridge.CABundleFile = caFile
 	cfg.Bridge.Listen = "127.0.0.1:8443"
+	cfg.Bridge.TLSCertFile, cfg.Bridge.TLSKeyFile = w.bridgeCert, w.bridgeKey
 	return cfg
+}
+
+// WriteBridgeTLS writes a loopback certificate and key signed by the world's
+// CA to dir, and makes Config serve the bridge over TLS with them.
+func (w *World) WriteBridgeTLS(dir string) error {
+	cert, key := filepath.Join(dir, "bridge-tls.crt"), filepath.Join(dir, "bridge-tls.key")
+	if err := w.TLS.WriteServerCert(cert, key); err != nil {
+		return err
+	}
+	w.bridgeCert, w.bridgeKey = cert, key
+	return nil
 }
 
 // WriteCA writes the world's CA certificate (what clients must trust).
@@ -174,7 +189,11 @@ func (w *World) ConfigYAML(storePath, caFile string) string {
 	for _, p := range cfg.Providers {
 		fmt.Fprintf(&b, "  - name: %s\n    issuer: %q\n    client_id: %s\n    strategy: %s\n", p.Name, p.Issuer, p.ClientID, p.Strategy)
 	}
-	fmt.Fprintf(&b, "bridge:\n  listen: %q\n  ca_bundle_file: %q\n  issuers:\n", cfg.Bridge.Listen, caFile)
+	fmt.Fprintf(&b, "bridge:\n  listen: %q\n  ca_bundle_file: %q\n", cfg.Bridge.Listen, caFile)
+	if cfg.Bridge.TLSCertFile != "" {
+		fmt.Fprintf(&b, "  tls_cert_file: %q\n  tls_key_file: %q\n", cfg.Bridge.TLSCertFile, cfg.Bridge.TLSKeyFile)
+	}
+	fmt.Fprintf(&b, "  issuers:\n")
 	for _, is := range cfg.Bridge.Issuers {
 		fmt.Fprintf(&b, "    - provider: %s\n      issuer: %q\n      audiences: [%q, %q]\n      tenant_ids: [%s]\n      client_id: %q\n", is.Provider, is.Issuer, is.Audiences[0], is.Audiences[1], is.TenantIDs[0], is.ClientID)
 	}
