@@ -175,7 +175,7 @@ func TestCrashDuringApply(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b string) {
 		h := newHarness(t, b, harnessOptions{Scenario: scenario.Config{Seed: 14, Users: 1600}})
 		plan := h.mustRun(10, "backfill", "--dry-run", "--detailed-exitcode")
-		if !strings.Contains(plan.stdout, "create-link") {
+		if !strings.Contains(plan.stdout, "+ to link (") {
 			t.Fatalf("nothing to create: %s", plan)
 		}
 		faults := h.w.Salesforce.Faults()

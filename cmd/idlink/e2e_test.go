@@ -108,7 +108,7 @@ func TestBackfillMatchesScenario(t *testing.T) {
 
 		// Before apply: the dry run.
 		dry := h.mustRun(0, "backfill", "--dry-run")
-		if !strings.Contains(dry.stdout, "Dry run: nothing was written") {
+		if !strings.Contains(dry.stdout, "nothing was written to Salesforce or to links") {
 			t.Fatalf("dry run output: %s", dry)
 		}
 		// The generator counts an Identity_Link__c row from an earlier run as

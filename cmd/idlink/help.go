@@ -87,6 +87,9 @@ var helpTopics = map[string]helpTopic{
 	"report": {"idlink report [--config FILE] [--run N] [--format table|csv|json|duplicates-csv] [-o FILE] [--all] [--limit N]",
 		"Shows a run's situations, coverage, changes since the previous successful run and actions; the latest run when --run is not given.",
 		plainExits, []string{"idlink report --config idlink.yaml", "idlink report --run 7 --format csv -o run7.csv"}},
+	"runs": {"idlink runs [--config FILE] [--limit N] [--format table|json]",
+		"Lists the runs newest first: id, kind (run, backfill, dry-run), status, start, duration, coverage, how many identities need a person, and why a run failed or was held.",
+		plainExits, []string{"idlink runs --config idlink.yaml", "idlink runs --limit 0 --format json"}},
 	"version": {"idlink version", "Prints the version, the commit and the Go version it was built with.",
 		[]int{ExitOK}, []string{"idlink version"}},
 }

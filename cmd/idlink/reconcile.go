@@ -13,6 +13,7 @@ import (
 	"github.com/idlinkhq/idlink/internal/identity"
 	"github.com/idlinkhq/idlink/internal/job"
 	"github.com/idlinkhq/idlink/internal/reconcile"
+	"github.com/idlinkhq/idlink/internal/report"
 	"github.com/idlinkhq/idlink/internal/salesforce"
 	"github.com/idlinkhq/idlink/internal/store"
 )
@@ -69,14 +70,18 @@ func reconcileCommand(ctx context.Context, e env, name string, kind store.RunKin
 		j.Progress = terminalProgress(e.stderr)
 	}
 	out, err := j.Run(ctx, job.Options{Kind: kind, DryRun: *dry, Override: *override, Holder: wire.Holder(), Reconcile: rc})
+	if out.Result != nil {
+		plan, perr := buildReport(ctx, st, out.Run.ID)
+		if perr != nil {
+			log.Warn("read back the run's report", "err", perr)
+		}
+		printSummary(e.stdout, out, *dry, plan, perr == nil)
+	}
 	return finishReconcile(e, name, *dry, *detailed, out, err)
 }
 
 // finishReconcile prints what a run did and turns its error into the exit code.
 func finishReconcile(e env, name string, dry, detailed bool, out job.Outcome, err error) error {
-	if out.Result != nil {
-		printSummary(e.stdout, out, dry)
-	}
 	var held *reconcile.HeldError
 	switch {
 	case errors.Is(err, job.ErrSkipped):
@@ -102,10 +107,12 @@ func finishReconcile(e env, name string, dry, detailed bool, out job.Outcome, er
 	return nil
 }
 
-func printSummary(w io.Writer, out job.Outcome, dry bool) {
-	res := out.Result
+// printSummary says what the run did: the situations as they stand after
+// it (as 'idlink report' shows them), the plan naming the people it
+// concerns, and what was applied.
+func printSummary(w io.Writer, out job.Outcome, dry bool, r report.Report, haveReport bool) {
 	if dry {
-		fmt.Fprintln(w, "Dry run: nothing was written. The plan:")
+		fmt.Fprintf(w, "Dry run, recorded as run %d: nothing was written to Salesforce or to links.\n", out.Run.ID)
 	} else {
 		fmt.Fprintf(w, "Run %d (%s): %s\n", out.Run.ID, out.Run.Kind, out.Run.Status)
 	}
@@ -115,33 +122,28 @@ func printSummary(w io.Writer, out job.Outcome, dry bool) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprint(tw, "situations:")
 	for _, s := range identity.Situations {
-		fmt.Fprintf(tw, "\t%s %d", s, res.Counts["situation."+string(s)])
+		fmt.Fprintf(tw, "\t%s %d", s, out.Run.Counts["situation."+string(s)])
 	}
 	fmt.Fprintln(tw)
 	tw.Flush()
-	kinds := map[identity.ActionKind]int{}
-	for _, a := range res.Actions {
-		kinds[a.Kind]++
-	}
-	fmt.Fprintf(w, "actions: create %d, update %d, revoke %d, propose %d, flag %d\n",
-		kinds[identity.ActionCreateLink], kinds[identity.ActionUpdateLink], kinds[identity.ActionRevokeLink], kinds[identity.ActionProposeLink], kinds[identity.ActionFlag])
-	if dry {
-		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-		for i, a := range res.Actions {
-			if a.Kind == identity.ActionFlag {
-				fmt.Fprintf(tw, "  %d\t%s\t%s\t\t\t%s\n", i+1, a.Kind, a.Flag, a.Reason)
-				continue
-			}
-			fmt.Fprintf(tw, "  %d\t%s\t%s/%s\t-> %s\t%s\t%s\n", i+1, a.Kind, a.Link.Provider, a.Link.Subject, a.Link.SalesforceUserID, a.Link.ObjectID, a.Reason)
+	if haveReport {
+		limit := 0
+		if !dry {
+			limit = 10
+		} else if len(r.Actions) > 2000 {
+			limit = 50
 		}
-		tw.Flush()
-		return
+		if err := r.WritePlan(w, limit); err != nil {
+			fmt.Fprintf(w, "write the plan: %v\n", err)
+		}
 	}
-	fmt.Fprintf(w, "applied %d, failed %d\n", out.Apply.Applied, len(out.Apply.Failed))
-	for _, f := range out.Apply.Failed {
-		fmt.Fprintf(w, "  failed %s %s/%s: %s (stays pending for the next run)\n", f.Action.Kind, f.Action.Link.Provider, f.Action.Link.Subject, f.Error)
+	if !dry {
+		fmt.Fprintf(w, "\napplied %d, failed %d\n", out.Apply.Applied, len(out.Apply.Failed))
+		for _, f := range out.Apply.Failed {
+			fmt.Fprintf(w, "  failed %s %s/%s: %s (stays pending for the next run)\n", f.Action.Kind, f.Action.Link.Provider, f.Action.Link.Subject, f.Error)
+		}
 	}
-	fmt.Fprintf(w, "report: idlink report --run %d\n", out.Run.ID)
+	fmt.Fprintf(w, "\nreport: idlink report --run %d (--format csv, json or html for every row)\n", out.Run.ID)
 }
 
 func printHeld(w io.Writer, h *reconcile.HeldError, runID int64) {

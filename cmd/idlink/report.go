@@ -14,7 +14,7 @@ import (
 func cmdReport(ctx context.Context, e env, args []string) error {
 	fs := newFlags("report", e)
 	cfgPath := configFlag(fs, e)
-	runID := fs.Int64("run", 0, "run id to report (default: the latest run that finished planning)")
+	runID := fs.Int64("run", 0, "run id to report, dry runs included (default: the latest completed run; 'idlink runs' lists them)")
 	format := fs.String("format", "table", "table, csv, json, or duplicates-csv (the JIT duplicates to retire, for Data Loader)")
 	out := fs.String("o", "", "write to this file instead of standard output")
 	all := fs.Bool("all", false, "table: list linked identities too")
@@ -75,42 +75,49 @@ func buildReport(ctx context.Context, st store.Store, id int64) (report.Report, 
 	if len(runs) == 0 {
 		return report.Report{}, errors.New("no runs in this database yet: run 'idlink backfill' first")
 	}
-	// ListRuns is newest first. Reports speak of runs that planned: succeeded,
-	// held, or failed during apply.
-	reportable := func(r store.Run) bool {
-		return r.Kind != store.KindDryRun && r.Status != store.StatusSkipped && r.Status != store.StatusRunning
+	// ListRuns is newest first. By default the report is of the latest
+	// completed run (succeeded or held: it assessed every identity); a later
+	// run that failed is named, not shown as a report of zeros. Dry runs are
+	// plans, reported when asked for by id.
+	completed := func(r store.Run) bool {
+		return r.Kind != store.KindDryRun && (r.Status == store.StatusSucceeded || r.Status == store.StatusHeld)
 	}
-	var cur *store.Run
-	var prev *store.Run
+	var cur, prev, laterFailed *store.Run
 	for i := range runs {
 		r := runs[i]
 		if cur == nil {
-			if (id == 0 && reportable(r)) || r.ID == id {
+			switch {
+			case id == 0 && completed(r), r.ID == id:
 				cur = &runs[i]
+			case id == 0 && laterFailed == nil && r.Kind != store.KindDryRun && (r.Status == store.StatusFailed || r.Status == store.StatusThrottled):
+				laterFailed = &runs[i]
 			}
 			continue
 		}
 		// The baseline of "changes since" is the previous successful run:
 		// a failed or held run's assessments are not where identities stood.
-		if reportable(r) && r.Status == store.StatusSucceeded {
+		if r.Kind != store.KindDryRun && r.Status == store.StatusSucceeded {
 			prev = &runs[i]
 			break
 		}
 	}
 	if cur == nil {
-		if id != 0 {
-			return report.Report{}, fmt.Errorf("run %d not found: 'idlink report' without --run shows the latest", id)
+		switch {
+		case id != 0:
+			return report.Report{}, fmt.Errorf("run %d not found: 'idlink runs' lists the runs", id)
+		case laterFailed != nil:
+			return report.Report{}, fmt.Errorf("no completed run yet; the latest, run %d, %s: %s", laterFailed.ID, laterFailed.Status, laterFailed.Error)
 		}
-		return report.Report{}, errors.New("no finished run yet: run 'idlink backfill' first")
+		return report.Report{}, errors.New("no completed run yet: run 'idlink backfill' first ('idlink runs' lists the runs)")
 	}
-	in := report.Input{Run: *cur}
+	in := report.Input{Run: *cur, LaterFailed: laterFailed}
 	if in.Assessments, err = scanAssessments(ctx, st, cur.ID); err != nil {
 		return report.Report{}, err
 	}
 	if in.Actions, err = st.ListActions(ctx, cur.ID); err != nil {
 		return report.Report{}, fmt.Errorf("actions of run %d: %w", cur.ID, err)
 	}
-	if in.Usernames, err = duplicateUsernames(ctx, st, in.Actions); err != nil {
+	if in.Usernames, err = actionUsernames(ctx, st, in.Assessments, in.Actions); err != nil {
 		return report.Report{}, err
 	}
 	if prev != nil {
@@ -122,13 +129,20 @@ func buildReport(ctx context.Context, st store.Store, id int64) (report.Report, 
 	return report.Build(in), nil
 }
 
-// duplicateUsernames looks up the usernames of the JIT duplicates the
-// actions flag, in one pass over the stored Salesforce users.
-func duplicateUsernames(ctx context.Context, st store.Store, actions []store.ActionRecord) (map[string]string, error) {
+// actionUsernames looks up the usernames of the Salesforce users the
+// actions name that no assessment names (JIT duplicates), in one pass over
+// the stored Salesforce users.
+func actionUsernames(ctx context.Context, st store.Store, as []identity.Assessment, actions []store.ActionRecord) (map[string]string, error) {
+	known := map[string]bool{}
+	for _, a := range as {
+		if a.SalesforceUsername != "" {
+			known[a.SalesforceUserID] = true
+		}
+	}
 	want := map[string]string{}
 	for _, a := range actions {
-		if a.Action.Kind == identity.ActionFlag && a.Action.Flag == report.FlagDuplicate {
-			want[a.Action.Link.SalesforceUserID] = ""
+		if id := a.Action.Link.SalesforceUserID; id != "" && !known[id] {
+			want[id] = ""
 		}
 	}
 	if len(want) == 0 {
@@ -141,7 +155,7 @@ func duplicateUsernames(ctx context.Context, st store.Store, actions []store.Act
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("usernames of duplicate accounts: %w", err)
+		return nil, fmt.Errorf("usernames of the accounts the actions name: %w", err)
 	}
 	return want, nil
 }

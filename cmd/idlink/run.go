@@ -48,7 +48,8 @@ func commands() []command {
 		{"links", "list proposed links, approve or reject them, show a link's history", cmdLinks},
 		{"migrate", "apply database migrations (up) or show them (status)", cmdMigrate},
 		{"observations", "import observed (sub, oid, tid, client) pairs from CSV or JSON lines", cmdObservations},
-		{"report", "show a run's situations, coverage, changes and actions (table, csv, json)", cmdReport},
+		{"report", "show a run's situations, coverage, changes and plan (table, csv, json, html)", cmdReport},
+		{"runs", "the run history: kind, status, time, coverage, what needs a person, why a run failed or was held", cmdRuns},
 		{"version", "print the version", cmdVersion},
 	}
 }

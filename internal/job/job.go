@@ -98,8 +98,8 @@ func (o Outcome) Changes() int {
 // (throttling, daily limit), so the CLI can choose the exit code.
 func (j *Job) Run(ctx context.Context, opt Options) (Outcome, error) {
 	var out Outcome
-	if opt.DryRun {
-		return j.dryRun(ctx, opt)
+	if opt.DryRun && j.Scratch == nil {
+		return out, errors.New("dry run: no scratch store configured")
 	}
 	if opt.LeaseTTL <= 0 {
 		opt.LeaseTTL = 2 * time.Minute
@@ -146,6 +146,9 @@ func (j *Job) Run(ctx context.Context, opt Options) (Outcome, error) {
 
 	j.closeInterrupted(runCtx)
 	kind := opt.Kind
+	if opt.DryRun {
+		kind = store.KindDryRun
+	}
 	run, err := j.Store.StartRun(runCtx, kind, opt.Holder)
 	if err != nil {
 		return out, fmt.Errorf("record the run start: %w", err)
@@ -156,7 +159,12 @@ func (j *Job) Run(ctx context.Context, opt Options) (Outcome, error) {
 	counts := map[string]int64{}
 
 	stopProgress := j.startProgress(runCtx)
-	runErr := j.run(runCtx, log, opt, &out, counts)
+	var runErr error
+	if opt.DryRun {
+		runErr = j.dryRun(runCtx, log, opt, &out, counts)
+	} else {
+		runErr = j.run(runCtx, log, opt, &out, counts)
+	}
 	stopProgress()
 	if cause := context.Cause(runCtx); runErr != nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		runErr = fmt.Errorf("%w (%v)", runErr, cause)
@@ -457,57 +465,61 @@ func afterApply(as []identity.Assessment, recs []store.ActionRecord) []identity.
 }
 
 // dryRun reads both sides in full into a scratch store and plans against the
-// real store's links, observations and decisions. Nothing is written to the
-// real store or to Salesforce, not even a run record; cursors do not move.
-func (j *Job) dryRun(ctx context.Context, opt Options) (Outcome, error) {
-	var out Outcome
-	if j.Scratch == nil {
-		return out, errors.New("dry run: no scratch store configured")
-	}
+// real store's links, observations and decisions. It is recorded as a run of
+// kind dry-run with its assessments and its actions (planned, or held where
+// the safety limit would hold them), so that 'idlink report --run N' shows
+// the plan; nothing else is written to the real store or to Salesforce, and
+// cursors do not move. Like a real run it holds the lease (as a plan locks
+// the state it plans against), so its plan is not racing a run's writes.
+func (j *Job) dryRun(ctx context.Context, log *slog.Logger, opt Options, out *Outcome, counts map[string]int64) error {
 	scratch, cleanup, err := j.Scratch(ctx)
 	if err != nil {
-		return out, fmt.Errorf("dry run: open a scratch store: %w", err)
+		return fmt.Errorf("dry run: open a scratch store: %w", err)
 	}
 	defer cleanup()
-	run, err := scratch.StartRun(ctx, store.KindDryRun, opt.Holder)
+	mirrorRun, err := scratch.StartRun(ctx, store.KindDryRun, opt.Holder)
 	if err != nil {
-		return out, fmt.Errorf("dry run: %w", err)
+		return fmt.Errorf("dry run: %w", err)
 	}
-	out.Run = run
-	log := j.Log.With("kind", store.KindDryRun)
-	counts := map[string]int64{}
-	stopProgress := j.startProgress(ctx)
-	defer stopProgress()
-	notes, err := j.read(ctx, log, scratch, run.ID, true, counts)
+	notes, err := j.read(ctx, log, scratch, mirrorRun.ID, true, counts)
 	if err != nil {
-		return out, err
+		return err
 	}
-	out.Run.Note = strings.Join(notes, "; ")
+	out.Run.Note = strings.Join(append([]string{"dry run: nothing was written to Salesforce or to links"}, notes...), "; ")
 	snap, err := LoadSnapshot(ctx, scratch, j.Store)
 	if err != nil {
-		return out, err
+		return err
 	}
 	if opt.Reconcile, err = withOwner(ctx, j.Store, opt.Reconcile); err != nil {
-		return out, err
+		return err
 	}
 	res, err := reconcile.Plan(opt.Reconcile, snap)
 	if err != nil {
-		return out, fmt.Errorf("plan: %w", err)
+		return fmt.Errorf("plan: %w", err)
 	}
 	out.Result = res
 	maps.Copy(counts, res.Counts)
 	base, err := baseline(ctx, j.Store)
 	if err != nil {
-		return out, err
+		return err
 	}
 	if held := reconcile.CheckLimits(res, opt.Reconcile.Limits, base); held != nil {
 		out.Held = held
 		counts["held"] = int64(len(held.Held))
 	}
-	out.Run.Counts = counts
-	out.Run.Status = store.StatusSucceeded
-	out.Run.FinishedAt = time.Now().UTC()
-	return out, nil
+	for _, s := range identity.Situations {
+		counts["situation."+string(s)] = 0
+	}
+	for _, a := range res.Assessments {
+		counts["situation."+string(a.Situation)]++
+	}
+	if err := j.Store.SaveActions(ctx, out.Run.ID, reconcile.PlanRecords(res, out.Held)); err != nil {
+		return fmt.Errorf("save the planned actions: %w", err)
+	}
+	if err := j.Store.SaveAssessments(ctx, out.Run.ID, res.Assessments); err != nil {
+		return fmt.Errorf("save assessments: %w", err)
+	}
+	return nil
 }
 
 func prefixed(p string, m map[string]int64) map[string]int64 {

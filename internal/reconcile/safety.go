@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/idlinkhq/idlink/internal/identity"
+	"github.com/idlinkhq/idlink/internal/store"
 )
 
 // ErrHeld is matched (errors.Is) by the error Apply returns when the safety
@@ -206,4 +207,19 @@ type actionKey struct {
 
 func keyOf(a identity.Action) actionKey {
 	return actionKey{a.Kind, a.Link.Provider, a.Link.Subject, a.Link.SalesforceUserID, a.Link.ObjectID, a.Link.Status}
+}
+
+// PlanRecords are the records of a plan that is not applied (a dry run):
+// every action planned, those the safety limit would hold marked held.
+func PlanRecords(r *Result, held *HeldError) []store.ActionRecord {
+	recs := make([]store.ActionRecord, len(r.Actions))
+	for i, a := range r.Actions {
+		recs[i] = store.ActionRecord{Seq: i + 1, Action: a, State: StatePlanned}
+	}
+	if held != nil {
+		for _, i := range held.idx {
+			recs[i].State = StateHeld
+		}
+	}
+	return recs
 }

@@ -21,15 +21,24 @@ type TableOptions struct {
 	Limit int
 }
 
-// WriteTable renders the report for a terminal.
+// attention is the order of the sections that need a person, most urgent
+// first: a dispute can give someone the wrong account, a misrouted or
+// deprovisioned one already does.
+var attention = []identity.Situation{identity.Disputed, identity.Misrouted, identity.Deprovisioned, identity.Orphaned, identity.Unmatched}
+
+// WriteTable renders the report for a terminal, at most TableWidth columns
+// wide: what needs a person first, then counts, changes and the plan.
 func (r Report) WriteTable(w io.Writer, opt TableOptions) error {
-	ew := &errWriter{w: w}
+	ew := &errWriter{w: ClipLines(w, TableWidth)}
 	ri := r.Run
 	fmt.Fprintf(ew, "idlink report: run %d (%s) %s, started %s", ri.ID, ri.Kind, ri.Status, ri.StartedAt.Format("2006-01-02 15:04:05Z"))
 	if ri.FinishedAt != nil {
 		fmt.Fprintf(ew, ", took %s", ri.FinishedAt.Sub(ri.StartedAt).Round(1e6))
 	}
 	fmt.Fprintln(ew)
+	if r.LaterFailed != nil {
+		fmt.Fprintf(ew, "NOTE: a later run, %d (%s), %s: %s ('idlink runs' lists them)\n", r.LaterFailed.ID, r.LaterFailed.Kind, r.LaterFailed.Status, r.LaterFailed.Error)
+	}
 	if ri.Note != "" {
 		fmt.Fprintf(ew, "note: %s\n", ri.Note)
 	}
@@ -37,108 +46,147 @@ func (r Report) WriteTable(w io.Writer, opt TableOptions) error {
 		fmt.Fprintf(ew, "error: %s\n", ri.Error)
 	}
 
-	fmt.Fprintln(ew, "\nSituations")
-	tw := tabwriter.NewWriter(ew, 2, 4, 2, ' ', 0)
-	for _, s := range identity.Situations {
-		fmt.Fprintf(tw, "  %s\t%d\t%s\n", s, r.Counts[string(s)], meaning[s])
-	}
-	tw.Flush()
-
 	fmt.Fprintln(ew, "\nCoverage (in-scope users whose next sign-in lands on their provisioned account)")
 	if len(r.Coverage) == 0 {
 		fmt.Fprintln(ew, "  no in-scope users")
 	}
 	for _, c := range r.Coverage {
-		fmt.Fprintf(ew, "  %s: %.1f%% (%d of %d)\n", c.Provider, c.Percent, c.Linked, c.InScope)
+		fmt.Fprintf(ew, "  %s: %.1f%% (%s of %s)\n", c.Provider, c.Percent, thousands(c.Linked), thousands(c.InScope))
 	}
-
-	for _, s := range identity.Situations {
-		if s == identity.Linked && !opt.IncludeLinked {
-			continue
-		}
-		var items []Item
-		for _, it := range r.Items {
-			if it.Situation == string(s) {
-				items = append(items, it)
-			}
-		}
-		if len(items) == 0 {
-			continue
-		}
-		fmt.Fprintf(ew, "\n%s (%d): %s\n", strings.ToUpper(string(s)[:1])+string(s)[1:], len(items), todo[s])
-		tw := tabwriter.NewWriter(ew, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "  PROVIDER\tENTRA UPN\tOBJECT ID\tSALESFORCE USER\tSALESFORCE ID\tRULE\tDETAIL")
-		for i, it := range items {
-			if opt.Limit > 0 && i == opt.Limit {
-				fmt.Fprintf(tw, "  ... and %d more (use --format csv or json for all)\n", len(items)-opt.Limit)
-				break
-			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", dash(it.Provider), dash(it.UPN), dash(it.ObjectID), dash(it.SalesforceUsername), dash(it.SalesforceUserID), dash(it.Rule), it.Detail)
-		}
-		tw.Flush()
+	fmt.Fprintln(ew, "\nSituations")
+	tw := tabwriter.NewWriter(ew, 2, 4, 2, ' ', 0)
+	for _, s := range append(slices.Clone(attention), identity.Unlinked, identity.Linked) {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", s, thousands(r.Counts[string(s)]), meaning[s])
 	}
+	tw.Flush()
 
-	if len(r.Duplicates) > 0 {
-		fmt.Fprintf(ew, "\nDuplicates to retire (%d): JIT-created accounts of people who have a provisioned one; move what they own, then deactivate them (idlink report --format duplicates-csv is a Data Loader file)\n", len(r.Duplicates))
-		tw := tabwriter.NewWriter(ew, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "  DUPLICATE\tDUPLICATE ID\tDUPLICATES\tPROVISIONED ID\tENTRA UPN")
-		for i, d := range r.Duplicates {
-			if opt.Limit > 0 && i == opt.Limit {
-				fmt.Fprintf(tw, "  ... and %d more (use --format duplicates-csv for all)\n", len(r.Duplicates)-opt.Limit)
-				break
-			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", dash(d.SalesforceUsername), d.SalesforceUserID, dash(d.DuplicateOfUsername), dash(d.DuplicateOfID), dash(d.UPN))
+	bySituation := map[string][]Item{}
+	for _, it := range r.Items {
+		bySituation[it.Situation] = append(bySituation[it.Situation], it)
+	}
+	for _, s := range attention {
+		r.writeItems(ew, s, bySituation[string(s)], opt.Limit)
+		if s == identity.Misrouted {
+			r.writeDuplicates(ew, opt.Limit)
 		}
-		tw.Flush()
+		if s == identity.Deprovisioned {
+			r.writeProposals(ew, opt.Limit)
+		}
+	}
+	if opt.IncludeLinked {
+		r.writeItems(ew, identity.Unlinked, bySituation[string(identity.Unlinked)], opt.Limit)
+		r.writeItems(ew, identity.Linked, bySituation[string(identity.Linked)], opt.Limit)
+	} else {
+		fmt.Fprintf(ew, "\nUnlinked %s and linked %s are not listed: --all lists them, --format csv holds every identity\n",
+			thousands(r.Counts[string(identity.Unlinked)]), thousands(r.Counts[string(identity.Linked)]))
 	}
 
 	if r.Previous != nil {
-		fmt.Fprintf(ew, "\nChanges since run %d: %d\n", r.Previous.ID, len(r.Changes))
+		fmt.Fprintf(ew, "\nChanges since run %d, the previous successful run: %s\n", r.Previous.ID, thousands(len(r.Changes)))
 		tw := tabwriter.NewWriter(ew, 2, 4, 2, ' ', 0)
+		for _, t := range r.Transitions {
+			fmt.Fprintf(tw, "  %s -> %s\t%s\n", orNew(t.From, "new"), orNew(t.To, "gone"), thousands(t.Count))
+		}
+		tw.Flush()
+		tw = tabwriter.NewWriter(ew, 2, 4, 2, ' ', 0)
 		for i, c := range r.Changes {
 			if opt.Limit > 0 && i == opt.Limit {
-				fmt.Fprintf(tw, "  ... and %d more\n", len(r.Changes)-opt.Limit)
+				fmt.Fprintf(tw, "  ... and %s more (--format csv or json for all)\n", thousands(len(r.Changes)-opt.Limit))
 				break
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s -> %s\n", c.Provider, c.Label, orNew(c.From, "new"), orNew(c.To, "gone"))
+			fmt.Fprintf(tw, "  %s\t%s\t%s -> %s\n", c.Provider, short(c.Label, 48), orNew(c.From, "new"), orNew(c.To, "gone"))
 		}
 		tw.Flush()
 	} else {
-		fmt.Fprintln(ew, "\nChanges since previous run: this is the first run")
+		fmt.Fprintln(ew, "\nChanges: none to compare with, this is the first successful run")
 	}
 
 	if len(r.Actions) > 0 {
-		fmt.Fprintln(ew, "\nActions")
-		tw := tabwriter.NewWriter(ew, 2, 4, 2, ' ', 0)
-		for _, kind := range sortedKeys(r.ActionCounts) {
-			states := r.ActionCounts[kind]
-			var parts []string
-			for _, st := range sortedKeys(states) {
-				parts = append(parts, fmt.Sprintf("%s %d", st, states[st]))
-			}
-			fmt.Fprintf(tw, "  %s\t%s\n", kind, strings.Join(parts, ", "))
+		fmt.Fprintln(ew)
+		if err := r.WritePlan(ew, opt.Limit); err != nil {
+			return err
 		}
-		tw.Flush()
 		var notDone []ActionItem
 		for _, a := range r.Actions {
 			if a.State == "failed" || a.State == "held" {
 				notDone = append(notDone, a)
 			}
 		}
-		if len(notDone) > 0 {
-			fmt.Fprintf(ew, "\nNot applied (%d): held by the safety limit or failed; they stay pending for the next run\n", len(notDone))
+		if len(notDone) > 0 && r.Run.Kind != "dry-run" {
+			fmt.Fprintf(ew, "\nNot applied (%s): held by the safety limit or failed; they stay pending for the next run\n", thousands(len(notDone)))
 			tw := tabwriter.NewWriter(ew, 2, 4, 2, ' ', 0)
 			for i, a := range notDone {
 				if opt.Limit > 0 && i == opt.Limit {
-					fmt.Fprintf(tw, "  ... and %d more\n", len(notDone)-opt.Limit)
+					fmt.Fprintf(tw, "  ... and %s more\n", thousands(len(notDone)-opt.Limit))
 					break
 				}
-				fmt.Fprintf(tw, "  %s\t%s\t%s/%s\t-> %s\t%s\n", a.State, a.Kind, a.Provider, a.Subject, dash(a.SalesforceUserID), firstNonEmpty(a.Error, a.Reason))
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t-> %s\t%s\n", a.State, a.Kind, short(dash(a.UPN), 34), short(dash(a.SalesforceUsername), 34), firstNonEmpty(a.Error, a.Reason))
 			}
 			tw.Flush()
 		}
 	}
 	return ew.err
+}
+
+func (r Report) writeItems(w io.Writer, s identity.Situation, items []Item, limit int) {
+	if len(items) == 0 {
+		return
+	}
+	heading(w, fmt.Sprintf("%s (%s)", strings.ToUpper(string(s)[:1])+string(s)[1:], thousands(len(items))), todo[s])
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  PROVIDER\tENTRA UPN\tSALESFORCE USER\tSALESFORCE ID\tRULE\tDETAIL")
+	for i, it := range items {
+		if limit > 0 && i == limit {
+			fmt.Fprintf(tw, "  ... and %s more (--format csv or html for all)\n", thousands(len(items)-limit))
+			break
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", short(dash(it.Provider), 12), short(dash(it.UPN), 30), short(dash(it.SalesforceUsername), 30), dash(it.SalesforceUserID), dash(it.Rule), it.Detail)
+	}
+	tw.Flush()
+}
+
+func (r Report) writeDuplicates(w io.Writer, limit int) {
+	if len(r.Duplicates) == 0 {
+		return
+	}
+	heading(w, fmt.Sprintf("Duplicates to retire (%s)", thousands(len(r.Duplicates))),
+		"JIT-created accounts of people who have a provisioned one: move what they own, then deactivate them (--format duplicates-csv is a Data Loader file)")
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  DUPLICATE\tDUPLICATE ID\tPROVISIONED\tPROVISIONED ID\tENTRA UPN")
+	for i, d := range r.Duplicates {
+		if limit > 0 && i == limit {
+			fmt.Fprintf(tw, "  ... and %s more (--format duplicates-csv for all)\n", thousands(len(r.Duplicates)-limit))
+			break
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", short(dash(d.SalesforceUsername), 28), d.SalesforceUserID, short(dash(d.DuplicateOfUsername), 28), dash(d.DuplicateOfID), short(dash(d.UPN), 28))
+	}
+	tw.Flush()
+}
+
+// writeProposals lists the links this run proposed, which wait for an
+// admin's approval before anything is written.
+func (r Report) writeProposals(w io.Writer, limit int) {
+	var ps []ActionItem
+	for _, a := range r.Actions {
+		if a.Kind == string(identity.ActionProposeLink) {
+			ps = append(ps, a)
+		}
+	}
+	if len(ps) == 0 {
+		return
+	}
+	heading(w, fmt.Sprintf("Proposals awaiting approval (%s)", thousands(len(ps))),
+		"nothing is written until an admin decides: check each, then 'idlink links approve|reject', or in bulk 'idlink links list --format csv -o F', mark the decision column, 'idlink links approve --from F'")
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  PROVIDER\tENTRA UPN\tSALESFORCE USER\tSALESFORCE ID\tWHY")
+	for i, a := range ps {
+		if limit > 0 && i == limit {
+			fmt.Fprintf(tw, "  ... and %s more ('idlink links list' shows all)\n", thousands(len(ps)-limit))
+			break
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", short(a.Provider, 12), short(dash(a.UPN), 30), short(dash(a.SalesforceUsername), 30), dash(a.SalesforceUserID), a.Reason)
+	}
+	tw.Flush()
 }
 
 var meaning = map[identity.Situation]string{
@@ -159,6 +207,38 @@ var todo = map[identity.Situation]string{
 	identity.Disputed:      "resolve by hand: fix FederationIdentifier/Username, then approve or reject",
 	identity.Misrouted:     "idlink's link routes sign-ins to the provisioned user (the package's confirmUser); retire the duplicate (see Duplicates to retire)",
 	identity.Deprovisioned: "deactivate the Salesforce user; idlink revoked the link",
+}
+
+// heading writes a section title and its next step, wrapped to the table width.
+func heading(w io.Writer, title, next string) {
+	fmt.Fprintf(w, "\n%s\n", title)
+	if next != "" {
+		fmt.Fprintf(w, "%s\n", wrapIndent(next, "  ", TableWidth))
+	}
+}
+
+// wrapIndent breaks s at spaces into lines of at most width runes, each
+// starting with indent.
+func wrapIndent(s, indent string, width int) string {
+	var b strings.Builder
+	line := 0
+	for _, word := range strings.Fields(s) {
+		n := len([]rune(word))
+		switch {
+		case line == 0:
+			b.WriteString(indent)
+			line = len(indent)
+		case line+1+n > width:
+			b.WriteString("\n" + indent)
+			line = len(indent)
+		default:
+			b.WriteByte(' ')
+			line++
+		}
+		b.WriteString(word)
+		line += n
+	}
+	return b.String()
 }
 
 func dash(s string) string {

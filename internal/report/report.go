@@ -23,8 +23,11 @@ type Input struct {
 	Assessments         []identity.Assessment
 	PreviousAssessments []identity.Assessment
 	Actions             []store.ActionRecord
-	// Usernames of Salesforce users the actions name (for the duplicates
-	// list); missing ones are shown by id only.
+	// LaterFailed is a run after this one that did not succeed (the report
+	// shows the latest completed run and says so).
+	LaterFailed *store.Run
+	// Usernames of Salesforce users the actions name that no assessment
+	// names (JIT duplicates); missing ones are shown by id only.
 	Usernames map[string]string
 }
 
@@ -38,6 +41,8 @@ type Report struct {
 	Identities    []identity.Assessment     `json:"-"`
 	Items         []Item                    `json:"identities"`
 	Changes       []Change                  `json:"changes_since_previous"`
+	Transitions   []Transition              `json:"transitions_since_previous"`
+	LaterFailed   *RunInfo                  `json:"later_unsuccessful_run,omitempty"`
 	Actions       []ActionItem              `json:"actions"`
 	Duplicates    []Duplicate               `json:"duplicates"`
 	ActionCounts  map[string]map[string]int `json:"action_counts"` // kind -> state -> n
@@ -89,6 +94,14 @@ type Change struct {
 	To       string `json:"to"`   // "" when gone
 }
 
+// Transition counts the identities that moved from one situation to
+// another since the previous run ("" From: new, "" To: gone).
+type Transition struct {
+	From  string `json:"from"`
+	To    string `json:"to"`
+	Count int    `json:"count"`
+}
+
 // ActionItem is one planned action and what became of it.
 type ActionItem struct {
 	Seq              int    `json:"seq"`
@@ -98,9 +111,12 @@ type ActionItem struct {
 	Subject          string `json:"subject,omitempty"`
 	SalesforceUserID string `json:"salesforce_user_id,omitempty"`
 	ObjectID         string `json:"object_id,omitempty"`
-	Flag             string `json:"flag,omitempty"`
-	Reason           string `json:"reason,omitempty"`
-	Error            string `json:"error,omitempty"`
+	// UPN and SalesforceUsername name the people the action concerns.
+	UPN                string `json:"upn,omitempty"`
+	SalesforceUsername string `json:"salesforce_username,omitempty"`
+	Flag               string `json:"flag,omitempty"`
+	Reason             string `json:"reason,omitempty"`
+	Error              string `json:"error,omitempty"`
 }
 
 // Duplicate is a Salesforce user that a JIT sign-in created for a person who
@@ -171,6 +187,7 @@ func Build(in Input) Report {
 		Counts:        map[string]int{},
 		ActionCounts:  map[string]map[string]int{},
 		Changes:       []Change{},
+		Transitions:   []Transition{},
 		Actions:       []ActionItem{},
 		Items:         []Item{},
 		Coverage:      []Coverage{},
@@ -222,13 +239,24 @@ func Build(in Input) Report {
 
 	if in.Previous != nil {
 		r.Changes = diff(in.PreviousAssessments, as)
+		r.Transitions = transitions(r.Changes)
 	}
+	if in.LaterFailed != nil {
+		l := runInfo(*in.LaterFailed)
+		r.LaterFailed = &l
+	}
+	upns, usernames := names(as, in.Usernames)
 	for _, ar := range in.Actions {
 		a := ar.Action
 		r.Actions = append(r.Actions, ActionItem{
 			Seq: ar.Seq, Kind: string(a.Kind), State: ar.State, Provider: a.Link.Provider, Subject: a.Link.Subject,
 			SalesforceUserID: a.Link.SalesforceUserID, ObjectID: a.Link.ObjectID, Flag: a.Flag, Reason: a.Reason, Error: ar.Error,
+			UPN: upns[a.Link.ObjectID], SalesforceUsername: usernames[a.Link.SalesforceUserID],
 		})
+		if it := &r.Actions[len(r.Actions)-1]; it.UPN == "" && a.Link.Subject != "" {
+			// An action may name the identity by its link only.
+			it.UPN = upns[a.Link.Provider+"\x00"+a.Link.Subject]
+		}
 		m := r.ActionCounts[string(a.Kind)]
 		if m == nil {
 			m = map[string]int{}
@@ -237,13 +265,36 @@ func Build(in Input) Report {
 		m[ar.State]++
 	}
 	slices.SortFunc(r.Actions, func(a, b ActionItem) int { return cmp.Compare(a.Seq, b.Seq) })
-	r.Duplicates = duplicates(in, as)
+	r.Duplicates = duplicates(in, as, usernames)
 	return r
+}
+
+// names maps object ids (and provider + subject) to UPNs and Salesforce ids
+// to usernames, from the assessments and then the extra usernames.
+func names(as []identity.Assessment, extra map[string]string) (upns, usernames map[string]string) {
+	upns, usernames = map[string]string{}, map[string]string{}
+	for _, a := range as {
+		if a.ObjectID != "" && a.UPN != "" {
+			upns[a.ObjectID] = a.UPN
+		}
+		if a.Subject != "" && a.UPN != "" {
+			upns[a.Provider+"\x00"+a.Subject] = a.UPN
+		}
+		if a.SalesforceUserID != "" && a.SalesforceUsername != "" {
+			usernames[a.SalesforceUserID] = a.SalesforceUsername
+		}
+	}
+	for id, u := range extra {
+		if usernames[id] == "" && u != "" {
+			usernames[id] = u
+		}
+	}
+	return upns, usernames
 }
 
 // duplicates lists the JIT duplicates the run flagged, each with the
 // account it duplicates (the misrouted identity's matched user).
-func duplicates(in Input, as []identity.Assessment) []Duplicate {
+func duplicates(in Input, as []identity.Assessment, usernames map[string]string) []Duplicate {
 	type k struct{ provider, oid string }
 	owner := map[k]identity.Assessment{}
 	for _, a := range as {
@@ -259,7 +310,7 @@ func duplicates(in Input, as []identity.Assessment) []Duplicate {
 			continue
 		}
 		seen[a.Link.SalesforceUserID] = true
-		d := Duplicate{Provider: a.Link.Provider, SalesforceUserID: a.Link.SalesforceUserID, SalesforceUsername: in.Usernames[a.Link.SalesforceUserID], ObjectID: a.Link.ObjectID}
+		d := Duplicate{Provider: a.Link.Provider, SalesforceUserID: a.Link.SalesforceUserID, SalesforceUsername: usernames[a.Link.SalesforceUserID], ObjectID: a.Link.ObjectID}
 		if o, ok := owner[k{a.Link.Provider, a.Link.ObjectID}]; ok {
 			d.DuplicateOfID, d.DuplicateOfUsername, d.UPN = o.SalesforceUserID, o.SalesforceUsername, o.UPN
 		}
@@ -271,6 +322,22 @@ func duplicates(in Input, as []identity.Assessment) []Duplicate {
 
 // FlagDuplicate is the plan's flag name for a JIT duplicate (reconcile.FlagDuplicate).
 const FlagDuplicate = "duplicate"
+
+// transitions summarises changes by (from, to), largest first.
+func transitions(cs []Change) []Transition {
+	n := map[[2]string]int{}
+	for _, c := range cs {
+		n[[2]string{c.From, c.To}]++
+	}
+	out := make([]Transition, 0, len(n))
+	for k, c := range n {
+		out = append(out, Transition{From: k[0], To: k[1], Count: c})
+	}
+	slices.SortFunc(out, func(a, b Transition) int {
+		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.From, b.From), cmp.Compare(a.To, b.To))
+	})
+	return out
+}
 
 func diff(prev, cur []identity.Assessment) []Change {
 	type k struct{ provider, key string }

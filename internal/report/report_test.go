@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,7 +59,10 @@ func sample() Input {
 		a(identity.Unlinked, "11111111-0000-0000-0000-000000000008", "gus@contoso.com", "005000000000008AAA", "gus@contoso.com", "oid", ""),
 	}
 	link := func(sub, sf string) identity.Link {
-		return identity.Link{Provider: "Entra_ID", Subject: sub, SalesforceUserID: sf}
+		// Real actions carry the object id; the report names the person from it.
+		oid := map[string]string{"005000000000002AAA": "11111111-0000-0000-0000-000000000002", "005000000000005AAA": "11111111-0000-0000-0000-000000000005",
+			"005000000000006AAA": "11111111-0000-0000-0000-000000000006"}[sf]
+		return identity.Link{Provider: "Entra_ID", Subject: sub, SalesforceUserID: sf, ObjectID: oid}
 	}
 	return Input{
 		Run:                 store.Run{ID: 7, Kind: store.KindRun, Status: store.StatusSucceeded, StartedAt: t0, FinishedAt: t0.Add(92 * time.Second), Note: "deltaLink expired: full resync"},
@@ -191,7 +195,59 @@ func TestFirstRunHasNoChanges(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	r.WriteTable(&buf, TableOptions{Limit: 1})
-	if !strings.Contains(buf.String(), "this is the first run") {
+	if !strings.Contains(buf.String(), "this is the first successful run") {
 		t.Fatal("table does not say it is the first run")
+	}
+}
+
+// TestTableFitsTheTerminal: no line of the table is wider than TableWidth,
+// however long the values; the full values stay in CSV and JSON.
+func TestTableFitsTheTerminal(t *testing.T) {
+	in := sample()
+	long := strings.Repeat("very-long-name.", 12) + "@contoso.com"
+	in.Assessments = append(in.Assessments, identity.Assessment{Provider: "Entra_ID", Situation: identity.Disputed, ObjectID: "11111111-0000-0000-0000-000000000099",
+		UPN: long, Detail: strings.Repeat("a detail that goes on ", 20)})
+	r := Build(in)
+	var buf bytes.Buffer
+	if err := r.WriteTable(&buf, TableOptions{IncludeLinked: true}); err != nil {
+		t.Fatal(err)
+	}
+	for i, line := range strings.Split(buf.String(), "\n") {
+		if n := len([]rune(line)); n > TableWidth {
+			t.Errorf("line %d is %d wide: %q", i+1, n, line)
+		}
+	}
+	if !strings.Contains(buf.String(), "very-long-name.very-long") || strings.Contains(buf.String(), long) {
+		t.Error("a long UPN is neither shown shortened nor cut")
+	}
+	var csvBuf bytes.Buffer
+	if err := r.WriteCSV(&csvBuf); err != nil || !strings.Contains(csvBuf.String(), long) {
+		t.Errorf("the CSV lost the full UPN: %v", err)
+	}
+}
+
+func TestClipAndThousands(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+		width    int
+	}{
+		{"abc\n", "abc\n", 3},
+		{"abcd\n", "ab…\n", 3},
+		{"ab\nabcdef\nx\n", "ab\nab…\nx\n", 3},
+		{"äöüß\n", "äö…\n", 3},
+	} {
+		var b bytes.Buffer
+		w := ClipLines(&b, tc.width)
+		for _, r := range tc.in { // byte by byte across writes
+			io.WriteString(w, string(r))
+		}
+		if b.String() != tc.want {
+			t.Errorf("clip(%q, %d) = %q, want %q", tc.in, tc.width, b.String(), tc.want)
+		}
+	}
+	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 1650: "1,650", 1234567: "1,234,567", -1500: "-1,500"} {
+		if got := thousands(n); got != want {
+			t.Errorf("thousands(%d) = %q, want %q", n, got, want)
+		}
 	}
 }

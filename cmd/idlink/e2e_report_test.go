@@ -1,0 +1,128 @@
+package main
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/idlinkhq/idlink/internal/identity"
+	"github.com/idlinkhq/idlink/internal/sim/scenario"
+)
+
+// TestDryRunIsARecordedPlan: a dry run of the first backfill names the
+// people it would link, is recorded as a plan-only run that 'idlink report
+// --run N' renders in every format, and writes nothing to links or to
+// Salesforce; the real backfill then applies exactly that plan, and its
+// summary shows the situations after apply, as the report does.
+func TestDryRunIsARecordedPlan(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, b string) {
+		h := newHarness(t, b, harnessOptions{Scenario: scenario.Config{Seed: 23, Users: 300}})
+		dry := h.mustRun(0, "backfill", "--dry-run")
+		runID := int64(1)
+		if !strings.Contains(dry.stdout, "Dry run, recorded as run 1: nothing was written") {
+			t.Fatalf("dry run header: %s", dry)
+		}
+		st := h.store()
+		if n := len(h.links(st)); n != 0 {
+			t.Errorf("the dry run wrote %d links", n)
+		}
+		if n := len(h.orgLinks()); n != len(h.w.Scenario.IdentityLinks) {
+			t.Errorf("the dry run changed Identity_Link__c: %d rows, the org had %d", n, len(h.w.Scenario.IdentityLinks))
+		}
+
+		plan := h.reportJSON("--run", strconv.FormatInt(runID, 10))
+		if plan.Run.Kind != "dry-run" || plan.Run.Status != "succeeded" {
+			t.Fatalf("run %d is %s %s", runID, plan.Run.Kind, plan.Run.Status)
+		}
+		creates := 0
+		for _, a := range plan.Actions {
+			if a.State != "planned" && a.State != "held" {
+				t.Errorf("a dry run's action is %s: %+v", a.State, a)
+			}
+			if a.Kind != string(identity.ActionCreateLink) {
+				continue
+			}
+			creates++
+			// Named by UPN and username in the printed plan, not by sub.
+			if a.UPN == "" || a.SalesforceUsername == "" {
+				t.Errorf("create-link without names: %+v", a)
+			} else if upn := []rune(a.UPN); !strings.Contains(dry.stdout, "+ "+string(upn[:min(len(upn), 28)])) {
+				t.Errorf("the dry run does not name %s", a.UPN)
+			}
+		}
+		if creates == 0 {
+			t.Fatal("the plan creates nothing: the test checks nothing")
+		}
+		if !strings.Contains(dry.stdout, "Plan: "+strconv.Itoa(creates)+" to link") {
+			t.Errorf("no terraform-style summary line for %d creates:\n%s", creates, clip(dry.stdout))
+		}
+		for _, format := range []string{"table", "csv"} {
+			out := h.mustRun(0, "report", "--run", "1", "--format", format)
+			if !strings.Contains(out.stdout, plan.Actions[0].Kind) && format == "table" && !strings.Contains(out.stdout, "Plan: ") {
+				t.Errorf("report --run 1 --format %s shows no plan:\n%s", format, clip(out.stdout))
+			}
+			if format == "csv" && strings.Count(out.stdout, "\n") != len(plan.Items)+1 {
+				t.Errorf("csv of the dry run has %d lines for %d identities", strings.Count(out.stdout, "\n"), len(plan.Items))
+			}
+		}
+
+		// The default report is of completed runs, not plans.
+		if r := h.mustRun(1, "report"); !strings.Contains(r.stderr, "no completed run yet") {
+			t.Errorf("report with only a dry run: %s", r)
+		}
+
+		real := h.mustRun(0, "backfill")
+		rep := h.reportJSON()
+		line := "situations:"
+		for _, s := range identity.Situations {
+			line += "  " + string(s) + " " + strconv.Itoa(rep.Counts[string(s)])
+		}
+		if !strings.Contains(strings.Join(strings.Fields(real.stdout), " "), strings.Join(strings.Fields(line), " ")) {
+			t.Errorf("the run summary's situations differ from the report's (%s):\n%s", line, clip(real.stdout))
+		}
+		applied := 0
+		for _, a := range rep.Actions {
+			if a.Kind == string(identity.ActionCreateLink) && a.State == "applied" {
+				applied++
+			}
+		}
+		if applied != creates {
+			t.Errorf("the backfill applied %d creates, the dry run planned %d", applied, creates)
+		}
+
+		// A later failed run: the report stays on the latest completed run
+		// and says so; 'idlink runs' lists all three with the failure's cause.
+		wrongSecret := func(k string) string {
+			if k == "IDLINK_SALESFORCE_CLIENT_SECRET" {
+				return "not-the-secret"
+			}
+			return h.getenv(k)
+		}
+		if r := h.runEnv(wrongSecret, "run"); r.code != ExitFailure {
+			t.Fatalf("run with a wrong secret: %s", r)
+		}
+		after := h.mustRun(0, "report")
+		if !strings.Contains(after.stdout, "report: run 2 (backfill) succeeded") || !strings.Contains(after.stdout, "NOTE: a later run, 3 (run), failed") {
+			t.Errorf("report after a failed run:\n%s", clip(after.stdout))
+		}
+		runs := h.mustRun(0, "runs", "--format", "json")
+		var rows []runRow
+		if err := json.Unmarshal([]byte(runs.stdout), &rows); err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != 3 || rows[0].Status != "failed" || rows[0].Error == "" || rows[1].Kind != "backfill" || rows[2].Kind != "dry-run" {
+			t.Errorf("runs: %+v", rows)
+		}
+		if rows[1].InScope == 0 || rows[1].Linked != rep.Coverage[0].Linked {
+			t.Errorf("runs' coverage %d/%d, the report's %+v", rows[1].Linked, rows[1].InScope, rep.Coverage)
+		}
+		table := h.mustRun(0, "runs")
+		for _, line := range strings.Split(table.stdout, "\n") {
+			if len([]rune(line)) > 120 {
+				t.Errorf("runs line wider than 120: %q", line)
+			}
+		}
+	})
+}
