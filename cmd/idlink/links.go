@@ -40,62 +40,34 @@ func cmdLinks(ctx context.Context, e env, args []string) error {
 	return withCode(ExitUsage, fmt.Errorf("unknown 'links' command %q: use list, approve, reject, history, adopt, export-decisions or import-decisions", args[0]))
 }
 
-func linksList(ctx context.Context, e env, args []string) error {
-	fs := newFlags("links list", e)
-	cfgPath := configFlag(fs, e)
-	status := fs.String("status", "proposed", "proposed, active, revoked or all")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	switch *status {
-	case "proposed", "active", "revoked", "all":
-	default:
-		return withCode(ExitUsage, fmt.Errorf("--status %q: use proposed, active, revoked or all", *status))
-	}
-	cfg, err := loadConfig(*cfgPath, e)
-	if err != nil {
-		return err
-	}
-	st, err := openExistingStore(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "STATUS\tPROVIDER\tSUBJECT\tSALESFORCE ID\tENTRA OBJECT ID\tRULE\tREASON")
-	n := 0
-	err = st.ScanLinks(ctx, func(l identity.Link) error {
-		if *status != "all" && string(l.Status) != *status {
-			return nil
-		}
-		n++
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Status, l.Provider, l.Subject, l.SalesforceUserID, l.ObjectID, l.Rule, l.Reason)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("list links: %w", err)
-	}
-	tw.Flush()
-	fmt.Fprintf(e.stdout, "%d link(s)\n", n)
-	return nil
-}
-
 func linksDecide(ctx context.Context, e env, args []string, approve bool) error {
 	verb := map[bool]string{true: "approve", false: "reject"}[approve]
 	fs := newFlags("links "+verb, e)
 	cfgPath := configFlag(fs, e)
 	provider := fs.String("provider", "", "provider name of the proposed link (required)")
 	subject := fs.String("subject", "", "subject (sub) of the proposed link (required)")
-	reason := fs.String("reason", "", "why (kept in the audit trail)")
+	reason := fs.String("reason", "", "why (kept in the link's history and the audit trail; with --from, for rows without a decision_reason)")
 	actor := fs.String("actor", os.Getenv("USER"), "who decides (kept in the audit trail)")
+	from := fs.String("from", "", "a review file from 'idlink links list --format csv' with the decision column marked: records every row marked "+verb)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *provider == "" || *subject == "" {
-		return withCode(ExitUsage, fmt.Errorf("links %s needs --provider and --subject; 'idlink links list' shows the proposed links", verb))
-	}
 	if *actor == "" {
 		return withCode(ExitUsage, fmt.Errorf("links %s needs --actor (who decides); it is kept in the audit trail", verb))
+	}
+	if *from != "" {
+		if *provider != "" || *subject != "" {
+			return withCode(ExitUsage, fmt.Errorf("links %s: give either --from FILE or --provider and --subject, not both", verb))
+		}
+		_, st, err := configAndExistingStore(ctx, e, *cfgPath)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		return decideFromFile(ctx, e, st, *from, approve, *actor, *reason)
+	}
+	if *provider == "" || *subject == "" {
+		return withCode(ExitUsage, fmt.Errorf("links %s needs --provider and --subject, or --from FILE; 'idlink links list' shows the proposed links", verb))
 	}
 	cfg, err := loadConfig(*cfgPath, e)
 	if err != nil {
@@ -126,7 +98,7 @@ func linksDecide(ctx context.Context, e env, args []string, approve bool) error 
 		Provider: found.Provider, Subject: found.Subject, SalesforceUserID: found.SalesforceUserID, ObjectID: found.ObjectID,
 		Approved: approve, Actor: *actor, Reason: *reason, At: time.Now().UTC(),
 	}
-	if err := st.RecordDecision(ctx, d); err != nil {
+	if err := st.RecordDecisions(ctx, d); err != nil {
 		return fmt.Errorf("record the decision: %w", err)
 	}
 	next := "the next 'idlink run' links it"

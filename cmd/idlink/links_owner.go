@@ -170,7 +170,7 @@ func linksImportDecisions(ctx context.Context, e env, args []string) error {
 		if have[key(d)] {
 			continue // imported before: importing again is harmless
 		}
-		if err := st.RecordDecision(ctx, d); err != nil {
+		if err := st.RecordDecisions(ctx, d); err != nil {
 			return fmt.Errorf("record decision %d of %d (%d recorded before it; re-running the import is safe): %w", i+1, len(ds), added, err)
 		}
 		added++

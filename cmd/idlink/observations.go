@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"github.com/idlinkhq/idlink/internal/csvsafe"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -14,7 +15,6 @@ import (
 	"github.com/idlinkhq/idlink/internal/config"
 	"github.com/idlinkhq/idlink/internal/identity"
 	"github.com/idlinkhq/idlink/internal/obsfile"
-	"github.com/idlinkhq/idlink/internal/report"
 	"github.com/idlinkhq/idlink/internal/store"
 )
 
@@ -259,7 +259,7 @@ func observationsList(ctx context.Context, e env, args []string) error {
 		_ = cw.Write(header)
 		for _, r := range rows {
 			for i := range r {
-				r[i] = report.SafeCell(r[i])
+				r[i] = csvsafe.Cell(r[i])
 			}
 			_ = cw.Write(r)
 		}

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/idlinkhq/idlink/internal/csvsafe"
 	"io"
 	"strings"
 	"time"
@@ -228,7 +229,8 @@ func parseCSV(r io.Reader, emit func(Record), bad func(int, string)) error {
 		}
 		get := func(name string) string {
 			if i := col[name]; i < len(row) {
-				return row[i]
+				// A file idlink wrote carries its formula guard.
+				return csvsafe.Value(row[i])
 			}
 			return ""
 		}

@@ -116,3 +116,16 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestFormulaGuardIsNotPartOfTheValue: a sub that starts with "-" (legal in
+// base64url) comes back from 'idlink observations list --format csv' with
+// the spreadsheet formula guard; importing that file keeps the sub as it was.
+func TestFormulaGuardIsNotPartOfTheValue(t *testing.T) {
+	recs, err := Parse("f", strings.NewReader("sub,oid,tid,client\n'-Zx9_sub,"+oid+","+tid+",app1\n"), CSV)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].Sub != "-Zx9_sub" {
+		t.Fatalf("records %+v, want sub -Zx9_sub", recs)
+	}
+}

@@ -368,7 +368,7 @@ func TestApplyProposalsStayOutOfSalesforce(t *testing.T) {
 		t.Fatalf("store: %+v", l)
 	}
 	// An admin approves: the next run links and writes Salesforce.
-	if err := h.st.RecordDecision(ctx, store.Decision{Provider: pB, Subject: oid(1), SalesforceUserID: sfid(1), ObjectID: oid(1),
+	if err := h.st.RecordDecisions(ctx, store.Decision{Provider: pB, Subject: oid(1), SalesforceUserID: sfid(1), ObjectID: oid(1),
 		Approved: true, Actor: "admin alice", Reason: "checked with HR", At: time.Now()}); err != nil {
 		t.Fatal(err)
 	}

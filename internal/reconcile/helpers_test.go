@@ -88,6 +88,13 @@ func link(provider, sub string, sf, o int, status identity.LinkStatus) identity.
 		Rule: identity.RuleObjectID, Status: status}
 }
 
+// weakProposal marks l as the planner proposes a suspected duplicate's
+// subject: by rule email, the only evidence of the subject.
+func weakProposal(l identity.Link) identity.Link {
+	l.Rule = identity.RuleEmail
+	return l
+}
+
 func obs(provider, sub string, o int) identity.Observation {
 	return identity.Observation{Provider: provider, Subject: sub, ObjectID: oid(o), TenantID: testTenant, Source: identity.SourceBridge}
 }

@@ -309,6 +309,38 @@ func (p *planner) keepsContested(ls linkState) bool {
 
 // revoke plans marking a live link revoked (in idlink and in Salesforce).
 // A contested link with a known owner is left alone (see contested).
+// rejected reports whether an admin rejected the proposal ls for oid.
+func (p *planner) rejected(provider string, ls linkState, oid string) bool {
+	d, ok := p.s.decisions[decisionKey{provider, ls.sub, ls.cur.sf, oid}]
+	return ok && !d.Approved
+}
+
+// decidedBy is the history text of an admin's decision: who, and why.
+func decidedBy(verb string, d store.Decision) string {
+	if d.Reason == "" {
+		return verb + " by " + d.Actor
+	}
+	return verb + " by " + d.Actor + ": " + d.Reason
+}
+
+// withdrawProposals revokes e's proposed links of provider pi whose subject
+// is not keep (the one the evidence gives; "" when none): a suspected
+// duplicate an admin rejected, or one no longer suspected. A proposal was
+// never written to Salesforce, so withdrawing it disrupts nobody.
+func (p *planner) withdrawProposals(pi int, e *entraRec, live []linkState, keep string) {
+	name := p.cfg.Providers[pi].Name
+	for _, ls := range live {
+		if ls.sub == keep || !ls.hasCur || ls.cur.status != stProposed || ls.remActive() {
+			continue
+		}
+		reason := "proposal withdrawn: nothing supports this subject any more"
+		if d, ok := p.s.decisions[decisionKey{name, ls.sub, ls.cur.sf, e.oid}]; ok && !d.Approved {
+			reason = decidedBy("rejected", d)
+		}
+		p.revoke(name, ls, reason)
+	}
+}
+
 func (p *planner) revoke(provider string, ls linkState, reason string) {
 	if p.keepsContested(ls) {
 		return
@@ -480,12 +512,13 @@ func (p *planner) assessActive(e *entraRec, m matchRes, pi int, disputeDetail st
 	case identity.StrategyPairwise:
 		sub = pc.Pairwise.Subject(e.oid)
 	case identity.StrategyObserved:
-		subs := p.observedSubjects(ps, e, A, live)
+		subs := p.observedSubjects(pc.Name, ps, e, A, live)
 		if sus, weak = p.suspectedSubject(pi, e, A, subs); weak {
 			subs = []string{sus.sub}
 		}
 		switch len(subs) {
 		case 0:
+			p.withdrawProposals(pi, e, live, "")
 			a.Situation = identity.Unlinked
 			a.Detail = "matched; subject not known yet: it is learned at the user's first sign-in through the bridge (or from an import)"
 			p.assess(a)
@@ -596,7 +629,7 @@ func (p *planner) assessActive(e *entraRec, m matchRes, pi int, disputeDetail st
 		case auto:
 			desired.Reason = "matched by " + string(a.Rule)
 		case approved:
-			desired.Reason = "approved by " + dec.Actor
+			desired.Reason = decidedBy("approved", dec)
 		default:
 			desired.Reason = "kept: linked by an earlier run"
 			desired.Rule = ls.cur.rule
@@ -646,7 +679,7 @@ func (p *planner) assessActive(e *entraRec, m matchRes, pi int, disputeDetail st
 	case rejected:
 		a.Detail = fmt.Sprintf("matched by %s only; an admin (%s) rejected the link: %s", a.Rule, dec.Actor, dec.Reason)
 		if ls.curLive() || ls.remActive() {
-			p.revoke(pc.Name, ls, "rejected by "+dec.Actor)
+			p.revoke(pc.Name, ls, decidedBy("rejected", dec))
 		}
 	default:
 		if !ls.hasCur && remOK {
@@ -673,6 +706,7 @@ func (p *planner) assessActive(e *entraRec, m matchRes, pi int, disputeDetail st
 		desired.Reason = "matched by " + string(a.Rule) + " only: approve to link"
 		a.Detail = "matched by " + string(a.Rule) + " only: link proposed to an admin (only oid matches link automatically)"
 		if weak {
+			desired.Rule = identity.RuleEmail // the evidence of the subject; an approval makes it a link by a.Rule
 			desired.Reason = "suspected JIT duplicate " + p.s.sf[sus.dup].id + " holds this subject: approve to route it to " + A.id
 			a.Detail = "link proposed to an admin: " + desired.Reason
 		}
@@ -732,7 +766,7 @@ func (p *planner) misrouted(a *identity.Assessment, ctx identity.Link, dupID str
 // observedSubjects gathers the subjects known for e under provider ps:
 // observations of its oid, ThirdPartyAccountLink rows of its matched
 // Salesforce user (a sign-in that already landed there), and its live links.
-func (p *planner) observedSubjects(ps *provState, e *entraRec, A *sfRec, live []linkState) []string {
+func (p *planner) observedSubjects(provider string, ps *provState, e *entraRec, A *sfRec, live []linkState) []string {
 	var subs []string
 	add := func(s string) {
 		if !slices.Contains(subs, s) {
@@ -747,8 +781,16 @@ func (p *planner) observedSubjects(ps *provState, e *entraRec, A *sfRec, live []
 	for _, s := range p.strs {
 		add(s)
 	}
+	// A proposal from a suspected duplicate (rule email: the subject is
+	// known only from an email address and a creation date) is a question
+	// to an admin, not evidence: once rejected, or no longer suspected, its
+	// sub must not come back as this person's subject and link by itself.
+	// A proposal an admin rejected is no evidence either, whatever its rule
+	// (proposals recorded before the email rule marked them).
 	for _, l := range live {
-		add(l.sub)
+		if l.curActive() || l.remActive() || l.cur.rule != identity.RuleEmail && !p.rejected(provider, l, e.oid) {
+			add(l.sub)
+		}
 	}
 	slices.Sort(subs)
 	return subs

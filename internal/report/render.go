@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/idlinkhq/idlink/internal/csvsafe"
 	"github.com/idlinkhq/idlink/internal/identity"
 )
 
@@ -281,7 +282,7 @@ func (r Report) WriteDuplicatesCSV(w io.Writer) error {
 	for _, d := range r.Duplicates {
 		row := []string{d.SalesforceUserID, "false", d.SalesforceUsername, d.DuplicateOfID, d.DuplicateOfUsername, d.UPN, d.ObjectID, d.Provider}
 		for i := range row {
-			row[i] = SafeCell(row[i])
+			row[i] = csvsafe.Cell(row[i])
 		}
 		if err := cw.Write(row); err != nil {
 			return err
@@ -305,7 +306,7 @@ func (r Report) WriteCSV(w io.Writer) error {
 	for _, it := range r.Items {
 		row := []string{run, it.Provider, it.Situation, it.UPN, it.ObjectID, it.SalesforceUsername, it.SalesforceUserID, it.Subject, it.Rule, it.Detail}
 		for i := range row {
-			row[i] = SafeCell(row[i])
+			row[i] = csvsafe.Cell(row[i])
 		}
 		if err := cw.Write(row); err != nil {
 			return err
@@ -313,19 +314,6 @@ func (r Report) WriteCSV(w io.Writer) error {
 	}
 	cw.Flush()
 	return cw.Error()
-}
-
-// SafeCell prefixes a cell that starts like a spreadsheet formula with a
-// single quote, so Excel and LibreOffice show it as text.
-func SafeCell(s string) string {
-	if s == "" {
-		return s
-	}
-	switch s[0] {
-	case '=', '+', '-', '@', '\t', '\r', '|', '%':
-		return "'" + s
-	}
-	return s
 }
 
 // WriteJSON writes the report as one JSON document (schema in schema.md).

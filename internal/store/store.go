@@ -226,7 +226,7 @@ type Store interface {
 	ListAdoptedStores(ctx context.Context) ([]StoreAdoption, error)
 
 	// Admin decisions on proposed links; each also writes an audit event.
-	RecordDecision(ctx context.Context, d Decision) error
+	RecordDecisions(ctx context.Context, ds ...Decision) error
 	ScanDecisions(ctx context.Context, fn func(Decision) error) error
 
 	ListAudit(ctx context.Context, sinceSeq int64, limit int) ([]AuditEvent, error)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -190,24 +191,35 @@ func (s *Store) LinkHistory(ctx context.Context, key identity.LinkKey) ([]store.
 	return out, err
 }
 
-// RecordDecision stores an admin decision and its audit event in one transaction.
-func (s *Store) RecordDecision(ctx context.Context, d store.Decision) error {
-	if err := store.CheckDecision(d); err != nil {
-		return fmt.Errorf("sqlite: record decision: %w", err)
-	}
-	if d.At.IsZero() {
-		d.At = time.Now()
+// RecordDecisions stores admin decisions and their audit events in one
+// transaction: every decision is checked first, and either all are stored
+// or none.
+func (s *Store) RecordDecisions(ctx context.Context, ds ...store.Decision) error {
+	now := time.Now()
+	ds = slices.Clone(ds)
+	for i := range ds {
+		if err := store.CheckDecision(ds[i]); err != nil {
+			return fmt.Errorf("sqlite: record decision %d of %d: %w", i+1, len(ds), err)
+		}
+		if ds[i].At.IsZero() {
+			ds[i].At = now
+		}
 	}
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO decisions (provider, subject, salesforce_user_id, object_id, approved, actor, reason, at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, d.Provider, d.Subject, d.SalesforceUserID, d.ObjectID, b2i(d.Approved), d.Actor, d.Reason, fmtTime(d.At)); err != nil {
-			return err
+		for _, d := range ds {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO decisions (provider, subject, salesforce_user_id, object_id, approved, actor, reason, at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, d.Provider, d.Subject, d.SalesforceUserID, d.ObjectID, b2i(d.Approved), d.Actor, d.Reason, fmtTime(d.At)); err != nil {
+				return fmt.Errorf("decision on %s/%s: %w", d.Provider, d.Subject, err)
+			}
+			if err := insertAudit(ctx, tx, store.AuditEvent{At: d.At, Actor: d.Actor, Kind: store.DecisionKind(d),
+				Target: identity.LinkKey{Provider: d.Provider, Subject: d.Subject}.String(), Detail: store.DecisionDetail(d)}); err != nil {
+				return err
+			}
 		}
-		return insertAudit(ctx, tx, store.AuditEvent{At: d.At, Actor: d.Actor, Kind: store.DecisionKind(d),
-			Target: identity.LinkKey{Provider: d.Provider, Subject: d.Subject}.String(), Detail: store.DecisionDetail(d)})
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: record decision on %s/%s: %w", d.Provider, d.Subject, err)
+		return fmt.Errorf("sqlite: record %d decision(s), none stored: %w", len(ds), err)
 	}
 	return nil
 }

@@ -957,9 +957,7 @@ func testDecisions(t *testing.T, s store.Store) {
 		{Provider: "EntraOIDC", Subject: "sub-z", SalesforceUserID: "005A", ObjectID: oid(1), Approved: true, Actor: "admin alice", Reason: "checked with HR", At: ts(1)},
 		{Provider: "EntraOIDC", Subject: "sub-a", SalesforceUserID: "005B", ObjectID: oid(2), Approved: false, Actor: "admin bob", At: ts(2)},
 	}
-	for _, d := range ds {
-		must(t, s.RecordDecision(ctx, d))
-	}
+	must(t, s.RecordDecisions(ctx, ds...))
 	var got []store.Decision
 	must(t, s.ScanDecisions(ctx, func(d store.Decision) error { got = append(got, d); return nil }))
 	if fmt.Sprint(got) != fmt.Sprint(ds) {
@@ -970,8 +968,18 @@ func testDecisions(t *testing.T, s store.Store) {
 		evs[0].Target != "EntraOIDC/sub-z" || evs[0].Actor != "admin alice" || evs[0].RunID != 0 {
 		t.Fatalf("decision audit events = %+v", evs)
 	}
-	if err := s.RecordDecision(ctx, store.Decision{Provider: "EntraOIDC", Subject: "s"}); err == nil {
-		t.Fatal("RecordDecision accepted a decision without actor")
+	if err := s.RecordDecisions(ctx, store.Decision{Provider: "EntraOIDC", Subject: "s"}); err == nil {
+		t.Fatal("RecordDecisions accepted a decision without actor")
+	}
+	// A batch with one bad decision stores none of them.
+	good := store.Decision{Provider: "EntraOIDC", Subject: "sub-c", SalesforceUserID: "005C", ObjectID: oid(3), Approved: true, Actor: "admin carol", At: ts(3)}
+	if err := s.RecordDecisions(ctx, good, store.Decision{Provider: "EntraOIDC", Subject: "s"}); err == nil {
+		t.Fatal("RecordDecisions accepted a batch with a decision without actor")
+	}
+	n := 0
+	must(t, s.ScanDecisions(ctx, func(store.Decision) error { n++; return nil }))
+	if n != len(ds) || len(listAudit(t, s)) != 2 {
+		t.Fatalf("a refused batch stored part of itself: %d decisions", n)
 	}
 }
 
