@@ -180,19 +180,21 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	history, err := runHistory(ctx, st, r.Run.ID)
+	if err != nil {
+		return err
+	}
+	demoCfg := w.Config(dbPath, caFile)
 	for name, write := range map[string]func(io.Writer) error{
 		"report.txt":     func(w io.Writer) error { return r.WriteTable(w, report.TableOptions{Limit: 20}) },
 		"report.csv":     r.WriteCSV,
 		"report.json":    r.WriteJSON,
 		"duplicates.csv": r.WriteDuplicatesCSV,
+		"report.html": func(w io.Writer) error {
+			return r.WriteHTML(w, report.HTMLOptions{History: history, EntraUserURL: demoCfg.EntraUserURL, SalesforceUserURL: salesforceLinker(demoCfg), Generated: time.Now().UTC()})
+		},
 	} {
-		f, err := os.Create(filepath.Join(abs, name))
-		if err != nil {
-			return err
-		}
-		err = write(f)
-		f.Close()
-		if err != nil {
+		if err := writeFileAtomic(filepath.Join(abs, name), write); err != nil {
 			return fmt.Errorf("demo: %s: %w", name, err)
 		}
 	}
@@ -216,7 +218,7 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 	if n := after.refused[sfsim.OutcomeFailPending] + after.refused[sfsim.OutcomeFailAmbiguous]; n > 0 {
 		fmt.Fprintf(out, "%d are refused with a message to try again or call the admin: disputed identities, proposals waiting for approval, users without an account.\n", n)
 	}
-	fmt.Fprintf(out, "\nReports:  %s/report.txt, report.csv, report.json, duplicates.csv\nDatabase: %s   Log: %s/idlink.log\nMore:     idlink report --config %s/idlink.yaml   (the simulator is gone: reports work, runs do not)\nTook %s.\n",
+	fmt.Fprintf(out, "\nReports:  %s/report.html (open it in a browser), report.txt, report.csv, report.json, duplicates.csv\nDatabase: %s   Log: %s/idlink.log\nMore:     idlink report --config %s/idlink.yaml   (the simulator is gone: reports work, runs do not)\nTook %s.\n",
 		abs, dbPath, abs, abs, time.Since(start).Round(time.Millisecond))
 	return nil
 }

@@ -2,6 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -90,6 +93,22 @@ func TestDryRunIsARecordedPlan(t *testing.T) {
 		}
 		if applied != creates {
 			t.Errorf("the backfill applied %d creates, the dry run planned %d", applied, creates)
+		}
+
+		// The HTML page of the same run, written in place only once complete.
+		page := filepath.Join(h.dir, "report.html")
+		h.mustRun(0, "report", "--format", "html", "-o", page)
+		html, err := os.ReadFile(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for s, n := range rep.Counts {
+			if want := fmt.Sprintf(`data-situation="%s" data-count="%d"`, s, n); !strings.Contains(string(html), want) {
+				t.Errorf("the HTML page lacks %s", want)
+			}
+		}
+		if strings.Contains(string(html), "<script") {
+			t.Error("the HTML page has a script")
 		}
 
 		// A later failed run: the report stays on the latest completed run

@@ -4,7 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/idlinkhq/idlink/internal/config"
+	"github.com/idlinkhq/idlink/internal/reconcile"
 
 	"github.com/idlinkhq/idlink/internal/identity"
 	"github.com/idlinkhq/idlink/internal/report"
@@ -15,17 +22,20 @@ func cmdReport(ctx context.Context, e env, args []string) error {
 	fs := newFlags("report", e)
 	cfgPath := configFlag(fs, e)
 	runID := fs.Int64("run", 0, "run id to report, dry runs included (default: the latest completed run; 'idlink runs' lists them)")
-	format := fs.String("format", "table", "table, csv, json, or duplicates-csv (the JIT duplicates to retire, for Data Loader)")
+	format := fs.String("format", "table", "table, csv, json, html (one self-contained page to open or publish), or duplicates-csv (the JIT duplicates to retire, for Data Loader)")
 	out := fs.String("o", "", "write to this file instead of standard output")
 	all := fs.Bool("all", false, "table: list linked identities too")
-	limit := fs.Int("limit", 50, "table: at most this many rows per situation (0 = all)")
+	limit := fs.Int("limit", 50, "table and html: at most this many rows per list (0 = all for the table, 200 for html)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	switch *format {
-	case "table", "csv", "json", "duplicates-csv":
+	case "table", "csv", "json", "html", "duplicates-csv":
 	default:
-		return withCode(ExitUsage, fmt.Errorf("--format %q: use table, csv, json or duplicates-csv", *format))
+		return withCode(ExitUsage, fmt.Errorf("--format %q: use table, csv, json, html or duplicates-csv", *format))
+	}
+	if *limit < 0 {
+		return withCode(ExitUsage, fmt.Errorf("--limit %d: use 0 or a positive count", *limit))
 	}
 	cfg, err := loadConfig(*cfgPath, e)
 	if err != nil {
@@ -40,29 +50,92 @@ func cmdReport(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	w := e.stdout
-	if *out != "" {
-		f, err := os.Create(*out)
-		if err != nil {
-			return fmt.Errorf("report output: %w", err)
+	write := func(w io.Writer) error {
+		switch *format {
+		case "csv":
+			return r.WriteCSV(w)
+		case "json":
+			return r.WriteJSON(w)
+		case "duplicates-csv":
+			return r.WriteDuplicatesCSV(w)
+		case "html":
+			history, err := runHistory(ctx, st, r.Run.ID)
+			if err != nil {
+				return err
+			}
+			return r.WriteHTML(w, report.HTMLOptions{History: history, EntraUserURL: cfg.EntraUserURL,
+				SalesforceUserURL: salesforceLinker(cfg), Limit: *limit, Generated: time.Now().UTC()})
 		}
-		defer f.Close()
-		w = f
+		return r.WriteTable(w, report.TableOptions{IncludeLinked: *all, Limit: *limit})
 	}
-	switch *format {
-	case "csv":
-		err = r.WriteCSV(w)
-	case "json":
-		err = r.WriteJSON(w)
-	case "duplicates-csv":
-		err = r.WriteDuplicatesCSV(w)
-	default:
-		err = r.WriteTable(w, report.TableOptions{IncludeLinked: *all, Limit: *limit})
+	if *out == "" {
+		if err := write(e.stdout); err != nil {
+			return fmt.Errorf("write the report: %w", err)
+		}
+		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("write the report: %w", err)
+	if err := writeFileAtomic(*out, write); err != nil {
+		return fmt.Errorf("write the report to %s: %w", *out, err)
 	}
 	return nil
+}
+
+// salesforceLinker links Salesforce ids to their records, or nil when no
+// org URL is configured.
+func salesforceLinker(cfg config.Config) func(string) string {
+	if cfg.SalesforceUserURL("x") == "" {
+		return nil
+	}
+	return cfg.SalesforceUserURL
+}
+
+// runHistory is the completed runs before run id, oldest first, for the
+// HTML report's trend charts (at most 30).
+func runHistory(ctx context.Context, st store.Store, id int64) ([]report.RunPoint, error) {
+	runs, err := st.ListRuns(ctx, 200)
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	var pts []report.RunPoint
+	for _, r := range runs { // newest first
+		if r.ID >= id || r.Kind == store.KindDryRun || (r.Status != store.StatusSucceeded && r.Status != store.StatusHeld) {
+			continue
+		}
+		p := report.RunPoint{ID: r.ID, Kind: string(r.Kind), Status: string(r.Status), StartedAt: r.StartedAt, Counts: map[string]int{},
+			CoveragePercent: reconcile.CoverageOf(r.Counts).Percent()}
+		for _, s := range identity.Situations {
+			p.Counts[string(s)] = int(r.Counts["situation."+string(s)])
+		}
+		pts = append(pts, p)
+		if len(pts) == 29 {
+			break
+		}
+	}
+	slices.Reverse(pts)
+	return pts, nil
+}
+
+// writeFileAtomic writes path through a temporary file in the same
+// directory and renames it into place: a failed write leaves no half file
+// (a published report is either the old one or the new one).
+func writeFileAtomic(path string, write func(io.Writer) error) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name()) // after a successful rename there is nothing to remove
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }
 
 // buildReport loads a run (the latest that assessed identities when id is 0)

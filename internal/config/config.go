@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -66,6 +67,7 @@ type Config struct {
 	Safety     Safety     `yaml:"safety"`
 	Schedule   Schedule   `yaml:"schedule"`
 	Bridge     Bridge     `yaml:"bridge"`
+	Report     Report     `yaml:"report"`
 	Log        Log        `yaml:"log"`
 
 	// Source is the file the config came from ("" for defaults only).
@@ -265,6 +267,36 @@ type BridgeIssuer struct {
 	ObjectIDFromSubject bool     `yaml:"object_id_from_subject"`
 }
 
+// Report configures the links of the HTML report to the admin centers.
+type Report struct {
+	// EntraAdminURL is the Entra admin center (national clouds have their
+	// own); each Entra user links to its profile page there.
+	EntraAdminURL string `yaml:"entra_admin_url"`
+	// SalesforceURL is the org's My Domain URL for links to user records;
+	// empty: salesforce.login_url when that is a My Domain (the generic
+	// login hosts cannot open a record).
+	SalesforceURL string `yaml:"salesforce_url"`
+}
+
+// EntraUserURL is the Entra admin center's page of user oid.
+func (c Config) EntraUserURL(oid string) string {
+	return strings.TrimSuffix(c.Report.EntraAdminURL, "/") + "/#view/Microsoft_AAD_UsersAndTenants/UserProfileMenuBlade/~/overview/userId/" + url.PathEscape(oid)
+}
+
+// SalesforceUserURL is the Salesforce record of user id (an Id URL, which
+// Salesforce opens in Lightning or Classic); "" when no org URL is known.
+func (c Config) SalesforceUserURL(id string) string {
+	base := c.Report.SalesforceURL
+	if base == "" {
+		u, err := url.Parse(c.Salesforce.LoginURL)
+		if err != nil || u.Host == "login.salesforce.com" || u.Host == "test.salesforce.com" {
+			return ""
+		}
+		base = c.Salesforce.LoginURL
+	}
+	return strings.TrimSuffix(base, "/") + "/" + url.PathEscape(id)
+}
+
 // Log configures structured logging.
 type Log struct {
 	Level  string `yaml:"level"`  // debug | info | warn | error
@@ -301,7 +333,8 @@ func Defaults() Config {
 			Leeway:        Duration(60 * time.Second), JWKSRefreshInterval: Duration(time.Hour),
 			JWKSMinRefreshInterval: Duration(time.Minute), FlushInterval: Duration(30 * time.Second), EmailPolicy: "never",
 		},
-		Log: Log{Level: "info", Format: "auto"},
+		Report: Report{EntraAdminURL: "https://entra.microsoft.com"},
+		Log:    Log{Level: "info", Format: "auto"},
 	}
 }
 

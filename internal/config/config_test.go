@@ -206,3 +206,21 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+func TestReportLinks(t *testing.T) {
+	c := Defaults()
+	if got := c.EntraUserURL("3f2a0000-0000-4000-8000-000000000001"); got != "https://entra.microsoft.com/#view/Microsoft_AAD_UsersAndTenants/UserProfileMenuBlade/~/overview/userId/3f2a0000-0000-4000-8000-000000000001" {
+		t.Errorf("Entra user URL %q", got)
+	}
+	for _, tc := range []struct{ login, report, want string }{
+		{"https://login.salesforce.com", "", ""}, // the generic login host cannot open a record
+		{"https://test.salesforce.com", "", ""},
+		{"https://acme.my.salesforce.com", "", "https://acme.my.salesforce.com/005000000000001AAA"},
+		{"https://login.salesforce.com", "https://acme.lightning.force.com/", "https://acme.lightning.force.com/005000000000001AAA"},
+	} {
+		c.Salesforce.LoginURL, c.Report.SalesforceURL = tc.login, tc.report
+		if got := c.SalesforceUserURL("005000000000001AAA"); got != tc.want {
+			t.Errorf("login %s, report %q: %q, want %q", tc.login, tc.report, got, tc.want)
+		}
+	}
+}

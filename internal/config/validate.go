@@ -172,6 +172,8 @@ func validate(c *Config) Errors {
 			oneOf(&errs, key+".tenant_claim", is.TenantClaim, "required", "optional")
 		}
 	}
+	httpsURL(&errs, "report.entra_admin_url", c.Report.EntraAdminURL)
+	httpsURL(&errs, "report.salesforce_url", c.Report.SalesforceURL)
 	oneOf(&errs, "log.level", c.Log.Level, "debug", "info", "warn", "error")
 	oneOf(&errs, "log.format", c.Log.Format, "auto", "json", "text")
 	return errs
