@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/idlinkhq/idlink/internal/identity"
+	"github.com/idlinkhq/idlink/internal/report"
 	"github.com/idlinkhq/idlink/internal/sim/scenario"
 )
 
@@ -142,6 +143,50 @@ func TestDryRunIsARecordedPlan(t *testing.T) {
 			if len([]rune(line)) > 120 {
 				t.Errorf("runs line wider than 120: %q", line)
 			}
+		}
+	})
+}
+
+// TestExplainOneIdentity: explain shows one identity the way the run saw it:
+// the rule that matched with the account it found, the situation the run
+// recorded, the run's actions for it, and the link's history; by UPN, by
+// object id and by Salesforce id alike; an unknown identity is a usage error.
+func TestExplainOneIdentity(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, b string) {
+		h := newHarness(t, b, harnessOptions{Scenario: scenario.Config{Seed: 29, Users: 300}})
+		h.mustRun(0, "backfill")
+		rep := h.reportJSON()
+		var linked, orphan *report.Item
+		for i, it := range rep.Items {
+			switch {
+			case linked == nil && it.Situation == "linked" && it.Rule == "oid" && it.UPN != "":
+				linked = &rep.Items[i]
+			case orphan == nil && it.Situation == "orphaned":
+				orphan = &rep.Items[i]
+			}
+		}
+		if linked == nil || orphan == nil {
+			t.Fatal("the scenario has no linked or no orphaned identity: the test checks nothing")
+		}
+		for _, args := range [][]string{{"--upn", strings.ToUpper(linked.UPN)}, {"--oid", linked.ObjectID}, {"--salesforce-id", linked.SalesforceUserID}} {
+			r := h.mustRun(0, append([]string{"explain"}, args...)...)
+			mustContain(t, r, "explain "+args[0],
+				"Entra object id "+linked.ObjectID,
+				"in scope: yes",
+				"oid (FederationIdentifier = object id, links automatically): "+linked.SalesforceUserID,
+				linked.Provider+": linked (rule oid)",
+				"idlink's link: sub "+linked.Subject+" -> "+linked.SalesforceUserID+", active",
+				"6. History of its links",
+				"create-link")
+		}
+		r := h.mustRun(0, "explain", "--salesforce-id", orphan.SalesforceUserID)
+		mustContain(t, r, "explain orphan", "idlink explain: Salesforce user "+orphan.SalesforceUserID, "No Entra user has this account's", ": orphaned")
+		if r := h.run("explain", "--upn", "nobody@nowhere.example"); r.code != ExitUsage || !strings.Contains(r.stderr, "no Entra user nobody@nowhere.example") {
+			t.Errorf("explain of an unknown user: %s", r)
+		}
+		if r := h.run("explain", "--upn", "a", "--oid", linked.ObjectID); r.code != ExitUsage {
+			t.Errorf("explain with two selectors: %s", r)
 		}
 	})
 }

@@ -49,6 +49,7 @@ func commands() []command {
 		{"migrate", "apply database migrations (up) or show them (status)", cmdMigrate},
 		{"observations", "import observed (sub, oid, tid, client) pairs from CSV or JSON lines", cmdObservations},
 		{"report", "show a run's situations, coverage, changes and plan (table, csv, json, html)", cmdReport},
+		{"explain", "one identity end to end: both sides, scope, rules, where its sub comes from, situation, plan, history", cmdExplain},
 		{"runs", "the run history: kind, status, time, coverage, what needs a person, why a run failed or was held", cmdRuns},
 		{"version", "print the version", cmdVersion},
 	}

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/idlinkhq/idlink/internal/identity"
@@ -68,4 +69,20 @@ func upnKeys(upn string, rewrites []SuffixRewrite, buf []string) []string {
 		}
 	}
 	return buf
+}
+
+// MatchesByObjectID reports whether a FederationIdentifier names the Entra
+// object id oid, compared as the oid rule compares them.
+func MatchesByObjectID(federationIdentifier, oid string) bool {
+	fed, ok := canonicalGUID(strings.TrimSpace(federationIdentifier))
+	o, ok2 := identity.NormalizeGUID(oid)
+	return ok && ok2 && fed == o
+}
+
+// MatchesByUPN reports whether a Salesforce username is one the
+// userPrincipalName may match, compared as the upn rule compares them (case
+// folded, suffix rewrites included).
+func MatchesByUPN(upn, username string, rewrites []SuffixRewrite) bool {
+	k := foldKey(username)
+	return k != "" && slices.Contains(upnKeys(upn, rewrites, nil), k)
 }
