@@ -73,6 +73,14 @@ func validate(c *Config) Errors {
 	httpsURL(&errs, "salesforce.login_url", s.LoginURL)
 	oneOf(&errs, "salesforce.auth", s.Auth, "client-credentials", "jwt-bearer")
 	oneOf(&errs, "salesforce.client_secret_in", s.ClientSecretIn, "body", "basic")
+	// Salesforce limits concurrent requests that run 20 s or longer to 25
+	// per production org or sandbox (5 in Developer Edition); shorter ones
+	// are not limited (salesforce_app_limits_cheatsheet, "Concurrent API
+	// Request Limits"). A collection call is short, but a slow org makes it
+	// long: the cap keeps idlink within the limit either way.
+	if s.WriteConcurrency < 1 || s.WriteConcurrency > 25 {
+		errs = append(errs, &Error{Key: "salesforce.write_concurrency", Msg: fmt.Sprintf("%d is outside 1..25", s.WriteConcurrency), Fix: "use 1 (one call at a time) up to 25, Salesforce's limit of concurrent long-running requests; 5 at most for a Developer Edition org"})
+	}
 	if msg, fix := checkAPIVersion(s.APIVersion); msg != "" {
 		errs = append(errs, &Error{Key: "salesforce.api_version", Msg: msg, Fix: fix})
 	}

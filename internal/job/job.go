@@ -59,6 +59,9 @@ type Job struct {
 	Entra      Source
 	Salesforce Source
 	Writer     reconcile.LinkWriter
+	// WriteConcurrency is how many link-write calls run at once
+	// (salesforce.write_concurrency).
+	WriteConcurrency int
 	// Revoker revokes misrouted ThirdPartyAccountLink rows; nil when the
 	// configuration does not allow it.
 	Revoker reconcile.AccountLinkRevoker
@@ -343,7 +346,7 @@ func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outco
 		return err
 	}
 	ar, err := reconcile.Apply(ctx, j.Store, w, res, reconcile.ApplyOptions{
-		RunID: out.Run.ID, BatchSize: opt.BatchSize, Limits: opt.Reconcile.Limits,
+		RunID: out.Run.ID, BatchSize: opt.BatchSize, Concurrency: j.WriteConcurrency, Limits: opt.Reconcile.Limits,
 		Override: reconcile.Override{RunID: opt.Override}, Revoker: j.Revoker, Baseline: base,
 	})
 	out.Apply = ar

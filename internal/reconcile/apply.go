@@ -60,8 +60,11 @@ type ApplyOptions struct {
 	RunID     int64
 	Actor     string // default "idlink run <RunID>"
 	BatchSize int    // default 200 (Salesforce's collection size)
-	Limits    Limits // every field set (internal/config owns the defaults); -1 switches a limit off
-	Override  Override
+	// Concurrency is how many Salesforce write calls run at once (0 or 1:
+	// one at a time); internal/config owns the setting's default.
+	Concurrency int
+	Limits      Limits // every field set (internal/config owns the defaults); -1 switches a limit off
+	Override    Override
 	// Revoker carries out revoke-account-link actions; nil fails them with
 	// a message naming the setting.
 	Revoker AccountLinkRevoker
@@ -155,100 +158,15 @@ func Apply(ctx context.Context, st Store, w LinkWriter, r *Result, opt ApplyOpti
 			accountRevokes = append(accountRevokes, i)
 		}
 	}
-	var runErr error
 	fail := func(i int, msg string) {
 		states[i], errs[i] = StateFailed, msg
 		res.Failed = append(res.Failed, Failure{Action: r.Actions[i], Error: msg})
 	}
-	// Batches are pipelined: while batch k is recorded in the store, batch
-	// k+1 is already on its way to Salesforce, so the store's transaction
-	// does not lengthen the chain of collection calls (DESIGN §10). The
-	// store still sees one batch at a time, in order. When recording batch
-	// k fails, batch k+1 may already be in Salesforce: like batch k, it is
-	// reported "written to Salesforce but not recorded" and planned again by
-	// the next run (upserts by subject are idempotent).
-	type recording struct {
-		accepted []int
-		done     chan error
-	}
-	var inflight *recording
-	notRecorded := func(acc []int, err error) {
-		for _, i := range acc {
-			fail(i, "written to Salesforce but not recorded: "+err.Error())
-		}
-	}
-	// settle waits for the batch being recorded; false when it failed.
-	settle := func() bool {
-		if inflight == nil {
-			return true
-		}
-		err := <-inflight.done
-		acc := inflight.accepted
-		inflight = nil
-		if err != nil {
-			if runErr == nil {
-				runErr = err
-			}
-			notRecorded(acc, err)
-			return false
-		}
-		for _, i := range acc {
-			states[i] = StateApplied
-			res.Applied++
-		}
-		return true
-	}
-	for start := 0; start < len(writes) && runErr == nil; start += opt.BatchSize {
-		batch := writes[start:min(start+opt.BatchSize, len(writes))]
-		links := make([]identity.Link, len(batch))
-		for k, i := range batch {
-			links[k] = r.Actions[i].Link
-		}
-		results, err := w.UpsertLinks(ctx, links)
-		if err == nil && len(results) != len(links) {
-			err = fmt.Errorf("salesforce returned %d results for %d records", len(results), len(links))
-		}
-		if err != nil {
-			settle() // the batch before was written; record it (or learn it failed)
-			err = fmt.Errorf("write %d link records to Salesforce: %w", len(links), err)
-			if runErr == nil {
-				runErr = err
-			} else {
-				runErr = errors.Join(runErr, err)
-			}
-			for _, i := range writes[start:] {
-				fail(i, "not written: "+err.Error())
-			}
-			break
-		}
-		var changes []store.LinkChange
-		var accepted []int
-		for k, i := range batch {
-			if !results[k].OK {
-				fail(i, "salesforce: "+results[k].Error)
-				continue
-			}
-			if r.remoteOnly(i) {
-				// Only the Salesforce row was live; idlink has no record to change.
-				states[i] = StateApplied
-				res.Applied++
-				continue
-			}
-			accepted = append(accepted, i)
-			changes = append(changes, linkChange(r.Actions[i], opt.Actor))
-		}
-		if !settle() {
-			notRecorded(accepted, runErr)
-			break
-		}
-		if len(changes) == 0 {
-			continue
-		}
-		rec := &recording{accepted: accepted, done: make(chan error, 1)}
-		go func() { rec.done <- recordChanges(ctx, st, opt.RunID, changes) }()
-		inflight = rec
-	}
-	settle()
+	bw := &batchWriter{st: st, w: w, r: r, opt: opt, fail: fail, applied: func(i int) {
+		states[i] = StateApplied
+		res.Applied++
+	}}
+	runErr := bw.write(ctx, writes)
 	for start := 0; start < len(proposals) && runErr == nil; start += opt.BatchSize {
 		batch := proposals[start:min(start+opt.BatchSize, len(proposals))]
 		changes := make([]store.LinkChange, len(batch))

@@ -3,8 +3,10 @@ package reconcile
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -125,5 +127,65 @@ func TestApplyRecordsWhileTheNextBatchIsWritten(t *testing.T) {
 	}
 	if n := len(h.links()); n != 8 {
 		t.Fatalf("%d links recorded", n)
+	}
+}
+
+// gatedWriter holds each call until `want` calls are in flight at once
+// (proving Apply runs them side by side), then lets every call through.
+type gatedWriter struct {
+	LinkWriter
+	want     int
+	mu       sync.Mutex
+	inflight int
+	peak     int
+	open     chan struct{}
+	opened   bool
+}
+
+func (g *gatedWriter) UpsertLinks(ctx context.Context, links []identity.Link) ([]WriteResult, error) {
+	g.mu.Lock()
+	g.inflight++
+	g.peak = max(g.peak, g.inflight)
+	if g.inflight == g.want && !g.opened {
+		g.opened = true
+		close(g.open)
+	}
+	g.mu.Unlock()
+	defer func() { g.mu.Lock(); g.inflight--; g.mu.Unlock() }()
+	select {
+	case <-g.open:
+	case <-time.After(20 * time.Second): // a deadline, not a wait: Apply never reached `want` calls at once
+		return nil, fmt.Errorf("only %d calls ever ran at once, want %d", g.peak, g.want)
+	}
+	return g.LinkWriter.UpsertLinks(ctx, links)
+}
+
+// TestApplyWritesConcurrently: with Concurrency 3, three collection calls
+// are in flight at once and never more; every link is written and recorded
+// once, and the action records keep the plan's order.
+func TestApplyWritesConcurrently(t *testing.T) {
+	h := newHarness(t)
+	h.seed(9)
+	run, r := h.planFor()
+	g := &gatedWriter{LinkWriter: h.sf, want: 3, open: make(chan struct{})}
+	res, err := Apply(h.ctx, h.st, g, r, ApplyOptions{RunID: run.ID, BatchSize: 2, Concurrency: 3, Limits: h.cfg.Limits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.peak != 3 {
+		t.Fatalf("peak %d calls in flight, want 3", g.peak)
+	}
+	if res.Applied != 9 || len(h.sf.batches) != 5 || len(h.links()) != 9 {
+		t.Fatalf("applied %d, batches %v, links %d", res.Applied, h.sf.batches, len(h.links()))
+	}
+	for i, rec := range res.Records {
+		if rec.Seq != i+1 || rec.State != StateApplied {
+			t.Fatalf("record %d: %+v", i, rec)
+		}
+	}
+	for _, l := range h.links() {
+		if hist, _ := h.st.LinkHistory(h.ctx, l.Key()); len(hist) != 1 {
+			t.Fatalf("%s recorded %d times", l.Key(), len(hist))
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 // seam where the real org cannot run. It keeps the rows it accepted and
 // refuses the subjects listed in fail, per record, as Salesforce does.
 type fakeSalesforce struct {
+	mu       sync.Mutex // Apply may call UpsertLinks concurrently
 	rows     map[identity.LinkKey]identity.Link
 	fail     map[string]string // subject -> Salesforce error
 	failCall error
@@ -29,6 +31,8 @@ func newFakeSalesforce() *fakeSalesforce {
 }
 
 func (f *fakeSalesforce) UpsertLinks(_ context.Context, links []identity.Link) ([]WriteResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.batches = append(f.batches, len(links))
 	if f.failCall != nil {
 		return nil, f.failCall

@@ -218,14 +218,15 @@ func NewJob(cfg config.Config, st store.Store, log *slog.Logger, in Instruments)
 		}
 	}
 	return &job.Job{
-		Revoker:    revoker,
-		Store:      st,
-		Entra:      in.Source("entra", entraSource{p.entra}),
-		Salesforce: in.Source("salesforce", sfSource{c: p.sf, loginURL: cfg.Salesforce.LoginURL}),
-		Writer:     in.Writer(linkwriter.Writer{Client: p.sf}),
-		Log:        log,
-		Scratch:    scratchStore,
-		Throttled:  isThrottled,
+		Revoker:          revoker,
+		Store:            st,
+		Entra:            in.Source("entra", entraSource{p.entra}),
+		Salesforce:       in.Source("salesforce", sfSource{c: p.sf, loginURL: cfg.Salesforce.LoginURL}),
+		Writer:           in.Writer(linkwriter.Writer{Client: p.sf}),
+		WriteConcurrency: cfg.Salesforce.WriteConcurrency,
+		Log:              log,
+		Scratch:          scratchStore,
+		Throttled:        isThrottled,
 	}, nil
 }
 

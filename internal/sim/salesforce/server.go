@@ -39,6 +39,14 @@ type Config struct {
 	Seed uint64
 	// CursorIdle is how long an unused query locator lives; default 15 minutes.
 	CursorIdle time.Duration
+	// Concurrent long-running requests: Salesforce refuses new API requests
+	// with 403 REQUEST_LIMIT_EXCEEDED while LongRunningLimit requests (25 in
+	// production orgs and sandboxes, 5 in Developer Edition) have run for
+	// LongRunning (20 s) or longer; shorter requests are not limited.
+	// https://developer.salesforce.com/docs/platform/salesforce-app-limits-cheatsheet/guide/salesforce-app-limits-platform-api.html
+	// ("Concurrent API Request Limits"). Tests shorten LongRunning.
+	LongRunning      time.Duration
+	LongRunningLimit int
 }
 
 // ConnectedApp is an External Client App / connected app the token endpoint
@@ -87,7 +95,11 @@ type Server struct {
 
 	used       atomic.Int64
 	dailyLimit atomic.Int64
-	now        func() time.Time
+
+	inflight    map[uint64]inflightReq // API requests being served
+	reqSeq      uint64
+	maxInflight map[string]int // the most requests to one endpoint at once
+	now         func() time.Time
 }
 
 type requestFailure struct {
@@ -109,6 +121,12 @@ func Start(org *Org, auth *simtls.Authority, cfg Config) (*Server, error) {
 	if cfg.CursorIdle <= 0 {
 		cfg.CursorIdle = 15 * time.Minute
 	}
+	if cfg.LongRunning <= 0 {
+		cfg.LongRunning = 20 * time.Second
+	}
+	if cfg.LongRunningLimit <= 0 {
+		cfg.LongRunningLimit = 25
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("sim salesforce: listen %s: %w", cfg.Addr, err)
@@ -122,6 +140,7 @@ func Start(org *Org, auth *simtls.Authority, cfg Config) (*Server, error) {
 		userCurs: map[string][]string{},
 		recFails: map[string][]RecordError{},
 		reqFails: map[string][]requestFailure{},
+		inflight: map[uint64]inflightReq{},
 		now:      time.Now,
 	}
 	s.bulk.jobs = map[string]*bulkJob{}
@@ -272,7 +291,7 @@ type apiHandler func(w http.ResponseWriter, r *http.Request, userID string, vers
 // api wraps a REST endpoint: faults, version, session, daily limit and the
 // Sforce-Limit-Info header, in the order Salesforce applies them.
 func (s *Server) api(name string, h apiHandler) http.Handler {
-	return s.faults.Wrap(name, faultBody, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.concurrency(name, s.faults.Wrap(name, faultBody, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var version float64
 		if name != EndpointRevoke { // Apex REST paths carry no API version
 			v := r.PathValue("version")
@@ -304,7 +323,63 @@ func (s *Server) api(name string, h apiHandler) http.Handler {
 			return
 		}
 		h(w, r, userID, version)
-	}))
+	})))
+}
+
+type inflightReq struct {
+	start    time.Time
+	endpoint string
+}
+
+// concurrency counts the API requests in flight and refuses a new one while
+// too many have been running for long (Config.LongRunning).
+func (s *Server) concurrency(endpoint string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		now := time.Now()
+		s.mu.Lock()
+		long, same := 0, 1
+		for _, q := range s.inflight {
+			if now.Sub(q.start) >= s.cfg.LongRunning {
+				long++
+			}
+			if q.endpoint == endpoint {
+				same++
+			}
+		}
+		if long >= s.cfg.LongRunningLimit {
+			s.mu.Unlock()
+			writeAPIError(w, http.StatusForbidden, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded.")
+			return
+		}
+		s.reqSeq++
+		id := s.reqSeq
+		s.inflight[id] = inflightReq{start: now, endpoint: endpoint}
+		if s.maxInflight == nil {
+			s.maxInflight = map[string]int{}
+		}
+		s.maxInflight[endpoint] = max(s.maxInflight[endpoint], same)
+		s.mu.Unlock()
+		defer func() {
+			s.mu.Lock()
+			delete(s.inflight, id)
+			s.mu.Unlock()
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// MaxInFlight is the most requests to endpoint the org served at once.
+func (s *Server) MaxInFlight(endpoint string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxInflight[endpoint]
+}
+
+// InFlight is the number of API requests being served now.
+func (s *Server) InFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.inflight)
 }
 
 func (s *Server) authenticate(r *http.Request) (string, bool) {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/idlinkhq/idlink/internal/identity"
+	"github.com/idlinkhq/idlink/internal/sim/fault"
 	"github.com/idlinkhq/idlink/internal/sim/simtls"
 )
 
@@ -619,5 +621,42 @@ func TestLimitsResource(t *testing.T) {
 	code, _, b := o.do(t, "GET", "/services/data/v62.0/limits", tok, nil, nil)
 	if code != 200 || !strings.Contains(string(b), `"DailyApiRequests":{"Max":50,"Remaining":49}`) {
 		t.Errorf("%d %s", code, b)
+	}
+}
+
+// TestConcurrentLongRunningLimit: while LongRunningLimit requests have run
+// for LongRunning or longer, a new API request gets 403 REQUEST_LIMIT_EXCEEDED
+// ConcurrentPerOrgLongTxn; once they finish, requests are served again.
+func TestConcurrentLongRunningLimit(t *testing.T) {
+	o := newTestOrg(t, 3)
+	tok := o.token(t)
+	o.srv.mu.Lock()
+	o.srv.cfg.LongRunning, o.srv.cfg.LongRunningLimit = time.Nanosecond, 1 // every request in flight counts as long
+	o.srv.mu.Unlock()
+	o.srv.Faults().Set(EndpointQuery, fault.Faults{Latency: 300 * time.Millisecond})
+	slow := make(chan int, 1)
+	go func() {
+		code, _, _ := o.do(t, "GET", "/services/data/v62.0/query?q=SELECT+Id+FROM+User", tok, nil, nil)
+		slow <- code
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for o.srv.InFlight() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the slow request never arrived")
+		}
+		runtime.Gosched()
+	}
+	code, _, b := o.do(t, "GET", "/services/data/v62.0/limits", tok, nil, nil)
+	if code != 403 || !strings.Contains(string(b), "REQUEST_LIMIT_EXCEEDED") || !strings.Contains(string(b), "ConcurrentPerOrgLongTxn") {
+		t.Fatalf("a request beside a long-running one: %d %s", code, b)
+	}
+	if code := <-slow; code != 200 {
+		t.Fatalf("the long-running request itself: %d", code)
+	}
+	if code, _, b := o.do(t, "GET", "/services/data/v62.0/limits", tok, nil, nil); code != 200 {
+		t.Fatalf("after it finished: %d %s", code, b)
+	}
+	if n := o.srv.MaxInFlight(EndpointQuery); n != 1 {
+		t.Errorf("max in flight %d", n)
 	}
 }
