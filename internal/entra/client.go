@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,7 +19,7 @@ import (
 	abs "github.com/microsoft/kiota-abstractions-go"
 	kiotaauth "github.com/microsoft/kiota-authentication-azure-go"
 	khttp "github.com/microsoft/kiota-http-go"
-	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
+	jsonser "github.com/microsoft/kiota-serialization-json-go"
 	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
 )
@@ -91,7 +92,7 @@ type client struct {
 	clientID string
 	tenantID string
 	graph    string // base URL without version
-	adapter  *msgraphsdk.GraphRequestAdapter
+	adapter  *msgraphcore.GraphRequestAdapterBase
 	throttle *throttle
 	errMap   abs.ErrorMappings
 }
@@ -166,7 +167,7 @@ func newClient(cfg Config) (*client, error) {
 		return nil, fmt.Errorf("entra: auth provider: %w", err)
 	}
 	th := &throttle{budget: cfg.ThrottleBudget}
-	opts := msgraphsdk.GetDefaultClientOptions()
+	opts := graphClientOptions
 	mws := msgraphcore.GetDefaultMiddlewaresWithOptions(&opts)
 	for i, m := range mws {
 		switch m.(type) {
@@ -175,7 +176,9 @@ func newClient(cfg Config) (*client, error) {
 		}
 	}
 	hc := &http.Client{Transport: khttp.NewCustomTransportWithParentTransport(tr, mws...), Timeout: 5 * time.Minute}
-	adapter, err := msgraphsdk.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(auth, nil, nil, hc)
+	// Graph's error bodies are JSON (the OData error model): the adapter
+	// parses them with this factory; pages are decoded by this package.
+	adapter, err := msgraphcore.NewGraphRequestAdapterBaseWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(auth, opts, jsonser.NewJsonParseNodeFactory(), nil, hc)
 	if err != nil {
 		return nil, fmt.Errorf("entra: graph adapter: %w", err)
 	}
@@ -211,6 +214,37 @@ func (c *client) get(ctx context.Context, ri *abs.RequestInformation, what, perm
 		return nil, fmt.Errorf("entra: %s: Graph sent an empty body", what)
 	}
 	return b, nil
+}
+
+// graphClientOptions are the SDK core's client options: its telemetry header
+// names the Graph SDK whose core pieces idlink uses. idlink builds on
+// msgraph-sdk-go-core (request adapter, middleware) and msgraph-sdk-go's
+// OData error model, not on the generated request builders and models: those
+// are most of a cold build's time and memory, and idlink decodes its own
+// pages anyway (see get).
+var graphClientOptions = msgraphcore.GraphClientOptions{GraphServiceLibraryVersion: "1.89.0"}
+
+// request is a GET of path (below the Graph base URL and version, e.g.
+// "/users") with the OData query options.
+func (c *client) request(path string, query url.Values) *abs.RequestInformation {
+	u, _ := url.Parse(c.graph + "/v1.0" + path) // c.graph was validated as an https URL
+	u.RawQuery = query.Encode()
+	ri := abs.NewRequestInformation()
+	ri.Method = abs.GET
+	ri.SetUri(*u)
+	return ri
+}
+
+// odata builds OData query options: $select (joined with commas) and $top.
+func odata(sel []string, top int) url.Values {
+	q := url.Values{}
+	if len(sel) > 0 {
+		q.Set("$select", strings.Join(sel, ","))
+	}
+	if top > 0 {
+		q.Set("$top", strconv.Itoa(top))
+	}
+	return q
 }
 
 // getURL follows an absolute @odata.nextLink or deltaLink.

@@ -5,13 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
-
-	abs "github.com/microsoft/kiota-abstractions-go"
-	"github.com/microsoftgraph/msgraph-sdk-go/groups"
-	"github.com/microsoftgraph/msgraph-sdk-go/serviceprincipals"
-	"github.com/microsoftgraph/msgraph-sdk-go/serviceprincipalswithappid"
 )
 
 type assignmentPage struct {
@@ -31,13 +27,9 @@ func (s *Source) assignedUsers(ctx context.Context) (map[string]struct{}, error)
 	spID := s.cfg.SalesforceServicePrincipalID
 	if spID == "" {
 		appID := s.cfg.SalesforceAppID
-		ri, err := s.sdk.ServicePrincipalsWithAppId(&appID).ToGetRequestInformation(ctx,
-			&serviceprincipalswithappid.ServicePrincipalsWithAppIdRequestBuilderGetRequestConfiguration{
-				QueryParameters: &serviceprincipalswithappid.ServicePrincipalsWithAppIdRequestBuilderGetQueryParameters{Select: []string{"id", "appId", "displayName"}},
-			})
-		if err != nil {
-			return nil, fmt.Errorf("entra: build service principal request: %w", err)
-		}
+		// GET /servicePrincipals(appId='{appId}'): the alternate key
+		// (https://learn.microsoft.com/graph/api/serviceprincipal-get).
+		ri := s.c.request("/servicePrincipals(appId='"+url.PathEscape(appID)+"')", odata([]string{"id", "appId", "displayName"}, 0))
 		body, err := s.c.get(ctx, ri, "find the Salesforce enterprise application (servicePrincipals(appId='"+appID+"'))", "Application.Read.All")
 		if err != nil {
 			if ge := (*GraphError)(nil); errors.As(err, &ge) && ge.Status == 404 {
@@ -51,14 +43,7 @@ func (s *Source) assignedUsers(ctx context.Context) (map[string]struct{}, error)
 		}
 		spID = sp.ID
 	}
-	top := int32(999)
-	ri, err := s.sdk.ServicePrincipals().ByServicePrincipalId(spID).AppRoleAssignedTo().ToGetRequestInformation(ctx,
-		&serviceprincipals.ItemAppRoleAssignedToRequestBuilderGetRequestConfiguration{
-			QueryParameters: &serviceprincipals.ItemAppRoleAssignedToRequestBuilderGetQueryParameters{Top: &top},
-		})
-	if err != nil {
-		return nil, fmt.Errorf("entra: build assignments request: %w", err)
-	}
+	ri := s.c.request("/servicePrincipals/"+url.PathEscape(spID)+"/appRoleAssignedTo", odata(nil, 999))
 	scope := map[string]struct{}{}
 	var groupIDs []string
 	what := "list the Salesforce application's user and group assignments"
@@ -164,26 +149,11 @@ func (s *Source) directMembers(ctx context.Context, groupIDs []string, scope map
 }
 
 func (s *Source) groupMembers(ctx context.Context, groupID string, scope map[string]struct{}, covered map[string]bool) error {
-	top := int32(999)
-	sel := []string{"id"}
-	var ri *abs.RequestInformation
-	var err error
 	rel := "members"
 	if s.cfg.NestedGroups {
 		rel = "transitiveMembers"
-		ri, err = s.sdk.Groups().ByGroupId(groupID).TransitiveMembers().ToGetRequestInformation(ctx,
-			&groups.ItemTransitiveMembersRequestBuilderGetRequestConfiguration{
-				QueryParameters: &groups.ItemTransitiveMembersRequestBuilderGetQueryParameters{Select: sel, Top: &top},
-			})
-	} else {
-		ri, err = s.sdk.Groups().ByGroupId(groupID).Members().ToGetRequestInformation(ctx,
-			&groups.ItemMembersRequestBuilderGetRequestConfiguration{
-				QueryParameters: &groups.ItemMembersRequestBuilderGetQueryParameters{Select: sel, Top: &top},
-			})
 	}
-	if err != nil {
-		return fmt.Errorf("entra: build group members request: %w", err)
-	}
+	ri := s.c.request("/groups/"+url.PathEscape(groupID)+"/"+rel, odata([]string{"id"}, 999))
 	what := "list the members of group " + groupID + " (" + rel + ")"
 	body, err := s.c.get(ctx, ri, what, "GroupMember.Read.All")
 	var page userPage

@@ -4,16 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	abs "github.com/microsoft/kiota-abstractions-go"
 	"log/slog"
 	"net/url"
 	"time"
 
 	"github.com/idlinkhq/idlink/internal/identity"
 	"github.com/idlinkhq/idlink/internal/store"
-	abs "github.com/microsoft/kiota-abstractions-go"
-	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
-	"github.com/microsoftgraph/msgraph-sdk-go/directory"
-	"github.com/microsoftgraph/msgraph-sdk-go/users"
 )
 
 // Sink is where a sync writes Entra users; store.Store satisfies it.
@@ -61,7 +58,6 @@ type Source struct {
 	cfg Config
 	c   *client
 	log *slog.Logger
-	sdk *msgraphsdk.GraphServiceClient
 }
 
 // New validates cfg and builds the Graph client. It makes no request.
@@ -77,7 +73,7 @@ func New(cfg Config, log *slog.Logger) (*Source, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Source{cfg: cfg, c: c, log: log.With("source", "entra", "tenant", cfg.TenantID), sdk: msgraphsdk.NewGraphServiceClient(c.adapter)}, nil
+	return &Source{cfg: cfg, c: c, log: log.With("source", "entra", "tenant", cfg.TenantID)}, nil
 }
 
 // CursorName is where the deltaLink is kept. It names the tenant and the scope
@@ -241,23 +237,12 @@ func (s *Source) full(ctx context.Context, sink Sink, runID int64, scope map[str
 
 	// The recycle bin first: those users are absent from /users but are only
 	// soft deleted (restorable for 30 days), which delta would also say.
-	top := int32(s.cfg.PageSize)
-	ri, err := s.sdk.Directory().DeletedItems().GraphUser().ToGetRequestInformation(ctx, &directory.DeletedItemsGraphUserRequestBuilderGetRequestConfiguration{
-		QueryParameters: &directory.DeletedItemsGraphUserRequestBuilderGetQueryParameters{Select: splitSelect(), Top: &top},
-	})
-	if err != nil {
-		return fmt.Errorf("entra: build deleted users request: %w", err)
-	}
+	ri := s.c.request("/directory/deletedItems/microsoft.graph.user", odata(splitSelect(), s.cfg.PageSize))
 	if err := s.listPages(ctx, sink, runID, ri, "list deleted users (recycle bin)", identity.SoftDeleted, scope, nil, res); err != nil {
 		return err
 	}
 
-	ri, err = s.sdk.Users().ToGetRequestInformation(ctx, &users.UsersRequestBuilderGetRequestConfiguration{
-		QueryParameters: &users.UsersRequestBuilderGetQueryParameters{Select: splitSelect(), Top: &top},
-	})
-	if err != nil {
-		return fmt.Errorf("entra: build users request: %w", err)
-	}
+	ri = s.c.request("/users", odata(splitSelect(), s.cfg.PageSize))
 	if err := s.listPages(ctx, sink, runID, ri, "list users", identity.NotDeleted, scope, &store.Cursor{Name: s.CursorName(), Value: deltaLink}, res); err != nil {
 		return err
 	}
