@@ -79,6 +79,16 @@ type explainer struct {
 }
 
 func (x *explainer) load(ctx context.Context, upn, oid, sfID string) error {
+	for _, step := range []func(context.Context, string, string, string) error{x.loadPeople, x.loadRecords, x.loadRun} {
+		if err := step(ctx, upn, oid, sfID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadPeople finds the Entra user and the Salesforce users of the identity.
+func (x *explainer) loadPeople(ctx context.Context, upn, oid, sfID string) error {
 	var all []identity.SalesforceUser
 	err := x.st.ScanSalesforceUsers(ctx, func(u identity.SalesforceUser) error {
 		all = append(all, u)
@@ -94,8 +104,17 @@ func (x *explainer) load(ctx context.Context, upn, oid, sfID string) error {
 	if sfID != "" && x.asked == nil {
 		return withCode(ExitUsage, fmt.Errorf("no Salesforce user %s in this database's snapshot (as of the latest run)", sfID))
 	}
+	if err := x.findEntra(ctx, upn, oid); err != nil {
+		return err
+	}
+	return x.candidates(all)
+}
+
+// findEntra finds the Entra user by UPN or object id, or the ones the asked
+// Salesforce user's FederationIdentifier or Username names.
+func (x *explainer) findEntra(ctx context.Context, upn, oid string) error {
 	var candidates []identity.EntraUser
-	err = x.st.ScanEntraUsers(ctx, func(u identity.EntraUser) error {
+	err := x.st.ScanEntraUsers(ctx, func(u identity.EntraUser) error {
 		switch {
 		case oid != "" && u.ObjectID == oid,
 			upn != "" && strings.EqualFold(u.UPN, upn),
@@ -123,23 +142,37 @@ func (x *explainer) load(ctx context.Context, upn, oid, sfID string) error {
 		}
 		return withCode(ExitUsage, fmt.Errorf("no Entra user %s in this database's snapshot (as of the latest run): check the spelling, or whether the user exists in the tenant", who))
 	}
+	return nil
+}
 
-	// The Salesforce users that could be this person: by each rule, and by
-	// email as a candidate (never a link).
+// keys are the Salesforce ids and Entra object ids of the identity.
+func (x *explainer) keys() (ids, oids map[string]bool) {
+	ids, oids = map[string]bool{}, map[string]bool{}
+	for _, u := range x.sf {
+		ids[u.ID] = true
+	}
+	if x.entra != nil {
+		oids[x.entra.ObjectID] = true
+	}
+	return ids, oids
+}
+
+// candidates keeps the Salesforce users that could be this person: by each
+// rule, and by email (a candidate an admin may confirm, never a link).
+func (x *explainer) candidates(all []identity.SalesforceUser) error {
 	for _, u := range all {
 		if x.asked != nil && u.ID == x.asked.ID || x.entra != nil && x.related(u) {
 			x.sf = append(x.sf, u)
 		}
 	}
-	ids := map[string]bool{}
-	for _, u := range x.sf {
-		ids[u.ID] = true
-	}
-	oids := map[string]bool{}
-	if x.entra != nil {
-		oids[x.entra.ObjectID] = true
-	}
-	err = x.st.ScanAccountLinks(ctx, func(l identity.ThirdPartyAccountLink) error {
+	return nil
+}
+
+// loadRecords gathers what links the people: Salesforce's and idlink's link
+// records, observations of their subjects and the admins' decisions.
+func (x *explainer) loadRecords(ctx context.Context, _, _, _ string) error {
+	ids, oids := x.keys()
+	err := x.st.ScanAccountLinks(ctx, func(l identity.ThirdPartyAccountLink) error {
 		if ids[l.UserID] {
 			x.tpal = append(x.tpal, l)
 		}
@@ -189,6 +222,13 @@ func (x *explainer) load(ctx context.Context, upn, oid, sfID string) error {
 		return fmt.Errorf("read decisions: %w", err)
 	}
 
+	return nil
+}
+
+// loadRun reads the latest completed run's assessments and actions of the
+// identity.
+func (x *explainer) loadRun(ctx context.Context, _, _, _ string) error {
+	ids, oids := x.keys()
 	runs, err := x.st.ListRuns(ctx, 200)
 	if err != nil {
 		return fmt.Errorf("list runs: %w", err)
@@ -260,6 +300,16 @@ func (x *explainer) write(ctx context.Context) error {
 		fmt.Fprintln(w, "No completed run yet: situations and plan appear after 'idlink backfill'.")
 	}
 
+	x.writeEntra(w)
+	x.writeSalesforce(w)
+	x.writeSubjects(w)
+	x.writeRun(w)
+	return x.writeHistory(ctx, w)
+}
+
+// writeEntra is step 1: the Entra user and its scope.
+func (x *explainer) writeEntra(w io.Writer) {
+	e := x.entra
 	fmt.Fprintln(w, "\n1. Entra ID")
 	if e == nil {
 		fmt.Fprintln(w, "   No Entra user has this account's FederationIdentifier as object id or its Username as UPN.")
@@ -273,6 +323,11 @@ func (x *explainer) write(ctx context.Context) error {
 		fmt.Fprintf(w, "   in scope: %s\n", scope)
 	}
 
+}
+
+// writeSalesforce is step 2: what each rule finds.
+func (x *explainer) writeSalesforce(w io.Writer) {
+	e := x.entra
 	fmt.Fprintln(w, "\n2. Salesforce users, by rule")
 	if e != nil {
 		rules := map[identity.Rule]bool{}
@@ -311,6 +366,11 @@ func (x *explainer) write(ctx context.Context) error {
 		fmt.Fprintf(w, "   %s %s (%s, FederationIdentifier %s, type %s, created %s)\n", u.ID, u.Username, map[bool]string{true: "active", false: "inactive"}[u.IsActive], orDash(u.FederationIdentifier), orDash(u.UserType), day(u.CreatedDate))
 	}
 
+}
+
+// writeSubjects is step 3: every source of each provider's sub.
+func (x *explainer) writeSubjects(w io.Writer) {
+	e := x.entra
 	fmt.Fprintln(w, "\n3. Subject (sub) per provider, and where it comes from")
 	for _, p := range x.rc.Providers {
 		fmt.Fprintf(w, "   %s (strategy %s):\n", p.Name, p.Strategy)
@@ -349,6 +409,10 @@ func (x *explainer) write(ctx context.Context) error {
 		}
 	}
 
+}
+
+// writeRun is steps 4 and 5: the latest run's situation and plan.
+func (x *explainer) writeRun(w io.Writer) {
 	if x.run != nil {
 		fmt.Fprintf(w, "\n4. Situation in run %d\n", x.run.ID)
 		if len(x.assessed) == 0 {
@@ -367,6 +431,10 @@ func (x *explainer) write(ctx context.Context) error {
 		}
 	}
 
+}
+
+// writeHistory is step 6: the links' history and the decisions.
+func (x *explainer) writeHistory(ctx context.Context, w io.Writer) error {
 	fmt.Fprintln(w, "\n6. History of its links, and who decided what")
 	if len(x.links) == 0 && len(x.dec) == 0 {
 		fmt.Fprintln(w, "   no link recorded yet")
