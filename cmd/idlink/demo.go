@@ -22,8 +22,8 @@ import (
 	"github.com/idlinkhq/idlink/internal/job"
 	"github.com/idlinkhq/idlink/internal/reconcile"
 	"github.com/idlinkhq/idlink/internal/report"
-	sfsim "github.com/idlinkhq/idlink/internal/sim/salesforce"
 	"github.com/idlinkhq/idlink/internal/sim/scenario"
+	"github.com/idlinkhq/idlink/internal/sim/sfsim"
 	"github.com/idlinkhq/idlink/internal/sim/world"
 	"github.com/idlinkhq/idlink/internal/store"
 )

@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/idlinkhq/idlink/internal/identity"
-	sfsim "github.com/idlinkhq/idlink/internal/sim/salesforce"
 	"github.com/idlinkhq/idlink/internal/sim/scenario"
+	"github.com/idlinkhq/idlink/internal/sim/sfsim"
 )
 
 // TestMassChangesHeld: after a successful run with links in place, a

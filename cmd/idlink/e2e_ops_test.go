@@ -13,10 +13,10 @@ import (
 
 	"github.com/idlinkhq/idlink/internal/identity"
 	"github.com/idlinkhq/idlink/internal/reconcile"
-	entrasim "github.com/idlinkhq/idlink/internal/sim/entra"
+	"github.com/idlinkhq/idlink/internal/sim/entrasim"
 	"github.com/idlinkhq/idlink/internal/sim/fault"
-	sfsim "github.com/idlinkhq/idlink/internal/sim/salesforce"
 	"github.com/idlinkhq/idlink/internal/sim/scenario"
+	"github.com/idlinkhq/idlink/internal/sim/sfsim"
 	"github.com/idlinkhq/idlink/internal/store"
 )
 

@@ -8,8 +8,8 @@ import (
 
 	"github.com/idlinkhq/idlink/internal/identity"
 	"github.com/idlinkhq/idlink/internal/reconcile"
-	sfsim "github.com/idlinkhq/idlink/internal/sim/salesforce"
 	"github.com/idlinkhq/idlink/internal/sim/scenario"
+	"github.com/idlinkhq/idlink/internal/sim/sfsim"
 	"github.com/idlinkhq/idlink/internal/sim/world"
 )
 

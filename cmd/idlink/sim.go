@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/idlinkhq/idlink/internal/identity"
-	entrasim "github.com/idlinkhq/idlink/internal/sim/entra"
+	"github.com/idlinkhq/idlink/internal/sim/entrasim"
 
 	"github.com/idlinkhq/idlink/internal/sim/scenario"
 	"github.com/idlinkhq/idlink/internal/sim/world"

@@ -29,7 +29,7 @@ import (
 	"github.com/idlinkhq/idlink/internal/identity"
 	"github.com/idlinkhq/idlink/internal/job"
 	"github.com/idlinkhq/idlink/internal/reconcile"
-	entrasim "github.com/idlinkhq/idlink/internal/sim/entra"
+	"github.com/idlinkhq/idlink/internal/sim/entrasim"
 	"github.com/idlinkhq/idlink/internal/store"
 	"github.com/idlinkhq/idlink/internal/store/backend"
 )

@@ -20,7 +20,7 @@ import (
 
 	"github.com/idlinkhq/idlink/internal/identity"
 
-	"github.com/idlinkhq/idlink/internal/sim/entra"
+	"github.com/idlinkhq/idlink/internal/sim/entrasim"
 	"github.com/idlinkhq/idlink/internal/sim/fault"
 )
 
@@ -59,8 +59,8 @@ func simChild(n int) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	s, err := entra.New(entra.Options{TenantID: tenantID, Apps: []entra.App{
-		{ClientID: jobID, Secret: secret, GraphPermissions: []string{entra.PermUserReadAll, entra.PermApplicationReadAll, entra.PermGroupMemberReadAll}},
+	s, err := entrasim.New(entrasim.Options{TenantID: tenantID, Apps: []entrasim.App{
+		{ClientID: jobID, Secret: secret, GraphPermissions: []string{entrasim.PermUserReadAll, entrasim.PermApplicationReadAll, entrasim.PermGroupMemberReadAll}},
 		{ClientID: sfAppID, DisplayName: "Salesforce"},
 	}})
 	if err != nil {
@@ -238,7 +238,7 @@ func benchFull(b *testing.B, n int) {
 	for _, c := range cs {
 		total += c.Requests
 	}
-	pages := cs[entra.EPUsers].Requests
+	pages := cs[entrasim.EPUsers].Requests
 	cpuPage := float64(cpu.Microseconds()) / 1000 / float64(res.Pages)
 	b.ReportMetric(float64(pages), "user-requests")
 	b.ReportMetric(floor, "floor")
@@ -253,7 +253,7 @@ func benchFull(b *testing.B, n int) {
 
 func requestsByEndpoint(cs map[string]fault.Counter) string {
 	out := ""
-	for _, name := range []string{entra.EPToken, entra.EPOpenID, entra.EPDelta, entra.EPDeleted, entra.EPUsers, entra.EPSP, entra.EPAssignments, entra.EPMembers} {
+	for _, name := range []string{entrasim.EPToken, entrasim.EPOpenID, entrasim.EPDelta, entrasim.EPDeleted, entrasim.EPUsers, entrasim.EPSP, entrasim.EPAssignments, entrasim.EPMembers} {
 		out += fmt.Sprintf(" %s=%d", name, cs[name].Requests)
 	}
 	return out

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/idlinkhq/idlink/internal/identity"
-	"github.com/idlinkhq/idlink/internal/sim/entra"
+	"github.com/idlinkhq/idlink/internal/sim/entrasim"
 	"github.com/idlinkhq/idlink/internal/sim/fault"
 	"github.com/idlinkhq/idlink/internal/store"
 )
@@ -18,7 +18,7 @@ import (
 // until Graph has been asked for the next one (or a second has passed).
 type timingSink struct {
 	Sink
-	sim        *entra.Sim
+	sim        *entrasim.Sim
 	start      time.Time
 	first      atomic.Int64 // ns after start
 	pages      int
@@ -32,7 +32,7 @@ func (s *timingSink) UpsertEntraUsers(ctx context.Context, runID int64, users []
 		if cur == nil { // not the last page: page k+1 should be on its way
 			want := int64(s.pages + 1)
 			for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-				if s.sim.Faults.Counter(entra.EPUsers).Requests >= want {
+				if s.sim.Faults.Counter(entrasim.EPUsers).Requests >= want {
 					s.prefetched++
 					break
 				}
@@ -48,7 +48,7 @@ func TestScopeAndListingRunConcurrently(t *testing.T) {
 	w := newWorld(t, 2500) // 3 pages of 999
 	s := w.sim
 	must(t, s.AssignAppRole(sfAppID, oidOf(7), ""))
-	s.Faults.Set(entra.EPAssignments, fault.Faults{Latency: 3 * time.Second})
+	s.Faults.Set(entrasim.EPAssignments, fault.Faults{Latency: 3 * time.Second})
 	cfg := w.config()
 	cfg.Scope, cfg.SalesforceAppID = ScopeAppAssignments, sfAppID
 	st := openStore(t)
@@ -78,7 +78,7 @@ func TestScopeAndListingRunConcurrently(t *testing.T) {
 // listing it causes), and the listing stops.
 func TestScopeFailureStopsTheListing(t *testing.T) {
 	w := newWorld(t, 2500)
-	w.sim.Faults.Set(entra.EPUsers, fault.Faults{Latency: 300 * time.Millisecond})
+	w.sim.Faults.Set(entrasim.EPUsers, fault.Faults{Latency: 300 * time.Millisecond})
 	cfg := w.config()
 	cfg.Scope, cfg.SalesforceAppID = ScopeAppAssignments, "00000000-0000-4000-8000-00000000dead" // no such app
 	st := openStore(t)
@@ -86,7 +86,7 @@ func TestScopeFailureStopsTheListing(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "entra.salesforce_app_id") {
 		t.Fatalf("got %v, want the scope's error naming entra.salesforce_app_id", err)
 	}
-	if n := w.sim.Faults.Counter(entra.EPUsers).Requests; n >= 3 {
+	if n := w.sim.Faults.Counter(entrasim.EPUsers).Requests; n >= 3 {
 		t.Errorf("the listing read all %d pages after the scope read had failed", n)
 	}
 }
@@ -101,7 +101,7 @@ func TestGroupMembersReadConcurrently(t *testing.T) {
 		must(t, s.AddMember(gid, oidOf(g)))
 		must(t, s.AssignAppRole(sfAppID, gid, ""))
 	}
-	s.Faults.Set(entra.EPMembers, fault.Faults{Latency: 500 * time.Millisecond})
+	s.Faults.Set(entrasim.EPMembers, fault.Faults{Latency: 500 * time.Millisecond})
 	cfg := w.config()
 	cfg.Scope, cfg.SalesforceAppID = ScopeAppAssignments, sfAppID
 	st := openStore(t)
@@ -111,7 +111,7 @@ func TestGroupMembersReadConcurrently(t *testing.T) {
 	if res.InScope != 8 {
 		t.Fatalf("in scope %d, want 8", res.InScope)
 	}
-	if c := s.Faults.Counter(entra.EPMembers); c.Requests != 8 {
+	if c := s.Faults.Counter(entrasim.EPMembers); c.Requests != 8 {
 		t.Errorf("member requests %d, want 8", c.Requests)
 	}
 	// One at a time would take 8 x 500 ms.

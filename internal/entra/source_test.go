@@ -20,7 +20,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/idlinkhq/idlink/internal/identity"
-	"github.com/idlinkhq/idlink/internal/sim/entra"
+	"github.com/idlinkhq/idlink/internal/sim/entrasim"
 	"github.com/idlinkhq/idlink/internal/sim/fault"
 	"github.com/idlinkhq/idlink/internal/store"
 	"github.com/idlinkhq/idlink/internal/store/sqlite"
@@ -37,7 +37,7 @@ const (
 func oidOf(i int) string { return fmt.Sprintf("10000000-0000-4000-8000-%012d", i) }
 
 type world struct {
-	sim    *entra.Sim
+	sim    *entrasim.Sim
 	caFile string
 	cert   string          // PEM file: certificate + key registered on certJobID
 	k8sKey *rsa.PrivateKey // signs service account tokens trusted by wiJobID
@@ -57,14 +57,14 @@ func newWorld(t testing.TB, n int) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := entra.New(entra.Options{
+	s, err := entrasim.New(entrasim.Options{
 		TenantID: tenantID,
-		Apps: []entra.App{
-			{ClientID: jobID, DisplayName: "idlink", Secret: secret, GraphPermissions: []string{entra.PermUserReadAll, entra.PermApplicationReadAll, entra.PermGroupMemberReadAll}},
-			{ClientID: certJobID, DisplayName: "idlink (cert)", Certificate: cert, GraphPermissions: []string{entra.PermUserReadAll}},
+		Apps: []entrasim.App{
+			{ClientID: jobID, DisplayName: "idlink", Secret: secret, GraphPermissions: []string{entrasim.PermUserReadAll, entrasim.PermApplicationReadAll, entrasim.PermGroupMemberReadAll}},
+			{ClientID: certJobID, DisplayName: "idlink (cert)", Certificate: cert, GraphPermissions: []string{entrasim.PermUserReadAll}},
 			{ClientID: sfAppID, DisplayName: "Salesforce"},
-			{ClientID: wiJobID, DisplayName: "idlink (workload)", GraphPermissions: []string{entra.PermUserReadAll},
-				Federated: []entra.FederatedCredential{{Issuer: k8sIssuer, Subject: k8sSub, Key: &k8sKey.PublicKey}}},
+			{ClientID: wiJobID, DisplayName: "idlink (workload)", GraphPermissions: []string{entrasim.PermUserReadAll},
+				Federated: []entrasim.FederatedCredential{{Issuer: k8sIssuer, Subject: k8sSub, Key: &k8sKey.PublicKey}}},
 		},
 		DeltaPageSize: 200,
 	})
@@ -80,7 +80,7 @@ func newWorld(t testing.TB, n int) *world {
 	return w
 }
 
-func addUsers(t testing.TB, s *entra.Sim, from, to int) {
+func addUsers(t testing.TB, s *entrasim.Sim, from, to int) {
 	t.Helper()
 	us := make([]identity.EntraUser, 0, to-from)
 	for i := from; i < to; i++ {
@@ -232,7 +232,7 @@ func TestFullListing(t *testing.T) {
 	if u := got[oidOf(9003)]; u.Deleted != identity.SoftDeleted || u.UPN != "binned@contoso.com" {
 		t.Errorf("user in the recycle bin: %+v", u)
 	}
-	if c := s.Faults.Counter(entra.EPUsers); c.Requests != 3 {
+	if c := s.Faults.Counter(entrasim.EPUsers); c.Requests != 3 {
 		t.Errorf("users requests %d, want ceil(2102/999) = 3", c.Requests)
 	}
 	if v, ok, _ := st.GetCursor(context.Background(), src.CursorName()); !ok || !strings.Contains(v, "$deltatoken=") {
@@ -287,7 +287,7 @@ func TestScopeThroughNestedGroups(t *testing.T) {
 		t.Fatalf("in scope %d, want 3: %+v", res.InScope, res)
 	}
 	inScope(st, 1, 3, 5)
-	if c := s.Faults.Counter(entra.EPMembers); c.Requests != 2 {
+	if c := s.Faults.Counter(entrasim.EPMembers); c.Requests != 2 {
 		t.Errorf("member requests %d, want 2", c.Requests)
 	}
 
@@ -300,7 +300,7 @@ func TestScopeThroughNestedGroups(t *testing.T) {
 		t.Fatalf("in scope %d, want 4: %+v", res.InScope, res)
 	}
 	inScope(st, 1, 2, 3, 5)
-	if c := s.Faults.Counter(entra.EPMembers); c.Requests != 1 {
+	if c := s.Faults.Counter(entrasim.EPMembers); c.Requests != 1 {
 		t.Errorf("member requests %d, want 1 (nested assigned group already covered)", c.Requests)
 	}
 	// By service principal id, and a scope change picked up by a delta run.
@@ -330,12 +330,12 @@ func TestDeltaRounds(t *testing.T) {
 	must(t, s.HardDelete(oidOf(6)))
 	must(t, s.SoftDelete(oidOf(7)))
 	addUsers(t, s, 1000, 1300) // more than one delta page of changes
-	before := s.Faults.Counter(entra.EPUsers).Requests
+	before := s.Faults.Counter(entrasim.EPUsers).Requests
 	res := runSync(t, src, st, ModeAuto)
 	if res.Kind != "delta" || res.Changed != 303 || res.SoftDeleted != 2 || res.HardDeleted != 1 || res.Pages < 2 {
 		t.Fatalf("delta result %+v", res)
 	}
-	if s.Faults.Counter(entra.EPUsers).Requests != before {
+	if s.Faults.Counter(entrasim.EPUsers).Requests != before {
 		t.Error("delta run listed /users")
 	}
 	got := stored(t, st)
@@ -403,19 +403,19 @@ func TestThrottling(t *testing.T) {
 	w := newWorld(t, 1500)
 	s := w.sim
 	st := openStore(t)
-	s.Faults.Set(entra.EPUsers, fault.Faults{ThrottleNext: 2, RetryAfter: time.Second})
+	s.Faults.Set(entrasim.EPUsers, fault.Faults{ThrottleNext: 2, RetryAfter: time.Second})
 	start := time.Now()
 	res := runSync(t, w.source(t, w.config()), st, ModeFull)
 	if res.ThrottleWait != 2*time.Second || time.Since(start) < 2*time.Second || len(stored(t, st)) != 1500 {
 		t.Fatalf("within budget: %+v after %s", res, time.Since(start))
 	}
-	if c := s.Faults.Counter(entra.EPUsers); c.Requests != 4 || c.Throttled != 2 {
+	if c := s.Faults.Counter(entrasim.EPUsers); c.Requests != 4 || c.Throttled != 2 {
 		t.Errorf("users counter %+v: the SDK must retry each 429 once, no second layer", c)
 	}
 
 	cfg := w.config()
 	cfg.ThrottleBudget = 1500 * time.Millisecond
-	s.Faults.Set(entra.EPUsers, fault.Faults{ThrottleNext: 100, RetryAfter: time.Second})
+	s.Faults.Set(entrasim.EPUsers, fault.Faults{ThrottleNext: 100, RetryAfter: time.Second})
 	s.Faults.Reset()
 	id := startRun(t, st)
 	res, err := w.source(t, cfg).Sync(context.Background(), st, id, ModeFull)
@@ -425,11 +425,11 @@ func TestThrottling(t *testing.T) {
 	if res.ThrottleWait != time.Second || !strings.Contains(err.Error(), "safe to retry") {
 		t.Errorf("wait %s, error %v", res.ThrottleWait, err)
 	}
-	if c := s.Faults.Counter(entra.EPUsers); c.Requests != 2 {
+	if c := s.Faults.Counter(entrasim.EPUsers); c.Requests != 2 {
 		t.Errorf("requests %d, want 2 (one retry within 1.5 s)", c.Requests)
 	}
 	// 503 is retried the same way.
-	s.Faults.Set(entra.EPUsers, fault.Faults{UnavailableNext: 1})
+	s.Faults.Set(entrasim.EPUsers, fault.Faults{UnavailableNext: 1})
 	cfg.ThrottleBudget = 10 * time.Second
 	if _, err := w.source(t, cfg).Sync(context.Background(), st, startRun(t, st), ModeFull); err != nil {
 		t.Fatalf("503 once: %v", err)
@@ -510,8 +510,8 @@ func TestCredentialAndPermissionErrors(t *testing.T) {
 		want    string
 	}{
 		{nil, ScopeAll, "User.Read.All"},
-		{[]string{entra.PermUserReadAll}, ScopeAppAssignments, "Application.Read.All"},
-		{[]string{entra.PermUserReadAll, entra.PermApplicationReadAll}, ScopeAppAssignments, "GroupMember.Read.All"},
+		{[]string{entrasim.PermUserReadAll}, ScopeAppAssignments, "Application.Read.All"},
+		{[]string{entrasim.PermUserReadAll, entrasim.PermApplicationReadAll}, ScopeAppAssignments, "GroupMember.Read.All"},
 	}
 	g := "30000000-0000-4000-8000-000000000001"
 	must(t, w.sim.AddGroup(g, "Sales"))

@@ -11,7 +11,7 @@ import (
 
 	"github.com/idlinkhq/idlink/internal/identity"
 	"github.com/idlinkhq/idlink/internal/sim/fault"
-	sfsim "github.com/idlinkhq/idlink/internal/sim/salesforce"
+	"github.com/idlinkhq/idlink/internal/sim/sfsim"
 	"github.com/idlinkhq/idlink/internal/store"
 )
 

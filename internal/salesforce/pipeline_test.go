@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/idlinkhq/idlink/internal/identity"
-	sfsim "github.com/idlinkhq/idlink/internal/sim/salesforce"
+	"github.com/idlinkhq/idlink/internal/sim/sfsim"
 	"github.com/idlinkhq/idlink/internal/store"
 )
 

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/idlinkhq/idlink/internal/identity"
-	sfsim "github.com/idlinkhq/idlink/internal/sim/salesforce"
+	"github.com/idlinkhq/idlink/internal/sim/sfsim"
 )
 
 // TestProvidersResolvedByID: ThirdPartyAccountLink.SsoProviderName is

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/idlinkhq/idlink/internal/identity"
-	sfsim "github.com/idlinkhq/idlink/internal/sim/salesforce"
+	"github.com/idlinkhq/idlink/internal/sim/sfsim"
 )
 
 // TestRevokeAccountLink runs the client against the simulated org's

@@ -13,7 +13,7 @@ import (
 
 	"github.com/idlinkhq/idlink/internal/config"
 	"github.com/idlinkhq/idlink/internal/identity"
-	sfsim "github.com/idlinkhq/idlink/internal/sim/salesforce"
+	"github.com/idlinkhq/idlink/internal/sim/sfsim"
 	"github.com/idlinkhq/idlink/internal/sim/simtls"
 	"github.com/idlinkhq/idlink/internal/store"
 	"github.com/idlinkhq/idlink/internal/store/sqlite"

@@ -15,7 +15,7 @@ import (
 
 	"github.com/idlinkhq/idlink/internal/bridge"
 	"github.com/idlinkhq/idlink/internal/identity"
-	"github.com/idlinkhq/idlink/internal/sim/entra"
+	"github.com/idlinkhq/idlink/internal/sim/entrasim"
 	"github.com/idlinkhq/idlink/internal/store/sqlite"
 )
 
@@ -27,7 +27,7 @@ const (
 )
 
 func TestSignInThroughBridge(t *testing.T) {
-	sim, err := entra.New(entra.Options{TenantID: tenant, Apps: []entra.App{{ClientID: clientID, DisplayName: "Salesforce SSO", Secret: "s3cret"}}})
+	sim, err := entrasim.New(entrasim.Options{TenantID: tenant, Apps: []entrasim.App{{ClientID: clientID, DisplayName: "Salesforce SSO", Secret: "s3cret"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/idlinkhq/idlink/internal/identity"
 	"github.com/idlinkhq/idlink/internal/salesforce"
-	sfsim "github.com/idlinkhq/idlink/internal/sim/salesforce"
+	"github.com/idlinkhq/idlink/internal/sim/sfsim"
 	"github.com/idlinkhq/idlink/internal/sim/simtls"
 )
 

@@ -2,7 +2,7 @@
 // and benchmarks: an Entra tenant (users, groups, app-role assignments of the
 // Salesforce enterprise application) and the Salesforce org that Entra
 // provisioned from it, with the messes real orgs have. It is pure data, no
-// I/O: the HTTP simulators in internal/sim/entra and internal/sim/salesforce
+// I/O: the HTTP simulators in internal/sim/entrasim and internal/sim/sfsim
 // serve a World, and tests compare idlink's verdicts with World.Expected.
 //
 // # Determinism

@@ -16,9 +16,9 @@ import (
 
 	"github.com/idlinkhq/idlink/internal/config"
 	"github.com/idlinkhq/idlink/internal/identity"
-	entrasim "github.com/idlinkhq/idlink/internal/sim/entra"
-	sfsim "github.com/idlinkhq/idlink/internal/sim/salesforce"
+	"github.com/idlinkhq/idlink/internal/sim/entrasim"
 	"github.com/idlinkhq/idlink/internal/sim/scenario"
+	"github.com/idlinkhq/idlink/internal/sim/sfsim"
 	"github.com/idlinkhq/idlink/internal/sim/simtls"
 )
 

@@ -1,4 +1,4 @@
-package entra
+package entrasim
 
 import (
 	"crypto/hmac"

@@ -1,4 +1,4 @@
-package salesforce
+package sfsim
 
 import (
 	"bytes"

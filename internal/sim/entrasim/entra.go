@@ -11,7 +11,7 @@
 // AssignAppRole ...) and changed the same way during a test (UpdateUser,
 // SoftDelete, HardDelete, Restore); changes are recorded in a change log that
 // Graph delta reads.
-package entra
+package entrasim
 
 import (
 	"crypto"

@@ -8,7 +8,7 @@
 // The org is loaded from plain data (AddUser, AddAccountLink, ...) and served
 // over TLS (internal/sim/simtls) by Start. Behaviour follows Salesforce's
 // documentation; the doc page is cited where the behaviour is not obvious.
-package salesforce
+package sfsim
 
 import (
 	"fmt"

@@ -1,11 +1,11 @@
-package salesforce
+package sfsim
 
 import (
 	"context"
 	"testing"
 
 	"github.com/idlinkhq/idlink/internal/identity"
-	"github.com/idlinkhq/idlink/internal/sim/entra"
+	"github.com/idlinkhq/idlink/internal/sim/entrasim"
 )
 
 // TestSignInThroughEntraUserinfo plays DESIGN §1 end to end with the Entra
@@ -16,7 +16,7 @@ import (
 func TestSignInThroughEntraUserinfo(t *testing.T) {
 	const clientID = "6f1c2c8e-1b7a-4c55-9d0e-3f5b8a2d7c11"
 	oid := "0a1b2c3d-0000-4000-8000-000000000001"
-	es, err := entra.New(entra.Options{TenantID: tenant, Apps: []entra.App{{ClientID: clientID, DisplayName: "Salesforce SSO"}}})
+	es, err := entrasim.New(entrasim.Options{TenantID: tenant, Apps: []entrasim.App{{ClientID: clientID, DisplayName: "Salesforce SSO"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestSignInThroughEntraUserinfo(t *testing.T) {
 func TestJITDuplicateThroughEntraUserinfo(t *testing.T) {
 	const clientID = "6f1c2c8e-1b7a-4c55-9d0e-3f5b8a2d7c11"
 	oid := "0a1b2c3d-0000-4000-8000-000000000002"
-	es, err := entra.New(entra.Options{TenantID: tenant, Apps: []entra.App{{ClientID: clientID, DisplayName: "Salesforce SSO"}}})
+	es, err := entrasim.New(entrasim.Options{TenantID: tenant, Apps: []entrasim.App{{ClientID: clientID, DisplayName: "Salesforce SSO"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package entra
+package entrasim
 
 // Contract tests: the real msgraph-sdk-go client, authenticated through
 // azidentity over TLS, drives the simulator with its typed models.
