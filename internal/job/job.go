@@ -319,7 +319,7 @@ func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outco
 	if j.meter != nil {
 		j.meter.stage.Store("matching")
 	}
-	snap, err := LoadSnapshot(ctx, j.Store, j.Store)
+	snap, err := reconcile.Load(ctx, j.Store, j.Store)
 	if err != nil {
 		return err
 	}
@@ -489,7 +489,7 @@ func (j *Job) dryRun(ctx context.Context, log *slog.Logger, opt Options, out *Ou
 		return err
 	}
 	out.Run.Note = strings.Join(append([]string{"dry run: nothing was written to Salesforce or to links"}, notes...), "; ")
-	snap, err := LoadSnapshot(ctx, scratch, j.Store)
+	snap, err := reconcile.Load(ctx, scratch, j.Store)
 	if err != nil {
 		return err
 	}
@@ -531,38 +531,4 @@ func prefixed(p string, m map[string]int64) map[string]int64 {
 		out[p+k] = v
 	}
 	return out
-}
-
-// LoadSnapshot streams everything Plan needs: the mirror of both sides from
-// mirror, idlink's own state (links, observations, decisions) from state.
-// A normal run passes the same store twice.
-func LoadSnapshot(ctx context.Context, mirror, state store.Store) (*reconcile.Snapshot, error) {
-	snap := reconcile.NewSnapshot()
-	steps := []struct {
-		what string
-		scan func() error
-	}{
-		{"Entra users", func() error { return mirror.ScanEntraUsers(ctx, snap.AddEntraUser) }},
-		{"Salesforce users", func() error { return mirror.ScanSalesforceUsers(ctx, snap.AddSalesforceUser) }},
-		{"ThirdPartyAccountLink rows", func() error { return mirror.ScanAccountLinks(ctx, snap.AddAccountLink) }},
-		{"Identity_Link__c rows", func() error { return mirror.ScanRemoteLinks(ctx, snap.AddRemoteLink) }},
-		{"links", func() error { return state.ScanLinks(ctx, snap.AddLink) }},
-		{"observations", func() error { return state.ScanObservations(ctx, snap.AddObservation) }},
-		{"observation conflicts", func() error {
-			cs, err := state.ListObservationConflicts(ctx)
-			for _, c := range cs {
-				if err == nil {
-					err = snap.AddObservationConflict(c)
-				}
-			}
-			return err
-		}},
-		{"decisions", func() error { return state.ScanDecisions(ctx, snap.AddDecision) }},
-	}
-	for _, s := range steps {
-		if err := s.scan(); err != nil {
-			return nil, fmt.Errorf("load %s from the store: %w", s.what, err)
-		}
-	}
-	return snap, nil
 }

@@ -45,7 +45,7 @@ func (h *harness) planFor() (store.Run, *Result) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	snap, err := Load(h.ctx, h.st)
+	snap, err := Load(h.ctx, h.st, h.st)
 	if err != nil {
 		h.t.Fatal(err)
 	}

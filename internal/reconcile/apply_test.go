@@ -115,7 +115,7 @@ func (h *harness) run(opt ApplyOptions) (store.Run, *Result, ApplyResult, error)
 			h.t.Fatal(err)
 		}
 	}
-	snap, err := Load(h.ctx, h.st)
+	snap, err := Load(h.ctx, h.st, h.st)
 	if err != nil {
 		h.t.Fatal(err)
 	}

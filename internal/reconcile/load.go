@@ -8,35 +8,53 @@ import (
 	"github.com/idlinkhq/idlink/internal/store"
 )
 
-// Source is the part of store.Store a snapshot is read from.
-type Source interface {
+// Mirror is what a snapshot reads of both sides, as the last sync stored them.
+type Mirror interface {
 	ScanEntraUsers(ctx context.Context, fn func(identity.EntraUser) error) error
 	ScanSalesforceUsers(ctx context.Context, fn func(identity.SalesforceUser) error) error
 	ScanAccountLinks(ctx context.Context, fn func(identity.ThirdPartyAccountLink) error) error
-	ScanLinks(ctx context.Context, fn func(identity.Link) error) error
 	ScanRemoteLinks(ctx context.Context, fn func(identity.Link) error) error
+}
+
+// State is idlink's own records a snapshot reads: links, observations and
+// their conflicts, admins' decisions.
+type State interface {
+	ScanLinks(ctx context.Context, fn func(identity.Link) error) error
 	ScanObservations(ctx context.Context, fn func(identity.Observation) error) error
+	ListObservationConflicts(ctx context.Context) ([]store.ObservationConflict, error)
 	ScanDecisions(ctx context.Context, fn func(store.Decision) error) error
 }
 
-// Load streams a snapshot out of the store, one row at a time.
-func Load(ctx context.Context, src Source) (*Snapshot, error) {
+// Load streams everything Plan needs, one row at a time: the mirror of both
+// sides from mirror, idlink's own records from state. A run passes the same
+// store twice; a dry run reads both sides into a scratch store and its state
+// from the real one.
+func Load(ctx context.Context, mirror Mirror, state State) (*Snapshot, error) {
 	s := NewSnapshot()
 	steps := []struct {
 		what string
 		scan func() error
 	}{
-		{"Entra users", func() error { return src.ScanEntraUsers(ctx, s.AddEntraUser) }},
-		{"Salesforce users", func() error { return src.ScanSalesforceUsers(ctx, s.AddSalesforceUser) }},
-		{"ThirdPartyAccountLink rows", func() error { return src.ScanAccountLinks(ctx, s.AddAccountLink) }},
-		{"links", func() error { return src.ScanLinks(ctx, s.AddLink) }},
-		{"Identity_Link__c rows", func() error { return src.ScanRemoteLinks(ctx, s.AddRemoteLink) }},
-		{"observations", func() error { return src.ScanObservations(ctx, s.AddObservation) }},
-		{"decisions", func() error { return src.ScanDecisions(ctx, s.AddDecision) }},
+		{"Entra users", func() error { return mirror.ScanEntraUsers(ctx, s.AddEntraUser) }},
+		{"Salesforce users", func() error { return mirror.ScanSalesforceUsers(ctx, s.AddSalesforceUser) }},
+		{"ThirdPartyAccountLink rows", func() error { return mirror.ScanAccountLinks(ctx, s.AddAccountLink) }},
+		{"Identity_Link__c rows", func() error { return mirror.ScanRemoteLinks(ctx, s.AddRemoteLink) }},
+		{"links", func() error { return state.ScanLinks(ctx, s.AddLink) }},
+		{"observations", func() error { return state.ScanObservations(ctx, s.AddObservation) }},
+		{"observation conflicts", func() error {
+			cs, err := state.ListObservationConflicts(ctx)
+			for _, c := range cs {
+				if err == nil {
+					err = s.AddObservationConflict(c)
+				}
+			}
+			return err
+		}},
+		{"decisions", func() error { return state.ScanDecisions(ctx, s.AddDecision) }},
 	}
 	for _, st := range steps {
 		if err := st.scan(); err != nil {
-			return nil, fmt.Errorf("load snapshot: read %s: %w", st.what, err)
+			return nil, fmt.Errorf("load %s from the store: %w", st.what, err)
 		}
 	}
 	return s, nil
