@@ -25,7 +25,6 @@ import (
 	"github.com/idlinkhq/idlink/internal/sim/scenario"
 	"github.com/idlinkhq/idlink/internal/sim/sfsim"
 	"github.com/idlinkhq/idlink/internal/sim/world"
-	"github.com/idlinkhq/idlink/internal/store"
 )
 
 func cmdDemo(ctx context.Context, e env, args []string) error {
@@ -106,12 +105,12 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 	rc := wire.ReconcileConfig(cfg)
 
 	// 3. Backfill: both sides read in full, every link derived.
-	bf, err := j.Run(ctx, job.Options{Kind: store.KindBackfill, Holder: wire.Holder(), Reconcile: rc})
+	bf, err := j.Run(ctx, job.Options{Kind: identity.KindBackfill, Holder: wire.Holder(), Reconcile: rc})
 	var held *reconcile.HeldError
 	if errors.As(err, &held) {
 		fmt.Fprintf(out, "\nThe backfill was HELD by the safety limit (%s): nothing was written.\n", strings.Join(held.Reasons, "; "))
 		fmt.Fprintf(out, "An admin reviews 'idlink report --run %d' and re-runs with --override %d; the demo does so now.\n", bf.Run.ID, bf.Run.ID)
-		bf, err = j.Run(ctx, job.Options{Kind: store.KindBackfill, Holder: wire.Holder(), Reconcile: rc, Override: bf.Run.ID})
+		bf, err = j.Run(ctx, job.Options{Kind: identity.KindBackfill, Holder: wire.Holder(), Reconcile: rc, Override: bf.Run.ID})
 	}
 	if err != nil {
 		return fmt.Errorf("demo: backfill: %w", err)
@@ -158,9 +157,9 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 
 	// 5. A scheduled-style run turns the bridge's observations into links.
 	stopBridge()
-	run, err := j.Run(ctx, job.Options{Kind: store.KindRun, Holder: wire.Holder(), Reconcile: rc})
+	run, err := j.Run(ctx, job.Options{Kind: identity.KindRun, Holder: wire.Holder(), Reconcile: rc})
 	if errors.As(err, &held) {
-		run, err = j.Run(ctx, job.Options{Kind: store.KindRun, Holder: wire.Holder(), Reconcile: rc, Override: run.Run.ID})
+		run, err = j.Run(ctx, job.Options{Kind: identity.KindRun, Holder: wire.Holder(), Reconcile: rc, Override: run.Run.ID})
 	}
 	if err != nil && !errors.Is(err, reconcile.ErrIncomplete) {
 		return fmt.Errorf("demo: run: %w", err)

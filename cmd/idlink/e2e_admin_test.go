@@ -15,7 +15,6 @@ import (
 	"github.com/idlinkhq/idlink/internal/sim/fault"
 	"github.com/idlinkhq/idlink/internal/sim/scenario"
 	"github.com/idlinkhq/idlink/internal/sim/sfsim"
-	"github.com/idlinkhq/idlink/internal/store"
 )
 
 // variant writes a changed copy of the harness's configuration.
@@ -155,7 +154,7 @@ func TestBadConfigAndEndpoints(t *testing.T) {
 				t.Errorf("gave up after %s with a 2s budget", took)
 			}
 			st := h.store()
-			if run := h.latestRun(st); run.Status != store.StatusThrottled {
+			if run := h.latestRun(st); run.Status != identity.StatusThrottled {
 				t.Errorf("run recorded as %s; want throttled", run.Status)
 			}
 		})
@@ -187,7 +186,7 @@ func TestBadConfigAndEndpoints(t *testing.T) {
 			}
 			mustContain(t, r, "Salesforce 503", "SERVER_UNAVAILABLE", "retry later")
 			st := h.store()
-			if run := h.latestRun(st); run.Status != store.StatusThrottled {
+			if run := h.latestRun(st); run.Status != identity.StatusThrottled {
 				t.Errorf("run recorded as %s; want throttled", run.Status)
 			}
 		})

@@ -3,8 +3,8 @@ package main
 import (
 	"testing"
 
+	"github.com/idlinkhq/idlink/internal/identity"
 	"github.com/idlinkhq/idlink/internal/sim/scenario"
-	"github.com/idlinkhq/idlink/internal/store"
 )
 
 // TestChangesSinceTheLastSuccessfulRun: a run that failed (here: a wrong
@@ -27,7 +27,7 @@ func TestChangesSinceTheLastSuccessfulRun(t *testing.T) {
 		if r.code == 0 {
 			t.Fatalf("run with a wrong secret succeeded: %s", r)
 		}
-		if failed := h.latestRun(st); failed.Status != store.StatusFailed {
+		if failed := h.latestRun(st); failed.Status != identity.StatusFailed {
 			t.Fatalf("the run with a wrong secret is %s, want failed", failed.Status)
 		}
 		h.mustRun(0, "run")

@@ -69,7 +69,7 @@ func TestDeltaRun(t *testing.T) {
 		h.mustRun(0, "run")
 		after := es.Faults.Counters()
 		run := h.latestRun(st)
-		if run.Kind != store.KindRun || run.Status != store.StatusSucceeded {
+		if run.Kind != identity.KindRun || run.Status != identity.StatusSucceeded {
 			t.Fatalf("run: %+v", run)
 		}
 		// Delta, not a listing: no /users request, a page or two of delta.
@@ -212,7 +212,7 @@ func TestCrashDuringApply(t *testing.T) {
 
 		st := h.store()
 		killed := h.latestRun(st)
-		if killed.Status != store.StatusRunning {
+		if killed.Status != identity.StatusRunning {
 			t.Fatalf("the killed run is recorded as %s; want running (it never finished)", killed.Status)
 		}
 		partial := len(h.w.Org.IdentityLinks())
@@ -223,7 +223,7 @@ func TestCrashDuringApply(t *testing.T) {
 		h.expireLease()
 
 		h.mustRun(0, "backfill")
-		if r, err := st.GetRun(h.ctx, killed.ID); err != nil || r.Status != store.StatusFailed || !strings.Contains(r.Error, "interrupted") {
+		if r, err := st.GetRun(h.ctx, killed.ID); err != nil || r.Status != identity.StatusFailed || !strings.Contains(r.Error, "interrupted") {
 			t.Fatalf("the killed run %d is recorded as %s (%q, %v); want failed, interrupted", killed.ID, r.Status, r.Error, err)
 		}
 		h.mustRun(0, "backfill", "--dry-run", "--detailed-exitcode")
@@ -325,7 +325,7 @@ func TestSafetyLimitAndOverride(t *testing.T) {
 
 		held := h.mustRun(ExitHeld, "run")
 		heldRun := h.latestRun(st)
-		if heldRun.Status != store.StatusHeld || !strings.Contains(held.stdout, "HELD by the safety limit") || !strings.Contains(held.stderr, fmt.Sprintf("--override %d", heldRun.ID)) {
+		if heldRun.Status != identity.StatusHeld || !strings.Contains(held.stdout, "HELD by the safety limit") || !strings.Contains(held.stderr, fmt.Sprintf("--override %d", heldRun.ID)) {
 			t.Fatalf("held run %+v:\n%s", heldRun, held)
 		}
 		assertUnchanged := func(when string) {
@@ -415,7 +415,7 @@ func TestConcurrentRuns(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(runs) != 1 || runs[0].Kind != store.KindBackfill {
+		if len(runs) != 1 || runs[0].Kind != identity.KindBackfill {
 			t.Fatalf("runs recorded: %+v; want the one backfill", runs)
 		}
 	})

@@ -9,7 +9,6 @@ import (
 
 	"github.com/idlinkhq/idlink/internal/identity"
 	"github.com/idlinkhq/idlink/internal/sim/scenario"
-	"github.com/idlinkhq/idlink/internal/store"
 )
 
 // TestBulkReview: an admin writes the proposals to a CSV, marks decisions
@@ -59,7 +58,7 @@ func TestBulkReview(t *testing.T) {
 		}
 		decisions := func() int {
 			n := 0
-			if err := h.store().ScanDecisions(h.ctx, func(store.Decision) error { n++; return nil }); err != nil {
+			if err := h.store().ScanDecisions(h.ctx, func(identity.Decision) error { n++; return nil }); err != nil {
 				t.Fatal(err)
 			}
 			return n

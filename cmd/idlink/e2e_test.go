@@ -20,7 +20,6 @@ import (
 	"github.com/idlinkhq/idlink/internal/reconcile"
 	"github.com/idlinkhq/idlink/internal/sim/scenario"
 	"github.com/idlinkhq/idlink/internal/sim/world"
-	"github.com/idlinkhq/idlink/internal/store"
 )
 
 // planOnly computes what `idlink backfill --dry-run` plans, with the
@@ -42,7 +41,7 @@ func (h *harness) planOnly() *reconcile.Result {
 		h.t.Fatal(err)
 	}
 	rc := wire.ReconcileConfig(cfg)
-	out, err := j.Run(h.ctx, job.Options{Kind: store.KindBackfill, DryRun: true, Holder: "e2e", Reconcile: rc})
+	out, err := j.Run(h.ctx, job.Options{Kind: identity.KindBackfill, DryRun: true, Holder: "e2e", Reconcile: rc})
 	if err != nil {
 		h.t.Fatalf("dry run: %v", err)
 	}
@@ -148,7 +147,7 @@ func TestBackfillMatchesScenario(t *testing.T) {
 		h.mustRun(0, "backfill")
 		st := h.store()
 		run := h.latestRun(st)
-		if run.Kind != store.KindBackfill || run.Status != store.StatusSucceeded {
+		if run.Kind != identity.KindBackfill || run.Status != identity.StatusSucceeded {
 			t.Fatalf("latest run: %+v", run)
 		}
 		written := map[identity.LinkKey]identity.Link{} // active links this run wrote

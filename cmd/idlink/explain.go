@@ -72,10 +72,10 @@ type explainer struct {
 	remote   []identity.Link
 	links    []identity.Link
 	obs      []identity.Observation
-	dec      []store.Decision
-	run      *store.Run
+	dec      []identity.Decision
+	run      *identity.Run
 	assessed []identity.Assessment
-	actions  []store.ActionRecord
+	actions  []identity.ActionRecord
 }
 
 func (x *explainer) load(ctx context.Context, upn, oid, sfID string) error {
@@ -213,7 +213,7 @@ func (x *explainer) loadRecords(ctx context.Context, _, _, _ string) error {
 	}); err != nil {
 		return fmt.Errorf("read observations: %w", err)
 	}
-	if err := x.st.ScanDecisions(ctx, func(d store.Decision) error {
+	if err := x.st.ScanDecisions(ctx, func(d identity.Decision) error {
 		if oids[d.ObjectID] || ids[d.SalesforceUserID] {
 			x.dec = append(x.dec, d)
 		}
@@ -234,7 +234,7 @@ func (x *explainer) loadRun(ctx context.Context, _, _, _ string) error {
 		return fmt.Errorf("list runs: %w", err)
 	}
 	for i, r := range runs {
-		if r.Kind != store.KindDryRun && (r.Status == store.StatusSucceeded || r.Status == store.StatusHeld) {
+		if r.Kind != identity.KindDryRun && (r.Status == identity.StatusSucceeded || r.Status == identity.StatusHeld) {
 			x.run = &runs[i]
 			break
 		}

@@ -206,7 +206,7 @@ func (h *harness) store() store.Store {
 }
 
 // latestRun is the newest run of the database.
-func (h *harness) latestRun(st store.Store) store.Run {
+func (h *harness) latestRun(st store.Store) identity.Run {
 	h.t.Helper()
 	r, err := st.LatestRun(h.ctx)
 	if err != nil {
@@ -224,7 +224,7 @@ func (h *harness) assessments(st store.Store, runID int64) []identity.Assessment
 	return as
 }
 
-func (h *harness) actions(st store.Store, runID int64) []store.ActionRecord {
+func (h *harness) actions(st store.Store, runID int64) []identity.ActionRecord {
 	h.t.Helper()
 	recs, err := st.ListActions(h.ctx, runID)
 	if err != nil {

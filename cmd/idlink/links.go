@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/idlinkhq/idlink/internal/identity"
-	"github.com/idlinkhq/idlink/internal/store"
 )
 
 func cmdLinks(ctx context.Context, e env, args []string) error {
@@ -94,7 +93,7 @@ func linksDecide(ctx context.Context, e env, args []string, approve bool) error 
 	if found.Status != identity.LinkProposed {
 		return withCode(ExitUsage, fmt.Errorf("link %s/%s is %s, not proposed; only proposed links wait for a decision", *provider, *subject, found.Status))
 	}
-	d := store.Decision{
+	d := identity.Decision{
 		Provider: found.Provider, Subject: found.Subject, SalesforceUserID: found.SalesforceUserID, ObjectID: found.ObjectID,
 		Approved: approve, Actor: *actor, Reason: *reason, At: time.Now().UTC(),
 	}

@@ -45,7 +45,7 @@ func linksAdopt(ctx context.Context, e env, args []string) error {
 	if *id == own {
 		return withCode(ExitUsage, fmt.Errorf("%s is this database's own id; nothing to adopt", own))
 	}
-	if err := st.AdoptStore(ctx, store.StoreAdoption{StoreID: *id, Actor: *actor, Reason: *reason}); err != nil {
+	if err := st.AdoptStore(ctx, identity.StoreAdoption{StoreID: *id, Actor: *actor, Reason: *reason}); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "database %s adopts the Identity_Link__c rows of %s; the next run records the rows that agree with its plan and writes the others\n", own, *id)
@@ -87,7 +87,7 @@ func linksExportDecisions(ctx context.Context, e env, args []string) error {
 	}
 	enc := json.NewEncoder(w)
 	n := 0
-	err = st.ScanDecisions(ctx, func(d store.Decision) error {
+	err = st.ScanDecisions(ctx, func(d identity.Decision) error {
 		n++
 		return enc.Encode(decisionRecord{d.Provider, d.Subject, d.SalesforceUserID, d.ObjectID, d.Approved, d.Actor, d.Reason, d.At.UTC().Format("2006-01-02T15:04:05.000000Z")})
 	})
@@ -116,7 +116,7 @@ func linksImportDecisions(ctx context.Context, e env, args []string) error {
 		return withCode(ExitUsage, fmt.Errorf("decisions file: %w", err))
 	}
 	defer f.Close()
-	var ds []store.Decision
+	var ds []identity.Decision
 	var bad []string
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -132,7 +132,7 @@ func linksImportDecisions(ctx context.Context, e env, args []string) error {
 			bad = append(bad, fmt.Sprintf("line %d: not a decision: %v", line, err))
 			continue
 		}
-		d := store.Decision{Provider: r.Provider, Subject: r.Subject, SalesforceUserID: r.SalesforceUserID, ObjectID: r.ObjectID, Approved: r.Approved, Actor: r.Actor, Reason: r.Reason}
+		d := identity.Decision{Provider: r.Provider, Subject: r.Subject, SalesforceUserID: r.SalesforceUserID, ObjectID: r.ObjectID, Approved: r.Approved, Actor: r.Actor, Reason: r.Reason}
 		if d.At, err = time.Parse(time.RFC3339Nano, r.At); err != nil {
 			bad = append(bad, fmt.Sprintf("line %d: at %q is not a time", line, r.At))
 			continue
@@ -159,10 +159,10 @@ func linksImportDecisions(ctx context.Context, e env, args []string) error {
 	}
 	defer st.Close()
 	have := map[string]bool{}
-	key := func(d store.Decision) string {
+	key := func(d identity.Decision) string {
 		return strings.Join([]string{d.Provider, d.Subject, d.SalesforceUserID, d.ObjectID, fmt.Sprint(d.Approved), d.At.UTC().Format("2006-01-02T15:04:05.000000")}, "\x00")
 	}
-	if err := st.ScanDecisions(ctx, func(d store.Decision) error { have[key(d)] = true; return nil }); err != nil {
+	if err := st.ScanDecisions(ctx, func(d identity.Decision) error { have[key(d)] = true; return nil }); err != nil {
 		return err
 	}
 	added := 0

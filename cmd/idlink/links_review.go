@@ -267,14 +267,14 @@ func decideFromFile(ctx context.Context, e env, st store.Store, path string, app
 	// harmless, its rows are already decided.
 	type proposal struct{ provider, sub, sf, oid string }
 	latest := map[proposal]bool{}
-	err = st.ScanDecisions(ctx, func(d store.Decision) error {
+	err = st.ScanDecisions(ctx, func(d identity.Decision) error {
 		latest[proposal{d.Provider, d.Subject, d.SalesforceUserID, d.ObjectID}] = d.Approved
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("read the decisions: %w", err)
 	}
-	var ds []store.Decision
+	var ds []identity.Decision
 	var bad []string
 	other, already, seen := 0, 0, map[identity.LinkKey]int{}
 	now := time.Now().UTC()
@@ -309,7 +309,7 @@ func decideFromFile(ctx context.Context, e env, st store.Store, path string, app
 		if reason == "" {
 			reason = defaultReason
 		}
-		ds = append(ds, store.Decision{Provider: l.Provider, Subject: l.Subject, SalesforceUserID: l.SalesforceUserID, ObjectID: l.ObjectID,
+		ds = append(ds, identity.Decision{Provider: l.Provider, Subject: l.Subject, SalesforceUserID: l.SalesforceUserID, ObjectID: l.ObjectID,
 			Approved: approve, Actor: actor, Reason: reason, At: now})
 	}
 	if len(bad) > 0 {

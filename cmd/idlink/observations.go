@@ -6,11 +6,12 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
-	"github.com/idlinkhq/idlink/internal/csvsafe"
 	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/idlinkhq/idlink/internal/csvsafe"
 
 	"github.com/idlinkhq/idlink/internal/config"
 	"github.com/idlinkhq/idlink/internal/identity"
@@ -121,11 +122,11 @@ func observationsImport(ctx context.Context, e env, args []string) error {
 			return fmt.Errorf("record observation from line %d (%d recorded before it; re-running the import is safe): %w", recs[i].Line, i, err)
 		}
 		switch res.Outcome {
-		case store.ObservationNew:
+		case identity.ObservationNew:
 			added++
-		case store.ObservationKnown:
+		case identity.ObservationKnown:
 			known++
-		case store.ObservationConflicting:
+		case identity.ObservationConflicting:
 			recorded++
 		}
 	}
@@ -220,7 +221,7 @@ func observationsList(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	contested := map[identity.LinkKey][]store.ObservationConflict{}
+	contested := map[identity.LinkKey][]identity.ObservationConflict{}
 	for _, c := range conflicts {
 		k := identity.LinkKey{Provider: c.Provider, Subject: c.Subject}
 		contested[k] = append(contested[k], c)
@@ -299,7 +300,7 @@ func observationsDelete(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer st.Close()
-	n, err := st.DeleteObservation(ctx, store.ObservationDeletion{Provider: *provider, Subject: *subject, ObjectID: g, Actor: *actor, Reason: *reason})
+	n, err := st.DeleteObservation(ctx, identity.ObservationDeletion{Provider: *provider, Subject: *subject, ObjectID: g, Actor: *actor, Reason: *reason})
 	if errors.Is(err, store.ErrNotFound) {
 		return withCode(ExitUsage, fmt.Errorf("no observation binds %s/%s to %s: 'idlink observations list --subject %s' shows what is recorded", *provider, *subject, g, *subject))
 	}

@@ -22,14 +22,14 @@ import (
 var errPlanHasChanges = errors.New("the plan has changes")
 
 func cmdRun(ctx context.Context, e env, args []string) error {
-	return reconcileCommand(ctx, e, "run", store.KindRun, args)
+	return reconcileCommand(ctx, e, "run", identity.KindRun, args)
 }
 
 func cmdBackfill(ctx context.Context, e env, args []string) error {
-	return reconcileCommand(ctx, e, "backfill", store.KindBackfill, args)
+	return reconcileCommand(ctx, e, "backfill", identity.KindBackfill, args)
 }
 
-func reconcileCommand(ctx context.Context, e env, name string, kind store.RunKind, args []string) error {
+func reconcileCommand(ctx context.Context, e env, name string, kind identity.RunKind, args []string) error {
 	fs := newFlags(name, e)
 	cfgPath := configFlag(fs, e)
 	dry := fs.Bool("dry-run", false, "compute and print the plan; write nothing to Salesforce or the store")
@@ -57,7 +57,7 @@ func reconcileCommand(ctx context.Context, e env, name string, kind store.RunKin
 			return withCode(ExitUsage, fmt.Errorf("--override %d: no such run; 'idlink report' of the held run names its id", *override))
 		case err != nil:
 			return err
-		case r.Status != store.StatusHeld:
+		case r.Status != identity.StatusHeld:
 			return withCode(ExitUsage, fmt.Errorf("--override %d: run %d was %s, not held by the safety limit; only a held run can be overridden", *override, r.ID, r.Status))
 		}
 	}

@@ -98,7 +98,7 @@ func runHistory(ctx context.Context, st store.Store, id int64) ([]report.RunPoin
 	}
 	var pts []report.RunPoint
 	for _, r := range runs { // newest first
-		if r.ID >= id || r.Kind == store.KindDryRun || (r.Status != store.StatusSucceeded && r.Status != store.StatusHeld) {
+		if r.ID >= id || r.Kind == identity.KindDryRun || (r.Status != identity.StatusSucceeded && r.Status != identity.StatusHeld) {
 			continue
 		}
 		p := report.RunPoint{ID: r.ID, Kind: string(r.Kind), Status: string(r.Status), StartedAt: r.StartedAt, Counts: map[string]int{},
@@ -152,24 +152,24 @@ func buildReport(ctx context.Context, st store.Store, id int64) (report.Report, 
 	// completed run (succeeded or held: it assessed every identity); a later
 	// run that failed is named, not shown as a report of zeros. Dry runs are
 	// plans, reported when asked for by id.
-	completed := func(r store.Run) bool {
-		return r.Kind != store.KindDryRun && (r.Status == store.StatusSucceeded || r.Status == store.StatusHeld)
+	completed := func(r identity.Run) bool {
+		return r.Kind != identity.KindDryRun && (r.Status == identity.StatusSucceeded || r.Status == identity.StatusHeld)
 	}
-	var cur, prev, laterFailed *store.Run
+	var cur, prev, laterFailed *identity.Run
 	for i := range runs {
 		r := runs[i]
 		if cur == nil {
 			switch {
 			case id == 0 && completed(r), r.ID == id:
 				cur = &runs[i]
-			case id == 0 && laterFailed == nil && r.Kind != store.KindDryRun && (r.Status == store.StatusFailed || r.Status == store.StatusThrottled):
+			case id == 0 && laterFailed == nil && r.Kind != identity.KindDryRun && (r.Status == identity.StatusFailed || r.Status == identity.StatusThrottled):
 				laterFailed = &runs[i]
 			}
 			continue
 		}
 		// The baseline of "changes since" is the previous successful run:
 		// a failed or held run's assessments are not where identities stood.
-		if r.Kind != store.KindDryRun && r.Status == store.StatusSucceeded {
+		if r.Kind != identity.KindDryRun && r.Status == identity.StatusSucceeded {
 			prev = &runs[i]
 			break
 		}
@@ -205,7 +205,7 @@ func buildReport(ctx context.Context, st store.Store, id int64) (report.Report, 
 // actionUsernames looks up the usernames of the Salesforce users the
 // actions name that no assessment names (JIT duplicates), in one pass over
 // the stored Salesforce users.
-func actionUsernames(ctx context.Context, st store.Store, as []identity.Assessment, actions []store.ActionRecord) (map[string]string, error) {
+func actionUsernames(ctx context.Context, st store.Store, as []identity.Assessment, actions []identity.ActionRecord) (map[string]string, error) {
 	known := map[string]bool{}
 	for _, a := range as {
 		if a.SalesforceUsername != "" {

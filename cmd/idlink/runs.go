@@ -11,7 +11,6 @@ import (
 	"github.com/idlinkhq/idlink/internal/identity"
 	"github.com/idlinkhq/idlink/internal/reconcile"
 	"github.com/idlinkhq/idlink/internal/report"
-	"github.com/idlinkhq/idlink/internal/store"
 )
 
 // cmdRuns lists the run history, newest first: what each run was, how it
@@ -92,7 +91,7 @@ type runRow struct {
 	Note            string           `json:"note,omitempty"`
 }
 
-func newRunRow(r store.Run) runRow {
+func newRunRow(r identity.Run) runRow {
 	row := runRow{ID: r.ID, Kind: string(r.Kind), Status: string(r.Status), StartedAt: r.StartedAt.UTC(), Error: r.Error, Note: r.Note, Held: r.Counts["held"]}
 	if !r.FinishedAt.IsZero() {
 		row.Took = r.FinishedAt.Sub(r.StartedAt).Round(100 * time.Millisecond).String()

@@ -6,12 +6,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/idlinkhq/idlink/internal/identity"
 	"github.com/idlinkhq/idlink/internal/wire"
 
 	"github.com/idlinkhq/idlink/internal/job"
 	"github.com/idlinkhq/idlink/internal/reconcile"
 	"github.com/idlinkhq/idlink/internal/schedule"
-	"github.com/idlinkhq/idlink/internal/store"
 )
 
 func cmdSchedule(ctx context.Context, e env, args []string) error {
@@ -43,7 +43,7 @@ func cmdSchedule(ctx context.Context, e env, args []string) error {
 	}
 	d, err := schedule.New(schedule.Options{Cron: cfg.Schedule.Cron, Listen: cfg.Schedule.Listen, Grace: *grace, RunAtStart: *now, Log: log, LastSuccess: last.FinishedAt},
 		func(ctx context.Context) (schedule.Result, error) {
-			out, err := j.Run(ctx, job.Options{Kind: store.KindRun, Holder: wire.Holder(), Reconcile: rc})
+			out, err := j.Run(ctx, job.Options{Kind: identity.KindRun, Holder: wire.Holder(), Reconcile: rc})
 			return scheduleResult(out, err), err
 		})
 	if err != nil {
@@ -55,10 +55,10 @@ func cmdSchedule(ctx context.Context, e env, args []string) error {
 func scheduleResult(out job.Outcome, err error) schedule.Result {
 	r := schedule.Result{Status: string(out.Run.Status), Situations: map[string]int64{}, Requests: map[string]int64{}}
 	if errors.Is(err, job.ErrSkipped) {
-		r.Status = string(store.StatusSkipped)
+		r.Status = string(identity.StatusSkipped)
 	}
 	if errors.Is(err, reconcile.ErrHeld) {
-		r.Status = string(store.StatusHeld)
+		r.Status = string(identity.StatusHeld)
 	}
 	for k, v := range out.Run.Counts {
 		if s, ok := strings.CutPrefix(k, "situation."); ok {

@@ -16,7 +16,6 @@ import (
 	"github.com/idlinkhq/idlink/internal/sim/fault"
 	"github.com/idlinkhq/idlink/internal/sim/scenario"
 	"github.com/idlinkhq/idlink/internal/sim/sfsim"
-	"github.com/idlinkhq/idlink/internal/store"
 )
 
 // TestSoakReport runs the same sequence of backfills and scheduled runs,
@@ -305,7 +304,7 @@ func soakCheck(t *testing.T, c int, clean, soak *harness) []string {
 		}
 		bad = append(bad, fmt.Sprintf("cycle %d: the soaked links differ from the clean run's: %d missing, %d extra (of %d)", c, missing, extra, len(want)))
 	}
-	if r := soak.latestRun(st); r.Status != store.StatusSucceeded {
+	if r := soak.latestRun(st); r.Status != identity.StatusSucceeded {
 		bad = append(bad, fmt.Sprintf("cycle %d: the last run is %s", c, r.Status))
 	}
 	return bad

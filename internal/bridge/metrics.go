@@ -5,7 +5,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/idlinkhq/idlink/internal/bridge/jwtverify"
-	"github.com/idlinkhq/idlink/internal/store"
+	"github.com/idlinkhq/idlink/internal/identity"
 )
 
 // Request results (label values of idlink_bridge_requests_total).
@@ -51,7 +51,7 @@ func newMetrics(keyStats func() []keyStat) *metrics {
 		Name: "idlink_bridge_observation_writes_total",
 		Help: "Synchronous observation writes by store outcome (new, known, conflict, error).",
 	}, []string{"outcome"})
-	for _, o := range []string{string(store.ObservationNew), string(store.ObservationKnown), string(store.ObservationConflicting), "error"} {
+	for _, o := range []string{string(identity.ObservationNew), string(identity.ObservationKnown), string(identity.ObservationConflicting), "error"} {
 		m.obsWrites.WithLabelValues(o)
 	}
 	m.cached = prometheus.NewCounter(prometheus.CounterOpts{

@@ -9,12 +9,11 @@ import (
 	"time"
 
 	"github.com/idlinkhq/idlink/internal/identity"
-	"github.com/idlinkhq/idlink/internal/store"
 )
 
 // ObservationRecorder keeps observations durably. store.Store satisfies it.
 type ObservationRecorder interface {
-	RecordObservation(ctx context.Context, o identity.Observation) (store.ObservationResult, error)
+	RecordObservation(ctx context.Context, o identity.Observation) (identity.ObservationResult, error)
 }
 
 // errConflict: the subject is already bound to another object id.
@@ -87,7 +86,7 @@ func (o *observer) observe(ctx context.Context, ob identity.Observation) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	switch res.Outcome {
-	case store.ObservationNew, store.ObservationKnown:
+	case identity.ObservationNew, identity.ObservationKnown:
 		if st, ok := o.pairs[k]; ok && st.objectID != ob.ObjectID {
 			// The store accepted a binding this process saw differently (the
 			// database was replaced under us?). Refuse rather than guess.
@@ -97,7 +96,7 @@ func (o *observer) observe(ctx context.Context, ob identity.Observation) error {
 		}
 		o.remember(k, ob.ObjectID, ob.TenantID, ob.ClientID)
 		return nil
-	case store.ObservationConflicting:
+	case identity.ObservationConflicting:
 		if len(o.conflicts) < o.max {
 			o.conflicts[conflictKey{ob.Provider, ob.Subject, ob.ObjectID}] = true
 		}
@@ -164,7 +163,7 @@ func (o *observer) flush(ctx context.Context) (written int, err error) {
 			errs = append(errs, err)
 			continue
 		}
-		if res.Outcome == store.ObservationConflicting {
+		if res.Outcome == identity.ObservationConflicting {
 			// Cannot happen while the store keeps first bindings; say so loudly if it does.
 			o.log.Error("bridge: flushing a known pair found a conflict in the store", "provider", it.k.provider)
 		}

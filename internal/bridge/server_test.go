@@ -20,7 +20,6 @@ import (
 	"github.com/idlinkhq/idlink/internal/bridge"
 	"github.com/idlinkhq/idlink/internal/bridge/bridgetest"
 	"github.com/idlinkhq/idlink/internal/identity"
-	"github.com/idlinkhq/idlink/internal/store"
 	"github.com/idlinkhq/idlink/internal/store/sqlite"
 )
 
@@ -34,9 +33,9 @@ type countingRecorder struct {
 	fail   atomic.Bool
 }
 
-func (c *countingRecorder) RecordObservation(ctx context.Context, o identity.Observation) (store.ObservationResult, error) {
+func (c *countingRecorder) RecordObservation(ctx context.Context, o identity.Observation) (identity.ObservationResult, error) {
 	if c.fail.Load() {
-		return store.ObservationResult{}, errors.New("database unavailable")
+		return identity.ObservationResult{}, errors.New("database unavailable")
 	}
 	c.writes.Add(1)
 	return c.st.RecordObservation(ctx, o)

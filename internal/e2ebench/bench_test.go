@@ -230,7 +230,7 @@ type timedWriter struct {
 	first, last time.Time
 }
 
-func (t *timedWriter) UpsertLinks(ctx context.Context, links []identity.Link) ([]reconcile.WriteResult, error) {
+func (t *timedWriter) UpsertLinks(ctx context.Context, links []identity.Link) ([]identity.WriteResult, error) {
 	if t.first.IsZero() {
 		t.first = time.Now()
 	}
@@ -402,7 +402,7 @@ func measureBackfill(ctx context.Context, users int, seed int64, latency time.Du
 	mem := startMemSampler()
 	rctx, cancel := context.WithTimeout(ctx, runBound)
 	start := time.Now()
-	out, runErr := j.Run(rctx, job.Options{Kind: store.KindBackfill, Holder: "e2ebench", Reconcile: rc})
+	out, runErr := j.Run(rctx, job.Options{Kind: identity.KindBackfill, Holder: "e2ebench", Reconcile: rc})
 	m.Wall = time.Since(start)
 	cancel()
 	m.PeakHeap = mem.finish()

@@ -11,7 +11,6 @@ import (
 	"github.com/idlinkhq/idlink/internal/identity"
 	"github.com/idlinkhq/idlink/internal/sim/entrasim"
 	"github.com/idlinkhq/idlink/internal/sim/fault"
-	"github.com/idlinkhq/idlink/internal/store"
 )
 
 // timingSink notes when the first user page arrives and holds every page
@@ -25,7 +24,7 @@ type timingSink struct {
 	prefetched int
 }
 
-func (s *timingSink) UpsertEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser, cur *store.Cursor) error {
+func (s *timingSink) UpsertEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser, cur *identity.Cursor) error {
 	s.first.CompareAndSwap(0, int64(time.Since(s.start)))
 	if len(users) > 0 && users[0].Deleted == identity.NotDeleted {
 		s.pages++

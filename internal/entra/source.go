@@ -4,20 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	abs "github.com/microsoft/kiota-abstractions-go"
 	"log/slog"
 	"net/url"
 	"time"
 
+	abs "github.com/microsoft/kiota-abstractions-go"
+
 	"github.com/idlinkhq/idlink/internal/identity"
-	"github.com/idlinkhq/idlink/internal/store"
 )
 
 // Sink is where a sync writes Entra users; store.Store satisfies it.
 type Sink interface {
 	// UpsertEntraUsers writes one page; a non-nil cursor is committed in the
 	// same transaction.
-	UpsertEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser, cursor *store.Cursor) error
+	UpsertEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser, cursor *identity.Cursor) error
 	LookupEntraUsers(ctx context.Context, oids []string) (map[string]identity.EntraUser, error)
 	MarkEntraUsersNotSeen(ctx context.Context, runID int64) (int64, error)
 	SetEntraScope(ctx context.Context, inScope []string) error
@@ -243,7 +243,7 @@ func (s *Source) full(ctx context.Context, sink Sink, runID int64, scope map[str
 	}
 
 	ri = s.c.request("/users", odata(splitSelect(), s.cfg.PageSize))
-	if err := s.listPages(ctx, sink, runID, ri, "list users", identity.NotDeleted, scope, &store.Cursor{Name: s.CursorName(), Value: deltaLink}, res); err != nil {
+	if err := s.listPages(ctx, sink, runID, ri, "list users", identity.NotDeleted, scope, &identity.Cursor{Name: s.CursorName(), Value: deltaLink}, res); err != nil {
 		return err
 	}
 	n, err := sink.MarkEntraUsersNotSeen(ctx, runID)
@@ -260,7 +260,7 @@ func (s *Source) full(ctx context.Context, sink Sink, runID int64, scope map[str
 // store does not lengthen the chain of requests, and at most two pages are in
 // memory.
 func (s *Source) listPages(ctx context.Context, sink Sink, runID int64, ri *abs.RequestInformation, what string, deleted identity.Deletion,
-	scope map[string]struct{}, cursor *store.Cursor, res *Result) error {
+	scope map[string]struct{}, cursor *identity.Cursor, res *Result) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops a page requested in vain when storing fails
 	type answer struct {
@@ -310,7 +310,7 @@ func (s *Source) listPages(ctx context.Context, sink Sink, runID int64, ri *abs.
 			}
 			batch = append(batch, u)
 		}
-		var c *store.Cursor
+		var c *identity.Cursor
 		if page.NextLink == "" {
 			c = cursor
 		}
@@ -414,10 +414,10 @@ func (s *Source) delta(ctx context.Context, sink Sink, runID int64, link string,
 				res.Users++
 			}
 		}
-		var cursor *store.Cursor
+		var cursor *identity.Cursor
 		switch {
 		case page.DeltaLink != "":
-			cursor = &store.Cursor{Name: s.CursorName(), Value: page.DeltaLink}
+			cursor = &identity.Cursor{Name: s.CursorName(), Value: page.DeltaLink}
 		case page.NextLink == "":
 			return errors.New("entra: a delta page had neither @odata.nextLink nor @odata.deltaLink")
 		}

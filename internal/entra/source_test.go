@@ -163,7 +163,7 @@ func openStore(t testing.TB) *sqlite.Store {
 
 func startRun(t testing.TB, st store.Store) int64 {
 	t.Helper()
-	r, err := st.StartRun(context.Background(), store.KindRun, "test")
+	r, err := st.StartRun(context.Background(), identity.KindRun, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func runSync(t testing.TB, src *Source, st store.Store, mode Mode) Result {
 		t.Fatalf("sync: %v", err)
 	}
 	r, _ := st.GetRun(ctx, id)
-	r.Status, r.FinishedAt = store.StatusSucceeded, time.Now()
+	r.Status, r.FinishedAt = identity.StatusSucceeded, time.Now()
 	if err := st.FinishRun(ctx, r); err != nil {
 		t.Fatal(err)
 	}

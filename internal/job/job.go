@@ -41,10 +41,10 @@ type Source interface {
 
 // Options configure one run.
 type Options struct {
-	Kind     store.RunKind // run or backfill
-	DryRun   bool          // plan only: nothing is written to Salesforce or to links
-	Override int64         // id of a held run whose actions the admin reviewed
-	Holder   string        // host/pid, for the lease and the run record
+	Kind     identity.RunKind // run or backfill
+	DryRun   bool             // plan only: nothing is written to Salesforce or to links
+	Override int64            // id of a held run whose actions the admin reviewed
+	Holder   string           // host/pid, for the lease and the run record
 	// LeaseTTL is how long the lease outlives a run that stops renewing it
 	// (killed): the next run is skipped until then. Renewed every TTL/3
 	// while the run works. Default 2 minutes.
@@ -82,7 +82,7 @@ type Job struct {
 
 // Outcome is what a run did.
 type Outcome struct {
-	Run    store.Run
+	Run    identity.Run
 	Result *reconcile.Result
 	Apply  reconcile.ApplyResult
 	Held   *reconcile.HeldError
@@ -150,7 +150,7 @@ func (j *Job) Run(ctx context.Context, opt Options) (Outcome, error) {
 	j.closeInterrupted(runCtx)
 	kind := opt.Kind
 	if opt.DryRun {
-		kind = store.KindDryRun
+		kind = identity.KindDryRun
 	}
 	run, err := j.Store.StartRun(runCtx, kind, opt.Holder)
 	if err != nil {
@@ -196,16 +196,16 @@ func (j *Job) Run(ctx context.Context, opt Options) (Outcome, error) {
 	return out, runErr
 }
 
-func (j *Job) statusOf(err error) store.RunStatus {
+func (j *Job) statusOf(err error) identity.RunStatus {
 	switch {
 	case err == nil:
-		return store.StatusSucceeded
+		return identity.StatusSucceeded
 	case errors.Is(err, reconcile.ErrHeld):
-		return store.StatusHeld
+		return identity.StatusHeld
 	case j.Throttled != nil && j.Throttled(err):
-		return store.StatusThrottled
+		return identity.StatusThrottled
 	}
-	return store.StatusFailed
+	return identity.StatusFailed
 }
 
 // closeInterrupted records runs that are still "running" as failed. Holding
@@ -218,10 +218,10 @@ func (j *Job) closeInterrupted(ctx context.Context) {
 		return
 	}
 	for _, r := range runs {
-		if r.Status != store.StatusRunning {
+		if r.Status != identity.StatusRunning {
 			continue
 		}
-		r.Status = store.StatusFailed
+		r.Status = identity.StatusFailed
 		r.FinishedAt = time.Now().UTC()
 		r.Error = "interrupted: the process stopped before the run finished (killed or crashed); the next run converges"
 		if err := j.Store.FinishRun(ctx, r); err != nil {
@@ -310,7 +310,7 @@ func (j *Job) read(ctx context.Context, log *slog.Logger, mirror store.Store, ru
 }
 
 func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outcome, counts map[string]int64) error {
-	notes, err := j.read(ctx, log, j.Store, out.Run.ID, opt.Kind == store.KindBackfill, counts)
+	notes, err := j.read(ctx, log, j.Store, out.Run.ID, opt.Kind == identity.KindBackfill, counts)
 	if err != nil {
 		return err
 	}
@@ -393,17 +393,17 @@ func withOwner(ctx context.Context, st store.Store, rc reconcile.Config) (reconc
 
 // LastSuccessful is the newest run or backfill that succeeded (dry runs
 // are not runs); ok is false when there is none among the last 200 runs.
-func LastSuccessful(ctx context.Context, st store.Store) (run store.Run, ok bool, err error) {
+func LastSuccessful(ctx context.Context, st store.Store) (run identity.Run, ok bool, err error) {
 	runs, err := st.ListRuns(ctx, 200)
 	if err != nil {
-		return store.Run{}, false, fmt.Errorf("read the previous runs: %w", err)
+		return identity.Run{}, false, fmt.Errorf("read the previous runs: %w", err)
 	}
 	for _, r := range runs {
-		if r.Status == store.StatusSucceeded && (r.Kind == store.KindRun || r.Kind == store.KindBackfill) {
+		if r.Status == identity.StatusSucceeded && (r.Kind == identity.KindRun || r.Kind == identity.KindBackfill) {
 			return r, true, nil
 		}
 	}
-	return store.Run{}, false, nil
+	return identity.Run{}, false, nil
 }
 
 // baseline is the coverage of the last successful run, the reference of the
@@ -423,7 +423,7 @@ func baseline(ctx context.Context, st store.Store) (*reconcile.Coverage, error) 
 // run revoked (its next sign-in finds the correct link). Other misrouted
 // identities stay misrouted: Salesforce's own link still names the
 // duplicate, even where the package's confirmUser routes the sign-in.
-func afterApply(as []identity.Assessment, recs []store.ActionRecord) []identity.Assessment {
+func afterApply(as []identity.Assessment, recs []identity.ActionRecord) []identity.Assessment {
 	applied := map[identity.LinkKey]identity.Link{}
 	revoked := map[identity.LinkKey]bool{}
 	for _, r := range recs {
@@ -480,7 +480,7 @@ func (j *Job) dryRun(ctx context.Context, log *slog.Logger, opt Options, out *Ou
 		return fmt.Errorf("dry run: open a scratch store: %w", err)
 	}
 	defer cleanup()
-	mirrorRun, err := scratch.StartRun(ctx, store.KindDryRun, opt.Holder)
+	mirrorRun, err := scratch.StartRun(ctx, identity.KindDryRun, opt.Holder)
 	if err != nil {
 		return fmt.Errorf("dry run: %w", err)
 	}

@@ -7,7 +7,6 @@ import (
 
 	"github.com/idlinkhq/idlink/internal/identity"
 	"github.com/idlinkhq/idlink/internal/reconcile"
-	"github.com/idlinkhq/idlink/internal/store"
 )
 
 func TestAfterApplyMarksOnlyAppliedLinksLinked(t *testing.T) {
@@ -21,7 +20,7 @@ func TestAfterApplyMarksOnlyAppliedLinksLinked(t *testing.T) {
 	link := func(sub, sf string, st identity.LinkStatus) identity.Link {
 		return identity.Link{Provider: "P", Subject: sub, SalesforceUserID: sf, Status: st}
 	}
-	recs := []store.ActionRecord{
+	recs := []identity.ActionRecord{
 		{Action: identity.Action{Kind: identity.ActionCreateLink, Link: link("s1", "005A", identity.LinkActive)}, State: reconcile.StateApplied},
 		{Action: identity.Action{Kind: identity.ActionCreateLink, Link: link("s2", "005B", identity.LinkActive)}, State: reconcile.StateFailed},
 		{Action: identity.Action{Kind: identity.ActionCreateLink, Link: link("s3", "005C", identity.LinkActive)}, State: reconcile.StateApplied},

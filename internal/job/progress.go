@@ -66,7 +66,7 @@ type countingStore struct {
 	m *meter
 }
 
-func (c countingStore) UpsertEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser, cursor *store.Cursor) error {
+func (c countingStore) UpsertEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser, cursor *identity.Cursor) error {
 	err := c.Store.UpsertEntraUsers(ctx, runID, users, cursor)
 	if err == nil {
 		c.m.entra.Add(int64(len(users)))
@@ -74,7 +74,7 @@ func (c countingStore) UpsertEntraUsers(ctx context.Context, runID int64, users 
 	return err
 }
 
-func (c countingStore) UpsertSalesforceUsers(ctx context.Context, runID int64, users []identity.SalesforceUser, cursor *store.Cursor) error {
+func (c countingStore) UpsertSalesforceUsers(ctx context.Context, runID int64, users []identity.SalesforceUser, cursor *identity.Cursor) error {
 	err := c.Store.UpsertSalesforceUsers(ctx, runID, users, cursor)
 	if err == nil {
 		c.m.sf.Add(int64(len(users)))
@@ -96,7 +96,7 @@ type countingWriter struct {
 	m *meter
 }
 
-func (c countingWriter) UpsertLinks(ctx context.Context, links []identity.Link) ([]reconcile.WriteResult, error) {
+func (c countingWriter) UpsertLinks(ctx context.Context, links []identity.Link) ([]identity.WriteResult, error) {
 	res, err := c.LinkWriter.UpsertLinks(ctx, links)
 	c.m.written.Add(int64(len(res)))
 	return res, err

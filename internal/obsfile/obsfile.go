@@ -12,10 +12,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/idlinkhq/idlink/internal/csvsafe"
 	"io"
 	"strings"
 	"time"
+
+	"github.com/idlinkhq/idlink/internal/csvsafe"
 
 	"github.com/idlinkhq/idlink/internal/identity"
 )

@@ -13,17 +13,17 @@ import (
 // Store is the part of store.Store that Apply uses.
 type Store interface {
 	// ApplyLinkChanges writes links, their history and audit events in one transaction.
-	ApplyLinkChanges(ctx context.Context, runID int64, changes []store.LinkChange) error
-	SaveActions(ctx context.Context, runID int64, actions []store.ActionRecord) error
-	GetRun(ctx context.Context, id int64) (store.Run, error)
-	ListActions(ctx context.Context, runID int64) ([]store.ActionRecord, error)
+	ApplyLinkChanges(ctx context.Context, runID int64, changes []identity.LinkChange) error
+	SaveActions(ctx context.Context, runID int64, actions []identity.ActionRecord) error
+	GetRun(ctx context.Context, id int64) (identity.Run, error)
+	ListActions(ctx context.Context, runID int64) ([]identity.ActionRecord, error)
 }
 
 // LinkWriter writes link records (Identity_Link__c) to Salesforce, upserting
 // by subject. It returns one result per link, in order: partial success is
 // normal. An error means the call as a whole failed (no record written).
 type LinkWriter interface {
-	UpsertLinks(ctx context.Context, links []identity.Link) ([]WriteResult, error)
+	UpsertLinks(ctx context.Context, links []identity.Link) ([]identity.WriteResult, error)
 }
 
 // AccountLinkRevoker removes Salesforce's own ThirdPartyAccountLink for
@@ -32,12 +32,6 @@ type LinkWriter interface {
 // identity.ErrRevocationUnavailable concerns the org as a whole.
 type AccountLinkRevoker interface {
 	RevokeAccountLink(ctx context.Context, provider, userID, subject string) error
-}
-
-// WriteResult is Salesforce's answer for one record.
-type WriteResult struct {
-	OK    bool
-	Error string // Salesforce's status code and message when !OK
 }
 
 // Action record states.
@@ -84,7 +78,7 @@ type ApplyResult struct {
 	Held    bool
 	Applied int // actions written to Salesforce (when they go there) and the store
 	Failed  []Failure
-	Records []store.ActionRecord // as saved with SaveActions
+	Records []identity.ActionRecord // as saved with SaveActions
 }
 
 // Apply executes a plan: it checks the safety limit, writes link records to
@@ -113,9 +107,9 @@ func Apply(ctx context.Context, st Store, w LinkWriter, r *Result, opt ApplyOpti
 	}
 	var res ApplyResult
 	save := func() error {
-		res.Records = make([]store.ActionRecord, len(r.Actions))
+		res.Records = make([]identity.ActionRecord, len(r.Actions))
 		for i, a := range r.Actions {
-			res.Records[i] = store.ActionRecord{Seq: i + 1, Action: a, State: states[i], Error: errs[i]}
+			res.Records[i] = identity.ActionRecord{Seq: i + 1, Action: a, State: states[i], Error: errs[i]}
 		}
 		if err := st.SaveActions(ctx, opt.RunID, res.Records); err != nil {
 			return fmt.Errorf("save the actions of run %d: %w", opt.RunID, err)
@@ -169,7 +163,7 @@ func Apply(ctx context.Context, st Store, w LinkWriter, r *Result, opt ApplyOpti
 	runErr := bw.write(ctx, writes)
 	for start := 0; start < len(proposals) && runErr == nil; start += opt.BatchSize {
 		batch := proposals[start:min(start+opt.BatchSize, len(proposals))]
-		changes := make([]store.LinkChange, len(batch))
+		changes := make([]identity.LinkChange, len(batch))
 		for k, i := range batch {
 			changes[k] = linkChange(r.Actions[i], opt.Actor)
 		}
@@ -236,7 +230,7 @@ func revokeAccountLinks(ctx context.Context, st Store, opt ApplyOptions, r *Resu
 			fail(i, "not revoked: "+err.Error())
 			continue
 		}
-		if err := recordChanges(ctx, st, opt.RunID, []store.LinkChange{linkChange(a, opt.Actor)}); err != nil {
+		if err := recordChanges(ctx, st, opt.RunID, []identity.LinkChange{linkChange(a, opt.Actor)}); err != nil {
 			fail(i, "revoked in Salesforce but not recorded: "+err.Error())
 			return err
 		}
@@ -245,11 +239,11 @@ func revokeAccountLinks(ctx context.Context, st Store, opt ApplyOptions, r *Resu
 	return nil
 }
 
-func linkChange(a identity.Action, actor string) store.LinkChange {
-	return store.LinkChange{Action: a.Kind, Link: a.Link, Actor: actor, Detail: a.Reason}
+func linkChange(a identity.Action, actor string) identity.LinkChange {
+	return identity.LinkChange{Action: a.Kind, Link: a.Link, Actor: actor, Detail: a.Reason}
 }
 
-func recordChanges(ctx context.Context, st Store, runID int64, changes []store.LinkChange) error {
+func recordChanges(ctx context.Context, st Store, runID int64, changes []identity.LinkChange) error {
 	if len(changes) == 0 {
 		return nil
 	}
@@ -275,7 +269,7 @@ func overrideCovers(ctx context.Context, st Store, r *Result, idx []int, o Overr
 	if err != nil {
 		return "", fmt.Errorf("read run %d named by the override: %w", o.RunID, err)
 	}
-	if run.Status != store.StatusHeld {
+	if run.Status != identity.StatusHeld {
 		return fmt.Sprintf("override names run %d, which was %s, not held", o.RunID, run.Status), nil
 	}
 	recs, err := st.ListActions(ctx, o.RunID)

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/idlinkhq/idlink/internal/identity"
-	"github.com/idlinkhq/idlink/internal/store"
 	"github.com/idlinkhq/idlink/internal/store/sqlite"
 )
 
@@ -26,7 +25,7 @@ type pipelineStore struct {
 	hold   time.Duration
 }
 
-func (s *pipelineStore) ApplyLinkChanges(ctx context.Context, runID int64, changes []store.LinkChange) error {
+func (s *pipelineStore) ApplyLinkChanges(ctx context.Context, runID int64, changes []identity.LinkChange) error {
 	s.busy.Store(true)
 	defer s.busy.Store(false)
 	if s.hold > 0 {
@@ -39,9 +38,9 @@ func (s *pipelineStore) ApplyLinkChanges(ctx context.Context, runID int64, chang
 }
 
 // planFor plans a run of the harness's world without applying it.
-func (h *harness) planFor() (store.Run, *Result) {
+func (h *harness) planFor() (identity.Run, *Result) {
 	h.t.Helper()
-	run, err := h.st.StartRun(h.ctx, store.KindRun, "test")
+	run, err := h.st.StartRun(h.ctx, identity.KindRun, "test")
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -99,7 +98,7 @@ type overlapWriter struct {
 	overlaps int
 }
 
-func (w *overlapWriter) UpsertLinks(ctx context.Context, links []identity.Link) ([]WriteResult, error) {
+func (w *overlapWriter) UpsertLinks(ctx context.Context, links []identity.Link) ([]identity.WriteResult, error) {
 	if len(w.batches) > 0 {
 		for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 			if w.st.busy.Load() {
@@ -142,7 +141,7 @@ type gatedWriter struct {
 	opened   bool
 }
 
-func (g *gatedWriter) UpsertLinks(ctx context.Context, links []identity.Link) ([]WriteResult, error) {
+func (g *gatedWriter) UpsertLinks(ctx context.Context, links []identity.Link) ([]identity.WriteResult, error) {
 	g.mu.Lock()
 	g.inflight++
 	g.peak = max(g.peak, g.inflight)

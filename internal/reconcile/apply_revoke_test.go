@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/idlinkhq/idlink/internal/identity"
-	"github.com/idlinkhq/idlink/internal/store"
 )
 
 // revokeCall is one RevokeAccountLink call as the revoker saw it.
@@ -68,13 +67,13 @@ func revokeAction(n int) identity.Action {
 func linkedHarness(t *testing.T, n int) *harness {
 	t.Helper()
 	h := newHarness(t)
-	run, err := h.st.StartRun(h.ctx, store.KindRun, "test")
+	run, err := h.st.StartRun(h.ctx, identity.KindRun, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cs []store.LinkChange
+	var cs []identity.LinkChange
 	for i := 1; i <= n; i++ {
-		cs = append(cs, store.LinkChange{Action: identity.ActionCreateLink, Link: link(pB, oid(i), i, i, identity.LinkActive), Actor: "idlink run 0"})
+		cs = append(cs, identity.LinkChange{Action: identity.ActionCreateLink, Link: link(pB, oid(i), i, i, identity.LinkActive), Actor: "idlink run 0"})
 	}
 	if err := h.st.ApplyLinkChanges(h.ctx, run.ID, cs); err != nil {
 		t.Fatal(err)
@@ -82,13 +81,13 @@ func linkedHarness(t *testing.T, n int) *harness {
 	return h
 }
 
-func (h *harness) revokeHistory(n int) []store.LinkVersion {
+func (h *harness) revokeHistory(n int) []identity.LinkVersion {
 	h.t.Helper()
 	hist, err := h.st.LinkHistory(h.ctx, identity.LinkKey{Provider: pB, Subject: oid(n)})
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	var out []store.LinkVersion
+	var out []identity.LinkVersion
 	for _, v := range hist {
 		if v.Action == identity.ActionRevokeAccountLink {
 			out = append(out, v)
@@ -97,13 +96,13 @@ func (h *harness) revokeHistory(n int) []store.LinkVersion {
 	return out
 }
 
-func (h *harness) revokeAudit(runID int64) []store.AuditEvent {
+func (h *harness) revokeAudit(runID int64) []identity.AuditEvent {
 	h.t.Helper()
 	evs, err := h.st.ListAudit(h.ctx, 0, 0)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	var out []store.AuditEvent
+	var out []identity.AuditEvent
 	for _, e := range evs {
 		if e.Kind == "link."+string(identity.ActionRevokeAccountLink) && e.RunID == runID {
 			out = append(out, e)
@@ -144,7 +143,7 @@ func TestApplyRevokeAccountLinks(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := linkedHarness(t, n)
 			before := h.links()
-			run, err := h.st.StartRun(h.ctx, store.KindRun, "test")
+			run, err := h.st.StartRun(h.ctx, identity.KindRun, "test")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -238,7 +237,7 @@ func TestApplyRevokeAccountLinks(t *testing.T) {
 func TestApplyRevokeAccountLinksNotAfterFailedWrites(t *testing.T) {
 	h := linkedHarness(t, 1)
 	h.sf.failCall = errors.New("503 SERVER_UNAVAILABLE")
-	run, _ := h.st.StartRun(h.ctx, store.KindRun, "test")
+	run, _ := h.st.StartRun(h.ctx, identity.KindRun, "test")
 	r := &Result{Actions: []identity.Action{{Kind: identity.ActionCreateLink, Link: link(pB, oid(9), 9, 9, identity.LinkActive)}, revokeAction(1)},
 		Disruptive: []int{1}, ActiveLinks: 1}
 	rv := &fakeRevoker{sf: h.sf}
@@ -258,7 +257,7 @@ func TestApplyRevokeAccountLinksNotAfterFailedWrites(t *testing.T) {
 // as such, and the run stops: no further revoke is attempted.
 func TestApplyRevokeAccountLinkNotRecorded(t *testing.T) {
 	h := linkedHarness(t, 2)
-	run, _ := h.st.StartRun(h.ctx, store.KindRun, "test")
+	run, _ := h.st.StartRun(h.ctx, identity.KindRun, "test")
 	r := &Result{Actions: []identity.Action{revokeAction(1), revokeAction(2)}, Disruptive: []int{0, 1}, ActiveLinks: 2}
 	st := &pipelineStore{Store: h.st, failAt: 1}
 	rv := &fakeRevoker{sf: h.sf}
@@ -285,7 +284,7 @@ func TestApplyRevokeAccountLinksEndToEnd(t *testing.T) {
 	h := newHarness(t)
 	h.cfg.Providers[0].RevokeAccountLinks = true
 	h.seed(n)
-	run, err := h.st.StartRun(h.ctx, store.KindRun, "test")
+	run, err := h.st.StartRun(h.ctx, identity.KindRun, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +366,7 @@ func TestApplyRevokeAccountLinksEndToEnd(t *testing.T) {
 // ErrRevocationUnavailable) stops the revokes of that provider only.
 func TestApplyRevokeAccountLinksPerProvider(t *testing.T) {
 	h := linkedHarness(t, 2)
-	run, _ := h.st.StartRun(h.ctx, store.KindRun, "test")
+	run, _ := h.st.StartRun(h.ctx, identity.KindRun, "test")
 	other := func(sub string, dup int) identity.Action {
 		l := link(pE, sub, dup, dup, identity.LinkRevoked)
 		return identity.Action{Kind: identity.ActionRevokeAccountLink, Link: l, Reason: "misrouted"}

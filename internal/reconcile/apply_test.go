@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/idlinkhq/idlink/internal/identity"
-	"github.com/idlinkhq/idlink/internal/store"
 	"github.com/idlinkhq/idlink/internal/store/sqlite"
 )
 
@@ -30,14 +29,14 @@ func newFakeSalesforce() *fakeSalesforce {
 	return &fakeSalesforce{rows: map[identity.LinkKey]identity.Link{}, fail: map[string]string{}}
 }
 
-func (f *fakeSalesforce) UpsertLinks(_ context.Context, links []identity.Link) ([]WriteResult, error) {
+func (f *fakeSalesforce) UpsertLinks(_ context.Context, links []identity.Link) ([]identity.WriteResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.batches = append(f.batches, len(links))
 	if f.failCall != nil {
 		return nil, f.failCall
 	}
-	out := make([]WriteResult, len(links))
+	out := make([]identity.WriteResult, len(links))
 	for i, l := range links {
 		if msg, bad := f.fail[l.Subject]; bad {
 			out[i].Error = msg
@@ -81,7 +80,7 @@ func newHarness(t *testing.T) *harness {
 // seed stores n Entra users matched by oid with n Salesforce users.
 func (h *harness) seed(n int) {
 	h.t.Helper()
-	run, err := h.st.StartRun(h.ctx, store.KindBackfill, "test")
+	run, err := h.st.StartRun(h.ctx, identity.KindBackfill, "test")
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -97,16 +96,16 @@ func (h *harness) seed(n int) {
 	if err := h.st.UpsertSalesforceUsers(h.ctx, run.ID, ss, nil); err != nil {
 		h.t.Fatal(err)
 	}
-	run.Status, run.FinishedAt = store.StatusSucceeded, time.Now()
+	run.Status, run.FinishedAt = identity.StatusSucceeded, time.Now()
 	if err := h.st.FinishRun(h.ctx, run); err != nil {
 		h.t.Fatal(err)
 	}
 }
 
 // run is one reconciliation: re-read Salesforce's rows, plan, apply, finish.
-func (h *harness) run(opt ApplyOptions) (store.Run, *Result, ApplyResult, error) {
+func (h *harness) run(opt ApplyOptions) (identity.Run, *Result, ApplyResult, error) {
 	h.t.Helper()
-	run, err := h.st.StartRun(h.ctx, store.KindRun, "test")
+	run, err := h.st.StartRun(h.ctx, identity.KindRun, "test")
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -130,11 +129,11 @@ func (h *harness) run(opt ApplyOptions) (store.Run, *Result, ApplyResult, error)
 	res, applyErr := Apply(h.ctx, h.st, h.sf, r, opt)
 	switch {
 	case errors.Is(applyErr, ErrHeld):
-		run.Status = store.StatusHeld
+		run.Status = identity.StatusHeld
 	case applyErr != nil:
-		run.Status, run.Error = store.StatusFailed, applyErr.Error()
+		run.Status, run.Error = identity.StatusFailed, applyErr.Error()
 	default:
-		run.Status = store.StatusSucceeded
+		run.Status = identity.StatusSucceeded
 	}
 	run.FinishedAt = time.Now()
 	if err := h.st.FinishRun(h.ctx, run); err != nil {
@@ -154,7 +153,7 @@ func (h *harness) links() map[string]identity.Link {
 
 func (h *harness) setEnabled(enabled bool, ns ...int) {
 	h.t.Helper()
-	run, err := h.st.StartRun(h.ctx, store.KindRun, "test")
+	run, err := h.st.StartRun(h.ctx, identity.KindRun, "test")
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -165,7 +164,7 @@ func (h *harness) setEnabled(enabled bool, ns ...int) {
 	if err := h.st.UpsertEntraUsers(h.ctx, run.ID, es, nil); err != nil {
 		h.t.Fatal(err)
 	}
-	run.Status, run.FinishedAt = store.StatusSucceeded, time.Now()
+	run.Status, run.FinishedAt = identity.StatusSucceeded, time.Now()
 	if err := h.st.FinishRun(h.ctx, run); err != nil {
 		h.t.Fatal(err)
 	}
@@ -342,14 +341,14 @@ func TestApplyWholeCallFailureWritesNothing(t *testing.T) {
 func TestApplyProposalsStayOutOfSalesforce(t *testing.T) {
 	h := newHarness(t)
 	ctx := h.ctx
-	run, _ := h.st.StartRun(ctx, store.KindBackfill, "test")
+	run, _ := h.st.StartRun(ctx, identity.KindBackfill, "test")
 	if err := h.st.UpsertEntraUsers(ctx, run.ID, []identity.EntraUser{eu(1)}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.st.UpsertSalesforceUsers(ctx, run.ID, []identity.SalesforceUser{su(1, "u1@contoso.com", "")}, nil); err != nil {
 		t.Fatal(err)
 	}
-	run.Status = store.StatusSucceeded
+	run.Status = identity.StatusSucceeded
 	h.st.FinishRun(ctx, run)
 	// A Salesforce row of an identity that never existed: revoked in Salesforce only.
 	h.sf.rows[identity.LinkKey{Provider: pB, Subject: "ghost"}] = link(pB, "ghost", 1, 9, identity.LinkActive)
@@ -372,7 +371,7 @@ func TestApplyProposalsStayOutOfSalesforce(t *testing.T) {
 		t.Fatalf("store: %+v", l)
 	}
 	// An admin approves: the next run links and writes Salesforce.
-	if err := h.st.RecordDecisions(ctx, store.Decision{Provider: pB, Subject: oid(1), SalesforceUserID: sfid(1), ObjectID: oid(1),
+	if err := h.st.RecordDecisions(ctx, identity.Decision{Provider: pB, Subject: oid(1), SalesforceUserID: sfid(1), ObjectID: oid(1),
 		Approved: true, Actor: "admin alice", Reason: "checked with HR", At: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
@@ -388,7 +387,7 @@ func TestApplyProposalsStayOutOfSalesforce(t *testing.T) {
 	}
 }
 
-func countState(recs []store.ActionRecord, state string) int {
+func countState(recs []identity.ActionRecord, state string) int {
 	n := 0
 	for _, r := range recs {
 		if r.State == state {

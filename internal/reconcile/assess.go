@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/idlinkhq/idlink/internal/identity"
-	"github.com/idlinkhq/idlink/internal/store"
 )
 
 // activeCase is one active, in-scope Entra user under one provider, as its
@@ -227,7 +226,7 @@ func (p *planner) routing(x *activeCase) bool {
 type linkGoal struct {
 	desired        identity.Link
 	auto           bool // the match links without an approval
-	dec            store.Decision
+	dec            identity.Decision
 	approved       bool
 	rejected       bool
 	curOK, remOK   bool // idlink's record / Salesforce's row is already the desired link

@@ -7,7 +7,6 @@ import (
 	"sync"
 
 	"github.com/idlinkhq/idlink/internal/identity"
-	"github.com/idlinkhq/idlink/internal/store"
 )
 
 // batchWriter writes the plan's link writes to Salesforce in batches, up to
@@ -33,7 +32,7 @@ type batchWriter struct {
 // done is closed, Salesforce's answer.
 type sfBatch struct {
 	idx     []int
-	results []WriteResult
+	results []identity.WriteResult
 	err     error
 	skipped bool          // not sent: an earlier batch failed
 	decided chan struct{} // closed once the sender sent or skipped it
@@ -120,7 +119,7 @@ func (b *batchWriter) write(ctx context.Context, writes []int) error {
 			<-window
 			continue
 		}
-		var changes []store.LinkChange
+		var changes []identity.LinkChange
 		var accepted []int
 		for k, i := range bt.idx {
 			switch {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/idlinkhq/idlink/internal/config"
 	"github.com/idlinkhq/idlink/internal/identity"
-	"github.com/idlinkhq/idlink/internal/store"
 )
 
 const testTenant = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -24,8 +23,8 @@ type world struct {
 	links     []identity.Link
 	remote    []identity.Link
 	obs       []identity.Observation
-	conflicts []store.ObservationConflict
-	decisions []store.Decision
+	conflicts []identity.ObservationConflict
+	decisions []identity.Decision
 }
 
 func (w world) snapshot(t testing.TB) *Snapshot {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/idlinkhq/idlink/internal/identity"
-	"github.com/idlinkhq/idlink/internal/store"
 )
 
 // Mirror is what a snapshot reads of both sides, as the last sync stored them.
@@ -21,8 +20,8 @@ type Mirror interface {
 type State interface {
 	ScanLinks(ctx context.Context, fn func(identity.Link) error) error
 	ScanObservations(ctx context.Context, fn func(identity.Observation) error) error
-	ListObservationConflicts(ctx context.Context) ([]store.ObservationConflict, error)
-	ScanDecisions(ctx context.Context, fn func(store.Decision) error) error
+	ListObservationConflicts(ctx context.Context) ([]identity.ObservationConflict, error)
+	ScanDecisions(ctx context.Context, fn func(identity.Decision) error) error
 }
 
 // Load streams everything Plan needs, one row at a time: the mirror of both

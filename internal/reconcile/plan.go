@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/idlinkhq/idlink/internal/identity"
-	"github.com/idlinkhq/idlink/internal/store"
 )
 
 // Result is the outcome of planning: one assessment per identity and
@@ -316,7 +315,7 @@ func (p *planner) rejected(provider string, ls linkState, oid string) bool {
 }
 
 // decidedBy is the history text of an admin's decision: who, and why.
-func decidedBy(verb string, d store.Decision) string {
+func decidedBy(verb string, d identity.Decision) string {
 	if d.Reason == "" {
 		return verb + " by " + d.Actor
 	}

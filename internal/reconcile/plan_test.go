@@ -7,7 +7,6 @@ import (
 
 	"github.com/idlinkhq/idlink/internal/identity"
 	"github.com/idlinkhq/idlink/internal/reconcile/subject"
-	"github.com/idlinkhq/idlink/internal/store"
 )
 
 const (
@@ -117,7 +116,7 @@ func TestPlanSituations(t *testing.T) {
 			w: world{entra: []identity.EntraUser{eu(1)}, sf: []identity.SalesforceUser{su(1, "u1@contoso.com", "")},
 				obs:       []identity.Observation{obs(pE, "sub1", 1)},
 				links:     []identity.Link{link(pE, "sub1", 1, 1, identity.LinkProposed)},
-				decisions: []store.Decision{{Provider: pE, Subject: "sub1", SalesforceUserID: sfid(1), ObjectID: oid(1), Approved: true, Actor: "admin alice", At: now}}},
+				decisions: []identity.Decision{{Provider: pE, Subject: "sub1", SalesforceUserID: sfid(1), ObjectID: oid(1), Approved: true, Actor: "admin alice", At: now}}},
 			assess:  []string{pE + "|" + oid(1) + "|unlinked"},
 			actions: []string{"create-link EntraID/sub1->" + sfid(1) + " active"},
 		},
@@ -127,7 +126,7 @@ func TestPlanSituations(t *testing.T) {
 			w: world{entra: []identity.EntraUser{eu(1)}, sf: []identity.SalesforceUser{su(1, "u1@contoso.com", "")},
 				obs:   []identity.Observation{obs(pE, "sub1", 1)},
 				links: []identity.Link{link(pE, "sub1", 1, 1, identity.LinkProposed)},
-				decisions: []store.Decision{
+				decisions: []identity.Decision{
 					{Provider: pE, Subject: "sub1", SalesforceUserID: sfid(1), ObjectID: oid(1), Approved: false, Actor: "admin bob", At: now.Add(time.Hour)},
 					{Provider: pE, Subject: "sub1", SalesforceUserID: sfid(1), ObjectID: oid(1), Approved: true, Actor: "admin alice", At: now},
 				}},
@@ -357,7 +356,7 @@ func TestPlanSituations(t *testing.T) {
 				sf:        []identity.SalesforceUser{su(1, "u1@contoso.com", oid(1), created(now)), su(2, "u1@contoso.com.jit", "", mail("u1@contoso.com"), created(now.Add(time.Hour)))},
 				tpal:      []identity.ThirdPartyAccountLink{tpal(pE, "sub1", 2)},
 				links:     []identity.Link{link(pE, "sub1", 1, 1, identity.LinkProposed)},
-				decisions: []store.Decision{{Provider: pE, Subject: "sub1", SalesforceUserID: sfid(1), ObjectID: oid(1), Approved: true, Actor: "alice"}}},
+				decisions: []identity.Decision{{Provider: pE, Subject: "sub1", SalesforceUserID: sfid(1), ObjectID: oid(1), Approved: true, Actor: "alice"}}},
 			assess:  []string{pE + "|" + oid(1) + "|misrouted"},
 			actions: []string{"create-link EntraID/sub1->" + sfid(1) + " active", "flag:suspected-duplicate " + sfid(2)},
 		},
@@ -368,7 +367,7 @@ func TestPlanSituations(t *testing.T) {
 				sf:        []identity.SalesforceUser{su(1, "u1@contoso.com", oid(1), created(now)), su(2, "u1@contoso.com.jit", "", mail("u1@contoso.com"), created(now.Add(time.Hour)))},
 				tpal:      []identity.ThirdPartyAccountLink{tpal(pE, "sub1", 2)},
 				links:     []identity.Link{link(pE, "sub1", 1, 1, identity.LinkRevoked)},
-				decisions: []store.Decision{{Provider: pE, Subject: "sub1", SalesforceUserID: sfid(1), ObjectID: oid(1), Approved: false, Actor: "alice", Reason: "a colleague's test account"}}},
+				decisions: []identity.Decision{{Provider: pE, Subject: "sub1", SalesforceUserID: sfid(1), ObjectID: oid(1), Approved: false, Actor: "alice", Reason: "a colleague's test account"}}},
 			assess:  []string{pE + "|" + oid(1) + "|unlinked", "|" + sfid(2) + "|orphaned"},
 			actions: []string{"flag:orphan " + sfid(2)},
 		},
@@ -381,7 +380,7 @@ func TestPlanSituations(t *testing.T) {
 				sf:        []identity.SalesforceUser{su(1, "u1@contoso.com", oid(1), created(now)), su(2, "u1@contoso.com.jit", "", mail("u1@contoso.com"), created(now.Add(time.Hour)))},
 				tpal:      []identity.ThirdPartyAccountLink{tpal(pE, "sub1", 2)},
 				links:     []identity.Link{weakProposal(link(pE, "sub1", 1, 1, identity.LinkProposed))},
-				decisions: []store.Decision{{Provider: pE, Subject: "sub1", SalesforceUserID: sfid(1), ObjectID: oid(1), Approved: false, Actor: "alice", Reason: "a colleague's test account"}}},
+				decisions: []identity.Decision{{Provider: pE, Subject: "sub1", SalesforceUserID: sfid(1), ObjectID: oid(1), Approved: false, Actor: "alice", Reason: "a colleague's test account"}}},
 			assess:  []string{pE + "|" + oid(1) + "|unlinked", "|" + sfid(2) + "|orphaned"},
 			actions: []string{"revoke-link EntraID/sub1->" + sfid(1) + " revoked", "flag:orphan " + sfid(2)},
 		},
@@ -392,7 +391,7 @@ func TestPlanSituations(t *testing.T) {
 				sf:        []identity.SalesforceUser{su(1, "u1@contoso.com", oid(1), created(now)), su(2, "u1@contoso.com.jit", "", mail("u1@contoso.com"), created(now.Add(time.Hour)))},
 				tpal:      []identity.ThirdPartyAccountLink{tpal(pE, "sub1", 2)},
 				links:     []identity.Link{link(pE, "sub1", 1, 1, identity.LinkProposed)},
-				decisions: []store.Decision{{Provider: pE, Subject: "sub1", SalesforceUserID: sfid(1), ObjectID: oid(1), Approved: false, Actor: "alice"}}},
+				decisions: []identity.Decision{{Provider: pE, Subject: "sub1", SalesforceUserID: sfid(1), ObjectID: oid(1), Approved: false, Actor: "alice"}}},
 			assess:  []string{pE + "|" + oid(1) + "|unlinked", "|" + sfid(2) + "|orphaned"},
 			actions: []string{"revoke-link EntraID/sub1->" + sfid(1) + " revoked", "flag:orphan " + sfid(2)},
 		},
@@ -431,7 +430,7 @@ func TestPlanSituations(t *testing.T) {
 			w: world{entra: []identity.EntraUser{eu(1), eu(2)},
 				sf:        []identity.SalesforceUser{su(1, "u1@contoso.com", oid(1)), su(2, "u2@contoso.com", oid(2))},
 				obs:       []identity.Observation{obs(pE, "subX", 1)},
-				conflicts: []store.ObservationConflict{{Provider: pE, Subject: "subX", ObjectID: oid(1), OtherObject: oid(2), Source: identity.SourceBridge, SeenAt: now}}},
+				conflicts: []identity.ObservationConflict{{Provider: pE, Subject: "subX", ObjectID: oid(1), OtherObject: oid(2), Source: identity.SourceBridge, SeenAt: now}}},
 			assess:  []string{pE + "|" + oid(1) + "|disputed", pE + "|" + oid(2) + "|disputed"},
 			actions: []string{"flag:dispute " + sfid(1), "flag:dispute " + sfid(2)},
 		},
@@ -443,7 +442,7 @@ func TestPlanSituations(t *testing.T) {
 				obs:       []identity.Observation{obs(pE, "subX", 1)},
 				links:     []identity.Link{link(pE, "subX", 1, 1, identity.LinkActive)},
 				remote:    []identity.Link{link(pE, "subX", 1, 1, identity.LinkActive)},
-				conflicts: []store.ObservationConflict{{Provider: pE, Subject: "subX", ObjectID: oid(1), OtherObject: oid(2), Source: identity.SourceImport, SeenAt: now}}},
+				conflicts: []identity.ObservationConflict{{Provider: pE, Subject: "subX", ObjectID: oid(1), OtherObject: oid(2), Source: identity.SourceImport, SeenAt: now}}},
 			assess:  []string{pE + "|" + oid(1) + "|disputed", pE + "|" + oid(2) + "|disputed"},
 			actions: []string{"flag:dispute " + sfid(1), "flag:dispute " + sfid(2)},
 		},
@@ -453,7 +452,7 @@ func TestPlanSituations(t *testing.T) {
 			w: world{entra: []identity.EntraUser{eu(1)},
 				sf:        []identity.SalesforceUser{su(1, "u1@contoso.com", oid(1))},
 				obs:       []identity.Observation{obs(pE, "subX", 1)},
-				conflicts: []store.ObservationConflict{{Provider: pE, Subject: "subX", ObjectID: oid(1), OtherObject: oid(77), Source: identity.SourceBridge, SeenAt: now}}},
+				conflicts: []identity.ObservationConflict{{Provider: pE, Subject: "subX", ObjectID: oid(1), OtherObject: oid(77), Source: identity.SourceBridge, SeenAt: now}}},
 			assess:  []string{pE + "|" + oid(1) + "|disputed"},
 			actions: []string{"flag:dispute " + sfid(1)},
 		},

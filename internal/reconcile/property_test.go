@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/idlinkhq/idlink/internal/identity"
-	"github.com/idlinkhq/idlink/internal/store"
 )
 
 // randomWorld builds a small world dense with collisions: shared UPNs,
@@ -109,7 +108,7 @@ func randomWorld(rng *rand.Rand) world {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for range rng.IntN(4) {
 		p := provs[rng.IntN(3)]
-		w.decisions = append(w.decisions, store.Decision{Provider: p, Subject: sub(p), SalesforceUserID: sfid(1 + rng.IntN(nS)),
+		w.decisions = append(w.decisions, identity.Decision{Provider: p, Subject: sub(p), SalesforceUserID: sfid(1 + rng.IntN(nS)),
 			ObjectID: oid(1 + rng.IntN(nE)), Approved: rng.IntN(2) == 0, Actor: "admin", At: t0.Add(time.Duration(rng.IntN(3)) * time.Hour)})
 	}
 	// Identity_Link__c is unique per sub: keep the last row of each key.

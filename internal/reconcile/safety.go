@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/idlinkhq/idlink/internal/identity"
-	"github.com/idlinkhq/idlink/internal/store"
 )
 
 // ErrHeld is matched (errors.Is) by the error Apply returns when the safety
@@ -211,10 +210,10 @@ func keyOf(a identity.Action) actionKey {
 
 // PlanRecords are the records of a plan that is not applied (a dry run):
 // every action planned, those the safety limit would hold marked held.
-func PlanRecords(r *Result, held *HeldError) []store.ActionRecord {
-	recs := make([]store.ActionRecord, len(r.Actions))
+func PlanRecords(r *Result, held *HeldError) []identity.ActionRecord {
+	recs := make([]identity.ActionRecord, len(r.Actions))
 	for i, a := range r.Actions {
-		recs[i] = store.ActionRecord{Seq: i + 1, Action: a, State: StatePlanned}
+		recs[i] = identity.ActionRecord{Seq: i + 1, Action: a, State: StatePlanned}
 	}
 	if held != nil {
 		for _, i := range held.idx {

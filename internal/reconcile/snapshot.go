@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/idlinkhq/idlink/internal/identity"
-	"github.com/idlinkhq/idlink/internal/store"
 )
 
 // Snapshot is the input of Plan, filled one record at a time so that it can
@@ -35,7 +34,7 @@ type Snapshot struct {
 	sfByKey *index // lower-case Username
 
 	provs     map[string]*provState
-	decisions map[decisionKey]store.Decision
+	decisions map[decisionKey]identity.Decision
 	intern    map[string]string // tenant ids, rules: a handful of repeated strings
 
 	activeLinks int // idlink's active links, the safety limit's denominator
@@ -46,7 +45,7 @@ func NewSnapshot() *Snapshot {
 	s := &Snapshot{
 		deleted:   map[string]struct{}{},
 		provs:     map[string]*provState{},
-		decisions: map[decisionKey]store.Decision{},
+		decisions: map[decisionKey]identity.Decision{},
 		intern:    map[string]string{},
 	}
 	s.Reserve(0, 0)
@@ -432,7 +431,7 @@ func (s *Snapshot) AddObservation(o identity.Observation) error {
 // observation too, so that every identity involved is disputed and no link
 // is made for the contested subject until an admin removes the wrong one.
 // Its signature fits the elements of Store.ListObservationConflicts.
-func (s *Snapshot) AddObservationConflict(c store.ObservationConflict) error {
+func (s *Snapshot) AddObservationConflict(c identity.ObservationConflict) error {
 	if err := s.AddObservation(identity.Observation{Provider: c.Provider, Subject: c.Subject, ObjectID: c.OtherObject, Source: c.Source}); err != nil {
 		return fmt.Errorf("observation conflict: %w", err)
 	}
@@ -448,7 +447,7 @@ func (s *Snapshot) AddObservationConflict(c store.ObservationConflict) error {
 // AddDecision adds an admin decision on a proposed link. The latest decision
 // for the same (provider, subject, Salesforce user, oid) wins; on equal times
 // a rejection wins, so that the outcome does not depend on input order.
-func (s *Snapshot) AddDecision(d store.Decision) error {
+func (s *Snapshot) AddDecision(d identity.Decision) error {
 	oid, ok := canonicalGUID(d.ObjectID)
 	if !ok {
 		return fmt.Errorf("decision on %s/%s: object id %q is not a GUID", d.Provider, d.Subject, d.ObjectID)

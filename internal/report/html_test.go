@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/idlinkhq/idlink/internal/identity"
-	"github.com/idlinkhq/idlink/internal/store"
 )
 
 func testEntraURL(oid string) string {
@@ -189,7 +188,7 @@ func TestHTMLEscapes(t *testing.T) {
 		a := &in.Actions[i]
 		a.Action.Link.Provider, a.Action.Reason, a.Error = "P"+evil, evil, img
 	}
-	in.Actions = append(in.Actions, store.ActionRecord{Seq: 9, State: "planned" + evil, Action: identity.Action{Kind: identity.ActionProposeLink, Reason: evil,
+	in.Actions = append(in.Actions, identity.ActionRecord{Seq: 9, State: "planned" + evil, Action: identity.Action{Kind: identity.ActionProposeLink, Reason: evil,
 		Link: identity.Link{Provider: "P" + evil, Subject: evil, SalesforceUserID: "005000000000003AAA", ObjectID: "11111111-0000-0000-0000-000000000003"}}})
 	in.Usernames = map[string]string{"005000000000015AAA": evil}
 	r := Build(in)
@@ -217,7 +216,7 @@ func TestHTMLFirstRunLimitsAndProposals(t *testing.T) {
 	in := sample()
 	in.Previous, in.PreviousAssessments = nil, nil
 	in.Assessments = append(in.Assessments, identity.Assessment{Provider: "Entra_ID", Situation: identity.Linked, ObjectID: "11111111-0000-0000-0000-000000000010", UPN: "hal@contoso.com", SalesforceUserID: "005000000000010AAA", SalesforceUsername: "hal@contoso.com", Rule: "oid"})
-	in.Actions = append(in.Actions, store.ActionRecord{Seq: 5, State: "applied", Action: identity.Action{Kind: identity.ActionProposeLink, Reason: "UPN match only",
+	in.Actions = append(in.Actions, identity.ActionRecord{Seq: 5, State: "applied", Action: identity.Action{Kind: identity.ActionProposeLink, Reason: "UPN match only",
 		Link: identity.Link{Provider: "Entra_ID", Subject: "sub-cy", SalesforceUserID: "005000000000003AAA", ObjectID: "11111111-0000-0000-0000-000000000003"}}})
 	page := strings.ReplaceAll(renderHTML(t, Build(in), HTMLOptions{Limit: 1}), "<wbr>", "")
 	for _, want := range []string{
@@ -271,8 +270,8 @@ func largeInput(n int) Input {
 		return a
 	}
 	in := Input{
-		Run:       store.Run{ID: 42, Kind: store.KindRun, Status: store.StatusSucceeded, StartedAt: t0, FinishedAt: t0.Add(16 * time.Second)},
-		Previous:  &store.Run{ID: 41, Kind: store.KindRun, Status: store.StatusSucceeded, StartedAt: t0.Add(-time.Hour), FinishedAt: t0.Add(-time.Hour + 15*time.Second)},
+		Run:       identity.Run{ID: 42, Kind: identity.KindRun, Status: identity.StatusSucceeded, StartedAt: t0, FinishedAt: t0.Add(16 * time.Second)},
+		Previous:  &identity.Run{ID: 41, Kind: identity.KindRun, Status: identity.StatusSucceeded, StartedAt: t0.Add(-time.Hour), FinishedAt: t0.Add(-time.Hour + 15*time.Second)},
 		Usernames: map[string]string{},
 	}
 	for i := range n {
@@ -291,15 +290,15 @@ func largeInput(n int) Input {
 		case s == identity.Misrouted:
 			dup := fmt.Sprintf("005%012dDUP", i)
 			in.Usernames[dup] = fmt.Sprintf("user%06d@contoso.com.jit", i)
-			in.Actions = append(in.Actions, store.ActionRecord{Seq: seq, State: "applied", Action: identity.Action{Kind: identity.ActionFlag, Flag: FlagDuplicate, Link: identity.Link{Provider: "Entra_ID", SalesforceUserID: dup, ObjectID: link.ObjectID}}})
+			in.Actions = append(in.Actions, identity.ActionRecord{Seq: seq, State: "applied", Action: identity.Action{Kind: identity.ActionFlag, Flag: FlagDuplicate, Link: identity.Link{Provider: "Entra_ID", SalesforceUserID: dup, ObjectID: link.ObjectID}}})
 		case prev != s:
 			state := "applied"
 			if i%20 == 0 {
 				state = "failed"
 			}
-			in.Actions = append(in.Actions, store.ActionRecord{Seq: seq, State: state, Error: map[bool]string{true: "UNABLE_TO_LOCK_ROW"}[state == "failed"], Action: identity.Action{Kind: identity.ActionCreateLink, Link: link}})
+			in.Actions = append(in.Actions, identity.ActionRecord{Seq: seq, State: state, Error: map[bool]string{true: "UNABLE_TO_LOCK_ROW"}[state == "failed"], Action: identity.Action{Kind: identity.ActionCreateLink, Link: link}})
 		case s == identity.Unlinked && i%3 == 0:
-			in.Actions = append(in.Actions, store.ActionRecord{Seq: seq, State: "applied", Action: identity.Action{Kind: identity.ActionProposeLink, Reason: "UPN match only", Link: link}})
+			in.Actions = append(in.Actions, identity.ActionRecord{Seq: seq, State: "applied", Action: identity.Action{Kind: identity.ActionProposeLink, Reason: "UPN match only", Link: link}})
 		}
 	}
 	return in

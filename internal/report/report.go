@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/idlinkhq/idlink/internal/identity"
-	"github.com/idlinkhq/idlink/internal/store"
 )
 
 // SchemaVersion is bumped whenever the JSON shape changes incompatibly.
@@ -18,14 +17,14 @@ const SchemaVersion = 1
 
 // Input is everything a report is built from.
 type Input struct {
-	Run                 store.Run
-	Previous            *store.Run // nil for the first run
+	Run                 identity.Run
+	Previous            *identity.Run // nil for the first run
 	Assessments         []identity.Assessment
 	PreviousAssessments []identity.Assessment
-	Actions             []store.ActionRecord
+	Actions             []identity.ActionRecord
 	// LaterFailed is a run after this one that did not succeed (the report
 	// shows the latest completed run and says so).
-	LaterFailed *store.Run
+	LaterFailed *identity.Run
 	// Usernames of Salesforce users the actions name that no assessment
 	// names (JIT duplicates); missing ones are shown by id only.
 	Usernames map[string]string
@@ -134,7 +133,7 @@ type Duplicate struct {
 	ObjectID            string `json:"entra_object_id"`
 }
 
-func runInfo(r store.Run) RunInfo {
+func runInfo(r identity.Run) RunInfo {
 	ri := RunInfo{ID: r.ID, Kind: string(r.Kind), Status: string(r.Status), StartedAt: r.StartedAt.UTC(), Note: r.Note, Error: r.Error, Counts: r.Counts}
 	if !r.FinishedAt.IsZero() {
 		t := r.FinishedAt.UTC()

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/idlinkhq/idlink/internal/identity"
-	"github.com/idlinkhq/idlink/internal/store"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -38,7 +37,7 @@ func golden(t *testing.T, name string, got []byte) {
 var t0 = time.Date(2026, 11, 2, 3, 0, 0, 0, time.UTC)
 
 func sample() Input {
-	prev := store.Run{ID: 6, Kind: store.KindRun, Status: store.StatusSucceeded, StartedAt: t0.Add(-time.Hour), FinishedAt: t0.Add(-time.Hour + time.Minute)}
+	prev := identity.Run{ID: 6, Kind: identity.KindRun, Status: identity.StatusSucceeded, StartedAt: t0.Add(-time.Hour), FinishedAt: t0.Add(-time.Hour + time.Minute)}
 	a := func(s identity.Situation, oid, upn, sfid, sfname, rule, detail string) identity.Assessment {
 		return identity.Assessment{Provider: "Entra_ID", Situation: s, ObjectID: oid, UPN: upn, SalesforceUserID: sfid, SalesforceUsername: sfname, Rule: identity.Rule(rule), Detail: detail, Subject: map[bool]string{true: "sub-" + upn}[s == identity.Linked]}
 	}
@@ -65,11 +64,11 @@ func sample() Input {
 		return identity.Link{Provider: "Entra_ID", Subject: sub, SalesforceUserID: sf, ObjectID: oid}
 	}
 	return Input{
-		Run:                 store.Run{ID: 7, Kind: store.KindRun, Status: store.StatusSucceeded, StartedAt: t0, FinishedAt: t0.Add(92 * time.Second), Note: "deltaLink expired: full resync"},
+		Run:                 identity.Run{ID: 7, Kind: identity.KindRun, Status: identity.StatusSucceeded, StartedAt: t0, FinishedAt: t0.Add(92 * time.Second), Note: "deltaLink expired: full resync"},
 		Previous:            &prev,
 		Assessments:         cur,
 		PreviousAssessments: prevAs,
-		Actions: []store.ActionRecord{
+		Actions: []identity.ActionRecord{
 			{Seq: 1, Action: identity.Action{Kind: identity.ActionCreateLink, Link: link("sub-bob", "005000000000002AAA")}, State: "applied"},
 			{Seq: 2, Action: identity.Action{Kind: identity.ActionUpdateLink, Link: link("sub-dee", "005000000000005AAA"), Reason: "misrouted"}, State: "failed", Error: "UNABLE_TO_LOCK_ROW: unable to obtain exclusive access to this record"},
 			{Seq: 3, Action: identity.Action{Kind: identity.ActionRevokeLink, Link: link("sub-eve", "005000000000006AAA"), Reason: "Entra account disabled"}, State: "applied"},

@@ -11,7 +11,6 @@ import (
 
 	"github.com/idlinkhq/idlink/internal/identity"
 	"github.com/idlinkhq/idlink/internal/sim/sfsim"
-	"github.com/idlinkhq/idlink/internal/store"
 )
 
 // countingSink keeps nothing: the benchmark measures the client, not a
@@ -23,7 +22,7 @@ type countingSink struct {
 	peakLive uint64
 }
 
-func (s *countingSink) UpsertSalesforceUsers(_ context.Context, _ int64, u []identity.SalesforceUser, _ *store.Cursor) error {
+func (s *countingSink) UpsertSalesforceUsers(_ context.Context, _ int64, u []identity.SalesforceUser, _ *identity.Cursor) error {
 	s.users.Add(int64(len(u)))
 	if s.measure {
 		runtime.GC()

@@ -12,7 +12,6 @@ import (
 	"github.com/idlinkhq/idlink/internal/identity"
 	"github.com/idlinkhq/idlink/internal/sim/fault"
 	"github.com/idlinkhq/idlink/internal/sim/sfsim"
-	"github.com/idlinkhq/idlink/internal/store"
 )
 
 func TestAuthFlows(t *testing.T) {
@@ -87,7 +86,7 @@ type expiringSink struct {
 	pages atomic.Int32
 }
 
-func (s *expiringSink) UpsertSalesforceUsers(ctx context.Context, runID int64, users []identity.SalesforceUser, cur *store.Cursor) error {
+func (s *expiringSink) UpsertSalesforceUsers(ctx context.Context, runID int64, users []identity.SalesforceUser, cur *identity.Cursor) error {
 	if s.pages.Add(1) == 1 {
 		s.srv.ExpireSessions()
 	}
@@ -222,7 +221,7 @@ func TestAccountLinkPartitions(t *testing.T) {
 	// A link that disappears from Salesforce leaves the snapshot on the next complete read.
 	st2, run2 := openStore(t)
 	_ = st2.UpsertAccountLinks(ctx, run2-0, []identity.ThirdPartyAccountLink{{ID: "0Jr8d0000000zzzAAA", Provider: provider, RemoteIdentifier: "gone", UserID: "0058d0000000001AAA"}})
-	run3, _ := st2.StartRun(ctx, store.KindRun, "test")
+	run3, _ := st2.StartRun(ctx, identity.KindRun, "test")
 	_, notSeen, _, err = c.ReadAccountLinks(ctx, st2, run3.ID)
 	if err != nil || notSeen != 1 {
 		t.Errorf("not seen %d: %v", notSeen, err)
@@ -505,5 +504,34 @@ func TestAuthErrorHints(t *testing.T) {
 		if !strings.Contains(e.Error(), tc.want) || !strings.Contains(e.Error(), tc.desc) {
 			t.Errorf("%s %q: %s, want a hint with %q", tc.code, tc.desc, e.Error(), tc.want)
 		}
+	}
+}
+
+// TestUpsertLinksAnswersPerRecord: UpsertLinks, the core's LinkWriter, gives
+// one result per link with Salesforce's code for a refused record, and an
+// error (not per-record results) when the call fails as a whole.
+func TestUpsertLinksAnswersPerRecord(t *testing.T) {
+	srv := newSim(t, 1, 0)
+	c := newClient(t, ccConfig(srv))
+	var uid string
+	for _, u := range srv.Org.Users() {
+		if u.IsActive {
+			uid = u.ID
+			break
+		}
+	}
+	res, err := c.UpsertLinks(context.Background(), []identity.Link{
+		{Provider: provider, Subject: "ok", SalesforceUserID: uid, Status: identity.LinkActive},
+		{Provider: provider, Subject: "bad", SalesforceUserID: "005000000000000AAA", Status: identity.LinkActive},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 2 || !res[0].OK || res[1].OK || !strings.HasPrefix(res[1].Error, "INVALID_CROSS_REFERENCE_KEY") {
+		t.Errorf("%+v", res)
+	}
+	srv.SetDailyLimit(0)
+	if _, err := c.UpsertLinks(context.Background(), []identity.Link{{Provider: provider, Subject: "x", Status: identity.LinkActive}}); err == nil {
+		t.Error("daily limit: want an error")
 	}
 }

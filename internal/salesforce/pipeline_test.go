@@ -9,7 +9,6 @@ import (
 
 	"github.com/idlinkhq/idlink/internal/identity"
 	"github.com/idlinkhq/idlink/internal/sim/sfsim"
-	"github.com/idlinkhq/idlink/internal/store"
 )
 
 // waitFor polls cond for up to a second: a sequential client never meets the
@@ -40,7 +39,7 @@ func (s *overlapSink) UpsertAccountLinks(ctx context.Context, runID int64, l []i
 	return s.Sink.UpsertAccountLinks(ctx, runID, l)
 }
 
-func (s *overlapSink) UpsertSalesforceUsers(ctx context.Context, runID int64, u []identity.SalesforceUser, cur *store.Cursor) error {
+func (s *overlapSink) UpsertSalesforceUsers(ctx context.Context, runID int64, u []identity.SalesforceUser, cur *identity.Cursor) error {
 	s.mu.Lock()
 	s.userPage++
 	first := s.userPage == 1
@@ -103,7 +102,7 @@ type prefetchSink struct {
 	prefetched int
 }
 
-func (s *prefetchSink) UpsertSalesforceUsers(ctx context.Context, runID int64, u []identity.SalesforceUser, cur *store.Cursor) error {
+func (s *prefetchSink) UpsertSalesforceUsers(ctx context.Context, runID int64, u []identity.SalesforceUser, cur *identity.Cursor) error {
 	s.pages++
 	if cur == nil { // not the last page
 		want := int64(s.pages) // nextRecordsUrl requests once page k+1 is asked for

@@ -10,13 +10,12 @@ import (
 	"time"
 
 	"github.com/idlinkhq/idlink/internal/identity"
-	"github.com/idlinkhq/idlink/internal/store"
 )
 
 // UserSink receives User pages; store.Store satisfies it. The cursor comes
 // with the last page only, so that it is committed with the rows it covers.
 type UserSink interface {
-	UpsertSalesforceUsers(ctx context.Context, runID int64, users []identity.SalesforceUser, cursor *store.Cursor) error
+	UpsertSalesforceUsers(ctx context.Context, runID int64, users []identity.SalesforceUser, cursor *identity.Cursor) error
 	GetCursor(ctx context.Context, name string) (value string, ok bool, err error)
 }
 
@@ -161,9 +160,9 @@ func (c *Client) ReadUsers(ctx context.Context, sink UserSink, runID int64, mode
 			}
 			batch = append(batch, u)
 		}
-		var cur *store.Cursor
+		var cur *identity.Cursor
 		if last && !newest.IsZero() {
-			cur = &store.Cursor{Name: UserCursor, Value: newest.UTC().Format(time.RFC3339Nano)}
+			cur = &identity.Cursor{Name: UserCursor, Value: newest.UTC().Format(time.RFC3339Nano)}
 		}
 		if len(batch) == 0 && cur == nil {
 			return nil

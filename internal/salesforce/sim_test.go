@@ -130,7 +130,7 @@ func openStore(t testing.TB) (*sqlite.Store, int64) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	run, err := st.StartRun(ctx, store.KindRun, "test")
+	run, err := st.StartRun(ctx, identity.KindRun, "test")
 	if err != nil {
 		t.Fatal(err)
 	}

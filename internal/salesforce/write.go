@@ -58,6 +58,21 @@ type upsertAnswer struct {
 	Created bool          `json:"created"`
 }
 
+// UpsertLinks upserts Identity_Link__c records: one result per link, in
+// order, with Salesforce's status code and message for refused records. An
+// error means the call as a whole failed.
+func (c *Client) UpsertLinks(ctx context.Context, links []identity.Link) ([]identity.WriteResult, error) {
+	res, err := c.UpsertLinkRecords(ctx, links)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]identity.WriteResult, len(res))
+	for i, r := range res {
+		out[i] = identity.WriteResult{OK: r.OK, Error: r.Error()}
+	}
+	return out, nil
+}
+
 // UpsertLinkRecords upserts Identity_Link__c records by Subject__c through
 // sObject Collections, CollectionSize records per call with allOrNone false,
 // and checks every record's result. Records refused with UNABLE_TO_LOCK_ROW

@@ -56,7 +56,7 @@ func CheckRemoteLink(i int, l identity.Link) error {
 }
 
 // CheckCursor refuses a sync cursor without a name.
-func CheckCursor(c *Cursor) error {
+func CheckCursor(c *identity.Cursor) error {
 	if c != nil && c.Name == "" {
 		return errors.New("cursor with an empty name: give the cursor a name such as \"graph.users.delta\"")
 	}
@@ -95,7 +95,7 @@ func ValidStatus(s identity.LinkStatus) bool {
 // CheckLinkChange refuses a change that cannot be written as a link record.
 // Existence checks (update and revoke need an existing link) happen inside the
 // transaction.
-func CheckLinkChange(i int, c LinkChange) error {
+func CheckLinkChange(i int, c identity.LinkChange) error {
 	l := c.Link
 	where := fmt.Sprintf("link change %d (%s %s/%s)", i, c.Action, l.Provider, l.Subject)
 	if l.Provider == "" || l.Subject == "" {
@@ -151,7 +151,7 @@ func NewStoreID() string {
 }
 
 // CheckStoreAdoption refuses an adoption without its id, actor or reason.
-func CheckStoreAdoption(a StoreAdoption) error {
+func CheckStoreAdoption(a identity.StoreAdoption) error {
 	if a.StoreID == "" || a.Actor == "" || a.Reason == "" {
 		return fmt.Errorf("adopting the links of another idlink database needs its id, an actor and a reason (got %q, %q, %q)", a.StoreID, a.Actor, a.Reason)
 	}
@@ -159,13 +159,13 @@ func CheckStoreAdoption(a StoreAdoption) error {
 }
 
 // StoreAdoptionAudit is the audit event of an adoption.
-func StoreAdoptionAudit(a StoreAdoption) AuditEvent {
-	return AuditEvent{At: a.At, Actor: a.Actor, Kind: "store.adopt", Target: a.StoreID,
+func StoreAdoptionAudit(a identity.StoreAdoption) identity.AuditEvent {
+	return identity.AuditEvent{At: a.At, Actor: a.Actor, Kind: "store.adopt", Target: a.StoreID,
 		Detail: "Identity_Link__c rows written by idlink database " + a.StoreID + " are adopted: " + a.Reason}
 }
 
 // CheckObservationDeletion refuses a deletion without its keys, actor or reason.
-func CheckObservationDeletion(d ObservationDeletion) error {
+func CheckObservationDeletion(d identity.ObservationDeletion) error {
 	if d.Provider == "" || d.Subject == "" || d.ObjectID == "" {
 		return fmt.Errorf("deleting an observation needs provider, subject and object id (got %q, %q, %q)", d.Provider, d.Subject, d.ObjectID)
 	}
@@ -176,14 +176,14 @@ func CheckObservationDeletion(d ObservationDeletion) error {
 }
 
 // ObservationDeletionAudit is the audit event of a deletion that removed n rows.
-func ObservationDeletionAudit(d ObservationDeletion, n int64) AuditEvent {
-	return AuditEvent{At: d.At, Actor: d.Actor, Kind: "observation.delete",
+func ObservationDeletionAudit(d identity.ObservationDeletion, n int64) identity.AuditEvent {
+	return identity.AuditEvent{At: d.At, Actor: d.Actor, Kind: "observation.delete",
 		Target: identity.LinkKey{Provider: d.Provider, Subject: d.Subject}.String(),
 		Detail: fmt.Sprintf("removed %d record(s) binding the subject to Entra object %s: %s", n, d.ObjectID, d.Reason)}
 }
 
 // CheckDecision refuses an admin decision without its keys or actor.
-func CheckDecision(d Decision) error {
+func CheckDecision(d identity.Decision) error {
 	if d.Provider == "" || d.Subject == "" {
 		return fmt.Errorf("decision needs provider and subject (got %q, %q)", d.Provider, d.Subject)
 	}
@@ -194,7 +194,7 @@ func CheckDecision(d Decision) error {
 }
 
 // DecisionKind is the audit event kind of a decision.
-func DecisionKind(d Decision) string {
+func DecisionKind(d identity.Decision) string {
 	if d.Approved {
 		return "decision.approve"
 	}
@@ -202,7 +202,7 @@ func DecisionKind(d Decision) string {
 }
 
 // DecisionDetail is the audit event detail of a decision.
-func DecisionDetail(d Decision) string {
+func DecisionDetail(d identity.Decision) string {
 	s := fmt.Sprintf("salesforce user %s, object id %s", d.SalesforceUserID, d.ObjectID)
 	if d.Reason != "" {
 		s += ": " + d.Reason
@@ -211,9 +211,9 @@ func DecisionDetail(d Decision) string {
 }
 
 // CheckRun refuses a run start without a valid kind or holder.
-func CheckRun(kind RunKind, holder string) error {
+func CheckRun(kind identity.RunKind, holder string) error {
 	switch kind {
-	case KindRun, KindBackfill, KindDryRun:
+	case identity.KindRun, identity.KindBackfill, identity.KindDryRun:
 	default:
 		return fmt.Errorf("unknown run kind %q (want run, backfill or dry-run)", kind)
 	}
@@ -224,9 +224,9 @@ func CheckRun(kind RunKind, holder string) error {
 }
 
 // CheckFinish refuses a run record with an unknown status.
-func CheckFinish(r Run) error {
+func CheckFinish(r identity.Run) error {
 	switch r.Status {
-	case StatusSucceeded, StatusFailed, StatusHeld, StatusThrottled, StatusSkipped, StatusRunning:
+	case identity.StatusSucceeded, identity.StatusFailed, identity.StatusHeld, identity.StatusThrottled, identity.StatusSkipped, identity.StatusRunning:
 		return nil
 	}
 	return fmt.Errorf("run %d: unknown status %q", r.ID, r.Status)

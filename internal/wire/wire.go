@@ -27,7 +27,6 @@ import (
 	"github.com/idlinkhq/idlink/internal/reconcile"
 	"github.com/idlinkhq/idlink/internal/reconcile/subject"
 	"github.com/idlinkhq/idlink/internal/salesforce"
-	"github.com/idlinkhq/idlink/internal/salesforce/linkwriter"
 	"github.com/idlinkhq/idlink/internal/store"
 	"github.com/idlinkhq/idlink/internal/store/sqlite"
 )
@@ -214,7 +213,7 @@ func NewJob(cfg config.Config, st store.Store, log *slog.Logger, in Instruments)
 	var revoker reconcile.AccountLinkRevoker
 	for _, pr := range cfg.Providers {
 		if pr.RevokeAccountLinks {
-			revoker = linkwriter.Writer{Client: p.sf}
+			revoker = p.sf
 		}
 	}
 	return &job.Job{
@@ -222,7 +221,7 @@ func NewJob(cfg config.Config, st store.Store, log *slog.Logger, in Instruments)
 		Store:            st,
 		Entra:            in.Source("entra", entraSource{p.entra}),
 		Salesforce:       in.Source("salesforce", sfSource{c: p.sf, loginURL: cfg.Salesforce.LoginURL}),
-		Writer:           in.Writer(linkwriter.Writer{Client: p.sf}),
+		Writer:           in.Writer(p.sf),
 		WriteConcurrency: cfg.Salesforce.WriteConcurrency,
 		Log:              log,
 		Scratch:          scratchStore,

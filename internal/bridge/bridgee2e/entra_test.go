@@ -3,7 +3,6 @@ package bridgee2e
 import (
 	"context"
 	"encoding/json"
-	"github.com/idlinkhq/idlink/internal/bridge/bridgetest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/idlinkhq/idlink/internal/bridge/bridgetest"
 
 	"github.com/idlinkhq/idlink/internal/bridge"
 	"github.com/idlinkhq/idlink/internal/identity"

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/idlinkhq/idlink/internal/store"
+	"github.com/idlinkhq/idlink/internal/identity"
 	"github.com/idlinkhq/idlink/migrations"
 )
 
@@ -67,7 +67,7 @@ func TestSQLiteMigrateAndStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if _, err := s.StartRun(ctx, store.KindRun, "test"); err != nil {
+	if _, err := s.StartRun(ctx, identity.KindRun, "test"); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -29,12 +29,12 @@ func scanObservation(row pgx.Row) (identity.Observation, error) {
 // admins and the stored observation is returned unchanged. Bridge replicas
 // recording the same new subject at once do not fail: the loser of the insert
 // race counts as a sighting of the winner's row.
-func (s *Store) RecordObservation(ctx context.Context, o identity.Observation) (store.ObservationResult, error) {
+func (s *Store) RecordObservation(ctx context.Context, o identity.Observation) (identity.ObservationResult, error) {
 	if err := store.CheckObservation(o); err != nil {
-		return store.ObservationResult{}, fmt.Errorf("postgres: record observation: %w", err)
+		return identity.ObservationResult{}, fmt.Errorf("postgres: record observation: %w", err)
 	}
 	o = store.ObservationTimes(o, time.Now())
-	var res store.ObservationResult
+	var res identity.ObservationResult
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		sel := "SELECT " + obsCols + " FROM observations WHERE provider = $1 AND subject = $2 FOR UPDATE"
 		old, err := scanObservation(tx.QueryRow(ctx, sel, o.Provider, o.Subject))
@@ -45,7 +45,7 @@ func (s *Store) RecordObservation(ctx context.Context, o identity.Observation) (
 				return err
 			}
 			if tag.RowsAffected() == 1 {
-				res = store.ObservationResult{Outcome: store.ObservationNew}
+				res = identity.ObservationResult{Outcome: identity.ObservationNew}
 				return nil
 			}
 			// Another transaction inserted it first; it is committed now.
@@ -57,7 +57,7 @@ func (s *Store) RecordObservation(ctx context.Context, o identity.Observation) (
 			return err
 		}
 		if !strings.EqualFold(old.ObjectID, o.ObjectID) {
-			res = store.ObservationResult{Outcome: store.ObservationConflicting, Existing: old}
+			res = identity.ObservationResult{Outcome: identity.ObservationConflicting, Existing: old}
 			_, err := tx.Exec(ctx, `INSERT INTO observation_conflicts (provider, subject, object_id, other_object_id, source, seen_at)
 				VALUES ($1, $2, $3, $4, $5, $6)
 				ON CONFLICT (provider, subject, other_object_id) DO UPDATE SET source = excluded.source, seen_at = excluded.seen_at`,
@@ -78,14 +78,14 @@ func (s *Store) RecordObservation(ctx context.Context, o identity.Observation) (
 		if upd.ClientID == "" {
 			upd.ClientID = o.ClientID
 		}
-		res = store.ObservationResult{Outcome: store.ObservationKnown, Existing: upd}
+		res = identity.ObservationResult{Outcome: identity.ObservationKnown, Existing: upd}
 		_, err = tx.Exec(ctx, `UPDATE observations SET tenant_id = $1, client_id = $2, first_seen = $3, last_seen = $4, count = $5
 			WHERE provider = $6 AND subject = $7`,
 			upd.TenantID, upd.ClientID, upd.FirstSeen, upd.LastSeen, upd.Count, o.Provider, o.Subject)
 		return err
 	})
 	if err != nil {
-		return store.ObservationResult{}, fmt.Errorf("postgres: record observation %s/%s: %w", o.Provider, o.Subject, err)
+		return identity.ObservationResult{}, fmt.Errorf("postgres: record observation %s/%s: %w", o.Provider, o.Subject, err)
 	}
 	return res, nil
 }
@@ -97,17 +97,17 @@ func (s *Store) ScanObservations(ctx context.Context, fn func(identity.Observati
 }
 
 // ListObservationConflicts returns every recorded conflict in key order.
-func (s *Store) ListObservationConflicts(ctx context.Context) ([]store.ObservationConflict, error) {
-	var out []store.ObservationConflict
+func (s *Store) ListObservationConflicts(ctx context.Context) ([]identity.ObservationConflict, error) {
+	var out []identity.ObservationConflict
 	err := scanAll(ctx, s.pool, "observation conflicts", `SELECT provider, subject, object_id, other_object_id, source, seen_at
 		FROM observation_conflicts ORDER BY provider, subject, other_object_id`, nil,
-		func(r pgx.Rows) (store.ObservationConflict, error) {
-			var c store.ObservationConflict
+		func(r pgx.Rows) (identity.ObservationConflict, error) {
+			var c identity.ObservationConflict
 			var source string
 			err := r.Scan(&c.Provider, &c.Subject, &c.ObjectID, &c.OtherObject, &source, &c.SeenAt)
 			c.Source, c.SeenAt = identity.ObservationSource(source), c.SeenAt.UTC()
 			return c, err
-		}, func(c store.ObservationConflict) error { out = append(out, c); return nil })
+		}, func(c identity.ObservationConflict) error { out = append(out, c); return nil })
 	return out, err
 }
 
@@ -119,7 +119,7 @@ func (s *Store) ScanLinks(ctx context.Context, fn func(identity.Link) error) err
 // ApplyLinkChanges writes each change's link state, appends it to the link's
 // history and appends an audit event, all in one transaction: a batch with
 // one bad change writes nothing.
-func (s *Store) ApplyLinkChanges(ctx context.Context, runID int64, changes []store.LinkChange) error {
+func (s *Store) ApplyLinkChanges(ctx context.Context, runID int64, changes []identity.LinkChange) error {
 	for i, c := range changes {
 		if err := store.CheckLinkChange(i, c); err != nil {
 			return fmt.Errorf("postgres: apply link changes: %w", err)
@@ -159,7 +159,7 @@ func (s *Store) ApplyLinkChanges(ctx context.Context, runID int64, changes []sto
 				l.ObjectID, l.TenantID, string(l.Rule), string(l.Status), l.Reason, c.Actor, c.Detail); err != nil {
 				return err
 			}
-			if err := insertAudit(ctx, tx, store.AuditEvent{RunID: runID, At: now, Actor: c.Actor,
+			if err := insertAudit(ctx, tx, identity.AuditEvent{RunID: runID, At: now, Actor: c.Actor,
 				Kind: store.LinkAuditKind(c.Action), Target: l.Key().String(), Detail: c.Detail}); err != nil {
 				return err
 			}
@@ -173,13 +173,13 @@ func (s *Store) ApplyLinkChanges(ctx context.Context, runID int64, changes []sto
 }
 
 // LinkHistory returns every recorded version of a link, oldest first.
-func (s *Store) LinkHistory(ctx context.Context, key identity.LinkKey) ([]store.LinkVersion, error) {
-	var out []store.LinkVersion
+func (s *Store) LinkHistory(ctx context.Context, key identity.LinkKey) ([]identity.LinkVersion, error) {
+	var out []identity.LinkVersion
 	err := scanAll(ctx, s.pool, "link history", `SELECT seq, COALESCE(run_id, 0), at, action, provider, subject, salesforce_user_id,
 			object_id, tenant_id, rule, status, reason, actor, detail FROM link_history
 			WHERE provider = $1 AND subject = $2 ORDER BY seq`, []any{key.Provider, key.Subject},
-		func(r pgx.Rows) (store.LinkVersion, error) {
-			var v store.LinkVersion
+		func(r pgx.Rows) (identity.LinkVersion, error) {
+			var v identity.LinkVersion
 			var action, rule, status string
 			err := r.Scan(&v.Seq, &v.RunID, &v.At, &action, &v.Link.Provider, &v.Link.Subject, &v.Link.SalesforceUserID,
 				&v.Link.ObjectID, &v.Link.TenantID, &rule, &status, &v.Link.Reason, &v.Actor, &v.Detail)
@@ -187,14 +187,14 @@ func (s *Store) LinkHistory(ctx context.Context, key identity.LinkKey) ([]store.
 			v.At = v.At.UTC()
 			v.Link.UpdatedAt = v.At
 			return v, err
-		}, func(v store.LinkVersion) error { out = append(out, v); return nil })
+		}, func(v identity.LinkVersion) error { out = append(out, v); return nil })
 	return out, err
 }
 
 // RecordDecisions stores admin decisions and their audit events in one
 // transaction: every decision is checked first, and either all are stored
 // or none.
-func (s *Store) RecordDecisions(ctx context.Context, ds ...store.Decision) error {
+func (s *Store) RecordDecisions(ctx context.Context, ds ...identity.Decision) error {
 	now := time.Now()
 	ds = slices.Clone(ds)
 	for i := range ds {
@@ -212,7 +212,7 @@ func (s *Store) RecordDecisions(ctx context.Context, ds ...store.Decision) error
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, d.Provider, d.Subject, d.SalesforceUserID, d.ObjectID, d.Approved, d.Actor, d.Reason, d.At); err != nil {
 				return fmt.Errorf("decision on %s/%s: %w", d.Provider, d.Subject, err)
 			}
-			if err := insertAudit(ctx, tx, store.AuditEvent{At: d.At, Actor: d.Actor, Kind: store.DecisionKind(d),
+			if err := insertAudit(ctx, tx, identity.AuditEvent{At: d.At, Actor: d.Actor, Kind: store.DecisionKind(d),
 				Target: identity.LinkKey{Provider: d.Provider, Subject: d.Subject}.String(), Detail: store.DecisionDetail(d)}); err != nil {
 				return err
 			}
@@ -226,11 +226,11 @@ func (s *Store) RecordDecisions(ctx context.Context, ds ...store.Decision) error
 }
 
 // ScanDecisions streams decisions in the order they were made.
-func (s *Store) ScanDecisions(ctx context.Context, fn func(store.Decision) error) error {
+func (s *Store) ScanDecisions(ctx context.Context, fn func(identity.Decision) error) error {
 	return scanAll(ctx, s.pool, "decisions", `SELECT provider, subject, salesforce_user_id, object_id, approved, actor, reason, at
 		FROM decisions ORDER BY seq`, nil,
-		func(r pgx.Rows) (store.Decision, error) {
-			var d store.Decision
+		func(r pgx.Rows) (identity.Decision, error) {
+			var d identity.Decision
 			err := r.Scan(&d.Provider, &d.Subject, &d.SalesforceUserID, &d.ObjectID, &d.Approved, &d.Actor, &d.Reason, &d.At)
 			d.At = d.At.UTC()
 			return d, err
@@ -239,7 +239,7 @@ func (s *Store) ScanDecisions(ctx context.Context, fn func(store.Decision) error
 
 // DeleteObservation removes the observation and conflicts binding
 // (provider, subject) to the object id, with an audit event.
-func (s *Store) DeleteObservation(ctx context.Context, d store.ObservationDeletion) (int64, error) {
+func (s *Store) DeleteObservation(ctx context.Context, d identity.ObservationDeletion) (int64, error) {
 	if err := store.CheckObservationDeletion(d); err != nil {
 		return 0, fmt.Errorf("postgres: %w", err)
 	}
@@ -284,7 +284,7 @@ func (s *Store) StoreID(ctx context.Context) (string, error) {
 }
 
 // AdoptStore records the adoption of another database's rows, with an audit event.
-func (s *Store) AdoptStore(ctx context.Context, a store.StoreAdoption) error {
+func (s *Store) AdoptStore(ctx context.Context, a identity.StoreAdoption) error {
 	if err := store.CheckStoreAdoption(a); err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}
@@ -307,14 +307,14 @@ func (s *Store) AdoptStore(ctx context.Context, a store.StoreAdoption) error {
 }
 
 // ListAdoptedStores lists the adopted databases by id.
-func (s *Store) ListAdoptedStores(ctx context.Context) ([]store.StoreAdoption, error) {
-	var out []store.StoreAdoption
+func (s *Store) ListAdoptedStores(ctx context.Context) ([]identity.StoreAdoption, error) {
+	var out []identity.StoreAdoption
 	err := scanAll(ctx, s.pool, "adopted stores", "SELECT store_id, actor, reason, at FROM adopted_stores ORDER BY store_id", nil,
-		func(r pgx.Rows) (store.StoreAdoption, error) {
-			var a store.StoreAdoption
+		func(r pgx.Rows) (identity.StoreAdoption, error) {
+			var a identity.StoreAdoption
 			err := r.Scan(&a.StoreID, &a.Actor, &a.Reason, &a.At)
 			a.At = a.At.UTC()
 			return a, err
-		}, func(a store.StoreAdoption) error { out = append(out, a); return nil })
+		}, func(a identity.StoreAdoption) error { out = append(out, a); return nil })
 	return out, err
 }

@@ -59,7 +59,7 @@ func TestAppendOnly(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := openTemp(t)
-	err := s.ApplyLinkChanges(ctx, 0, []store.LinkChange{{Action: identity.ActionCreateLink, Actor: "t",
+	err := s.ApplyLinkChanges(ctx, 0, []identity.LinkChange{{Action: identity.ActionCreateLink, Actor: "t",
 		Link: identity.Link{Provider: "p", Subject: "s", SalesforceUserID: "005A", Status: identity.LinkActive}}})
 	if err != nil {
 		t.Fatal(err)

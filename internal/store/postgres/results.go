@@ -8,7 +8,6 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/idlinkhq/idlink/internal/identity"
-	"github.com/idlinkhq/idlink/internal/store"
 )
 
 // SaveAssessments appends a run's assessments (after any saved before) in one transaction.
@@ -52,7 +51,7 @@ func (s *Store) ScanAssessments(ctx context.Context, runID int64, fn func(identi
 
 // SaveActions stores a run's actions keyed by Seq; saving a Seq again replaces
 // it (planned -> applied). A zero Seq gets the next free number.
-func (s *Store) SaveActions(ctx context.Context, runID int64, actions []store.ActionRecord) error {
+func (s *Store) SaveActions(ctx context.Context, runID int64, actions []identity.ActionRecord) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT 1 FROM runs WHERE id = $1 FOR UPDATE", runID); err != nil {
 			return err
@@ -96,12 +95,12 @@ func (s *Store) SaveActions(ctx context.Context, runID int64, actions []store.Ac
 }
 
 // ListActions returns a run's actions in Seq order.
-func (s *Store) ListActions(ctx context.Context, runID int64) ([]store.ActionRecord, error) {
-	var out []store.ActionRecord
+func (s *Store) ListActions(ctx context.Context, runID int64) ([]identity.ActionRecord, error) {
+	var out []identity.ActionRecord
 	err := scanAll(ctx, s.pool, "actions", `SELECT seq, kind, provider, subject, salesforce_user_id, object_id, tenant_id,
 		rule, status, link_reason, link_updated_at, flag, reason, state, error FROM run_actions WHERE run_id = $1 ORDER BY seq`, []any{runID},
-		func(rows pgx.Rows) (store.ActionRecord, error) {
-			var r store.ActionRecord
+		func(rows pgx.Rows) (identity.ActionRecord, error) {
+			var r identity.ActionRecord
 			var kind, rule, status string
 			var upd pgtype.Timestamptz
 			a, l := &r.Action, &r.Action.Link
@@ -109,6 +108,6 @@ func (s *Store) ListActions(ctx context.Context, runID int64) ([]store.ActionRec
 				&rule, &status, &l.Reason, &upd, &a.Flag, &a.Reason, &r.State, &r.Error)
 			a.Kind, l.Rule, l.Status, l.UpdatedAt = identity.ActionKind(kind), identity.Rule(rule), identity.LinkStatus(status), fromTS(upd)
 			return r, err
-		}, func(r store.ActionRecord) error { out = append(out, r); return nil })
+		}, func(r identity.ActionRecord) error { out = append(out, r); return nil })
 	return out, err
 }

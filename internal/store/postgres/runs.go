@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/idlinkhq/idlink/internal/identity"
 	"github.com/idlinkhq/idlink/internal/store"
 )
 
@@ -94,22 +95,22 @@ func newToken() (string, error) {
 }
 
 // StartRun records a new run in status running.
-func (s *Store) StartRun(ctx context.Context, kind store.RunKind, holder string) (store.Run, error) {
+func (s *Store) StartRun(ctx context.Context, kind identity.RunKind, holder string) (identity.Run, error) {
 	if err := store.CheckRun(kind, holder); err != nil {
-		return store.Run{}, fmt.Errorf("postgres: start run: %w", err)
+		return identity.Run{}, fmt.Errorf("postgres: start run: %w", err)
 	}
-	r := store.Run{Kind: kind, Status: store.StatusRunning, Holder: holder, StartedAt: utc(time.Now()), Counts: map[string]int64{}}
+	r := identity.Run{Kind: kind, Status: identity.StatusRunning, Holder: holder, StartedAt: utc(time.Now()), Counts: map[string]int64{}}
 	err := s.pool.QueryRow(ctx, `INSERT INTO runs (kind, status, holder, started_at) VALUES ($1, $2, $3, $4) RETURNING id`,
 		string(kind), string(r.Status), holder, r.StartedAt).Scan(&r.ID)
 	if err != nil {
-		return store.Run{}, fmt.Errorf("postgres: start run: %w", err)
+		return identity.Run{}, fmt.Errorf("postgres: start run: %w", err)
 	}
 	return r, nil
 }
 
 // FinishRun stores a run's end: status, counts, note, error and finish time
 // (now when run.FinishedAt is zero).
-func (s *Store) FinishRun(ctx context.Context, run store.Run) error {
+func (s *Store) FinishRun(ctx context.Context, run identity.Run) error {
 	if err := store.CheckFinish(run); err != nil {
 		return fmt.Errorf("postgres: finish run: %w", err)
 	}
@@ -118,7 +119,7 @@ func (s *Store) FinishRun(ctx context.Context, run store.Run) error {
 		return fmt.Errorf("postgres: finish run %d: counts: %w", run.ID, err)
 	}
 	fin := run.FinishedAt
-	if fin.IsZero() && run.Status != store.StatusRunning {
+	if fin.IsZero() && run.Status != identity.StatusRunning {
 		fin = time.Now()
 	}
 	tag, err := s.pool.Exec(ctx, `UPDATE runs SET status = $1, finished_at = $2, counts = $3, note = $4, error = $5 WHERE id = $6`,
@@ -141,9 +142,9 @@ func nonNilCounts(m map[string]int64) map[string]int64 {
 
 const runCols = "id, kind, status, holder, started_at, finished_at, counts, note, error"
 
-func scanRun(row pgx.Row) (store.Run, error) {
+func scanRun(row pgx.Row) (identity.Run, error) {
 	var (
-		r            store.Run
+		r            identity.Run
 		kind, status string
 		finished     *time.Time
 		counts       string
@@ -151,7 +152,7 @@ func scanRun(row pgx.Row) (store.Run, error) {
 	if err := row.Scan(&r.ID, &kind, &status, &r.Holder, &r.StartedAt, &finished, &counts, &r.Note, &r.Error); err != nil {
 		return r, err
 	}
-	r.Kind, r.Status = store.RunKind(kind), store.RunStatus(status)
+	r.Kind, r.Status = identity.RunKind(kind), identity.RunStatus(status)
 	r.StartedAt, r.FinishedAt = r.StartedAt.UTC(), fromNull(finished)
 	r.Counts = map[string]int64{}
 	if err := json.Unmarshal([]byte(counts), &r.Counts); err != nil {
@@ -161,36 +162,36 @@ func scanRun(row pgx.Row) (store.Run, error) {
 }
 
 // GetRun returns one run or store.ErrNotFound.
-func (s *Store) GetRun(ctx context.Context, id int64) (store.Run, error) {
+func (s *Store) GetRun(ctx context.Context, id int64) (identity.Run, error) {
 	r, err := scanRun(s.pool.QueryRow(ctx, "SELECT "+runCols+" FROM runs WHERE id = $1", id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return store.Run{}, fmt.Errorf("postgres: run %d: %w", id, store.ErrNotFound)
+		return identity.Run{}, fmt.Errorf("postgres: run %d: %w", id, store.ErrNotFound)
 	}
 	if err != nil {
-		return store.Run{}, fmt.Errorf("postgres: run %d: %w", id, err)
+		return identity.Run{}, fmt.Errorf("postgres: run %d: %w", id, err)
 	}
 	return r, nil
 }
 
 // LatestRun returns the newest run of one of kinds (any kind when none given),
 // or store.ErrNotFound.
-func (s *Store) LatestRun(ctx context.Context, kinds ...store.RunKind) (store.Run, error) {
+func (s *Store) LatestRun(ctx context.Context, kinds ...identity.RunKind) (identity.Run, error) {
 	ks := make([]string, len(kinds))
 	for i, k := range kinds {
 		ks[i] = string(k)
 	}
 	r, err := scanRun(s.pool.QueryRow(ctx, "SELECT "+runCols+" FROM runs WHERE cardinality($1::text[]) = 0 OR kind = ANY($1) ORDER BY id DESC LIMIT 1", ks))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return store.Run{}, fmt.Errorf("postgres: latest run %v: %w", kinds, store.ErrNotFound)
+		return identity.Run{}, fmt.Errorf("postgres: latest run %v: %w", kinds, store.ErrNotFound)
 	}
 	if err != nil {
-		return store.Run{}, fmt.Errorf("postgres: latest run: %w", err)
+		return identity.Run{}, fmt.Errorf("postgres: latest run: %w", err)
 	}
 	return r, nil
 }
 
 // ListRuns returns up to limit runs, newest first (all when limit <= 0).
-func (s *Store) ListRuns(ctx context.Context, limit int) ([]store.Run, error) {
+func (s *Store) ListRuns(ctx context.Context, limit int) ([]identity.Run, error) {
 	var lim any
 	if limit > 0 {
 		lim = limit
@@ -199,7 +200,7 @@ func (s *Store) ListRuns(ctx context.Context, limit int) ([]store.Run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list runs: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Run, error) { return scanRun(row) })
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (identity.Run, error) { return scanRun(row) })
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list runs: %w", err)
 	}
@@ -220,7 +221,7 @@ func (s *Store) GetCursor(ctx context.Context, name string) (string, bool, error
 }
 
 // SetCursor stores a sync cursor on its own.
-func (s *Store) SetCursor(ctx context.Context, c store.Cursor) error {
+func (s *Store) SetCursor(ctx context.Context, c identity.Cursor) error {
 	if err := store.CheckCursor(&c); err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}
@@ -235,7 +236,7 @@ type execer interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
-func setCursor(ctx context.Context, db execer, c *store.Cursor) error {
+func setCursor(ctx context.Context, db execer, c *identity.Cursor) error {
 	if c == nil {
 		return nil
 	}
@@ -254,7 +255,7 @@ func (s *Store) DeleteCursor(ctx context.Context, name string) error {
 
 // ListAudit returns audit events with seq > sinceSeq in order, at most limit
 // (all when limit <= 0).
-func (s *Store) ListAudit(ctx context.Context, sinceSeq int64, limit int) ([]store.AuditEvent, error) {
+func (s *Store) ListAudit(ctx context.Context, sinceSeq int64, limit int) ([]identity.AuditEvent, error) {
 	var lim any
 	if limit > 0 {
 		lim = limit
@@ -264,8 +265,8 @@ func (s *Store) ListAudit(ctx context.Context, sinceSeq int64, limit int) ([]sto
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list audit: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.AuditEvent, error) {
-		var e store.AuditEvent
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (identity.AuditEvent, error) {
+		var e identity.AuditEvent
 		err := row.Scan(&e.Seq, &e.RunID, &e.At, &e.Actor, &e.Kind, &e.Target, &e.Detail)
 		e.At = e.At.UTC()
 		return e, err
@@ -276,7 +277,7 @@ func (s *Store) ListAudit(ctx context.Context, sinceSeq int64, limit int) ([]sto
 	return out, nil
 }
 
-func insertAudit(ctx context.Context, tx pgx.Tx, e store.AuditEvent) error {
+func insertAudit(ctx context.Context, tx pgx.Tx, e identity.AuditEvent) error {
 	_, err := tx.Exec(ctx, `INSERT INTO audit_events (run_id, at, actor, kind, target, detail) VALUES ($1, $2, $3, $4, $5, $6)`,
 		nullRun(e.RunID), utc(e.At), e.Actor, e.Kind, e.Target, e.Detail)
 	return err

@@ -102,7 +102,7 @@ const copyThreshold = 2000
 // changed ones in place, leaving unchanged ones alone) and the cursor, all in
 // one transaction: either the whole batch and the cursor are stored, or
 // nothing is.
-func (s *Store) UpsertEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser, cursor *store.Cursor) error {
+func (s *Store) UpsertEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser, cursor *identity.Cursor) error {
 	if err := store.CheckCursor(cursor); err != nil {
 		return fmt.Errorf("postgres: upsert entra users: %w", err)
 	}
@@ -319,7 +319,7 @@ func scanAll[T any](ctx context.Context, db querier, what, q string, args []any,
 }
 
 // UpsertSalesforceUsers writes a batch of Salesforce users and the cursor in one transaction.
-func (s *Store) UpsertSalesforceUsers(ctx context.Context, runID int64, users []identity.SalesforceUser, cursor *store.Cursor) error {
+func (s *Store) UpsertSalesforceUsers(ctx context.Context, runID int64, users []identity.SalesforceUser, cursor *identity.Cursor) error {
 	if err := store.CheckCursor(cursor); err != nil {
 		return fmt.Errorf("postgres: upsert salesforce users: %w", err)
 	}

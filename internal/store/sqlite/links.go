@@ -33,24 +33,24 @@ func scanObservation(sc interface{ Scan(...any) error }) (identity.Observation, 
 // RecordObservation stores that a subject was seen with an oid. A subject
 // already bound to another oid is never re-bound: the conflict is recorded for
 // admins and the stored observation is returned unchanged.
-func (s *Store) RecordObservation(ctx context.Context, o identity.Observation) (store.ObservationResult, error) {
+func (s *Store) RecordObservation(ctx context.Context, o identity.Observation) (identity.ObservationResult, error) {
 	if err := store.CheckObservation(o); err != nil {
-		return store.ObservationResult{}, fmt.Errorf("sqlite: record observation: %w", err)
+		return identity.ObservationResult{}, fmt.Errorf("sqlite: record observation: %w", err)
 	}
 	o = store.ObservationTimes(o, time.Now())
-	var res store.ObservationResult
+	var res identity.ObservationResult
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		old, err := scanObservation(tx.QueryRowContext(ctx, "SELECT "+obsCols+" FROM observations WHERE provider = ? AND subject = ?", o.Provider, o.Subject))
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			res = store.ObservationResult{Outcome: store.ObservationNew}
+			res = identity.ObservationResult{Outcome: identity.ObservationNew}
 			_, err := tx.ExecContext(ctx, "INSERT INTO observations ("+obsCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
 				o.Provider, o.Subject, o.ObjectID, o.TenantID, o.ClientID, string(o.Source), fmtTime(o.FirstSeen), fmtTime(o.LastSeen), o.Count)
 			return err
 		case err != nil:
 			return err
 		case !strings.EqualFold(old.ObjectID, o.ObjectID):
-			res = store.ObservationResult{Outcome: store.ObservationConflicting, Existing: old}
+			res = identity.ObservationResult{Outcome: identity.ObservationConflicting, Existing: old}
 			_, err := tx.ExecContext(ctx, `INSERT INTO observation_conflicts (provider, subject, object_id, other_object_id, source, seen_at)
 				VALUES (?, ?, ?, ?, ?, ?)
 				ON CONFLICT (provider, subject, other_object_id) DO UPDATE SET source = excluded.source, seen_at = excluded.seen_at`,
@@ -71,7 +71,7 @@ func (s *Store) RecordObservation(ctx context.Context, o identity.Observation) (
 			if upd.ClientID == "" {
 				upd.ClientID = o.ClientID
 			}
-			res = store.ObservationResult{Outcome: store.ObservationKnown, Existing: upd}
+			res = identity.ObservationResult{Outcome: identity.ObservationKnown, Existing: upd}
 			_, err := tx.ExecContext(ctx, `UPDATE observations SET tenant_id = ?, client_id = ?, first_seen = ?, last_seen = ?, count = ?
 				WHERE provider = ? AND subject = ?`,
 				upd.TenantID, upd.ClientID, fmtTime(upd.FirstSeen), fmtTime(upd.LastSeen), upd.Count, o.Provider, o.Subject)
@@ -79,7 +79,7 @@ func (s *Store) RecordObservation(ctx context.Context, o identity.Observation) (
 		}
 	})
 	if err != nil {
-		return store.ObservationResult{}, fmt.Errorf("sqlite: record observation %s/%s: %w", o.Provider, o.Subject, err)
+		return identity.ObservationResult{}, fmt.Errorf("sqlite: record observation %s/%s: %w", o.Provider, o.Subject, err)
 	}
 	return res, nil
 }
@@ -91,12 +91,12 @@ func (s *Store) ScanObservations(ctx context.Context, fn func(identity.Observati
 }
 
 // ListObservationConflicts returns every recorded conflict in key order.
-func (s *Store) ListObservationConflicts(ctx context.Context) ([]store.ObservationConflict, error) {
-	var out []store.ObservationConflict
+func (s *Store) ListObservationConflicts(ctx context.Context) ([]identity.ObservationConflict, error) {
+	var out []identity.ObservationConflict
 	err := scanAll(ctx, s.r, "observation conflicts", `SELECT provider, subject, object_id, other_object_id, source, seen_at
 		FROM observation_conflicts ORDER BY provider, subject, other_object_id`, nil,
-		func(rows *sql.Rows) (store.ObservationConflict, error) {
-			var c store.ObservationConflict
+		func(rows *sql.Rows) (identity.ObservationConflict, error) {
+			var c identity.ObservationConflict
 			var source, at string
 			if err := rows.Scan(&c.Provider, &c.Subject, &c.ObjectID, &c.OtherObject, &source, &at); err != nil {
 				return c, err
@@ -105,7 +105,7 @@ func (s *Store) ListObservationConflicts(ctx context.Context) ([]store.Observati
 			var err error
 			c.SeenAt, err = parseTime(at)
 			return c, err
-		}, func(c store.ObservationConflict) error { out = append(out, c); return nil })
+		}, func(c identity.ObservationConflict) error { out = append(out, c); return nil })
 	return out, err
 }
 
@@ -117,7 +117,7 @@ func (s *Store) ScanLinks(ctx context.Context, fn func(identity.Link) error) err
 // ApplyLinkChanges writes each change's link state, appends it to the link's
 // history and appends an audit event, all in one transaction: a batch with
 // one bad change writes nothing.
-func (s *Store) ApplyLinkChanges(ctx context.Context, runID int64, changes []store.LinkChange) error {
+func (s *Store) ApplyLinkChanges(ctx context.Context, runID int64, changes []identity.LinkChange) error {
 	for i, c := range changes {
 		if err := store.CheckLinkChange(i, c); err != nil {
 			return fmt.Errorf("sqlite: apply link changes: %w", err)
@@ -156,7 +156,7 @@ func (s *Store) ApplyLinkChanges(ctx context.Context, runID int64, changes []sto
 				l.ObjectID, l.TenantID, string(l.Rule), string(l.Status), l.Reason, c.Actor, c.Detail); err != nil {
 				return err
 			}
-			if err := insertAudit(ctx, tx, store.AuditEvent{RunID: runID, At: now, Actor: c.Actor,
+			if err := insertAudit(ctx, tx, identity.AuditEvent{RunID: runID, At: now, Actor: c.Actor,
 				Kind: store.LinkAuditKind(c.Action), Target: l.Key().String(), Detail: c.Detail}); err != nil {
 				return err
 			}
@@ -170,13 +170,13 @@ func (s *Store) ApplyLinkChanges(ctx context.Context, runID int64, changes []sto
 }
 
 // LinkHistory returns every recorded version of a link, oldest first.
-func (s *Store) LinkHistory(ctx context.Context, key identity.LinkKey) ([]store.LinkVersion, error) {
-	var out []store.LinkVersion
+func (s *Store) LinkHistory(ctx context.Context, key identity.LinkKey) ([]identity.LinkVersion, error) {
+	var out []identity.LinkVersion
 	err := scanAll(ctx, s.r, "link history", `SELECT seq, COALESCE(run_id, 0), at, action, provider, subject, salesforce_user_id,
 			object_id, tenant_id, rule, status, reason, actor, detail FROM link_history
 			WHERE provider = ? AND subject = ? ORDER BY seq`, []any{key.Provider, key.Subject},
-		func(rows *sql.Rows) (store.LinkVersion, error) {
-			var v store.LinkVersion
+		func(rows *sql.Rows) (identity.LinkVersion, error) {
+			var v identity.LinkVersion
 			var at, action, rule, status string
 			if err := rows.Scan(&v.Seq, &v.RunID, &at, &action, &v.Link.Provider, &v.Link.Subject, &v.Link.SalesforceUserID,
 				&v.Link.ObjectID, &v.Link.TenantID, &rule, &status, &v.Link.Reason, &v.Actor, &v.Detail); err != nil {
@@ -187,14 +187,14 @@ func (s *Store) LinkHistory(ctx context.Context, key identity.LinkKey) ([]store.
 			v.At, err = parseTime(at)
 			v.Link.UpdatedAt = v.At
 			return v, err
-		}, func(v store.LinkVersion) error { out = append(out, v); return nil })
+		}, func(v identity.LinkVersion) error { out = append(out, v); return nil })
 	return out, err
 }
 
 // RecordDecisions stores admin decisions and their audit events in one
 // transaction: every decision is checked first, and either all are stored
 // or none.
-func (s *Store) RecordDecisions(ctx context.Context, ds ...store.Decision) error {
+func (s *Store) RecordDecisions(ctx context.Context, ds ...identity.Decision) error {
 	now := time.Now()
 	ds = slices.Clone(ds)
 	for i := range ds {
@@ -211,7 +211,7 @@ func (s *Store) RecordDecisions(ctx context.Context, ds ...store.Decision) error
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, d.Provider, d.Subject, d.SalesforceUserID, d.ObjectID, b2i(d.Approved), d.Actor, d.Reason, fmtTime(d.At)); err != nil {
 				return fmt.Errorf("decision on %s/%s: %w", d.Provider, d.Subject, err)
 			}
-			if err := insertAudit(ctx, tx, store.AuditEvent{At: d.At, Actor: d.Actor, Kind: store.DecisionKind(d),
+			if err := insertAudit(ctx, tx, identity.AuditEvent{At: d.At, Actor: d.Actor, Kind: store.DecisionKind(d),
 				Target: identity.LinkKey{Provider: d.Provider, Subject: d.Subject}.String(), Detail: store.DecisionDetail(d)}); err != nil {
 				return err
 			}
@@ -225,11 +225,11 @@ func (s *Store) RecordDecisions(ctx context.Context, ds ...store.Decision) error
 }
 
 // ScanDecisions streams decisions in the order they were made.
-func (s *Store) ScanDecisions(ctx context.Context, fn func(store.Decision) error) error {
+func (s *Store) ScanDecisions(ctx context.Context, fn func(identity.Decision) error) error {
 	return scanAll(ctx, s.r, "decisions", `SELECT provider, subject, salesforce_user_id, object_id, approved, actor, reason, at
 		FROM decisions ORDER BY seq`, nil,
-		func(rows *sql.Rows) (store.Decision, error) {
-			var d store.Decision
+		func(rows *sql.Rows) (identity.Decision, error) {
+			var d identity.Decision
 			var approved int
 			var at string
 			if err := rows.Scan(&d.Provider, &d.Subject, &d.SalesforceUserID, &d.ObjectID, &approved, &d.Actor, &d.Reason, &at); err != nil {
@@ -244,7 +244,7 @@ func (s *Store) ScanDecisions(ctx context.Context, fn func(store.Decision) error
 
 // DeleteObservation removes the observation and conflicts binding
 // (provider, subject) to the object id, with an audit event.
-func (s *Store) DeleteObservation(ctx context.Context, d store.ObservationDeletion) (int64, error) {
+func (s *Store) DeleteObservation(ctx context.Context, d identity.ObservationDeletion) (int64, error) {
 	if err := store.CheckObservationDeletion(d); err != nil {
 		return 0, fmt.Errorf("sqlite: %w", err)
 	}
@@ -293,7 +293,7 @@ func (s *Store) StoreID(ctx context.Context) (string, error) {
 }
 
 // AdoptStore records the adoption of another database's rows, with an audit event.
-func (s *Store) AdoptStore(ctx context.Context, a store.StoreAdoption) error {
+func (s *Store) AdoptStore(ctx context.Context, a identity.StoreAdoption) error {
 	if err := store.CheckStoreAdoption(a); err != nil {
 		return fmt.Errorf("sqlite: %w", err)
 	}
@@ -316,11 +316,11 @@ func (s *Store) AdoptStore(ctx context.Context, a store.StoreAdoption) error {
 }
 
 // ListAdoptedStores lists the adopted databases by id.
-func (s *Store) ListAdoptedStores(ctx context.Context) ([]store.StoreAdoption, error) {
-	var out []store.StoreAdoption
+func (s *Store) ListAdoptedStores(ctx context.Context) ([]identity.StoreAdoption, error) {
+	var out []identity.StoreAdoption
 	err := scanAll(ctx, s.r, "adopted stores", "SELECT store_id, actor, reason, at FROM adopted_stores ORDER BY store_id", nil,
-		func(rows *sql.Rows) (store.StoreAdoption, error) {
-			var a store.StoreAdoption
+		func(rows *sql.Rows) (identity.StoreAdoption, error) {
+			var a identity.StoreAdoption
 			var at string
 			if err := rows.Scan(&a.StoreID, &a.Actor, &a.Reason, &at); err != nil {
 				return a, err
@@ -328,6 +328,6 @@ func (s *Store) ListAdoptedStores(ctx context.Context) ([]store.StoreAdoption, e
 			var err error
 			a.At, err = parseTime(at)
 			return a, err
-		}, func(a store.StoreAdoption) error { out = append(out, a); return nil })
+		}, func(a identity.StoreAdoption) error { out = append(out, a); return nil })
 	return out, err
 }

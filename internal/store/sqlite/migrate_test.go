@@ -90,11 +90,11 @@ func TestAppendOnly(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := openTemp(t)
-	r, err := s.StartRun(ctx, store.KindRun, "t")
+	r, err := s.StartRun(ctx, identity.KindRun, "t")
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = s.ApplyLinkChanges(ctx, r.ID, []store.LinkChange{{Action: identity.ActionCreateLink, Actor: "t",
+	err = s.ApplyLinkChanges(ctx, r.ID, []identity.LinkChange{{Action: identity.ActionCreateLink, Actor: "t",
 		Link: identity.Link{Provider: "p", Subject: "s", SalesforceUserID: "005A", Status: identity.LinkActive}}})
 	if err != nil {
 		t.Fatal(err)

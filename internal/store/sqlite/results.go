@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/idlinkhq/idlink/internal/identity"
-	"github.com/idlinkhq/idlink/internal/store"
 )
 
 // SaveAssessments appends a run's assessments (after any saved before) in one transaction.
@@ -46,7 +45,7 @@ func (s *Store) ScanAssessments(ctx context.Context, runID int64, fn func(identi
 
 // SaveActions stores a run's actions keyed by Seq; saving a Seq again replaces
 // it (planned -> applied). A zero Seq gets the next free number.
-func (s *Store) SaveActions(ctx context.Context, runID int64, actions []store.ActionRecord) error {
+func (s *Store) SaveActions(ctx context.Context, runID int64, actions []identity.ActionRecord) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var next int
 		if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(seq), 0) + 1 FROM run_actions WHERE run_id = ?", runID).Scan(&next); err != nil {
@@ -86,12 +85,12 @@ func (s *Store) SaveActions(ctx context.Context, runID int64, actions []store.Ac
 }
 
 // ListActions returns a run's actions in Seq order.
-func (s *Store) ListActions(ctx context.Context, runID int64) ([]store.ActionRecord, error) {
-	var out []store.ActionRecord
+func (s *Store) ListActions(ctx context.Context, runID int64) ([]identity.ActionRecord, error) {
+	var out []identity.ActionRecord
 	err := scanAll(ctx, s.r, "actions", `SELECT seq, kind, provider, subject, salesforce_user_id, object_id, tenant_id,
 		rule, status, link_reason, link_updated_at, flag, reason, state, error FROM run_actions WHERE run_id = ? ORDER BY seq`, []any{runID},
-		func(rows *sql.Rows) (store.ActionRecord, error) {
-			var r store.ActionRecord
+		func(rows *sql.Rows) (identity.ActionRecord, error) {
+			var r identity.ActionRecord
 			var kind, rule, status string
 			var upd sql.NullString
 			a, l := &r.Action, &r.Action.Link
@@ -103,6 +102,6 @@ func (s *Store) ListActions(ctx context.Context, runID int64) ([]store.ActionRec
 			var err error
 			l.UpdatedAt, err = parseNullTime(upd)
 			return r, err
-		}, func(r store.ActionRecord) error { out = append(out, r); return nil })
+		}, func(r identity.ActionRecord) error { out = append(out, r); return nil })
 	return out, err
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/idlinkhq/idlink/internal/identity"
 	"github.com/idlinkhq/idlink/internal/store"
 )
 
@@ -89,25 +90,25 @@ func newToken() (string, error) {
 }
 
 // StartRun records a new run in status running.
-func (s *Store) StartRun(ctx context.Context, kind store.RunKind, holder string) (store.Run, error) {
+func (s *Store) StartRun(ctx context.Context, kind identity.RunKind, holder string) (identity.Run, error) {
 	if err := store.CheckRun(kind, holder); err != nil {
-		return store.Run{}, fmt.Errorf("sqlite: start run: %w", err)
+		return identity.Run{}, fmt.Errorf("sqlite: start run: %w", err)
 	}
-	r := store.Run{Kind: kind, Status: store.StatusRunning, Holder: holder,
+	r := identity.Run{Kind: kind, Status: identity.StatusRunning, Holder: holder,
 		StartedAt: time.Now().UTC().Truncate(time.Microsecond), Counts: map[string]int64{}}
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		return tx.QueryRowContext(ctx, `INSERT INTO runs (kind, status, holder, started_at) VALUES (?, ?, ?, ?) RETURNING id`,
 			string(kind), string(r.Status), holder, fmtTime(r.StartedAt)).Scan(&r.ID)
 	})
 	if err != nil {
-		return store.Run{}, fmt.Errorf("sqlite: start run: %w", err)
+		return identity.Run{}, fmt.Errorf("sqlite: start run: %w", err)
 	}
 	return r, nil
 }
 
 // FinishRun stores a run's end: status, counts, note, error and finish time
 // (now when run.FinishedAt is zero).
-func (s *Store) FinishRun(ctx context.Context, run store.Run) error {
+func (s *Store) FinishRun(ctx context.Context, run identity.Run) error {
 	if err := store.CheckFinish(run); err != nil {
 		return fmt.Errorf("sqlite: finish run: %w", err)
 	}
@@ -116,7 +117,7 @@ func (s *Store) FinishRun(ctx context.Context, run store.Run) error {
 		return fmt.Errorf("sqlite: finish run %d: counts: %w", run.ID, err)
 	}
 	fin := run.FinishedAt
-	if fin.IsZero() && run.Status != store.StatusRunning {
+	if fin.IsZero() && run.Status != identity.StatusRunning {
 		fin = time.Now()
 	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
@@ -145,9 +146,9 @@ func nonNilCounts(m map[string]int64) map[string]int64 {
 
 const runCols = "id, kind, status, holder, started_at, finished_at, counts, note, error"
 
-func scanRun(sc interface{ Scan(...any) error }) (store.Run, error) {
+func scanRun(sc interface{ Scan(...any) error }) (identity.Run, error) {
 	var (
-		r            store.Run
+		r            identity.Run
 		kind, status string
 		started      string
 		finished     sql.NullString
@@ -156,7 +157,7 @@ func scanRun(sc interface{ Scan(...any) error }) (store.Run, error) {
 	if err := sc.Scan(&r.ID, &kind, &status, &r.Holder, &started, &finished, &counts, &r.Note, &r.Error); err != nil {
 		return r, err
 	}
-	r.Kind, r.Status = store.RunKind(kind), store.RunStatus(status)
+	r.Kind, r.Status = identity.RunKind(kind), identity.RunStatus(status)
 	var err error
 	if r.StartedAt, err = parseTime(started); err != nil {
 		return r, err
@@ -172,20 +173,20 @@ func scanRun(sc interface{ Scan(...any) error }) (store.Run, error) {
 }
 
 // GetRun returns one run or store.ErrNotFound.
-func (s *Store) GetRun(ctx context.Context, id int64) (store.Run, error) {
+func (s *Store) GetRun(ctx context.Context, id int64) (identity.Run, error) {
 	r, err := scanRun(s.r.QueryRowContext(ctx, "SELECT "+runCols+" FROM runs WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return store.Run{}, fmt.Errorf("sqlite: run %d: %w", id, store.ErrNotFound)
+		return identity.Run{}, fmt.Errorf("sqlite: run %d: %w", id, store.ErrNotFound)
 	}
 	if err != nil {
-		return store.Run{}, fmt.Errorf("sqlite: run %d: %w", id, err)
+		return identity.Run{}, fmt.Errorf("sqlite: run %d: %w", id, err)
 	}
 	return r, nil
 }
 
 // LatestRun returns the newest run of one of kinds (any kind when none given),
 // or store.ErrNotFound.
-func (s *Store) LatestRun(ctx context.Context, kinds ...store.RunKind) (store.Run, error) {
+func (s *Store) LatestRun(ctx context.Context, kinds ...identity.RunKind) (identity.Run, error) {
 	q := "SELECT " + runCols + " FROM runs"
 	var args []any
 	if len(kinds) > 0 {
@@ -197,16 +198,16 @@ func (s *Store) LatestRun(ctx context.Context, kinds ...store.RunKind) (store.Ru
 	q += " ORDER BY id DESC LIMIT 1"
 	r, err := scanRun(s.r.QueryRowContext(ctx, q, args...))
 	if errors.Is(err, sql.ErrNoRows) {
-		return store.Run{}, fmt.Errorf("sqlite: latest run %v: %w", kinds, store.ErrNotFound)
+		return identity.Run{}, fmt.Errorf("sqlite: latest run %v: %w", kinds, store.ErrNotFound)
 	}
 	if err != nil {
-		return store.Run{}, fmt.Errorf("sqlite: latest run: %w", err)
+		return identity.Run{}, fmt.Errorf("sqlite: latest run: %w", err)
 	}
 	return r, nil
 }
 
 // ListRuns returns up to limit runs, newest first (all when limit <= 0).
-func (s *Store) ListRuns(ctx context.Context, limit int) ([]store.Run, error) {
+func (s *Store) ListRuns(ctx context.Context, limit int) ([]identity.Run, error) {
 	if limit <= 0 {
 		limit = -1
 	}
@@ -215,7 +216,7 @@ func (s *Store) ListRuns(ctx context.Context, limit int) ([]store.Run, error) {
 		return nil, fmt.Errorf("sqlite: list runs: %w", err)
 	}
 	defer rows.Close()
-	var out []store.Run
+	var out []identity.Run
 	for rows.Next() {
 		r, err := scanRun(rows)
 		if err != nil {
@@ -243,7 +244,7 @@ func (s *Store) GetCursor(ctx context.Context, name string) (string, bool, error
 }
 
 // SetCursor stores a sync cursor on its own.
-func (s *Store) SetCursor(ctx context.Context, c store.Cursor) error {
+func (s *Store) SetCursor(ctx context.Context, c identity.Cursor) error {
 	if err := store.CheckCursor(&c); err != nil {
 		return fmt.Errorf("sqlite: %w", err)
 	}
@@ -253,7 +254,7 @@ func (s *Store) SetCursor(ctx context.Context, c store.Cursor) error {
 	return nil
 }
 
-func setCursor(ctx context.Context, tx *sql.Tx, c *store.Cursor) error {
+func setCursor(ctx context.Context, tx *sql.Tx, c *identity.Cursor) error {
 	if c == nil {
 		return nil
 	}
@@ -273,7 +274,7 @@ func (s *Store) DeleteCursor(ctx context.Context, name string) error {
 
 // ListAudit returns audit events with seq > sinceSeq in order, at most limit
 // (all when limit <= 0).
-func (s *Store) ListAudit(ctx context.Context, sinceSeq int64, limit int) ([]store.AuditEvent, error) {
+func (s *Store) ListAudit(ctx context.Context, sinceSeq int64, limit int) ([]identity.AuditEvent, error) {
 	if limit <= 0 {
 		limit = -1
 	}
@@ -283,9 +284,9 @@ func (s *Store) ListAudit(ctx context.Context, sinceSeq int64, limit int) ([]sto
 		return nil, fmt.Errorf("sqlite: list audit: %w", err)
 	}
 	defer rows.Close()
-	var out []store.AuditEvent
+	var out []identity.AuditEvent
 	for rows.Next() {
-		var e store.AuditEvent
+		var e identity.AuditEvent
 		var at string
 		if err := rows.Scan(&e.Seq, &e.RunID, &at, &e.Actor, &e.Kind, &e.Target, &e.Detail); err != nil {
 			return nil, fmt.Errorf("sqlite: list audit: %w", err)
@@ -301,7 +302,7 @@ func (s *Store) ListAudit(ctx context.Context, sinceSeq int64, limit int) ([]sto
 	return out, nil
 }
 
-func insertAudit(ctx context.Context, tx *sql.Tx, e store.AuditEvent) error {
+func insertAudit(ctx context.Context, tx *sql.Tx, e identity.AuditEvent) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO audit_events (run_id, at, actor, kind, target, detail) VALUES (?, ?, ?, ?, ?, ?)`,
 		nullRun(e.RunID), fmtTime(e.At), e.Actor, e.Kind, e.Target, e.Detail)
 	return err

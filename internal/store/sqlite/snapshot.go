@@ -108,7 +108,7 @@ const entraCols = "oid, tenant_id, upn, mail, display_name, given_name, surname,
 // UpsertEntraUsers writes a batch of Entra users (inserting new ones, updating
 // known ones in place) and the cursor, all in one transaction: either the
 // whole batch and the cursor are stored, or nothing is.
-func (s *Store) UpsertEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser, cursor *store.Cursor) error {
+func (s *Store) UpsertEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser, cursor *identity.Cursor) error {
 	if err := store.CheckCursor(cursor); err != nil {
 		return fmt.Errorf("sqlite: upsert entra users: %w", err)
 	}
@@ -263,7 +263,7 @@ func scanAll[T any](ctx context.Context, db *sql.DB, what, q string, args []any,
 const sfCols = "id, username, federation_identifier, email, is_active, user_type, created_date, system_modstamp, last_seen_run"
 
 // UpsertSalesforceUsers writes a batch of Salesforce users and the cursor in one transaction.
-func (s *Store) UpsertSalesforceUsers(ctx context.Context, runID int64, users []identity.SalesforceUser, cursor *store.Cursor) error {
+func (s *Store) UpsertSalesforceUsers(ctx context.Context, runID int64, users []identity.SalesforceUser, cursor *identity.Cursor) error {
 	if err := store.CheckCursor(cursor); err != nil {
 		return fmt.Errorf("sqlite: upsert salesforce users: %w", err)
 	}

@@ -54,13 +54,13 @@ func BenchUpsertEntraUsers(b *testing.B, open func(b *testing.B) store.Store, ro
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		s := open(b)
-		r, err := s.StartRun(ctx, store.KindBackfill, "bench")
+		r, err := s.StartRun(ctx, identity.KindBackfill, "bench")
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()
 		start, cpu0 := time.Now(), processCPU()
-		if err := s.UpsertEntraUsers(ctx, r.ID, users, &store.Cursor{Name: "bench", Value: "1"}); err != nil {
+		if err := s.UpsertEntraUsers(ctx, r.ID, users, &identity.Cursor{Name: "bench", Value: "1"}); err != nil {
 			b.Fatal(err)
 		}
 		total += time.Since(start)
@@ -95,7 +95,7 @@ func ThroughputReport(t *testing.T, name string, open func(t *testing.T) store.S
 	ctx := context.Background()
 	s := open(t)
 	for pass, what := range []string{"insert into empty store", "rewrite, unchanged", "rewrite, every row changed"} {
-		r, err := s.StartRun(ctx, store.KindBackfill, "bench")
+		r, err := s.StartRun(ctx, identity.KindBackfill, "bench")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,7 +110,7 @@ func ThroughputReport(t *testing.T, name string, open func(t *testing.T) store.S
 		}
 		cpu0 := cpuNow()
 		start := time.Now()
-		if err := s.UpsertEntraUsers(ctx, r.ID, users, &store.Cursor{Name: "bench", Value: what}); err != nil {
+		if err := s.UpsertEntraUsers(ctx, r.ID, users, &identity.Cursor{Name: "bench", Value: what}); err != nil {
 			t.Fatal(err)
 		}
 		d, cpu := time.Since(start), cpuNow()-cpu0

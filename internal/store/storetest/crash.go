@@ -28,11 +28,11 @@ const crashCommittedLine = "crash-child: committed"
 // users with a cursor, in one transaction. It prints a line when it committed.
 func CrashChildWrite(s store.Store) error {
 	ctx := context.Background()
-	r, err := s.StartRun(ctx, store.KindBackfill, "crash-child")
+	r, err := s.StartRun(ctx, identity.KindBackfill, "crash-child")
 	if err != nil {
 		return err
 	}
-	if err := s.UpsertEntraUsers(ctx, r.ID, SyntheticEntraUsers(CrashRows), &store.Cursor{Name: "crash", Value: "committed"}); err != nil {
+	if err := s.UpsertEntraUsers(ctx, r.ID, SyntheticEntraUsers(CrashRows), &identity.Cursor{Name: "crash", Value: "committed"}); err != nil {
 		return err
 	}
 	fmt.Println(crashCommittedLine)
@@ -123,7 +123,7 @@ func CrashParent(t *testing.T, childTest string, prepare func(t *testing.T, atte
 			t.Fatalf("attempt %d: child committed but %d rows are stored", attempt, n)
 		}
 		// The store must still take writes.
-		if _, err := s.StartRun(ctx, store.KindRun, "after-crash"); err != nil {
+		if _, err := s.StartRun(ctx, identity.KindRun, "after-crash"); err != nil {
 			t.Fatalf("attempt %d: write after crash: %v", attempt, err)
 		}
 		s.Close()

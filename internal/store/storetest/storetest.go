@@ -84,7 +84,7 @@ func must(t *testing.T, err error) {
 	}
 }
 
-func startRun(t *testing.T, s store.Store, kind store.RunKind) store.Run {
+func startRun(t *testing.T, s store.Store, kind identity.RunKind) identity.Run {
 	t.Helper()
 	r, err := s.StartRun(ctxT(t), kind, "test-host/1")
 	must(t, err)
@@ -127,7 +127,7 @@ func scanLinks(t *testing.T, s store.Store) []identity.Link {
 	return out
 }
 
-func listAudit(t *testing.T, s store.Store) []store.AuditEvent {
+func listAudit(t *testing.T, s store.Store) []identity.AuditEvent {
 	t.Helper()
 	evs, err := s.ListAudit(ctxT(t), 0, 0)
 	must(t, err)
@@ -151,38 +151,38 @@ func testRuns(t *testing.T, s store.Store) {
 		t.Fatalf("GetRun(424242): err = %v, want ErrNotFound", err)
 	}
 	before := time.Now().Add(-time.Second)
-	r1 := startRun(t, s, store.KindBackfill)
-	r2 := startRun(t, s, store.KindRun)
-	r3 := startRun(t, s, store.KindDryRun)
+	r1 := startRun(t, s, identity.KindBackfill)
+	r2 := startRun(t, s, identity.KindRun)
+	r3 := startRun(t, s, identity.KindDryRun)
 	if r1.ID <= 0 || r2.ID <= r1.ID || r3.ID <= r2.ID {
 		t.Fatalf("run ids not increasing: %d %d %d", r1.ID, r2.ID, r3.ID)
 	}
-	if r1.Status != store.StatusRunning || r1.StartedAt.Before(before) || r1.StartedAt.After(time.Now().Add(time.Second)) {
+	if r1.Status != identity.StatusRunning || r1.StartedAt.Before(before) || r1.StartedAt.After(time.Now().Add(time.Second)) {
 		t.Fatalf("StartRun = %+v, want running, started now", r1)
 	}
 	got, err := s.GetRun(ctx, r2.ID)
 	must(t, err)
-	if got.Kind != store.KindRun || got.Status != store.StatusRunning || got.Holder != "test-host/1" ||
+	if got.Kind != identity.KindRun || got.Status != identity.StatusRunning || got.Holder != "test-host/1" ||
 		!got.StartedAt.Equal(r2.StartedAt) || !got.FinishedAt.IsZero() || got.StartedAt.Location() != time.UTC {
 		t.Fatalf("GetRun = %+v, want %+v in UTC", got, r2)
 	}
 
-	r2.Status = store.StatusSucceeded
+	r2.Status = identity.StatusSucceeded
 	r2.Counts = map[string]int64{"linked": 10, "unlinked": 3}
 	r2.Note = "deltaLink expired: full resync"
 	r2.FinishedAt = ts(30)
 	must(t, s.FinishRun(ctx, r2))
-	r1.Status, r1.Error = store.StatusFailed, "graph: 503"
+	r1.Status, r1.Error = identity.StatusFailed, "graph: 503"
 	must(t, s.FinishRun(ctx, r1))
 	got, err = s.GetRun(ctx, r2.ID)
 	must(t, err)
-	if got.Status != store.StatusSucceeded || got.Counts["linked"] != 10 || got.Counts["unlinked"] != 3 || len(got.Counts) != 2 ||
+	if got.Status != identity.StatusSucceeded || got.Counts["linked"] != 10 || got.Counts["unlinked"] != 3 || len(got.Counts) != 2 ||
 		got.Note != r2.Note || !got.FinishedAt.Equal(ts(30)) {
 		t.Fatalf("after FinishRun: %+v", got)
 	}
 	got, err = s.GetRun(ctx, r1.ID)
 	must(t, err)
-	if got.Status != store.StatusFailed || got.Error != "graph: 503" || got.FinishedAt.IsZero() || got.Counts == nil {
+	if got.Status != identity.StatusFailed || got.Error != "graph: 503" || got.FinishedAt.IsZero() || got.Counts == nil {
 		t.Fatalf("FinishRun without finish time: %+v, want finished now, empty counts map", got)
 	}
 
@@ -191,12 +191,12 @@ func testRuns(t *testing.T, s store.Store) {
 	if latest.ID != r3.ID {
 		t.Fatalf("LatestRun() = %d, want %d", latest.ID, r3.ID)
 	}
-	latest, err = s.LatestRun(ctx, store.KindRun, store.KindBackfill)
+	latest, err = s.LatestRun(ctx, identity.KindRun, identity.KindBackfill)
 	must(t, err)
 	if latest.ID != r2.ID {
 		t.Fatalf("LatestRun(run, backfill) = %d, want %d", latest.ID, r2.ID)
 	}
-	latest, err = s.LatestRun(ctx, store.KindBackfill)
+	latest, err = s.LatestRun(ctx, identity.KindBackfill)
 	must(t, err)
 	if latest.ID != r1.ID {
 		t.Fatalf("LatestRun(backfill) = %d, want %d", latest.ID, r1.ID)
@@ -212,7 +212,7 @@ func testRuns(t *testing.T, s store.Store) {
 	if len(runs) != 3 {
 		t.Fatalf("ListRuns(0) = %d runs, want all 3", len(runs))
 	}
-	if err := s.FinishRun(ctx, store.Run{ID: 999999, Status: store.StatusSucceeded}); !errors.Is(err, store.ErrNotFound) {
+	if err := s.FinishRun(ctx, identity.Run{ID: 999999, Status: identity.StatusSucceeded}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("FinishRun(unknown id): err = %v, want ErrNotFound", err)
 	}
 }
@@ -222,7 +222,7 @@ func testRunValidation(t *testing.T, s store.Store) {
 	if _, err := s.StartRun(ctx, "nonsense", "h"); err == nil {
 		t.Fatal("StartRun with an unknown kind succeeded")
 	}
-	r := startRun(t, s, store.KindRun)
+	r := startRun(t, s, identity.KindRun)
 	r.Status = "exploded"
 	if err := s.FinishRun(ctx, r); err == nil {
 		t.Fatal("FinishRun with an unknown status succeeded")
@@ -315,7 +315,7 @@ func testLeaseRace(t *testing.T, s store.Store) {
 
 func testEntraUpsert(t *testing.T, s store.Store) {
 	ctx := ctxT(t)
-	r1 := startRun(t, s, store.KindBackfill)
+	r1 := startRun(t, s, identity.KindBackfill)
 	in := entraUsers(0, 5)
 	in[1].Deleted = identity.SoftDeleted
 	in[2].InScope = true
@@ -328,7 +328,7 @@ func testEntraUpsert(t *testing.T, s store.Store) {
 	if fmt.Sprint(got) != fmt.Sprint(in) {
 		t.Fatalf("ScanEntraUsers =\n%v\nwant\n%v", got, in)
 	}
-	r2 := startRun(t, s, store.KindRun)
+	r2 := startRun(t, s, identity.KindRun)
 	changed := in[4]
 	changed.UPN, changed.AccountEnabled, changed.Deleted = "renamed@contoso.com", false, identity.HardDeleted
 	must(t, s.UpsertEntraUsers(ctx, r2.ID, []identity.EntraUser{changed}, nil))
@@ -344,9 +344,9 @@ func testEntraUpsert(t *testing.T, s store.Store) {
 
 func testEntraMarkNotSeen(t *testing.T, s store.Store) {
 	ctx := ctxT(t)
-	r1 := startRun(t, s, store.KindBackfill)
+	r1 := startRun(t, s, identity.KindBackfill)
 	must(t, s.UpsertEntraUsers(ctx, r1.ID, entraUsers(0, 6), nil))
-	r2 := startRun(t, s, store.KindBackfill)
+	r2 := startRun(t, s, identity.KindBackfill)
 	must(t, s.UpsertEntraUsers(ctx, r2.ID, entraUsers(0, 3), nil))
 	n, err := s.MarkEntraUsersNotSeen(ctx, r2.ID)
 	must(t, err)
@@ -369,7 +369,7 @@ func testEntraMarkNotSeen(t *testing.T, s store.Store) {
 
 func testEntraScope(t *testing.T, s store.Store) {
 	ctx := ctxT(t)
-	r := startRun(t, s, store.KindRun)
+	r := startRun(t, s, identity.KindRun)
 	us := entraUsers(0, 10)
 	for i := range us {
 		us[i].InScope = i%2 == 0
@@ -392,7 +392,7 @@ func testEntraScope(t *testing.T, s store.Store) {
 
 func testEntraLookup(t *testing.T, s store.Store) {
 	ctx := ctxT(t)
-	r := startRun(t, s, store.KindRun)
+	r := startRun(t, s, identity.KindRun)
 	us := entraUsers(0, 2000)
 	must(t, s.UpsertEntraUsers(ctx, r.ID, us, nil))
 	var ask []string
@@ -417,9 +417,9 @@ func testEntraLookup(t *testing.T, s store.Store) {
 
 func testEntraLargeBatch(t *testing.T, s store.Store) {
 	ctx := ctxT(t)
-	r := startRun(t, s, store.KindBackfill)
+	r := startRun(t, s, identity.KindBackfill)
 	const n = 6000 // several statements per batch on every backend
-	must(t, s.UpsertEntraUsers(ctx, r.ID, entraUsers(0, n), &store.Cursor{Name: "graph.users", Value: "page-1"}))
+	must(t, s.UpsertEntraUsers(ctx, r.ID, entraUsers(0, n), &identity.Cursor{Name: "graph.users", Value: "page-1"}))
 	count := 0
 	prev := ""
 	must(t, s.ScanEntraUsers(ctx, func(u identity.EntraUser) error {
@@ -435,7 +435,7 @@ func testEntraLargeBatch(t *testing.T, s store.Store) {
 	}
 	// A second large batch: half of it updates stored users, half is new, and
 	// one oid appears twice (the later row wins).
-	r2 := startRun(t, s, store.KindBackfill)
+	r2 := startRun(t, s, identity.KindBackfill)
 	batch := entraUsers(n/2, n+n/2)
 	for i := range batch {
 		batch[i].UPN = "second-" + batch[i].UPN
@@ -470,7 +470,7 @@ func testEntraLargeBatch(t *testing.T, s store.Store) {
 
 func testEntraDuplicateInBatch(t *testing.T, s store.Store) {
 	ctx := ctxT(t)
-	r := startRun(t, s, store.KindRun)
+	r := startRun(t, s, identity.KindRun)
 	a, b := entraUser(1), entraUser(1)
 	b.UPN = "later@contoso.com"
 	must(t, s.UpsertEntraUsers(ctx, r.ID, []identity.EntraUser{a, entraUser(2), b}, nil))
@@ -482,19 +482,19 @@ func testEntraDuplicateInBatch(t *testing.T, s store.Store) {
 
 func testCursorWithUpsert(t *testing.T, s store.Store) {
 	ctx := ctxT(t)
-	r := startRun(t, s, store.KindRun)
-	must(t, s.UpsertEntraUsers(ctx, r.ID, entraUsers(0, 3), &store.Cursor{Name: "graph.users.delta", Value: "https://graph/delta?token=1"}))
+	r := startRun(t, s, identity.KindRun)
+	must(t, s.UpsertEntraUsers(ctx, r.ID, entraUsers(0, 3), &identity.Cursor{Name: "graph.users.delta", Value: "https://graph/delta?token=1"}))
 	v, ok, err := s.GetCursor(ctx, "graph.users.delta")
 	if err != nil || !ok || v != "https://graph/delta?token=1" {
 		t.Fatalf("GetCursor = %q, %v, %v", v, ok, err)
 	}
-	must(t, s.UpsertSalesforceUsers(ctx, r.ID, []identity.SalesforceUser{{ID: "005000000000001AAA"}}, &store.Cursor{Name: "sf.users", Value: "2026-03-01T00:00:00Z"}))
+	must(t, s.UpsertSalesforceUsers(ctx, r.ID, []identity.SalesforceUser{{ID: "005000000000001AAA"}}, &identity.Cursor{Name: "sf.users", Value: "2026-03-01T00:00:00Z"}))
 	v, ok, err = s.GetCursor(ctx, "sf.users")
 	if err != nil || !ok || v != "2026-03-01T00:00:00Z" {
 		t.Fatalf("GetCursor(sf.users) = %q, %v, %v", v, ok, err)
 	}
 	// A cursor may move with an empty page (delta with no changes).
-	must(t, s.UpsertEntraUsers(ctx, r.ID, nil, &store.Cursor{Name: "graph.users.delta", Value: "token=2"}))
+	must(t, s.UpsertEntraUsers(ctx, r.ID, nil, &identity.Cursor{Name: "graph.users.delta", Value: "token=2"}))
 	if v, _, _ := s.GetCursor(ctx, "graph.users.delta"); v != "token=2" {
 		t.Fatalf("cursor after empty page = %q, want token=2", v)
 	}
@@ -505,18 +505,18 @@ func testCursorWithUpsert(t *testing.T, s store.Store) {
 // neither its rows nor its cursor behind.
 func testFailedUpsertKeepsCursor(t *testing.T, s store.Store) {
 	ctx := ctxT(t)
-	r := startRun(t, s, store.KindRun)
-	must(t, s.UpsertEntraUsers(ctx, r.ID, entraUsers(0, 10), &store.Cursor{Name: "graph.users.delta", Value: "old"}))
+	r := startRun(t, s, identity.KindRun)
+	must(t, s.UpsertEntraUsers(ctx, r.ID, entraUsers(0, 10), &identity.Cursor{Name: "graph.users.delta", Value: "old"}))
 	bad := entraUsers(10, 5010)
 	bad[0].UPN = "changed-before-failure@contoso.com"
 	bad = append(bad, entraUsers(0, 1)...)
 	bad[len(bad)-1].UPN = "changed@contoso.com"
 	// The bad row has the highest oid: backends that write in key order reach it last.
 	bad = append(bad, identity.EntraUser{ObjectID: "ffffffff-ffff-4fff-8fff-ffffffffffff", Deleted: "purged"})
-	if err := s.UpsertEntraUsers(ctx, r.ID, bad, &store.Cursor{Name: "graph.users.delta", Value: "new"}); err == nil {
+	if err := s.UpsertEntraUsers(ctx, r.ID, bad, &identity.Cursor{Name: "graph.users.delta", Value: "new"}); err == nil {
 		t.Fatal("UpsertEntraUsers accepted a user with an unknown deletion kind")
 	}
-	if err := s.UpsertEntraUsers(ctx, r.ID, []identity.EntraUser{entraUser(20), {UPN: "no-oid@contoso.com"}}, &store.Cursor{Name: "graph.users.delta", Value: "new"}); err == nil {
+	if err := s.UpsertEntraUsers(ctx, r.ID, []identity.EntraUser{entraUser(20), {UPN: "no-oid@contoso.com"}}, &identity.Cursor{Name: "graph.users.delta", Value: "new"}); err == nil {
 		t.Fatal("UpsertEntraUsers accepted a user without an object id")
 	}
 	if v, _, _ := s.GetCursor(ctx, "graph.users.delta"); v != "old" {
@@ -527,8 +527,8 @@ func testFailedUpsertKeepsCursor(t *testing.T, s store.Store) {
 		t.Fatalf("after a failed upsert: %d users (first %+v), want the 10 from before, unchanged", len(got), got[0])
 	}
 	// The same for Salesforce users.
-	must(t, s.UpsertSalesforceUsers(ctx, r.ID, []identity.SalesforceUser{{ID: "005A"}}, &store.Cursor{Name: "sf", Value: "old"}))
-	if err := s.UpsertSalesforceUsers(ctx, r.ID, []identity.SalesforceUser{{ID: "005B"}, {Username: "no-id"}}, &store.Cursor{Name: "sf", Value: "new"}); err == nil {
+	must(t, s.UpsertSalesforceUsers(ctx, r.ID, []identity.SalesforceUser{{ID: "005A"}}, &identity.Cursor{Name: "sf", Value: "old"}))
+	if err := s.UpsertSalesforceUsers(ctx, r.ID, []identity.SalesforceUser{{ID: "005B"}, {Username: "no-id"}}, &identity.Cursor{Name: "sf", Value: "new"}); err == nil {
 		t.Fatal("UpsertSalesforceUsers accepted a user without an Id")
 	}
 	if v, _, _ := s.GetCursor(ctx, "sf"); v != "old" {
@@ -541,8 +541,8 @@ func testCursors(t *testing.T, s store.Store) {
 	if _, ok, err := s.GetCursor(ctx, "missing"); ok || err != nil {
 		t.Fatalf("GetCursor(missing) = %v, %v", ok, err)
 	}
-	must(t, s.SetCursor(ctx, store.Cursor{Name: "c", Value: "1"}))
-	must(t, s.SetCursor(ctx, store.Cursor{Name: "c", Value: "2"}))
+	must(t, s.SetCursor(ctx, identity.Cursor{Name: "c", Value: "1"}))
+	must(t, s.SetCursor(ctx, identity.Cursor{Name: "c", Value: "2"}))
 	if v, ok, err := s.GetCursor(ctx, "c"); v != "2" || !ok || err != nil {
 		t.Fatalf("GetCursor(c) = %q, %v, %v", v, ok, err)
 	}
@@ -551,14 +551,14 @@ func testCursors(t *testing.T, s store.Store) {
 	if _, ok, _ := s.GetCursor(ctx, "c"); ok {
 		t.Fatal("cursor still there after DeleteCursor")
 	}
-	if err := s.SetCursor(ctx, store.Cursor{Value: "x"}); err == nil {
+	if err := s.SetCursor(ctx, identity.Cursor{Value: "x"}); err == nil {
 		t.Fatal("SetCursor accepted an empty name")
 	}
 }
 
 func testSalesforceUsers(t *testing.T, s store.Store) {
 	ctx := ctxT(t)
-	r := startRun(t, s, store.KindRun)
+	r := startRun(t, s, identity.KindRun)
 	in := []identity.SalesforceUser{
 		{ID: "005B", Username: "b@contoso.com.sandbox", FederationIdentifier: oid(2), Email: "b@contoso.com", IsActive: true,
 			UserType: "Standard", CreatedDate: ts(1), SystemModstamp: ts(2)},
@@ -585,13 +585,13 @@ func testSalesforceUsers(t *testing.T, s store.Store) {
 
 func testAccountLinks(t *testing.T, s store.Store) {
 	ctx := ctxT(t)
-	r1 := startRun(t, s, store.KindRun)
+	r1 := startRun(t, s, identity.KindRun)
 	must(t, s.UpsertAccountLinks(ctx, r1.ID, []identity.ThirdPartyAccountLink{
 		{ID: "0JL3", Provider: "EntraOIDC", RemoteIdentifier: "sub-3", UserID: "005C"},
 		{ID: "0JL1", Provider: "EntraOIDC", RemoteIdentifier: "sub-1", UserID: "005A"},
 		{ID: "0JL2", Provider: "EntraOIDC", RemoteIdentifier: "sub-2", UserID: "005B"},
 	}))
-	r2 := startRun(t, s, store.KindRun)
+	r2 := startRun(t, s, identity.KindRun)
 	must(t, s.UpsertAccountLinks(ctx, r2.ID, []identity.ThirdPartyAccountLink{
 		{ID: "0JL1", Provider: "EntraOIDC", RemoteIdentifier: "sub-1", UserID: "005Z"},
 		{ID: "0JL3", Provider: "EntraOIDC", RemoteIdentifier: "sub-3", UserID: "005C"},
@@ -617,7 +617,7 @@ func testAccountLinks(t *testing.T, s store.Store) {
 
 func testRemoteLinks(t *testing.T, s store.Store) {
 	ctx := ctxT(t)
-	r := startRun(t, s, store.KindRun)
+	r := startRun(t, s, identity.KindRun)
 	in := []identity.Link{
 		{Provider: "EntraOIDC", Subject: "sub-b", SalesforceUserID: "005B", ObjectID: oid(2), TenantID: "tid", Rule: identity.RuleObjectID, Status: identity.LinkActive, UpdatedAt: ts(5)},
 		{Provider: "EntraOIDC", Subject: "Sub-A", SalesforceUserID: "005A", ObjectID: oid(1), Rule: identity.RuleUPN, Status: identity.LinkProposed, Reason: "upn match only"},
@@ -649,12 +649,12 @@ func testObservations(t *testing.T, s store.Store) {
 	ctx := ctxT(t)
 	res, err := s.RecordObservation(ctx, obs("sub-1", oid(1), ts(10)))
 	must(t, err)
-	if res.Outcome != store.ObservationNew {
+	if res.Outcome != identity.ObservationNew {
 		t.Fatalf("first observation: outcome %q, want new", res.Outcome)
 	}
 	res, err = s.RecordObservation(ctx, obs("sub-1", oid(1), ts(20)))
 	must(t, err)
-	if res.Outcome != store.ObservationKnown || res.Existing.ObjectID != oid(1) {
+	if res.Outcome != identity.ObservationKnown || res.Existing.ObjectID != oid(1) {
 		t.Fatalf("same pair again: %+v, want known", res)
 	}
 	// An older sighting (an import of old sign-ins) moves first seen back, not last seen.
@@ -667,12 +667,12 @@ func testObservations(t *testing.T, s store.Store) {
 	must(t, err)
 	res, err = s.RecordObservation(ctx, obs("sub-c", strings.ToUpper(oid(0xab)), ts(16)))
 	must(t, err)
-	if res.Outcome != store.ObservationKnown {
+	if res.Outcome != identity.ObservationKnown {
 		t.Fatalf("same oid in upper case: outcome %q, want known", res.Outcome)
 	}
 	res, err = s.RecordObservation(ctx, identity.Observation{Provider: "EntraOIDC", Subject: "sub-0", ObjectID: oid(0)})
 	must(t, err)
-	if res.Outcome != store.ObservationNew {
+	if res.Outcome != identity.ObservationNew {
 		t.Fatalf("observation without times: %q, want new", res.Outcome)
 	}
 	var got []identity.Observation
@@ -698,7 +698,7 @@ func testObservationConflict(t *testing.T, s store.Store) {
 	other.Source = identity.SourceAccountLnk
 	res, err := s.RecordObservation(ctx, other)
 	must(t, err)
-	if res.Outcome != store.ObservationConflicting || res.Existing.ObjectID != oid(1) {
+	if res.Outcome != identity.ObservationConflicting || res.Existing.ObjectID != oid(1) {
 		t.Fatalf("conflicting observation: %+v, want conflict with existing oid %s", res, oid(1))
 	}
 	// Seen again: still one conflict entry, with the latest time.
@@ -713,7 +713,7 @@ func testObservationConflict(t *testing.T, s store.Store) {
 	}
 	cs, err := s.ListObservationConflicts(ctx)
 	must(t, err)
-	want := store.ObservationConflict{Provider: "EntraOIDC", Subject: "sub-1", ObjectID: oid(1), OtherObject: oid(2),
+	want := identity.ObservationConflict{Provider: "EntraOIDC", Subject: "sub-1", ObjectID: oid(1), OtherObject: oid(2),
 		Source: identity.SourceAccountLnk, SeenAt: ts(30)}
 	if len(cs) != 1 || cs[0] != want {
 		t.Fatalf("ListObservationConflicts = %+v, want [%+v]", cs, want)
@@ -763,10 +763,10 @@ func link(sub, user string, status identity.LinkStatus) identity.Link {
 
 func testLinkLifecycle(t *testing.T, s store.Store) {
 	ctx := ctxT(t)
-	r := startRun(t, s, store.KindRun)
+	r := startRun(t, s, identity.KindRun)
 	a, b := link("sub-a", "005A", identity.LinkActive), link("Sub-B", "005B", identity.LinkActive)
 	a.UpdatedAt = ts(1)
-	must(t, s.ApplyLinkChanges(ctx, r.ID, []store.LinkChange{
+	must(t, s.ApplyLinkChanges(ctx, r.ID, []identity.LinkChange{
 		{Action: identity.ActionCreateLink, Link: a, Actor: "idlink run 1", Detail: "oid match"},
 		{Action: identity.ActionCreateLink, Link: b, Actor: "idlink run 1"},
 	}))
@@ -778,8 +778,8 @@ func testLinkLifecycle(t *testing.T, s store.Store) {
 	a2.SalesforceUserID, a2.UpdatedAt = "005Z", ts(2)
 	a3 := a2
 	a3.Status, a3.Reason, a3.UpdatedAt = identity.LinkRevoked, "Entra user deleted", ts(3)
-	must(t, s.ApplyLinkChanges(ctx, r.ID, []store.LinkChange{{Action: identity.ActionUpdateLink, Link: a2, Actor: "idlink run 1", Detail: "re-pointed"}}))
-	must(t, s.ApplyLinkChanges(ctx, 0, []store.LinkChange{{Action: identity.ActionRevokeLink, Link: a3, Actor: "admin alice", Detail: "deleted"}}))
+	must(t, s.ApplyLinkChanges(ctx, r.ID, []identity.LinkChange{{Action: identity.ActionUpdateLink, Link: a2, Actor: "idlink run 1", Detail: "re-pointed"}}))
+	must(t, s.ApplyLinkChanges(ctx, 0, []identity.LinkChange{{Action: identity.ActionRevokeLink, Link: a3, Actor: "admin alice", Detail: "deleted"}}))
 	links = scanLinks(t, s)
 	if links[1] != a3 {
 		t.Fatalf("link after revoke = %+v, want %+v", links[1], a3)
@@ -822,10 +822,10 @@ func testLinkLifecycle(t *testing.T, s store.Store) {
 // One change in a batch cannot be written, so none is: no link, no history, no audit.
 func testLinkBatchAtomic(t *testing.T, s store.Store) {
 	ctx := ctxT(t)
-	r := startRun(t, s, store.KindRun)
-	must(t, s.ApplyLinkChanges(ctx, r.ID, []store.LinkChange{{Action: identity.ActionCreateLink, Link: link("sub-a", "005A", identity.LinkActive), Actor: "run"}}))
+	r := startRun(t, s, identity.KindRun)
+	must(t, s.ApplyLinkChanges(ctx, r.ID, []identity.LinkChange{{Action: identity.ActionCreateLink, Link: link("sub-a", "005A", identity.LinkActive), Actor: "run"}}))
 	before := scanLinks(t, s)
-	batch := []store.LinkChange{
+	batch := []identity.LinkChange{
 		{Action: identity.ActionCreateLink, Link: link("sub-b", "005B", identity.LinkActive), Actor: "run"},
 		{Action: identity.ActionUpdateLink, Link: link("sub-a", "005Z", identity.LinkActive), Actor: "run"},
 		// Revoking a link that does not exist: only found out inside the transaction.
@@ -851,9 +851,9 @@ func testLinkBatchAtomic(t *testing.T, s store.Store) {
 
 func testLinkValidation(t *testing.T, s store.Store) {
 	ctx := ctxT(t)
-	r := startRun(t, s, store.KindRun)
-	ok := store.LinkChange{Action: identity.ActionCreateLink, Link: link("sub-ok", "005A", identity.LinkActive), Actor: "run"}
-	bad := []store.LinkChange{
+	r := startRun(t, s, identity.KindRun)
+	ok := identity.LinkChange{Action: identity.ActionCreateLink, Link: link("sub-ok", "005A", identity.LinkActive), Actor: "run"}
+	bad := []identity.LinkChange{
 		{Action: identity.ActionFlag, Link: link("s", "005A", identity.LinkActive), Actor: "run"},
 		{Action: identity.ActionCreateLink, Link: link("", "005A", identity.LinkActive), Actor: "run"},
 		{Action: identity.ActionCreateLink, Link: link("s", "", identity.LinkActive), Actor: "run"},
@@ -863,7 +863,7 @@ func testLinkValidation(t *testing.T, s store.Store) {
 		{Action: identity.ActionProposeLink, Link: link("s", "005A", identity.LinkActive), Actor: "run"},
 	}
 	for i, c := range bad {
-		if err := s.ApplyLinkChanges(ctx, r.ID, []store.LinkChange{ok, c}); err == nil {
+		if err := s.ApplyLinkChanges(ctx, r.ID, []identity.LinkChange{ok, c}); err == nil {
 			t.Fatalf("bad change %d (%+v) accepted", i, c)
 		}
 	}
@@ -874,7 +874,7 @@ func testLinkValidation(t *testing.T, s store.Store) {
 		t.Fatalf("rejected batches wrote audit events: %+v", evs)
 	}
 	// A proposal is a valid change.
-	must(t, s.ApplyLinkChanges(ctx, r.ID, []store.LinkChange{{Action: identity.ActionProposeLink, Link: link("s", "005A", identity.LinkProposed), Actor: "run"}}))
+	must(t, s.ApplyLinkChanges(ctx, r.ID, []identity.LinkChange{{Action: identity.ActionProposeLink, Link: link("s", "005A", identity.LinkProposed), Actor: "run"}}))
 }
 
 // A revoked ThirdPartyAccountLink (Salesforce's own link of a misrouted
@@ -883,15 +883,15 @@ func testLinkValidation(t *testing.T, s store.Store) {
 // user id, or not marked revoked, is refused and writes nothing.
 func testRevokeAccountLink(t *testing.T, s store.Store) {
 	ctx := ctxT(t)
-	r := startRun(t, s, store.KindRun)
+	r := startRun(t, s, identity.KindRun)
 	active := link("sub-m", "005CORRECT", identity.LinkActive)
 	active.Reason, active.UpdatedAt = "matched by oid", ts(1)
-	must(t, s.ApplyLinkChanges(ctx, r.ID, []store.LinkChange{{Action: identity.ActionCreateLink, Link: active, Actor: "idlink run 1", Detail: "oid match"}}))
+	must(t, s.ApplyLinkChanges(ctx, r.ID, []identity.LinkChange{{Action: identity.ActionCreateLink, Link: active, Actor: "idlink run 1", Detail: "oid match"}}))
 
 	revoked := active
 	revoked.SalesforceUserID, revoked.Status = "005DUPLICATE", identity.LinkRevoked
 	revoked.Reason, revoked.UpdatedAt = "misrouted to JIT duplicate 005DUPLICATE; the correct link points at 005CORRECT", ts(2)
-	must(t, s.ApplyLinkChanges(ctx, r.ID, []store.LinkChange{{Action: identity.ActionRevokeAccountLink, Link: revoked,
+	must(t, s.ApplyLinkChanges(ctx, r.ID, []identity.LinkChange{{Action: identity.ActionRevokeAccountLink, Link: revoked,
 		Actor: "idlink run 1", Detail: "revoked the ThirdPartyAccountLink"}}))
 
 	if got := scanLinks(t, s); len(got) != 1 || got[0] != active {
@@ -917,7 +917,7 @@ func testRevokeAccountLink(t *testing.T, s store.Store) {
 	}
 
 	// Refused, alone or next to a good change: nothing of the batch is written.
-	good := store.LinkChange{Action: identity.ActionCreateLink, Link: link("sub-other", "005B", identity.LinkActive), Actor: "run"}
+	good := identity.LinkChange{Action: identity.ActionCreateLink, Link: link("sub-other", "005B", identity.LinkActive), Actor: "run"}
 	noUser, activeStatus, proposed := revoked, revoked, revoked
 	noUser.SalesforceUserID = ""
 	activeStatus.Status = identity.LinkActive
@@ -930,11 +930,11 @@ func testRevokeAccountLink(t *testing.T, s store.Store) {
 		{"status active", activeStatus},
 		{"status proposed", proposed},
 	} {
-		bad := store.LinkChange{Action: identity.ActionRevokeAccountLink, Link: tc.link, Actor: "run"}
+		bad := identity.LinkChange{Action: identity.ActionRevokeAccountLink, Link: tc.link, Actor: "run"}
 		if err := store.CheckLinkChange(0, bad); err == nil {
 			t.Errorf("%s: CheckLinkChange accepted %+v", tc.name, bad)
 		}
-		for _, batch := range [][]store.LinkChange{{bad}, {good, bad}} {
+		for _, batch := range [][]identity.LinkChange{{bad}, {good, bad}} {
 			if err := s.ApplyLinkChanges(ctx, r.ID, batch); err == nil {
 				t.Errorf("%s: ApplyLinkChanges accepted a batch with %+v", tc.name, bad)
 			}
@@ -953,13 +953,13 @@ func testRevokeAccountLink(t *testing.T, s store.Store) {
 
 func testDecisions(t *testing.T, s store.Store) {
 	ctx := ctxT(t)
-	ds := []store.Decision{
+	ds := []identity.Decision{
 		{Provider: "EntraOIDC", Subject: "sub-z", SalesforceUserID: "005A", ObjectID: oid(1), Approved: true, Actor: "admin alice", Reason: "checked with HR", At: ts(1)},
 		{Provider: "EntraOIDC", Subject: "sub-a", SalesforceUserID: "005B", ObjectID: oid(2), Approved: false, Actor: "admin bob", At: ts(2)},
 	}
 	must(t, s.RecordDecisions(ctx, ds...))
-	var got []store.Decision
-	must(t, s.ScanDecisions(ctx, func(d store.Decision) error { got = append(got, d); return nil }))
+	var got []identity.Decision
+	must(t, s.ScanDecisions(ctx, func(d identity.Decision) error { got = append(got, d); return nil }))
 	if fmt.Sprint(got) != fmt.Sprint(ds) {
 		t.Fatalf("ScanDecisions = %+v, want %+v (in the order made)", got, ds)
 	}
@@ -968,16 +968,16 @@ func testDecisions(t *testing.T, s store.Store) {
 		evs[0].Target != "EntraOIDC/sub-z" || evs[0].Actor != "admin alice" || evs[0].RunID != 0 {
 		t.Fatalf("decision audit events = %+v", evs)
 	}
-	if err := s.RecordDecisions(ctx, store.Decision{Provider: "EntraOIDC", Subject: "s"}); err == nil {
+	if err := s.RecordDecisions(ctx, identity.Decision{Provider: "EntraOIDC", Subject: "s"}); err == nil {
 		t.Fatal("RecordDecisions accepted a decision without actor")
 	}
 	// A batch with one bad decision stores none of them.
-	good := store.Decision{Provider: "EntraOIDC", Subject: "sub-c", SalesforceUserID: "005C", ObjectID: oid(3), Approved: true, Actor: "admin carol", At: ts(3)}
-	if err := s.RecordDecisions(ctx, good, store.Decision{Provider: "EntraOIDC", Subject: "s"}); err == nil {
+	good := identity.Decision{Provider: "EntraOIDC", Subject: "sub-c", SalesforceUserID: "005C", ObjectID: oid(3), Approved: true, Actor: "admin carol", At: ts(3)}
+	if err := s.RecordDecisions(ctx, good, identity.Decision{Provider: "EntraOIDC", Subject: "s"}); err == nil {
 		t.Fatal("RecordDecisions accepted a batch with a decision without actor")
 	}
 	n := 0
-	must(t, s.ScanDecisions(ctx, func(store.Decision) error { n++; return nil }))
+	must(t, s.ScanDecisions(ctx, func(identity.Decision) error { n++; return nil }))
 	if n != len(ds) || len(listAudit(t, s)) != 2 {
 		t.Fatalf("a refused batch stored part of itself: %d decisions", n)
 	}
@@ -985,7 +985,7 @@ func testDecisions(t *testing.T, s store.Store) {
 
 func testAssessments(t *testing.T, s store.Store) {
 	ctx := ctxT(t)
-	r1, r2 := startRun(t, s, store.KindRun), startRun(t, s, store.KindDryRun)
+	r1, r2 := startRun(t, s, identity.KindRun), startRun(t, s, identity.KindDryRun)
 	a := []identity.Assessment{
 		{Provider: "EntraOIDC", Situation: identity.Unlinked, ObjectID: oid(1), UPN: "u1@contoso.com", SalesforceUserID: "005A",
 			SalesforceUsername: "u1@contoso.com", Rule: identity.RuleObjectID, Detail: "matched by oid; sub not observed yet"},
@@ -1013,8 +1013,8 @@ func testAssessments(t *testing.T, s store.Store) {
 
 func testActions(t *testing.T, s store.Store) {
 	ctx := ctxT(t)
-	r := startRun(t, s, store.KindRun)
-	acts := []store.ActionRecord{
+	r := startRun(t, s, identity.KindRun)
+	acts := []identity.ActionRecord{
 		{Seq: 1, Action: identity.Action{Kind: identity.ActionCreateLink, Link: link("sub-a", "005A", identity.LinkActive), Reason: "oid match"}, State: "planned"},
 		{Seq: 2, Action: identity.Action{Kind: identity.ActionFlag, Flag: "duplicate", Reason: "two Salesforce users"}, State: "planned"},
 	}
@@ -1022,8 +1022,8 @@ func testActions(t *testing.T, s store.Store) {
 	acts[0].State = "applied"
 	acts[0].Action.Link.UpdatedAt = ts(7)
 	must(t, s.SaveActions(ctx, r.ID, acts[:1]))
-	extra := store.ActionRecord{Action: identity.Action{Kind: identity.ActionRevokeLink, Link: link("sub-b", "005B", identity.LinkRevoked)}, State: "failed", Error: "INVALID_CROSS_REFERENCE_KEY"}
-	must(t, s.SaveActions(ctx, r.ID, []store.ActionRecord{extra}))
+	extra := identity.ActionRecord{Action: identity.Action{Kind: identity.ActionRevokeLink, Link: link("sub-b", "005B", identity.LinkRevoked)}, State: "failed", Error: "INVALID_CROSS_REFERENCE_KEY"}
+	must(t, s.SaveActions(ctx, r.ID, []identity.ActionRecord{extra}))
 	if extra.Seq != 0 {
 		t.Fatal("SaveActions changed the caller's record")
 	}
@@ -1044,10 +1044,10 @@ func testActions(t *testing.T, s store.Store) {
 
 func testAudit(t *testing.T, s store.Store) {
 	ctx := ctxT(t)
-	r := startRun(t, s, store.KindRun)
-	var changes []store.LinkChange
+	r := startRun(t, s, identity.KindRun)
+	var changes []identity.LinkChange
 	for i := range 5 {
-		changes = append(changes, store.LinkChange{Action: identity.ActionCreateLink, Link: link(fmt.Sprintf("sub-%d", i), "005A", identity.LinkActive), Actor: "run"})
+		changes = append(changes, identity.LinkChange{Action: identity.ActionCreateLink, Link: link(fmt.Sprintf("sub-%d", i), "005A", identity.LinkActive), Actor: "run"})
 	}
 	must(t, s.ApplyLinkChanges(ctx, r.ID, changes))
 	all := listAudit(t, s)
@@ -1067,7 +1067,7 @@ func testAudit(t *testing.T, s store.Store) {
 
 func testScanStopsOnError(t *testing.T, s store.Store) {
 	ctx := ctxT(t)
-	r := startRun(t, s, store.KindRun)
+	r := startRun(t, s, identity.KindRun)
 	must(t, s.UpsertEntraUsers(ctx, r.ID, entraUsers(0, 100), nil))
 	stop := errors.New("stop here")
 	n := 0
@@ -1087,13 +1087,13 @@ func testScanStopsOnError(t *testing.T, s store.Store) {
 // must not deadlock.
 func testWriteDuringScan(t *testing.T, s store.Store) {
 	ctx := ctxT(t)
-	r := startRun(t, s, store.KindRun)
+	r := startRun(t, s, identity.KindRun)
 	must(t, s.UpsertEntraUsers(ctx, r.ID, entraUsers(0, 50), nil))
 	n := 0
 	must(t, s.ScanEntraUsers(ctx, func(u identity.EntraUser) error {
 		n++
 		if n%10 == 0 {
-			return s.SetCursor(ctx, store.Cursor{Name: "progress", Value: u.ObjectID})
+			return s.SetCursor(ctx, identity.Cursor{Name: "progress", Value: u.ObjectID})
 		}
 		return nil
 	}))
@@ -1133,8 +1133,8 @@ func testObservationDelete(t *testing.T, s store.Store) {
 	must(t, err)
 	_, err = s.RecordObservation(ctx, obs("sub-2", oid(3), ts(20)))
 	must(t, err)
-	del := store.ObservationDeletion{Provider: "EntraOIDC", Subject: "sub-1", ObjectID: oid(1), Actor: "admin alice", Reason: "imported from the wrong tenant"}
-	for _, bad := range []store.ObservationDeletion{
+	del := identity.ObservationDeletion{Provider: "EntraOIDC", Subject: "sub-1", ObjectID: oid(1), Actor: "admin alice", Reason: "imported from the wrong tenant"}
+	for _, bad := range []identity.ObservationDeletion{
 		{Provider: "EntraOIDC", Subject: "sub-1", ObjectID: oid(1), Actor: "admin alice"},
 		{Provider: "EntraOIDC", Subject: "sub-1", ObjectID: oid(1), Reason: "x"},
 		{Provider: "EntraOIDC", ObjectID: oid(1), Actor: "a", Reason: "x"},
@@ -1143,7 +1143,7 @@ func testObservationDelete(t *testing.T, s store.Store) {
 			t.Errorf("DeleteObservation(%+v) accepted", bad)
 		}
 	}
-	if _, err := s.DeleteObservation(ctx, store.ObservationDeletion{Provider: "EntraOIDC", Subject: "sub-1", ObjectID: oid(9), Actor: "a", Reason: "x"}); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.DeleteObservation(ctx, identity.ObservationDeletion{Provider: "EntraOIDC", Subject: "sub-1", ObjectID: oid(9), Actor: "a", Reason: "x"}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("deleting a binding that does not exist: %v, want ErrNotFound", err)
 	}
 	n, err := s.DeleteObservation(ctx, del)
@@ -1162,7 +1162,7 @@ func testObservationDelete(t *testing.T, s store.Store) {
 		t.Fatalf("conflicts after deleting oid 1's binding: %+v, want the one naming oid 2", cs)
 	}
 	// Deleting the other oid removes its conflict row too, case-insensitively.
-	n, err = s.DeleteObservation(ctx, store.ObservationDeletion{Provider: "EntraOIDC", Subject: "sub-1", ObjectID: strings.ToUpper(oid(2)), Actor: "admin alice", Reason: "test account"})
+	n, err = s.DeleteObservation(ctx, identity.ObservationDeletion{Provider: "EntraOIDC", Subject: "sub-1", ObjectID: strings.ToUpper(oid(2)), Actor: "admin alice", Reason: "test account"})
 	must(t, err)
 	if n != 1 {
 		t.Fatalf("deleted %d conflict rows, want 1", n)
@@ -1172,7 +1172,7 @@ func testObservationDelete(t *testing.T, s store.Store) {
 	}
 	events, err := s.ListAudit(ctx, 0, 0)
 	must(t, err)
-	var dels []store.AuditEvent
+	var dels []identity.AuditEvent
 	for _, e := range events {
 		if e.Kind == "observation.delete" {
 			dels = append(dels, e)
@@ -1205,10 +1205,10 @@ func testStoreOwner(t *testing.T, s store.Store) {
 	if len(got) != 2 || got[0].StoreID != "idl-other" || got[1].StoreID != "" {
 		t.Fatalf("remote links keep their writer: %+v", got)
 	}
-	if err := s.AdoptStore(ctx, store.StoreAdoption{StoreID: "idl-other", Actor: "alice"}); err == nil {
+	if err := s.AdoptStore(ctx, identity.StoreAdoption{StoreID: "idl-other", Actor: "alice"}); err == nil {
 		t.Fatal("adoption without a reason accepted")
 	}
-	must(t, s.AdoptStore(ctx, store.StoreAdoption{StoreID: "idl-other", Actor: "alice", Reason: "moved from SQLite to PostgreSQL"}))
+	must(t, s.AdoptStore(ctx, identity.StoreAdoption{StoreID: "idl-other", Actor: "alice", Reason: "moved from SQLite to PostgreSQL"}))
 	ad, err := s.ListAdoptedStores(ctx)
 	must(t, err)
 	if len(ad) != 1 || ad[0].StoreID != "idl-other" || ad[0].Actor != "alice" || ad[0].At.IsZero() {
