@@ -46,8 +46,20 @@ func TestMeterReportsUntilStopped(t *testing.T) {
 	var seen []Progress
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { m.report(ctx, func(p Progress) { seen = append(seen, p) }, 5*time.Millisecond); close(done) }()
-	time.Sleep(30 * time.Millisecond)
+	twice := make(chan struct{})
+	go func() {
+		m.report(ctx, func(p Progress) {
+			if seen = append(seen, p); len(seen) == 2 {
+				close(twice)
+			}
+		}, time.Millisecond)
+		close(done)
+	}()
+	select {
+	case <-twice:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the meter never reported twice")
+	}
 	m.stage.Store("done")
 	cancel()
 	<-done

@@ -16,22 +16,27 @@ import (
 )
 
 // pipelineStore is the real store with ApplyLinkChanges instrumented: it can
-// fail its n-th call, and says while a call is in progress.
+// fail its n-th call, and its first waitNext calls wait (up to a deadline)
+// for the writer to start another Salesforce call, counting the overlaps.
 type pipelineStore struct {
 	*sqlite.Store
-	calls  atomic.Int32
-	failAt int32
-	busy   atomic.Bool
-	hold   time.Duration
+	calls    atomic.Int32
+	failAt   int32
+	waitNext int32
+	next     chan struct{} // a Salesforce call started
+	overlaps atomic.Int32
 }
 
 func (s *pipelineStore) ApplyLinkChanges(ctx context.Context, runID int64, changes []identity.LinkChange) error {
-	s.busy.Store(true)
-	defer s.busy.Store(false)
-	if s.hold > 0 {
-		time.Sleep(s.hold)
+	n := s.calls.Add(1)
+	if n <= s.waitNext {
+		select {
+		case <-s.next:
+			s.overlaps.Add(1)
+		case <-time.After(10 * time.Second): // a deadline: Apply sent nothing while recording
+		}
 	}
-	if s.calls.Add(1) == s.failAt {
+	if n == s.failAt {
 		return errors.New("disk I/O error")
 	}
 	return s.Store.ApplyLinkChanges(ctx, runID, changes)
@@ -90,22 +95,17 @@ func TestApplyStoreFailureWhilePipelined(t *testing.T) {
 	}
 }
 
-// overlapWriter waits (up to a second) for the store to be recording the
-// previous batch before it answers: it sees the overlap, or times out.
+// overlapWriter tells the store each time a Salesforce call after the first
+// starts.
 type overlapWriter struct {
 	*fakeSalesforce
-	st       *pipelineStore
-	overlaps int
+	st    *pipelineStore
+	calls atomic.Int32
 }
 
 func (w *overlapWriter) UpsertLinks(ctx context.Context, links []identity.Link) ([]identity.WriteResult, error) {
-	if len(w.batches) > 0 {
-		for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-			if w.st.busy.Load() {
-				w.overlaps++
-				break
-			}
-		}
+	if w.calls.Add(1) > 1 {
+		w.st.next <- struct{}{}
 	}
 	return w.fakeSalesforce.UpsertLinks(ctx, links)
 }
@@ -115,14 +115,16 @@ func TestApplyRecordsWhileTheNextBatchIsWritten(t *testing.T) {
 	h := newHarness(t)
 	h.seed(8)
 	run, r := h.planFor()
-	st := &pipelineStore{Store: h.st, hold: 200 * time.Millisecond}
+	// Recording batches 1-3 waits for the next call: with one call at a
+	// time, that call must start before the batch before it is recorded.
+	st := &pipelineStore{Store: h.st, waitNext: 3, next: make(chan struct{}, 8)}
 	w := &overlapWriter{fakeSalesforce: h.sf, st: st}
 	res, err := Apply(h.ctx, st, w, r, ApplyOptions{RunID: run.ID, BatchSize: 2, Limits: h.cfg.Limits})
 	if err != nil || res.Applied != 8 {
 		t.Fatalf("applied %d: %v", res.Applied, err)
 	}
-	if w.overlaps != 3 {
-		t.Fatalf("%d of 3 later batches were written while the store recorded the one before", w.overlaps)
+	if n := st.overlaps.Load(); n != 3 {
+		t.Fatalf("%d of 3 later batches were sent while the store recorded the one before", n)
 	}
 	if n := len(h.links()); n != 8 {
 		t.Fatalf("%d links recorded", n)

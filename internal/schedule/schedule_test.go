@@ -33,8 +33,10 @@ func TestBadCronNamesTheFix(t *testing.T) {
 
 func TestStopLetsTheRunFinishAndMetricsShowIt(t *testing.T) {
 	release := make(chan struct{})
+	started := make(chan struct{})
 	var ctxErr atomic.Pointer[error]
 	d, err := New(Options{Cron: "0 0 1 1 *", RunAtStart: true, Log: quiet(), Grace: 5 * time.Second}, func(ctx context.Context) (Result, error) {
+		close(started)
 		<-release
 		err := ctx.Err()
 		ctxErr.Store(&err)
@@ -46,7 +48,7 @@ func TestStopLetsTheRunFinishAndMetricsShowIt(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- d.Serve(ctx) }()
-	time.Sleep(50 * time.Millisecond)
+	waitStarted(t, started)
 	stop() // SIGTERM while the run works
 	select {
 	case <-done:
@@ -77,7 +79,9 @@ func TestStopLetsTheRunFinishAndMetricsShowIt(t *testing.T) {
 
 func TestGraceOverCancelsTheRun(t *testing.T) {
 	cancelled := make(chan struct{})
+	started := make(chan struct{})
 	d, _ := New(Options{Cron: "0 0 1 1 *", RunAtStart: true, Log: quiet(), Grace: 50 * time.Millisecond}, func(ctx context.Context) (Result, error) {
+		close(started)
 		<-ctx.Done()
 		close(cancelled)
 		return Result{}, ctx.Err()
@@ -85,7 +89,7 @@ func TestGraceOverCancelsTheRun(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- d.Serve(ctx) }()
-	time.Sleep(20 * time.Millisecond)
+	waitStarted(t, started)
 	stop()
 	select {
 	case <-cancelled:
@@ -153,4 +157,14 @@ func TestLastSuccessSurvivesRestart(t *testing.T) {
 		}
 	}
 	t.Fatal("no idlink_last_success_timestamp_seconds")
+}
+
+// waitStarted waits for the run to start, with a deadline.
+func waitStarted(t *testing.T, started <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the run never started")
+	}
 }
