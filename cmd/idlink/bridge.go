@@ -18,16 +18,11 @@ func cmdBridge(ctx context.Context, e env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*cfgPath, e)
-	if err != nil {
+	var bc bridge.Config
+	cfg, log, st, err := startService(ctx, e, *cfgPath, func(cfg config.Config) (err error) {
+		bc, err = wire.BridgeConfig(cfg)
 		return err
-	}
-	bc, err := wire.BridgeConfig(cfg)
-	if err != nil {
-		return err
-	}
-	log := newLogger(cfg.Log, e.stderr)
-	st, err := openStore(ctx, cfg)
+	})
 	if err != nil {
 		return err
 	}

@@ -38,12 +38,7 @@ func reconcileCommand(ctx context.Context, e env, name string, kind identity.Run
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*cfgPath, e)
-	if err != nil {
-		return err
-	}
-	log := newLogger(cfg.Log, e.stderr)
-	st, err := openStore(ctx, cfg)
+	cfg, log, st, err := startService(ctx, e, *cfgPath, nil)
 	if err != nil {
 		return err
 	}

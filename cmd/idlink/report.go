@@ -37,11 +37,7 @@ func cmdReport(ctx context.Context, e env, args []string) error {
 	if *limit < 0 {
 		return withCode(ExitUsage, fmt.Errorf("--limit %d: use 0 or a positive count", *limit))
 	}
-	cfg, err := loadConfig(*cfgPath, e)
-	if err != nil {
-		return err
-	}
-	st, err := openExistingStore(ctx, cfg)
+	cfg, st, err := configAndExistingStore(ctx, e, *cfgPath)
 	if err != nil {
 		return err
 	}

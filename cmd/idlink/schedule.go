@@ -22,12 +22,7 @@ func cmdSchedule(ctx context.Context, e env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*cfgPath, e)
-	if err != nil {
-		return err
-	}
-	log := newLogger(cfg.Log, e.stderr)
-	st, err := openStore(ctx, cfg)
+	cfg, log, st, err := startService(ctx, e, *cfgPath, nil)
 	if err != nil {
 		return err
 	}

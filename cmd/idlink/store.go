@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 
 	"github.com/idlinkhq/idlink/internal/config"
@@ -19,6 +20,26 @@ func openStore(ctx context.Context, cfg config.Config) (store.Store, error) {
 		return nil, fmt.Errorf("open the %s store: %w", cfg.Store.Driver, err)
 	}
 	return st, nil
+}
+
+// startService is the start of the commands that run against the outside
+// systems (run, backfill, schedule, bridge): the configuration at path, the
+// logger it configures, and its store (created and migrated when new).
+// check, when given, refuses a configuration before any database is made.
+// The caller closes the store.
+func startService(ctx context.Context, e env, path string, check func(config.Config) error) (config.Config, *slog.Logger, store.Store, error) {
+	cfg, err := loadConfig(path, e)
+	if err != nil {
+		return cfg, nil, nil, err
+	}
+	if check != nil {
+		if err := check(cfg); err != nil {
+			return cfg, nil, nil, err
+		}
+	}
+	log := newLogger(cfg.Log, e.stderr)
+	st, err := openStore(ctx, cfg)
+	return cfg, log, st, err
 }
 
 // configAndStore loads the configuration at path and opens its store: the
