@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -245,3 +246,29 @@ func CheckLease(name, holder string, ttl time.Duration) error {
 
 // LinkAuditKind is the audit event kind of a link action.
 func LinkAuditKind(a identity.ActionKind) string { return "link." + string(a) }
+
+// ObserveAgain is the rule for an observation of a (provider, sub) the
+// store already holds (old): the same object id merges into it (first seen
+// earliest, last seen latest, counts added, tenant and client filled in);
+// another object id is a conflict, recorded beside it and never overwriting
+// it (a sub belongs to one user). Every backend applies this one rule.
+func ObserveAgain(old, o identity.Observation) identity.ObservationResult {
+	if !strings.EqualFold(old.ObjectID, o.ObjectID) {
+		return identity.ObservationResult{Outcome: identity.ObservationConflicting, Existing: old}
+	}
+	upd := old
+	if o.FirstSeen.Before(upd.FirstSeen) {
+		upd.FirstSeen = o.FirstSeen
+	}
+	if o.LastSeen.After(upd.LastSeen) {
+		upd.LastSeen = o.LastSeen
+	}
+	upd.Count += o.Count
+	if upd.TenantID == "" {
+		upd.TenantID = o.TenantID
+	}
+	if upd.ClientID == "" {
+		upd.ClientID = o.ClientID
+	}
+	return identity.ObservationResult{Outcome: identity.ObservationKnown, Existing: upd}
+}

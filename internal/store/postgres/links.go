@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -56,29 +55,15 @@ func (s *Store) RecordObservation(ctx context.Context, o identity.Observation) (
 		} else if err != nil {
 			return err
 		}
-		if !strings.EqualFold(old.ObjectID, o.ObjectID) {
-			res = identity.ObservationResult{Outcome: identity.ObservationConflicting, Existing: old}
+		res = store.ObserveAgain(old, o)
+		if res.Outcome == identity.ObservationConflicting {
 			_, err := tx.Exec(ctx, `INSERT INTO observation_conflicts (provider, subject, object_id, other_object_id, source, seen_at)
 				VALUES ($1, $2, $3, $4, $5, $6)
 				ON CONFLICT (provider, subject, other_object_id) DO UPDATE SET source = excluded.source, seen_at = excluded.seen_at`,
 				o.Provider, o.Subject, old.ObjectID, o.ObjectID, string(o.Source), o.LastSeen)
 			return err
 		}
-		upd := old
-		if o.FirstSeen.Before(upd.FirstSeen) {
-			upd.FirstSeen = o.FirstSeen
-		}
-		if o.LastSeen.After(upd.LastSeen) {
-			upd.LastSeen = o.LastSeen
-		}
-		upd.Count += o.Count
-		if upd.TenantID == "" {
-			upd.TenantID = o.TenantID
-		}
-		if upd.ClientID == "" {
-			upd.ClientID = o.ClientID
-		}
-		res = identity.ObservationResult{Outcome: identity.ObservationKnown, Existing: upd}
+		upd := res.Existing
 		_, err = tx.Exec(ctx, `UPDATE observations SET tenant_id = $1, client_id = $2, first_seen = $3, last_seen = $4, count = $5
 			WHERE provider = $6 AND subject = $7`,
 			upd.TenantID, upd.ClientID, upd.FirstSeen, upd.LastSeen, upd.Count, o.Provider, o.Subject)

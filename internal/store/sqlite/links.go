@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/idlinkhq/idlink/internal/identity"
@@ -49,34 +48,20 @@ func (s *Store) RecordObservation(ctx context.Context, o identity.Observation) (
 			return err
 		case err != nil:
 			return err
-		case !strings.EqualFold(old.ObjectID, o.ObjectID):
-			res = identity.ObservationResult{Outcome: identity.ObservationConflicting, Existing: old}
+		}
+		res = store.ObserveAgain(old, o)
+		if res.Outcome == identity.ObservationConflicting {
 			_, err := tx.ExecContext(ctx, `INSERT INTO observation_conflicts (provider, subject, object_id, other_object_id, source, seen_at)
 				VALUES (?, ?, ?, ?, ?, ?)
 				ON CONFLICT (provider, subject, other_object_id) DO UPDATE SET source = excluded.source, seen_at = excluded.seen_at`,
 				o.Provider, o.Subject, old.ObjectID, o.ObjectID, string(o.Source), fmtTime(o.LastSeen))
 			return err
-		default:
-			upd := old
-			if o.FirstSeen.Before(upd.FirstSeen) {
-				upd.FirstSeen = o.FirstSeen
-			}
-			if o.LastSeen.After(upd.LastSeen) {
-				upd.LastSeen = o.LastSeen
-			}
-			upd.Count += o.Count
-			if upd.TenantID == "" {
-				upd.TenantID = o.TenantID
-			}
-			if upd.ClientID == "" {
-				upd.ClientID = o.ClientID
-			}
-			res = identity.ObservationResult{Outcome: identity.ObservationKnown, Existing: upd}
-			_, err := tx.ExecContext(ctx, `UPDATE observations SET tenant_id = ?, client_id = ?, first_seen = ?, last_seen = ?, count = ?
-				WHERE provider = ? AND subject = ?`,
-				upd.TenantID, upd.ClientID, fmtTime(upd.FirstSeen), fmtTime(upd.LastSeen), upd.Count, o.Provider, o.Subject)
-			return err
 		}
+		upd := res.Existing
+		_, err = tx.ExecContext(ctx, `UPDATE observations SET tenant_id = ?, client_id = ?, first_seen = ?, last_seen = ?, count = ?
+			WHERE provider = ? AND subject = ?`,
+			upd.TenantID, upd.ClientID, fmtTime(upd.FirstSeen), fmtTime(upd.LastSeen), upd.Count, o.Provider, o.Subject)
+		return err
 	})
 	if err != nil {
 		return identity.ObservationResult{}, fmt.Errorf("sqlite: record observation %s/%s: %w", o.Provider, o.Subject, err)
