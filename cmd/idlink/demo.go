@@ -324,7 +324,7 @@ func printStory(w io.Writer, cols []string, ts []tally) {
 func printSituations(w io.Writer, counts map[string]int64) {
 	fmt.Fprint(w, "  situations:")
 	for _, s := range identity.Situations {
-		fmt.Fprintf(w, " %s %d,", s, counts["situation."+string(s)])
+		fmt.Fprintf(w, " %s %d,", s, counts[identity.SituationKey(s)])
 	}
 	fmt.Fprintln(w)
 }

@@ -117,7 +117,7 @@ func printSummary(w io.Writer, out job.Outcome, dry bool, r report.Report, haveR
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprint(tw, "situations:")
 	for _, s := range identity.Situations {
-		fmt.Fprintf(tw, "\t%s %d", s, out.Run.Counts["situation."+string(s)])
+		fmt.Fprintf(tw, "\t%s %d", s, out.Run.SituationCount(s))
 	}
 	fmt.Fprintln(tw)
 	tw.Flush()

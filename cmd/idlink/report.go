@@ -100,7 +100,7 @@ func runHistory(ctx context.Context, st store.Store, id int64) ([]report.RunPoin
 		p := report.RunPoint{ID: r.ID, Kind: string(r.Kind), Status: string(r.Status), StartedAt: r.StartedAt, Counts: map[string]int{},
 			CoveragePercent: reconcile.CoverageOf(r.Counts).Percent()}
 		for _, s := range identity.Situations {
-			p.Counts[string(s)] = int(r.Counts["situation."+string(s)])
+			p.Counts[string(s)] = int(r.SituationCount(s))
 		}
 		pts = append(pts, p)
 		if len(pts) == 29 {

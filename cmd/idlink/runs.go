@@ -97,7 +97,7 @@ func newRunRow(r identity.Run) runRow {
 		row.Took = r.FinishedAt.Sub(r.StartedAt).Round(100 * time.Millisecond).String()
 	}
 	for _, s := range identity.Situations {
-		if n, ok := r.Counts["situation."+string(s)]; ok {
+		if n, ok := r.Counts[identity.SituationKey(s)]; ok {
 			if row.Situations == nil {
 				row.Situations = map[string]int64{}
 			}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/idlinkhq/idlink/internal/identity"
@@ -56,8 +55,8 @@ func scheduleResult(out job.Outcome, err error) schedule.Result {
 		r.Status = string(identity.StatusHeld)
 	}
 	for k, v := range out.Run.Counts {
-		if s, ok := strings.CutPrefix(k, "situation."); ok {
-			r.Situations[s] = v
+		if s, ok := identity.SituationOfKey(k); ok {
+			r.Situations[string(s)] = v
 		}
 	}
 	r.Requests["salesforce"] = out.Run.Counts["salesforce.api_requests"]

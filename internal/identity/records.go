@@ -1,6 +1,9 @@
 package identity
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // The records a run keeps between runs. They cross packages (the store
 // keeps them, the core plans and applies with them, the CLI reports them),
@@ -145,3 +148,31 @@ type WriteResult struct {
 	OK    bool
 	Error string // Salesforce's status code and message when !OK
 }
+
+// situationPrefix marks the situation counters among a run's counts.
+const situationPrefix = "situation."
+
+// SituationKey is the name of situation s's counter in Run.Counts: runs keep
+// their counters as one map (pages read, writes, situations) because that is
+// what the store records and the report shows.
+func SituationKey(s Situation) string { return situationPrefix + string(s) }
+
+// SituationOfKey is the situation whose counter key is k, if it is one.
+func SituationOfKey(k string) (Situation, bool) {
+	s, ok := strings.CutPrefix(k, situationPrefix)
+	return Situation(s), ok
+}
+
+// CountSituations sets counts' situation counters to the situations of as,
+// every situation present (zero included).
+func CountSituations(counts map[string]int64, as []Assessment) {
+	for _, s := range Situations {
+		counts[SituationKey(s)] = 0
+	}
+	for _, a := range as {
+		counts[SituationKey(a.Situation)]++
+	}
+}
+
+// SituationCount is the number of identities in situation s after the run.
+func (r Run) SituationCount(s Situation) int64 { return r.Counts[SituationKey(s)] }

@@ -361,12 +361,7 @@ func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outco
 	// identity whose link this run wrote is linked now. They are saved even
 	// when apply failed or was held, so the report shows the run either way.
 	assessments := afterApply(res.Assessments, ar.Records)
-	for _, s := range identity.Situations {
-		counts["situation."+string(s)] = 0
-	}
-	for _, a := range assessments {
-		counts["situation."+string(a.Situation)]++
-	}
+	identity.CountSituations(counts, assessments)
 	if serr := j.Store.SaveAssessments(ctx, out.Run.ID, assessments); serr != nil {
 		return errors.Join(err, fmt.Errorf("save assessments: %w", serr))
 	}
@@ -510,12 +505,7 @@ func (j *Job) dryRun(ctx context.Context, log *slog.Logger, opt Options, out *Ou
 		out.Held = held
 		counts["held"] = int64(len(held.Held))
 	}
-	for _, s := range identity.Situations {
-		counts["situation."+string(s)] = 0
-	}
-	for _, a := range res.Assessments {
-		counts["situation."+string(a.Situation)]++
-	}
+	identity.CountSituations(counts, res.Assessments)
 	if err := j.Store.SaveActions(ctx, out.Run.ID, reconcile.PlanRecords(res, out.Held)); err != nil {
 		return fmt.Errorf("save the planned actions: %w", err)
 	}

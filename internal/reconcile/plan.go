@@ -772,7 +772,7 @@ func (p *planner) result() *Result {
 		}
 	}
 	for i, c := range p.situations {
-		r.Counts["situation."+string(identity.Situations[i])] = c
+		r.Counts[identity.SituationKey(identity.Situations[i])] = c
 	}
 	for f, c := range p.flags {
 		r.Counts["flag."+f] = c

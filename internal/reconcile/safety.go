@@ -110,9 +110,9 @@ func (c Coverage) Percent() float64 {
 func CoverageOf(counts map[string]int64) Coverage {
 	var c Coverage
 	for _, s := range []identity.Situation{identity.Linked, identity.Unlinked, identity.Unmatched, identity.Disputed, identity.Misrouted} {
-		c.Total += int(counts["situation."+string(s)])
+		c.Total += int(counts[identity.SituationKey(s)])
 	}
-	c.Linked = int(counts["situation."+string(identity.Linked)])
+	c.Linked = int(counts[identity.SituationKey(identity.Linked)])
 	return c
 }
 
