@@ -194,16 +194,39 @@ func FuzzLoad(f *testing.F) {
 	f.Add("store:\n  driver: sqlite\n")
 	f.Add("providers:\n  - name: a\n    strategy: pairwise\n    pairwise: {encoding: hex}\n")
 	f.Add("match: {rules: [oid], upn_suffix_rewrites: [{from: a, to: b}]}")
+	// Whatever the file: an error is a configuration error that names a key
+	// or a line and says how to fix it; a configuration that loads passes
+	// its own validation again and has every default filled in.
 	f.Fuzz(func(t *testing.T, body string) {
 		p := filepath.Join(t.TempDir(), "c.yaml")
 		os.WriteFile(p, []byte(body), 0o600)
 		cfg, err := Load(p, env(nil))
-		if err != nil && err.Error() == "" {
-			t.Fatal("empty error message")
+		if err != nil {
+			var ce *Error
+			var ces Errors
+			switch {
+			case errors.As(err, &ces):
+				for _, e := range ces {
+					if e.Msg == "" || e.Fix == "" || e.Key == "" && e.Line == 0 {
+						t.Fatalf("error without key, line or fix: %#v", e)
+					}
+				}
+			case errors.As(err, &ce):
+				if ce.Msg == "" || ce.Fix == "" {
+					t.Fatalf("error without message or fix: %#v", ce)
+				}
+			default:
+				t.Fatalf("%T is not a configuration error: %v", err, err)
+			}
+			return
 		}
-		if err == nil {
-			_ = cfg.RequireSources()
+		if errs := validate(&cfg); len(errs) > 0 {
+			t.Fatalf("a loaded configuration fails its own validation: %v", errs)
 		}
+		if cfg.Store.Driver == "" || cfg.Salesforce.APIVersion == "" || cfg.Safety.MaxChanges == 0 || cfg.Salesforce.WriteConcurrency == 0 {
+			t.Fatalf("a default is missing: %+v", cfg)
+		}
+		_ = cfg.RequireSources()
 	})
 }
 

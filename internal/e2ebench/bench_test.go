@@ -688,22 +688,22 @@ func TestBackfillReport(t *testing.T) {
 }
 
 // BenchmarkBackfill100k runs one backfill of a new 100k-user world per
-// iteration (use -benchtime 1x or Nx) and reports the figures as metrics.
+// iteration (use -benchtime 1x or Nx). ns/op is the whole iteration, the
+// world's start-up included; backfill-s is the backfill's own wall time,
+// which is what the targets are about.
 func BenchmarkBackfill100k(b *testing.B) {
 	users := envInt("IDLINK_BENCH_USERS", defaultUsers)
 	var m measurement
+	var total time.Duration
 	for b.Loop() {
-		b.StopTimer()
 		var err error
 		m, err = measureBackfill(b.Context(), users, 1, defaultLatency, io.Discard)
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.StartTimer()
+		total += m.Wall
 	}
-	// ns/op is the backfill's wall time (not the world's start-up).
-	b.ReportMetric(float64(m.Wall.Nanoseconds()), "ns/op")
-	b.ReportMetric(m.Wall.Seconds(), "wall-s")
+	b.ReportMetric(total.Seconds()/float64(b.N), "backfill-s")
 	b.ReportMetric(m.floorWall().Seconds(), "floor-s")
 	b.ReportMetric(m.wallRatio(), "wall-ratio")
 	b.ReportMetric(float64(m.measuredRequests()), "requests")

@@ -2,7 +2,9 @@ package entra
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/idlinkhq/idlink/internal/identity"
@@ -29,16 +31,69 @@ func TestDecodeUserPageNullAbsentAndReuse(t *testing.T) {
 	}
 }
 
+// FuzzDecodeUserPage: whatever Graph sends, the fast decoder agrees with a
+// plain decode of the same JSON: ids and links as sent, a property present
+// exactly when the JSON has it (null clears it, absent leaves it), and merge
+// changes only present properties. A second decode into the reused page
+// gives the same result (no stale fields from the first).
 func FuzzDecodeUserPage(f *testing.F) {
 	f.Add([]byte(`{"value":[{"id":"a","mail":null,"accountEnabled":true,"@removed":{"reason":"deleted"}}],"@odata.nextLink":"x"}`))
+	f.Add([]byte(`{"value":[{"id":"3f2a0000-0000-4000-8000-000000000001","userPrincipalName":"a\u0040b","displayName":"\"q\""},{"id":"b"}],"@odata.deltaLink":"d"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var p userPage
-		if decodeUserPage(b, &p) == nil {
-			for i := range p.Value {
-				var u identity.EntraUser
-				p.Value[i].merge(&u)
-				_ = normOID(p.Value[i].ID)
+		if decodeUserPage(b, &p) != nil {
+			return
+		}
+		var plain struct {
+			Next  *string          `json:"@odata.nextLink"`
+			Delta *string          `json:"@odata.deltaLink"`
+			Value []map[string]any `json:"value"`
+		}
+		if err := json.Unmarshal(b, &plain); err != nil {
+			t.Fatalf("decodeUserPage accepted what encoding/json refuses: %v", err)
+		}
+		if plain.Next != nil && *plain.Next != p.NextLink || plain.Delta != nil && *plain.Delta != p.DeltaLink || len(plain.Value) != len(p.Value) {
+			t.Fatalf("page %+v, plain %+v", p, plain)
+		}
+		for i, m := range plain.Value {
+			w := p.Value[i]
+			if id, ok := m["id"].(string); ok && id != w.ID {
+				t.Fatalf("item %d: id %q, plain %q", i, w.ID, id)
 			}
+			for key, o := range map[string]optString{"userPrincipalName": w.UPN, "mail": w.Mail, "displayName": w.DisplayName, "surname": w.Surname} {
+				// encoding/json matches keys case-insensitively: so does the oracle.
+				var v any
+				present, n := false, 0
+				for k, kv := range m {
+					if strings.EqualFold(k, key) {
+						v, present = kv, true
+						n++
+					}
+				}
+				if n > 1 {
+					continue // which spelling wins is encoding/json's business
+				}
+				if present != o.set {
+					t.Fatalf("item %d %s: set %v, present %v", i, key, o.set, present)
+				}
+				if str, ok := v.(string); ok && str != o.v || v == nil && o.v != "" {
+					t.Fatalf("item %d %s: %q, plain %#v", i, key, o.v, v)
+				}
+			}
+			u := identity.EntraUser{UPN: "before", Mail: "before"}
+			w.merge(&u)
+			if !w.UPN.set && u.UPN != "before" || w.UPN.set && u.UPN != w.UPN.v || !w.Mail.set && u.Mail != "before" {
+				t.Fatalf("item %d: merge gave %+v from %+v", i, u, w)
+			}
+			if n := normOID(w.ID); n != "" {
+				if _, ok := identity.NormalizeGUID(n); !ok {
+					t.Fatalf("normOID(%q) = %q is not canonical", w.ID, n)
+				}
+			}
+		}
+		again := p
+		if err := decodeUserPage(b, &again); err != nil || len(again.Value) != len(p.Value) {
+			t.Fatalf("second decode: %v", err)
 		}
 	})
 }
