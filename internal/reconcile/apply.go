@@ -100,103 +100,147 @@ func Apply(ctx context.Context, st Store, w LinkWriter, r *Result, opt ApplyOpti
 	if err := opt.Limits.Validate(); err != nil {
 		return ApplyResult{}, fmt.Errorf("apply: %w", err)
 	}
-	states := make([]string, len(r.Actions))
-	errs := make([]string, len(r.Actions))
-	for i := range states {
-		states[i] = StatePlanned
+	ap := &applier{st: st, r: r, opt: opt, states: make([]string, len(r.Actions)), errs: make([]string, len(r.Actions))}
+	for i := range ap.states {
+		ap.states[i] = StatePlanned
 	}
-	var res ApplyResult
-	save := func() error {
-		res.Records = make([]identity.ActionRecord, len(r.Actions))
-		for i, a := range r.Actions {
-			res.Records[i] = identity.ActionRecord{Seq: i + 1, Action: a, State: states[i], Error: errs[i]}
+	switch held, err := ap.holdIfLimited(ctx); {
+	case held != nil && err == nil:
+		return ap.res, held
+	case held != nil || err != nil:
+		return ap.res, errors.Join(heldErr(held), err)
+	}
+	writes, proposals, accountRevokes := ap.sortActions()
+	bw := &batchWriter{st: st, w: w, r: r, opt: opt, fail: ap.fail, applied: ap.applied}
+	runErr := bw.write(ctx, writes)
+	if runErr == nil {
+		runErr = ap.recordProposals(ctx, proposals)
+	}
+	if runErr == nil {
+		runErr = revokeAccountLinks(ctx, st, opt, r, accountRevokes, ap.states, ap.fail)
+		for _, i := range accountRevokes {
+			if ap.states[i] == StateApplied {
+				ap.res.Applied++
+			}
 		}
-		if err := st.SaveActions(ctx, opt.RunID, res.Records); err != nil {
-			return fmt.Errorf("save the actions of run %d: %w", opt.RunID, err)
-		}
+	}
+	if err := ap.save(ctx); err != nil {
+		runErr = errors.Join(runErr, err)
+	}
+	if runErr != nil {
+		return ap.res, runErr
+	}
+	if n := len(ap.res.Failed); n > 0 {
+		return ap.res, fmt.Errorf("%d of %d link writes failed: %w", n, len(writes)+len(proposals)+len(accountRevokes), ErrIncomplete)
+	}
+	return ap.res, nil
+}
+
+// applier is one Apply's bookkeeping: each action's state and error, and
+// the result.
+type applier struct {
+	st     Store
+	r      *Result
+	opt    ApplyOptions
+	states []string
+	errs   []string
+	res    ApplyResult
+}
+
+func (ap *applier) fail(i int, msg string) {
+	ap.states[i], ap.errs[i] = StateFailed, msg
+	ap.res.Failed = append(ap.res.Failed, Failure{Action: ap.r.Actions[i], Error: msg})
+}
+
+func (ap *applier) applied(i int) {
+	ap.states[i] = StateApplied
+	ap.res.Applied++
+}
+
+// save records every action with its outcome.
+func (ap *applier) save(ctx context.Context) error {
+	ap.res.Records = make([]identity.ActionRecord, len(ap.r.Actions))
+	for i, a := range ap.r.Actions {
+		ap.res.Records[i] = identity.ActionRecord{Seq: i + 1, Action: a, State: ap.states[i], Error: ap.errs[i]}
+	}
+	if err := ap.st.SaveActions(ctx, ap.opt.RunID, ap.res.Records); err != nil {
+		return fmt.Errorf("save the actions of run %d: %w", ap.opt.RunID, err)
+	}
+	return nil
+}
+
+// holdIfLimited checks the safety limits: a plan that breaks them, and that
+// no override covers, is held: its actions are saved as held, nothing is
+// written.
+func (ap *applier) holdIfLimited(ctx context.Context) (*HeldError, error) {
+	held := CheckLimits(ap.r, ap.opt.Limits, ap.opt.Baseline)
+	if held == nil {
+		return nil, nil
+	}
+	note, err := overrideCovers(ctx, ap.st, ap.r, held.idx, ap.opt.Override)
+	if err != nil {
+		return nil, err
+	}
+	if held.Foreign {
+		note = "rows of another idlink database are adopted, not overridden"
+	}
+	if note == "" {
+		return nil, nil // the override covers the plan
+	}
+	held.Note = note
+	ap.res.Held = true
+	for _, j := range held.idx {
+		ap.states[j] = StateHeld
+	}
+	return held, ap.save(ctx)
+}
+
+// heldErr is held as an error, nil when nothing was held.
+func heldErr(held *HeldError) error {
+	if held == nil {
 		return nil
 	}
+	return held
+}
 
-	if held := CheckLimits(r, opt.Limits, opt.Baseline); held != nil {
-		idx := held.idx
-		note, err := overrideCovers(ctx, st, r, idx, opt.Override)
-		if err != nil {
-			return res, err
-		}
-		if held.Foreign {
-			note = "rows of another idlink database are adopted, not overridden"
-		}
-		if note != "" {
-			held.Note = note
-			res.Held = true
-			for _, j := range idx {
-				states[j] = StateHeld
-			}
-			if err := save(); err != nil {
-				return res, errors.Join(held, err)
-			}
-			return res, held
-		}
-	}
-
-	var writes, proposals, accountRevokes []int
-	for i, a := range r.Actions {
+// sortActions splits the plan by where each action goes: link writes to
+// Salesforce and the store, proposals and adoptions to the store only (a
+// proposal must not reach the login handler, an adopted link is in
+// Salesforce already), revocations of Salesforce's own links.
+func (ap *applier) sortActions() (writes, proposals, accountRevokes []int) {
+	for i, a := range ap.r.Actions {
 		switch a.Kind {
 		case identity.ActionCreateLink, identity.ActionUpdateLink, identity.ActionRevokeLink:
 			writes = append(writes, i)
 		case identity.ActionProposeLink, identity.ActionAdoptLink:
-			// Recorded in the store only: a proposal must not reach the
-			// login handler, an adopted link is in Salesforce already.
 			proposals = append(proposals, i)
 		case identity.ActionRevokeAccountLink:
 			accountRevokes = append(accountRevokes, i)
 		}
 	}
-	fail := func(i int, msg string) {
-		states[i], errs[i] = StateFailed, msg
-		res.Failed = append(res.Failed, Failure{Action: r.Actions[i], Error: msg})
-	}
-	bw := &batchWriter{st: st, w: w, r: r, opt: opt, fail: fail, applied: func(i int) {
-		states[i] = StateApplied
-		res.Applied++
-	}}
-	runErr := bw.write(ctx, writes)
-	for start := 0; start < len(proposals) && runErr == nil; start += opt.BatchSize {
-		batch := proposals[start:min(start+opt.BatchSize, len(proposals))]
+	return writes, proposals, accountRevokes
+}
+
+// recordProposals records proposals and adoptions in the store, a batch
+// per transaction.
+func (ap *applier) recordProposals(ctx context.Context, proposals []int) error {
+	for start := 0; start < len(proposals); start += ap.opt.BatchSize {
+		batch := proposals[start:min(start+ap.opt.BatchSize, len(proposals))]
 		changes := make([]identity.LinkChange, len(batch))
 		for k, i := range batch {
-			changes[k] = linkChange(r.Actions[i], opt.Actor)
+			changes[k] = linkChange(ap.r.Actions[i], ap.opt.Actor)
 		}
-		if err := recordChanges(ctx, st, opt.RunID, changes); err != nil {
-			runErr = err
+		if err := recordChanges(ctx, ap.st, ap.opt.RunID, changes); err != nil {
 			for _, i := range batch {
-				fail(i, err.Error())
+				ap.fail(i, err.Error())
 			}
-			break
+			return err
 		}
 		for _, i := range batch {
-			states[i] = StateApplied
-			res.Applied++
+			ap.applied(i)
 		}
 	}
-	if runErr == nil {
-		runErr = revokeAccountLinks(ctx, st, opt, r, accountRevokes, states, fail)
-		for _, i := range accountRevokes {
-			if states[i] == StateApplied {
-				res.Applied++
-			}
-		}
-	}
-	if err := save(); err != nil {
-		runErr = errors.Join(runErr, err)
-	}
-	if runErr != nil {
-		return res, runErr
-	}
-	if len(res.Failed) > 0 {
-		return res, fmt.Errorf("%d of %d link writes failed: %w", len(res.Failed), len(writes)+len(proposals)+len(accountRevokes), ErrIncomplete)
-	}
-	return res, nil
+	return nil
 }
 
 // revokeAccountLinks carries out the revoke-account-link actions at idx, one

@@ -26,6 +26,12 @@ type batchWriter struct {
 	opt     ApplyOptions
 	fail    func(i int, msg string)
 	applied func(i int)
+
+	calls, window chan struct{} // the limits of send
+	stop          chan struct{} // closed by halt: no further batch is sent
+	once          sync.Once
+
+	runErr, callErr, storeErr error // settle's, in plan order
 }
 
 // sfBatch is one Salesforce call: the action indexes it carries and, once
@@ -40,58 +46,16 @@ type sfBatch struct {
 }
 
 func (b *batchWriter) write(ctx context.Context, writes []int) error {
-	size := b.opt.BatchSize
 	var batches []*sfBatch
-	for start := 0; start < len(writes); start += size {
-		batches = append(batches, &sfBatch{idx: writes[start:min(start+size, len(writes))], decided: make(chan struct{}), done: make(chan struct{})})
+	for start := 0; start < len(writes); start += b.opt.BatchSize {
+		batches = append(batches, &sfBatch{idx: writes[start:min(start+b.opt.BatchSize, len(writes))], decided: make(chan struct{}), done: make(chan struct{})})
 	}
 	k := max(1, b.opt.Concurrency)
-	calls := make(chan struct{}, k)    // calls in flight
-	window := make(chan struct{}, k+1) // batches sent and not yet recorded
-	stop := make(chan struct{})        // closed when no further batch may be sent
-	var once sync.Once
-	halt := func() { once.Do(func() { close(stop) }) }
-	halted := func() bool {
-		select {
-		case <-stop:
-			return true
-		default:
-			return false
-		}
-	}
+	b.calls = make(chan struct{}, k)    // calls in flight
+	b.window = make(chan struct{}, k+1) // batches sent and not yet recorded
+	b.stop = make(chan struct{})        // closed when no further batch may be sent
 	sent := make(chan struct{})
-	go func() { // the sender: batches in plan order, as the limits allow
-		defer close(sent)
-		for _, bt := range batches {
-			select {
-			case window <- struct{}{}:
-			case <-stop:
-			}
-			if !halted() {
-				calls <- struct{}{}
-			}
-			if halted() { // checked again: the call before may just have failed
-				bt.skipped = true
-				close(bt.decided)
-				close(bt.done)
-				continue
-			}
-			close(bt.decided)
-			go func(bt *sfBatch) {
-				defer close(bt.done)
-				bt.results, bt.err = b.w.UpsertLinks(ctx, b.links(bt.idx))
-				if bt.err == nil && len(bt.results) != len(bt.idx) {
-					bt.err = fmt.Errorf("salesforce returned %d results for %d records", len(bt.results), len(bt.idx))
-				}
-				if bt.err != nil {
-					halt() // before the next call may start
-				}
-				<-calls
-			}(bt)
-		}
-	}()
-
-	var runErr, callErr, storeErr error
+	go func() { defer close(sent); b.send(ctx, batches) }()
 	for j, bt := range batches {
 		<-bt.done
 		if j+1 < len(batches) {
@@ -99,59 +63,110 @@ func (b *batchWriter) write(ctx context.Context, writes []int) error {
 			// store's transaction overlaps a call instead of preceding it.
 			<-batches[j+1].decided
 		}
-		switch {
-		case bt.skipped && storeErr != nil:
-			continue // never sent: left planned for the next run
-		case bt.skipped:
-			for _, i := range bt.idx {
-				b.fail(i, "not written: "+firstErr(callErr).Error())
-			}
-			continue
-		case bt.err != nil:
-			err := fmt.Errorf("write %d link records to Salesforce: %w", len(bt.idx), bt.err)
-			runErr = errors.Join(runErr, err)
-			if callErr == nil {
-				callErr = err
-			}
-			for _, i := range bt.idx {
-				b.fail(i, "not written: "+err.Error())
-			}
-			<-window
-			continue
-		}
-		var changes []identity.LinkChange
-		var accepted []int
-		for k, i := range bt.idx {
-			switch {
-			case !bt.results[k].OK:
-				b.fail(i, "salesforce: "+bt.results[k].Error)
-			case b.r.remoteOnly(i):
-				// Only the Salesforce row was live; idlink has no record to change.
-				b.applied(i)
-			default:
-				accepted = append(accepted, i)
-				changes = append(changes, linkChange(b.r.Actions[i], b.opt.Actor))
-			}
-		}
-		if storeErr == nil {
-			if err := recordChanges(ctx, b.st, b.opt.RunID, changes); err != nil {
-				storeErr = err
-				runErr = errors.Join(runErr, err)
-				halt()
-			}
-		}
-		for _, i := range accepted {
-			if storeErr != nil {
-				b.fail(i, "written to Salesforce but not recorded: "+storeErr.Error())
-			} else {
-				b.applied(i)
-			}
-		}
-		<-window // recorded (or given up): the sender may go one further
+		b.settle(ctx, bt)
 	}
-	halt()
+	b.halt()
 	<-sent
-	return runErr
+	return b.runErr
+}
+
+func (b *batchWriter) halt() { b.once.Do(func() { close(b.stop) }) }
+
+func (b *batchWriter) halted() bool {
+	select {
+	case <-b.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// send sends the batches in plan order, as the limits allow: at most
+// Concurrency calls at once and Concurrency+1 batches not yet recorded.
+// After a failure (halt) the rest are skipped.
+func (b *batchWriter) send(ctx context.Context, batches []*sfBatch) {
+	for _, bt := range batches {
+		select {
+		case b.window <- struct{}{}:
+		case <-b.stop:
+		}
+		if !b.halted() {
+			b.calls <- struct{}{}
+		}
+		if b.halted() { // checked again: the call before may just have failed
+			bt.skipped = true
+			close(bt.decided)
+			close(bt.done)
+			continue
+		}
+		close(bt.decided)
+		go func(bt *sfBatch) {
+			defer close(bt.done)
+			bt.results, bt.err = b.w.UpsertLinks(ctx, b.links(bt.idx))
+			if bt.err == nil && len(bt.results) != len(bt.idx) {
+				bt.err = fmt.Errorf("salesforce returned %d results for %d records", len(bt.results), len(bt.idx))
+			}
+			if bt.err != nil {
+				b.halt() // before the next call may start
+			}
+			<-b.calls
+		}(bt)
+	}
+}
+
+// settle takes one batch's answer in plan order: failed records fail, the
+// accepted ones are recorded in the store (unless it failed before), and
+// the window moves on.
+func (b *batchWriter) settle(ctx context.Context, bt *sfBatch) {
+	switch {
+	case bt.skipped && b.storeErr != nil:
+		return // never sent: left planned for the next run
+	case bt.skipped:
+		for _, i := range bt.idx {
+			b.fail(i, "not written: "+firstErr(b.callErr).Error())
+		}
+		return
+	case bt.err != nil:
+		err := fmt.Errorf("write %d link records to Salesforce: %w", len(bt.idx), bt.err)
+		b.runErr = errors.Join(b.runErr, err)
+		if b.callErr == nil {
+			b.callErr = err
+		}
+		for _, i := range bt.idx {
+			b.fail(i, "not written: "+err.Error())
+		}
+		<-b.window
+		return
+	}
+	var changes []identity.LinkChange
+	var accepted []int
+	for k, i := range bt.idx {
+		switch {
+		case !bt.results[k].OK:
+			b.fail(i, "salesforce: "+bt.results[k].Error)
+		case b.r.remoteOnly(i):
+			// Only the Salesforce row was live; idlink has no record to change.
+			b.applied(i)
+		default:
+			accepted = append(accepted, i)
+			changes = append(changes, linkChange(b.r.Actions[i], b.opt.Actor))
+		}
+	}
+	if b.storeErr == nil {
+		if err := recordChanges(ctx, b.st, b.opt.RunID, changes); err != nil {
+			b.storeErr = err
+			b.runErr = errors.Join(b.runErr, err)
+			b.halt()
+		}
+	}
+	for _, i := range accepted {
+		if b.storeErr != nil {
+			b.fail(i, "written to Salesforce but not recorded: "+b.storeErr.Error())
+		} else {
+			b.applied(i)
+		}
+	}
+	<-b.window // recorded (or given up): the sender may go one further
 }
 
 func (b *batchWriter) links(idx []int) []identity.Link {
