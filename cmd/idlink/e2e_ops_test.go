@@ -188,18 +188,16 @@ func TestCrashDuringApply(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		// Kill while the second collection call is in flight: the first
-		// batch is written to Salesforce (and maybe the store), the rest not.
-		deadline := time.Now().Add(90 * time.Second)
-		for faults.Counter(sfsim.EndpointCollections).Requests-base < 2 {
-			if time.Now().After(deadline) {
-				cmd.Process.Kill()
-				cmd.Wait()
-				t.Fatalf("the child never reached its second collection write:\n%s", clip(out.String()))
-			}
-			time.Sleep(10 * time.Millisecond)
+		// Kill while collection calls are in flight (700 ms each, up to
+		// salesforce.write_concurrency at once): some batches may be written
+		// to Salesforce, and maybe recorded, the rest not.
+		select {
+		case <-faults.Reached(sfsim.EndpointCollections, base+2):
+		case <-time.After(90 * time.Second):
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("the child never reached its second collection write:\n%s", clip(out.String()))
 		}
-		time.Sleep(200 * time.Millisecond)
 		if err := cmd.Process.Kill(); err != nil {
 			t.Fatal(err)
 		}
@@ -389,8 +387,10 @@ func TestConcurrentRuns(t *testing.T) {
 			defer wg.Done()
 			first = h.run("backfill")
 		}()
-		for faults.Counter(sfsim.EndpointQuery).Requests == base {
-			time.Sleep(5 * time.Millisecond)
+		select { // the first run is reading: it holds the lease
+		case <-faults.Reached(sfsim.EndpointQuery, base+1):
+		case <-time.After(60 * time.Second):
+			t.Fatal("the first run never queried Salesforce")
 		}
 		start := time.Now()
 		second := h.run("run")

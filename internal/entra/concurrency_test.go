@@ -30,11 +30,10 @@ func (s *timingSink) UpsertEntraUsers(ctx context.Context, runID int64, users []
 		s.pages++
 		if cur == nil { // not the last page: page k+1 should be on its way
 			want := int64(s.pages + 1)
-			for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-				if s.sim.Faults.Counter(entrasim.EPUsers).Requests >= want {
-					s.prefetched++
-					break
-				}
+			select {
+			case <-s.sim.Faults.Reached(entrasim.EPUsers, want):
+				s.prefetched++
+			case <-time.After(time.Second): // a sequential client never sends it
 			}
 		}
 	}

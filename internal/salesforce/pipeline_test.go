@@ -11,15 +11,15 @@ import (
 	"github.com/idlinkhq/idlink/internal/sim/sfsim"
 )
 
-// waitFor polls cond for up to a second: a sequential client never meets the
-// conditions below, so it fails after the wait instead of hanging.
-func waitFor(cond func() bool) bool {
-	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		if cond() {
-			return true
-		}
+// waited waits up to a second for ch: a sequential client never gets there,
+// so the test fails after the wait instead of hanging.
+func waited(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	case <-time.After(time.Second):
+		return false
 	}
-	return false
 }
 
 // overlapSink holds the first User page until the ThirdPartyAccountLink read
@@ -27,15 +27,14 @@ func waitFor(cond func() bool) bool {
 type overlapSink struct {
 	Sink
 	mu       sync.Mutex
-	links    bool
+	links    chan struct{} // closed at the first ThirdPartyAccountLink page
+	once     sync.Once
 	overlap  bool
 	userPage int
 }
 
 func (s *overlapSink) UpsertAccountLinks(ctx context.Context, runID int64, l []identity.ThirdPartyAccountLink) error {
-	s.mu.Lock()
-	s.links = true
-	s.mu.Unlock()
+	s.once.Do(func() { close(s.links) })
 	return s.Sink.UpsertAccountLinks(ctx, runID, l)
 }
 
@@ -45,7 +44,7 @@ func (s *overlapSink) UpsertSalesforceUsers(ctx context.Context, runID int64, u 
 	first := s.userPage == 1
 	s.mu.Unlock()
 	if first {
-		s.overlap = waitFor(func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.links })
+		s.overlap = waited(s.links)
 	}
 	return s.Sink.UpsertSalesforceUsers(ctx, runID, u, cur)
 }
@@ -54,7 +53,7 @@ func TestReadAllReadsTheObjectsConcurrently(t *testing.T) {
 	srv := newSim(t, 4500, 700)
 	c := newClient(t, ccConfig(srv))
 	st, run := openStore(t)
-	sink := &overlapSink{Sink: st}
+	sink := &overlapSink{Sink: st, links: make(chan struct{})}
 	stats, err := c.ReadAll(context.Background(), sink, run, Full)
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +105,7 @@ func (s *prefetchSink) UpsertSalesforceUsers(ctx context.Context, runID int64, u
 	s.pages++
 	if cur == nil { // not the last page
 		want := int64(s.pages) // nextRecordsUrl requests once page k+1 is asked for
-		if waitFor(func() bool { return s.srv.Faults().Counter(sfsim.EndpointQueryMore).Requests >= want }) {
+		if waited(s.srv.Faults().Reached(sfsim.EndpointQueryMore, want)) {
 			s.prefetched++
 		}
 	}

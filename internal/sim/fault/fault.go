@@ -47,6 +47,8 @@ type Counter struct {
 type endpoint struct {
 	mu     sync.Mutex
 	faults Faults
+	// waiters are closed once requests reaches their count (Reached).
+	waiters []waiter
 
 	requests, bytes, throttled, unavailable, resets atomic.Int64
 }
@@ -131,12 +133,49 @@ func (in *Injector) decide(e *endpoint) (delay time.Duration, status int, retryA
 	return delay, status, f.RetryAfter, reset
 }
 
+type waiter struct {
+	n  int64
+	ch chan struct{}
+}
+
+// Reached returns a channel that is closed once the named endpoint has
+// received n requests (counting from the injector's start), so a test can
+// wait for a request to arrive instead of sleeping.
+func (in *Injector) Reached(name string, n int64) <-chan struct{} {
+	e := in.ep(name)
+	ch := make(chan struct{})
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.requests.Load() >= n {
+		close(ch)
+		return ch
+	}
+	e.waiters = append(e.waiters, waiter{n: n, ch: ch})
+	return ch
+}
+
+// arrived counts a request and wakes the waiters it satisfies.
+func (e *endpoint) arrived() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := e.requests.Add(1)
+	kept := e.waiters[:0]
+	for _, w := range e.waiters {
+		if n >= w.n {
+			close(w.ch)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	e.waiters = kept
+}
+
 // Wrap counts and disturbs the requests of the named endpoint. errw writes the
 // service's error body for injected 429/503 answers.
 func (in *Injector) Wrap(name string, errw ErrorWriter, h http.Handler) http.Handler {
 	e := in.ep(name)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		e.requests.Add(1)
+		e.arrived()
 		delay, status, retryAfter, reset := in.decide(e)
 		if delay > 0 {
 			select {
