@@ -52,9 +52,13 @@ func (p *planner) assessActive(e *entraRec, m matchRes, pi int, disputeDetail st
 	p.assess(x.a)
 }
 
+// newCase starts the case of e under provider pi in the planner's one case
+// buffer: assessActive runs once per identity and provider, and a fresh
+// allocation each time would be most of a million-user plan's garbage.
 func (p *planner) newCase(e *entraRec, m matchRes, pi int) *activeCase {
 	pc := &p.cfg.Providers[pi]
-	x := &activeCase{pi: pi, pc: pc, ps: p.provs[pi], e: e, m: m,
+	x := &p.caseBuf
+	*x = activeCase{pi: pi, pc: pc, ps: p.provs[pi], e: e, m: m,
 		a:   identity.Assessment{Provider: pc.Name, ObjectID: e.oid, UPN: e.upn},
 		ctx: identity.Link{Provider: pc.Name, ObjectID: e.oid, TenantID: e.tid}}
 	if m.sf >= 0 {

@@ -114,6 +114,7 @@ type planner struct {
 	// object id of the person whose account they duplicate.
 	suspects []map[string]suspect
 	foreign  map[string]int
+	caseBuf  activeCase // reused by assessActive
 }
 
 // Plan decides the situations and the plan. It is pure: the same snapshot and
