@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -427,7 +428,7 @@ func (x *explainer) writeRun(w io.Writer) {
 		}
 		for _, a := range x.actions {
 			l := a.Action.Link
-			fmt.Fprintf(w, "   %s %s/%s -> %s [%s] %s\n", a.Action.Kind, orDash(l.Provider), orDash(l.Subject), orDash(l.SalesforceUserID), a.State, firstNonEmptyString(a.Error, a.Action.Reason))
+			fmt.Fprintf(w, "   %s %s/%s -> %s [%s] %s\n", a.Action.Kind, orDash(l.Provider), orDash(l.Subject), orDash(l.SalesforceUserID), a.State, cmp.Or(a.Error, a.Action.Reason))
 		}
 	}
 
@@ -456,11 +457,4 @@ func (x *explainer) writeHistory(ctx context.Context, w io.Writer) error {
 		fmt.Fprintf(w, "   decision: %s %s %s/%s -> %s on %s: %s\n", d.Actor, verb, d.Provider, d.Subject, d.SalesforceUserID, day(d.At), orDash(d.Reason))
 	}
 	return nil
-}
-
-func firstNonEmptyString(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

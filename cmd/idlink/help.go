@@ -4,7 +4,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
+
+	"github.com/idlinkhq/idlink/internal/report"
 )
 
 // helpTopic is what '-h' prints for one command besides its flags: what it
@@ -107,7 +108,7 @@ func setUsage(fs *flag.FlagSet, name string, w io.Writer) {
 			fs.PrintDefaults()
 			return
 		}
-		fmt.Fprintf(w, "Usage: %s\n\n%s\n", t.usage, wrap(t.about, 78))
+		fmt.Fprintf(w, "Usage: %s\n\n%s\n", t.usage, report.WrapIndent(t.about, "", 78))
 		if hasFlags(fs) {
 			fmt.Fprintln(w, "\nFlags:")
 			fs.PrintDefaults()
@@ -127,24 +128,4 @@ func hasFlags(fs *flag.FlagSet) bool {
 	n := 0
 	fs.VisitAll(func(*flag.Flag) { n++ })
 	return n > 0
-}
-
-// wrap breaks s into lines of at most width characters at spaces.
-func wrap(s string, width int) string {
-	var b strings.Builder
-	line := 0
-	for i, w := range strings.Fields(s) {
-		if i > 0 {
-			if line+1+len(w) > width {
-				b.WriteByte('\n')
-				line = 0
-			} else {
-				b.WriteByte(' ')
-				line++
-			}
-		}
-		b.WriteString(w)
-		line += len(w)
-	}
-	return b.String()
 }

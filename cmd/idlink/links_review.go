@@ -127,7 +127,7 @@ func linksList(ctx context.Context, e env, args []string) error {
 	// shortened to keep the table within 120 columns; the CSV has them all.
 	fmt.Fprintln(tw, "STATUS\tPROVIDER\tSUBJECT\tENTRA UPN\tSALESFORCE USER\tWHY")
 	for _, l := range links {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", l.Status, l.Provider, l.Subject, shorten(orDash(l.UPN), 24), shorten(orDash(l.Username), 24), l.Reason)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", l.Status, l.Provider, l.Subject, report.Shorten(orDash(l.UPN), 24), report.Shorten(orDash(l.Username), 24), l.Reason)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "%d link(s)", len(links))
@@ -136,14 +136,6 @@ func linksList(ctx context.Context, e env, args []string) error {
 	}
 	fmt.Fprintln(w)
 	return nil
-}
-
-// shorten cuts s to n runes, marking the cut.
-func shorten(s string, n int) string {
-	if r := []rune(s); len(r) > n {
-		return string(r[:n-1]) + "…"
-	}
-	return s
 }
 
 func orDash(s string) string {

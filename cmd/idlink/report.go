@@ -79,7 +79,7 @@ func cmdReport(ctx context.Context, e env, args []string) error {
 // salesforceLinker links Salesforce ids to their records, or nil when no
 // org URL is configured.
 func salesforceLinker(cfg config.Config) func(string) string {
-	if cfg.SalesforceUserURL("x") == "" {
+	if cfg.SalesforceRecordBase() == "" {
 		return nil
 	}
 	return cfg.SalesforceUserURL

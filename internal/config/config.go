@@ -285,18 +285,28 @@ func (c Config) EntraUserURL(oid string) string {
 	return strings.TrimSuffix(c.Report.EntraAdminURL, "/") + "/#view/Microsoft_AAD_UsersAndTenants/UserProfileMenuBlade/~/overview/userId/" + url.PathEscape(oid)
 }
 
+// SalesforceRecordBase is the org URL that user records open under:
+// report.salesforce_url, else salesforce.login_url when it is a My Domain;
+// "" when neither names the org (the generic login hosts cannot open a record).
+func (c Config) SalesforceRecordBase() string {
+	if c.Report.SalesforceURL != "" {
+		return strings.TrimSuffix(c.Report.SalesforceURL, "/")
+	}
+	u, err := url.Parse(c.Salesforce.LoginURL)
+	if err != nil || u.Host == "login.salesforce.com" || u.Host == "test.salesforce.com" {
+		return ""
+	}
+	return strings.TrimSuffix(c.Salesforce.LoginURL, "/")
+}
+
 // SalesforceUserURL is the Salesforce record of user id (an Id URL, which
 // Salesforce opens in Lightning or Classic); "" when no org URL is known.
 func (c Config) SalesforceUserURL(id string) string {
-	base := c.Report.SalesforceURL
+	base := c.SalesforceRecordBase()
 	if base == "" {
-		u, err := url.Parse(c.Salesforce.LoginURL)
-		if err != nil || u.Host == "login.salesforce.com" || u.Host == "test.salesforce.com" {
-			return ""
-		}
-		base = c.Salesforce.LoginURL
+		return ""
 	}
-	return strings.TrimSuffix(base, "/") + "/" + url.PathEscape(id)
+	return base + "/" + url.PathEscape(id)
 }
 
 // Log configures structured logging.

@@ -222,7 +222,11 @@ func (c *client) get(ctx context.Context, ri *abs.RequestInformation, what, perm
 // OData error model, not on the generated request builders and models: those
 // are most of a cold build's time and memory, and idlink decodes its own
 // pages anyway (see get).
-var graphClientOptions = msgraphcore.GraphClientOptions{GraphServiceLibraryVersion: "1.89.0"}
+// graphSDKVersion is the msgraph-sdk-go version go.mod requires
+// (TestTelemetryNamesTheSDKVersion keeps the two equal).
+const graphSDKVersion = "1.89.0"
+
+var graphClientOptions = msgraphcore.GraphClientOptions{GraphServiceLibraryVersion: graphSDKVersion}
 
 // request is a GET of path (below the Graph base URL and version, e.g.
 // "/users") with the OData query options.

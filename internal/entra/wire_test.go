@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -127,4 +128,17 @@ func BenchmarkDecodeUsersPage(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/page")
+}
+
+// TestTelemetryNamesTheSDKVersion: the Graph telemetry header names the
+// msgraph-sdk-go version go.mod requires; an upgrade must update it too.
+func TestTelemetryNamesTheSDKVersion(t *testing.T) {
+	mod, err := os.ReadFile("../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "github.com/microsoftgraph/msgraph-sdk-go v" + graphSDKVersion + "\n"
+	if !strings.Contains(string(mod), want) {
+		t.Fatalf("go.mod does not require %q: update graphSDKVersion", strings.TrimSpace(want))
+	}
 }

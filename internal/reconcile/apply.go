@@ -104,11 +104,8 @@ func Apply(ctx context.Context, st Store, w LinkWriter, r *Result, opt ApplyOpti
 	for i := range ap.states {
 		ap.states[i] = StatePlanned
 	}
-	switch held, err := ap.holdIfLimited(ctx); {
-	case held != nil && err == nil:
-		return ap.res, held
-	case held != nil || err != nil:
-		return ap.res, errors.Join(heldErr(held), err)
+	if held, err := ap.holdIfLimited(ctx); held || err != nil {
+		return ap.res, err
 	}
 	writes, proposals, accountRevokes := ap.sortActions()
 	bw := &batchWriter{st: st, w: w, r: r, opt: opt, fail: ap.fail, applied: ap.applied}
@@ -171,36 +168,31 @@ func (ap *applier) save(ctx context.Context) error {
 
 // holdIfLimited checks the safety limits: a plan that breaks them, and that
 // no override covers, is held: its actions are saved as held, nothing is
-// written.
-func (ap *applier) holdIfLimited(ctx context.Context) (*HeldError, error) {
-	held := CheckLimits(ap.r, ap.opt.Limits, ap.opt.Baseline)
-	if held == nil {
-		return nil, nil
+// written, and the error is the *HeldError (joined with a failure to save).
+func (ap *applier) holdIfLimited(ctx context.Context) (held bool, err error) {
+	h := CheckLimits(ap.r, ap.opt.Limits, ap.opt.Baseline)
+	if h == nil {
+		return false, nil
 	}
-	note, err := overrideCovers(ctx, ap.st, ap.r, held.idx, ap.opt.Override)
+	note, err := overrideCovers(ctx, ap.st, ap.r, h.idx, ap.opt.Override)
 	if err != nil {
-		return nil, err
+		return false, err
 	}
-	if held.Foreign {
+	if h.Foreign {
 		note = "rows of another idlink database are adopted, not overridden"
 	}
 	if note == "" {
-		return nil, nil // the override covers the plan
+		return false, nil // the override covers the plan
 	}
-	held.Note = note
+	h.Note = note
 	ap.res.Held = true
-	for _, j := range held.idx {
+	for _, j := range h.idx {
 		ap.states[j] = StateHeld
 	}
-	return held, ap.save(ctx)
-}
-
-// heldErr is held as an error, nil when nothing was held.
-func heldErr(held *HeldError) error {
-	if held == nil {
-		return nil
+	if err := ap.save(ctx); err != nil {
+		return true, errors.Join(h, err)
 	}
-	return held
+	return true, h
 }
 
 // sortActions splits the plan by where each action goes: link writes to

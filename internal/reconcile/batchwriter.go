@@ -122,8 +122,9 @@ func (b *batchWriter) settle(ctx context.Context, bt *sfBatch) {
 	case bt.skipped && b.storeErr != nil:
 		return // never sent: left planned for the next run
 	case bt.skipped:
+		// Skipped after a failed call: settle saw that call first.
 		for _, i := range bt.idx {
-			b.fail(i, "not written: "+firstErr(b.callErr).Error())
+			b.fail(i, "not written: "+b.callErr.Error())
 		}
 		return
 	case bt.err != nil:
@@ -175,13 +176,4 @@ func (b *batchWriter) links(idx []int) []identity.Link {
 		links[k] = b.r.Actions[i].Link
 	}
 	return links
-}
-
-func firstErr(errs ...error) error {
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return errors.New("an earlier batch failed")
 }

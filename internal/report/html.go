@@ -321,7 +321,7 @@ func buildHTMLPage(r Report, opt HTMLOptions) htmlPage {
 	p.Sections = b.sections()
 	p.Changes = b.changes()
 	p.Actions = b.actions()
-	p.Footer = htmlCode(fmt.Sprintf("Each list shows at most %s rows. Every identity is in ", htmlNum(opt.Limit)), "idlink report --format csv", ", the whole report in ", "idlink report --format json", ".")
+	p.Footer = htmlCode(fmt.Sprintf("Each list shows at most %s rows. Every identity is in ", thousands(opt.Limit)), "idlink report --format csv", ", the whole report in ", "idlink report --format json", ".")
 	if !opt.Generated.IsZero() {
 		p.Generated = "Generated " + htmlStamp(opt.Generated) + " by idlink."
 	}
@@ -337,7 +337,7 @@ func (b *htmlBuilder) lead() string {
 		}
 		if n := b.r.Counts[string(s)]; n > 0 {
 			need += n
-			parts = append(parts, htmlNum(n)+" "+string(s))
+			parts = append(parts, thousands(n)+" "+string(s))
 		}
 	}
 	proposals := 0
@@ -419,7 +419,7 @@ func (b *htmlBuilder) alerts() []htmlAlert {
 	}
 	if l := b.r.LaterFailed; l != nil {
 		out = append(out, htmlAlert{Class: "error", Label: fmt.Sprintf("A later run, %d (%s), %s:", l.ID, l.Kind, l.Status),
-			Text: htmlCode(firstNonEmpty(l.Error, "see its log")+". This page shows the latest completed run; ", "idlink runs", " lists them all.")})
+			Text: htmlCode(cmp.Or(l.Error, "see its log")+". This page shows the latest completed run; ", "idlink runs", " lists them all.")})
 	}
 	if ri.Note != "" {
 		out = append(out, htmlAlert{Class: "note", Label: "Note:", Text: htmlPlain(ri.Note)})
@@ -433,7 +433,7 @@ func (b *htmlBuilder) coverage() ([]htmlCoverage, string) {
 		out = append(out, htmlCoverage{
 			Provider: c.Provider,
 			Percent:  htmlPct(c.Percent),
-			Of:       fmt.Sprintf("%s of %s in-scope users", htmlNum(c.Linked), htmlNum(c.InScope)),
+			Of:       fmt.Sprintf("%s of %s in-scope users", thousands(c.Linked), thousands(c.InScope)),
 			BarW:     int(math.Round(htmlClamp(c.Percent, 0, 100) * 2)),
 		})
 	}
@@ -449,7 +449,7 @@ func (b *htmlBuilder) cards() []htmlCard {
 		n := b.r.Counts[string(s)]
 		tag, cls := htmlNeedTag(s, n)
 		out = append(out, htmlCard{
-			Situation: string(s), Label: htmlTitleCase(string(s)), N: n, Count: htmlNum(n),
+			Situation: string(s), Label: htmlTitleCase(string(s)), N: n, Count: thousands(n),
 			Meaning: meaning[s], Tag: tag, TagClass: cls, Anchor: "#sit-" + string(s),
 		})
 	}
@@ -482,7 +482,7 @@ func (b *htmlBuilder) runCounters() *htmlTable {
 	}
 	t := &htmlTable{Caption: "Counters of the run", Cols: []htmlCol{{Name: "Counter"}, {Name: "Value", Num: true}}}
 	for _, k := range sortedKeys(b.r.Run.Counts) {
-		t.Rows = append(t.Rows, []htmlCell{{Text: k, Class: "mono"}, {Text: htmlNum64(b.r.Run.Counts[k]), Class: "num"}})
+		t.Rows = append(t.Rows, []htmlCell{{Text: k, Class: "mono"}, {Text: thousands(int(b.r.Run.Counts[k])), Class: "num"}})
 	}
 	return t
 }
@@ -503,7 +503,7 @@ func htmlBarsOf(id, title string, rows []htmlBarRow) htmlBarChart {
 	for _, r := range rows {
 		labelW = max(labelW, utf8.RuneCountInString(r.Label))
 		hi = max(hi, r.N)
-		desc = append(desc, r.Label+" "+htmlNum(r.N))
+		desc = append(desc, r.Label+" "+thousands(r.N))
 	}
 	labelPx := min(labelW*8+16, 300)
 	barMax := width - labelPx - valueW
@@ -514,7 +514,7 @@ func htmlBarsOf(id, title string, rows []htmlBarRow) htmlBarChart {
 			w = max(2, int(math.Round(float64(r.N)*float64(barMax)/float64(hi))))
 		}
 		y := i*rowH + 2
-		c.Bars = append(c.Bars, htmlBar{Label: r.Label, Value: htmlNum(r.N), Fill: r.Fill, Y: y + (rowH-barH)/2, H: barH, W: w, TextY: y + rowH/2 + 5, ValueX: labelPx + w + 6})
+		c.Bars = append(c.Bars, htmlBar{Label: r.Label, Value: thousands(r.N), Fill: r.Fill, Y: y + (rowH-barH)/2, H: barH, W: w, TextY: y + rowH/2 + 5, ValueX: labelPx + w + 6})
 	}
 	return c
 }
@@ -599,12 +599,12 @@ func htmlSparksOf(pts []RunPoint) htmlSparks {
 			hi = max(hi, p.Counts[string(s)])
 		}
 		cur := pts[n-1].Counts[string(s)]
-		row := htmlSparkRow{Label: string(s), Fill: htmlAccent[s], Y: y, TextY: y + rowH/2 + 5, BaseY: y + rowH - 5, BaseX0: labelW, BaseX1: labelW + n*step - 4, ValueX: labelW + n*step + 12, Value: htmlNum(cur)}
+		row := htmlSparkRow{Label: string(s), Fill: htmlAccent[s], Y: y, TextY: y + rowH/2 + 5, BaseY: y + rowH - 5, BaseX0: labelW, BaseX1: labelW + n*step - 4, ValueX: labelW + n*step + 12, Value: thousands(cur)}
 		switch d := cur - prev.Counts[string(s)]; {
 		case d > 0:
-			row.Delta = fmt.Sprintf("+%s since run %d", htmlNum(d), prev.ID)
+			row.Delta = fmt.Sprintf("+%s since run %d", thousands(d), prev.ID)
 		case d < 0:
-			row.Delta = fmt.Sprintf("−%s since run %d", htmlNum(-d), prev.ID)
+			row.Delta = fmt.Sprintf("−%s since run %d", thousands(-d), prev.ID)
 		default:
 			row.Delta = fmt.Sprintf("unchanged since run %d", prev.ID)
 		}
@@ -614,7 +614,7 @@ func htmlSparksOf(pts []RunPoint) htmlSparks {
 			if hi > 0 && v > 0 {
 				h = max(2, int(math.Round(float64(v)*barMaxH/float64(hi))))
 			}
-			row.Bars = append(row.Bars, htmlSparkBar{X: labelW + j*step, Y: row.BaseY - h, W: barW, H: h, Title: fmt.Sprintf("run %d: %s %s", p.ID, htmlNum(v), s)})
+			row.Bars = append(row.Bars, htmlSparkBar{X: labelW + j*step, Y: row.BaseY - h, W: barW, H: h, Title: fmt.Sprintf("run %d: %s %s", p.ID, thousands(v), s)})
 		}
 		desc = append(desc, fmt.Sprintf("%s %s (%s)", s, row.Value, row.Delta))
 		c.Rows = append(c.Rows, row)
@@ -631,7 +631,7 @@ func htmlTrendTable(pts []RunPoint) *htmlTable {
 	for _, p := range pts {
 		row := []htmlCell{{Text: strconv.FormatInt(p.ID, 10), Class: "num"}, {Text: p.Kind}, {Text: p.Status}, {Text: htmlStamp(p.StartedAt)}, {Text: htmlPct(p.CoveragePercent), Class: "num"}}
 		for _, s := range htmlOrder {
-			row = append(row, htmlCell{Text: htmlNum(p.Counts[string(s)]), Class: "num"})
+			row = append(row, htmlCell{Text: thousands(p.Counts[string(s)]), Class: "num"})
 		}
 		t.Rows = append(t.Rows, row)
 	}
@@ -669,7 +669,7 @@ func (b *htmlBuilder) more(shown, total int, code string) htmlText {
 	case "idlink report --format json":
 		what = "the JSON report ("
 	}
-	return htmlCode(fmt.Sprintf("… and %s more — %s", htmlNum(total-shown), what), code, ") holds all.")
+	return htmlCode(fmt.Sprintf("… and %s more — %s", thousands(total-shown), what), code, ") holds all.")
 }
 
 func (b *htmlBuilder) sections() []htmlSection {
@@ -690,7 +690,7 @@ func (b *htmlBuilder) situationSection(s identity.Situation) htmlSection {
 	n := b.r.Counts[string(s)]
 	tag, cls := htmlNeedTag(s, n)
 	sec := htmlSection{
-		ID: "sit-" + string(s), Title: htmlTitleCase(string(s)), Count: htmlNum(n), Accent: string(s), Tag: tag, TagClass: cls,
+		ID: "sit-" + string(s), Title: htmlTitleCase(string(s)), Count: thousands(n), Accent: string(s), Tag: tag, TagClass: cls,
 		Meaning: htmlSentence(meaning[s]), Next: htmlPlain(htmlSentence(todo[s])),
 	}
 	items := b.items[s]
@@ -715,7 +715,7 @@ func (b *htmlBuilder) situationSection(s identity.Situation) htmlSection {
 func (b *htmlBuilder) duplicatesSection() htmlSection {
 	ds := b.r.Duplicates
 	sec := htmlSection{
-		ID: "duplicates", Title: "Duplicates to retire", Count: htmlNum(len(ds)), Accent: string(identity.Misrouted),
+		ID: "duplicates", Title: "Duplicates to retire", Count: thousands(len(ds)), Accent: string(identity.Misrouted),
 		Meaning: "JIT-created Salesforce accounts of people who have a provisioned one; idlink's link already routes their sign-ins to the provisioned account.",
 		Next:    htmlCode("Move what each duplicate owns to the provisioned account, then deactivate the duplicate (", "idlink report --format duplicates-csv", " is a Data Loader file for that); idlink never deactivates users itself."),
 	}
@@ -750,7 +750,7 @@ func (b *htmlBuilder) proposalsSection() htmlSection {
 		}
 	}
 	sec := htmlSection{
-		ID: "proposals", Title: "Proposals awaiting approval", Count: htmlNum(len(ps)), Accent: string(identity.Unlinked),
+		ID: "proposals", Title: "Proposals awaiting approval", Count: thousands(len(ps)), Accent: string(identity.Unlinked),
 		Meaning: "Matches too weak to link on their own (a UPN alone, or email evidence of a suspected duplicate); nothing changes until an admin decides.",
 		Next:    htmlCode("Check each proposed link, then approve or reject it with ", "idlink links approve|reject --provider P --subject S --actor NAME", "."),
 	}
@@ -766,13 +766,9 @@ func (b *htmlBuilder) proposalsSection() htmlSection {
 		Cols:    append(slices.Clone(htmlIdentityCols[:6]), htmlCol{Name: "Subject"}, htmlCol{Name: "State"}, htmlCol{Name: "Detail"}),
 	}
 	for _, a := range shown {
-		it := b.byOID[[2]string{a.Provider, a.ObjectID}]
-		username := ""
-		if it.SalesforceUserID == a.SalesforceUserID {
-			username = it.SalesforceUsername
-		}
-		row := b.idCells(it.UPN, a.ObjectID, username, a.SalesforceUserID)
-		row = append(row, htmlCell{Text: a.Provider}, htmlCell{Text: it.Rule}, htmlCell{Text: a.Subject, Class: "sub"}, htmlCell{Text: a.State}, htmlCell{Text: firstNonEmpty(a.Error, firstNonEmpty(a.Reason, it.Detail)), Class: "wide"})
+		it := b.byOID[[2]string{a.Provider, a.ObjectID}] // the rule and detail of its assessment
+		row := b.idCells(a.UPN, a.ObjectID, a.SalesforceUsername, a.SalesforceUserID)
+		row = append(row, htmlCell{Text: a.Provider}, htmlCell{Text: it.Rule}, htmlCell{Text: a.Subject, Class: "sub"}, htmlCell{Text: a.State}, htmlCell{Text: cmp.Or(a.Error, cmp.Or(a.Reason, it.Detail)), Class: "wide"})
 		t.Rows = append(t.Rows, row)
 	}
 	t.More = b.more(len(shown), len(ps), "idlink report --format json")
@@ -788,28 +784,13 @@ func (b *htmlBuilder) changes() htmlChanges {
 	if len(cs) == 0 {
 		return htmlChanges{Intro: fmt.Sprintf("No identity changed situation since run %d.", b.r.Previous.ID)}
 	}
-	type tr struct{ from, to string }
-	counts := map[tr]int{}
-	for _, c := range cs {
-		counts[tr{c.From, c.To}]++
-	}
-	trs := make([]tr, 0, len(counts))
-	for k := range counts {
-		trs = append(trs, k)
-	}
-	slices.SortFunc(trs, func(a, b tr) int {
-		return cmp.Or(cmp.Compare(counts[b], counts[a]), cmp.Compare(a.from, b.from), cmp.Compare(a.to, b.to))
-	})
 	var rows []htmlBarRow
-	for _, k := range trs {
+	for _, k := range b.r.Transitions { // largest first
 		fill := htmlNeutralFill
-		if k.to != "" {
-			fill = htmlAccent[identity.Situation(k.to)]
-			if fill == "" {
-				fill = htmlNeutralFill
-			}
+		if k.To != "" {
+			fill = cmp.Or(htmlAccent[identity.Situation(k.To)], htmlNeutralFill)
 		}
-		rows = append(rows, htmlBarRow{Label: htmlOrWord(k.from, "new") + " → " + htmlOrWord(k.to, "gone"), N: counts[k], Fill: fill})
+		rows = append(rows, htmlBarRow{Label: htmlOrWord(k.From, "new") + " → " + htmlOrWord(k.To, "gone"), N: k.Count, Fill: fill})
 	}
 	chart := htmlBarsOf("chart-changes", fmt.Sprintf("Changes since run %d by transition", b.r.Previous.ID), rows)
 	shown := cs[:min(len(cs), b.opt.Limit)]
@@ -828,7 +809,7 @@ func (b *htmlBuilder) changes() htmlChanges {
 	}
 	t.More = b.more(len(shown), len(cs), "idlink report --format json")
 	return htmlChanges{
-		Intro: fmt.Sprintf("%s identities changed situation since run %d (started %s).", htmlNum(len(cs)), b.r.Previous.ID, htmlStamp(b.r.Previous.StartedAt)),
+		Intro: fmt.Sprintf("%s identities changed situation since run %d (started %s).", thousands(len(cs)), b.r.Previous.ID, htmlStamp(b.r.Previous.StartedAt)),
 		Chart: &chart, Table: t,
 	}
 }
@@ -858,7 +839,7 @@ func (b *htmlBuilder) actions() htmlActions {
 	for _, kind := range sortedKeys(b.r.ActionCounts) {
 		row := []htmlCell{{Text: kind, Class: "mono"}, {Text: htmlActionMeaning[kind]}}
 		for _, st := range cols {
-			row = append(row, htmlCell{Text: htmlNum(b.r.ActionCounts[kind][st]), Class: "num"})
+			row = append(row, htmlCell{Text: thousands(b.r.ActionCounts[kind][st]), Class: "num"})
 		}
 		sum.Rows = append(sum.Rows, row)
 	}
@@ -887,7 +868,7 @@ func (b *htmlBuilder) actions() htmlActions {
 			{Text: x.State}, {Text: x.Kind, Class: "mono"}, {Text: x.Provider}, {Text: x.Subject, Class: "sub"},
 			{Text: x.SalesforceUserID, Href: b.salesforce(x.SalesforceUserID), Class: "mono"},
 			{Text: x.ObjectID, Href: b.entra(x.ObjectID), Class: "mono"},
-			{Text: firstNonEmpty(x.Error, x.Reason), Class: "wide"},
+			{Text: cmp.Or(x.Error, x.Reason), Class: "wide"},
 		})
 	}
 	t.More = b.more(len(shown), len(notDone), "idlink report --format json")
@@ -897,9 +878,9 @@ func (b *htmlBuilder) actions() htmlActions {
 
 func htmlShownOf(shown, total int) string {
 	if shown == total {
-		return "all " + htmlNum(total)
+		return "all " + thousands(total)
 	}
-	return fmt.Sprintf("first %s of %s", htmlNum(shown), htmlNum(total))
+	return fmt.Sprintf("first %s of %s", thousands(shown), thousands(total))
 }
 
 // htmlPlural is "1 action was" or "2 actions were".
@@ -907,7 +888,7 @@ func htmlPlural(n int, one, many string) string {
 	if n == 1 {
 		return "1 " + one
 	}
-	return htmlNum(n) + " " + many
+	return thousands(n) + " " + many
 }
 
 func htmlOrWord(s, word string) string {
@@ -941,26 +922,6 @@ func htmlStamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 
 func htmlPct(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) + "%" }
 
 func htmlClamp(f, lo, hi float64) float64 { return math.Max(lo, math.Min(hi, f)) }
-
-func htmlNum(n int) string { return htmlNum64(int64(n)) }
-
-// htmlNum64 writes n with thousands separators: 1,650.
-func htmlNum64(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	if neg {
-		b.WriteByte('-')
-	}
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
 
 var htmlTemplate = template.Must(template.New("page").Parse(htmlPageTemplate))
 

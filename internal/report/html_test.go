@@ -92,7 +92,7 @@ func TestHTMLCountsAndCSP(t *testing.T) {
 	for _, m := range cardRE.FindAllStringSubmatch(page, -1) {
 		n, _ := strconv.Atoi(m[2])
 		got[m[1]] = n
-		if m[3] != htmlNum(n) {
+		if m[3] != thousands(n) {
 			t.Errorf("card %s shows %s, data-count %d", m[1], m[3], n)
 		}
 	}
@@ -239,14 +239,6 @@ func TestHTMLFirstRunLimitsAndProposals(t *testing.T) {
 	}
 }
 
-func TestHTMLNumbers(t *testing.T) {
-	for n, want := range map[int64]string{0: "0", 7: "7", 999: "999", 1000: "1,000", 1650: "1,650", 100000: "100,000", 1234567: "1,234,567", -1650: "-1,650"} {
-		if got := htmlNum64(n); got != want {
-			t.Errorf("htmlNum64(%d) = %q, want %q", n, got, want)
-		}
-	}
-}
-
 // largeInput is a run of n identities over every situation, with a previous
 // run, actions of every kind and thousands of changes.
 func largeInput(n int) Input {
@@ -328,7 +320,7 @@ func TestHTMLLargeRun(t *testing.T) {
 	}
 	page := b.String()
 	for _, want := range []string{
-		fmt.Sprintf("… and %s more — the CSV", htmlNum(r.Counts["linked"]-htmlDefaultLimit)),
+		fmt.Sprintf("… and %s more — the CSV", thousands(r.Counts["linked"]-htmlDefaultLimit)),
 		fmt.Sprintf(`data-situation="linked" data-count="%d"`, r.Counts["linked"]),
 		"unlinked → linked",
 	} {

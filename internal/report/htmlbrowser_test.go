@@ -113,7 +113,7 @@ func TestHTMLBrowser(t *testing.T) {
 		s, _ := card[0].(string)
 		n, _ := card[1].(float64)
 		counts[s] = int(n)
-		if shown, _ := card[2].(string); shown != htmlNum(int(n)) {
+		if shown, _ := card[2].(string); shown != thousands(int(n)) {
 			t.Errorf("card %s shows %q, data-count %v", s, shown, n)
 		}
 	}

@@ -81,7 +81,7 @@ func (r Report) WritePlan(w io.Writer, limit int) error {
 			if g.kind != identity.ActionFlag {
 				what = a.Provider
 			}
-			fmt.Fprintf(tw, "  %s %s\t%s\t%s\t%s\t%s\t%s\n", g.sign, short(dash(a.UPN), 32), arrow(g.kind), short(dash(a.SalesforceUsername), 32), dash(a.SalesforceUserID), what+state, firstNonEmpty(a.Error, a.Reason))
+			fmt.Fprintf(tw, "  %s %s\t%s\t%s\t%s\t%s\t%s\n", g.sign, Shorten(dash(a.UPN), 32), arrow(g.kind), Shorten(dash(a.SalesforceUsername), 32), dash(a.SalesforceUserID), what+state, cmp.Or(a.Error, a.Reason))
 		}
 		tw.Flush()
 	}
@@ -116,8 +116,8 @@ func writeFlagCounts(w io.Writer, items []ActionItem) {
 // are shortened there and kept whole in CSV, JSON and HTML.
 const TableWidth = 120
 
-// short cuts s to at most n runes, marking the cut.
-func short(s string, n int) string {
+// Shorten cuts s to at most n runes, marking the cut.
+func Shorten(s string, n int) string {
 	r := []rune(s)
 	if len(r) <= n {
 		return s

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"cmp"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -95,7 +96,7 @@ func (r Report) WriteTable(w io.Writer, opt TableOptions) error {
 				fmt.Fprintf(tw, "  ... and %s more (--format csv or json for all)\n", thousands(len(r.Changes)-opt.Limit))
 				break
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s -> %s\n", c.Provider, short(c.Label, 48), orNew(c.From, "new"), orNew(c.To, "gone"))
+			fmt.Fprintf(tw, "  %s\t%s\t%s -> %s\n", c.Provider, Shorten(c.Label, 48), orNew(c.From, "new"), orNew(c.To, "gone"))
 		}
 		tw.Flush()
 	} else {
@@ -121,7 +122,7 @@ func (r Report) WriteTable(w io.Writer, opt TableOptions) error {
 					fmt.Fprintf(tw, "  ... and %s more\n", thousands(len(notDone)-opt.Limit))
 					break
 				}
-				fmt.Fprintf(tw, "  %s\t%s\t%s\t-> %s\t%s\n", a.State, a.Kind, short(dash(a.UPN), 34), short(dash(a.SalesforceUsername), 34), firstNonEmpty(a.Error, a.Reason))
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t-> %s\t%s\n", a.State, a.Kind, Shorten(dash(a.UPN), 34), Shorten(dash(a.SalesforceUsername), 34), cmp.Or(a.Error, a.Reason))
 			}
 			tw.Flush()
 		}
@@ -141,7 +142,7 @@ func (r Report) writeItems(w io.Writer, s identity.Situation, items []Item, limi
 			fmt.Fprintf(tw, "  ... and %s more (--format csv or html for all)\n", thousands(len(items)-limit))
 			break
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", short(dash(it.Provider), 12), short(dash(it.UPN), 30), short(dash(it.SalesforceUsername), 30), dash(it.SalesforceUserID), dash(it.Rule), it.Detail)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", Shorten(dash(it.Provider), 12), Shorten(dash(it.UPN), 30), Shorten(dash(it.SalesforceUsername), 30), dash(it.SalesforceUserID), dash(it.Rule), it.Detail)
 	}
 	tw.Flush()
 }
@@ -159,7 +160,7 @@ func (r Report) writeDuplicates(w io.Writer, limit int) {
 			fmt.Fprintf(tw, "  ... and %s more (--format duplicates-csv for all)\n", thousands(len(r.Duplicates)-limit))
 			break
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", short(dash(d.SalesforceUsername), 28), d.SalesforceUserID, short(dash(d.DuplicateOfUsername), 28), dash(d.DuplicateOfID), short(dash(d.UPN), 28))
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", Shorten(dash(d.SalesforceUsername), 28), d.SalesforceUserID, Shorten(dash(d.DuplicateOfUsername), 28), dash(d.DuplicateOfID), Shorten(dash(d.UPN), 28))
 	}
 	tw.Flush()
 }
@@ -185,7 +186,7 @@ func (r Report) writeProposals(w io.Writer, limit int) {
 			fmt.Fprintf(tw, "  ... and %s more ('idlink links list' shows all)\n", thousands(len(ps)-limit))
 			break
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", short(a.Provider, 12), short(dash(a.UPN), 30), short(dash(a.SalesforceUsername), 30), dash(a.SalesforceUserID), a.Reason)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", Shorten(a.Provider, 12), Shorten(dash(a.UPN), 30), Shorten(dash(a.SalesforceUsername), 30), dash(a.SalesforceUserID), a.Reason)
 	}
 	tw.Flush()
 }
@@ -214,13 +215,13 @@ var todo = map[identity.Situation]string{
 func heading(w io.Writer, title, next string) {
 	fmt.Fprintf(w, "\n%s\n", title)
 	if next != "" {
-		fmt.Fprintf(w, "%s\n", wrapIndent(next, "  ", TableWidth))
+		fmt.Fprintf(w, "%s\n", WrapIndent(next, "  ", TableWidth))
 	}
 }
 
-// wrapIndent breaks s at spaces into lines of at most width runes, each
+// WrapIndent breaks s at spaces into lines of at most width runes, each
 // starting with indent.
-func wrapIndent(s, indent string, width int) string {
+func WrapIndent(s, indent string, width int) string {
 	var b strings.Builder
 	line := 0
 	for _, word := range strings.Fields(s) {
@@ -254,13 +255,6 @@ func orNew(s, alt string) string {
 		return "(" + alt + ")"
 	}
 	return s
-}
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

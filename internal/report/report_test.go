@@ -239,7 +239,7 @@ func TestClipAndThousands(t *testing.T) {
 			t.Errorf("clip(%q, %d) = %q, want %q", tc.in, tc.width, b.String(), tc.want)
 		}
 	}
-	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 1650: "1,650", 1234567: "1,234,567", -1500: "-1,500"} {
+	for n, want := range map[int]string{0: "0", 7: "7", 999: "999", 1000: "1,000", 1650: "1,650", 100000: "100,000", 1234567: "1,234,567", -1500: "-1,500", -1650: "-1,650"} {
 		if got := thousands(n); got != want {
 			t.Errorf("thousands(%d) = %q, want %q", n, got, want)
 		}
