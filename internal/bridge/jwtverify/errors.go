@@ -6,6 +6,8 @@
 // It is deliberately narrow: one algorithm (RS256), keys only from the
 // issuer's published JWKS, the header's kid used only as a map key, and every
 // claim check a relying party must make (iss, aud, exp, nbf, iat, tid).
+// Decoding, the signature and the registered claims are golang-jwt's; the
+// front-end limits, the key cache and the Entra claim policy are this package's.
 // Nothing here trusts anything in the token before the signature is checked,
 // except to pick which configured issuer's keys to try and to refuse early.
 package jwtverify

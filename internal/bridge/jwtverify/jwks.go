@@ -57,6 +57,7 @@ type KeySet struct {
 	jwksURI string     // from discovery, or cfg.JWKSURL
 	last    time.Time  // start of the last fetch attempt (zero: never)
 	lastErr error
+	loaded  chan struct{} // closed by the first successful fetch
 
 	// Fetches counts JWKS document requests (for metrics and tests).
 	Fetches atomic.Int64
@@ -83,7 +84,7 @@ func NewKeySet(cfg KeySetConfig) (*KeySet, error) {
 			return nil, err
 		}
 	}
-	ks := &KeySet{cfg: cfg, jwksURI: cfg.JWKSURL}
+	ks := &KeySet{cfg: cfg, jwksURI: cfg.JWKSURL, loaded: make(chan struct{})}
 	return ks, nil
 }
 
@@ -100,6 +101,9 @@ func checkHTTPS(raw string) error {
 
 // Loaded reports whether a key set has been fetched successfully.
 func (k *KeySet) Loaded() bool { return k.keys.Load() != nil }
+
+// Ready is closed once a key set has been fetched successfully.
+func (k *KeySet) Ready() <-chan struct{} { return k.loaded }
 
 // Len is the number of usable keys.
 func (k *KeySet) Len() int {
@@ -189,7 +193,9 @@ func (k *KeySet) fetch(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("JWKS of %s from %s: %w", k.cfg.Issuer, k.jwksURI, err)
 	}
-	k.keys.Store(&keys)
+	if k.keys.Swap(&keys) == nil {
+		close(k.loaded) // fetches are serialised by fetchMu, so this runs once
+	}
 	return nil
 }
 
@@ -295,6 +301,9 @@ func ParseJWKS(body []byte) (map[string]*rsa.PublicKey, error) {
 	}
 	return keys, nil
 }
+
+// b64 is strict base64url without padding, the encoding RFC 7518 §6.3.1 gives n and e.
+var b64 = base64.RawURLEncoding.Strict()
 
 func rsaKey(n64, e64 string) (*rsa.PublicKey, error) {
 	nb, err := b64.DecodeString(n64)

@@ -2,10 +2,12 @@ package jwtverify
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // Size limits of the token front-end. An Entra access token is typically
@@ -20,16 +22,24 @@ const (
 	maxSignatureBytes = 512
 )
 
-// b64 is strict base64url without padding (RFC 7515 §2): padding characters,
-// the standard alphabet and non-zero trailing bits are all refused, so one
-// signature has exactly one encoding.
-var b64 = base64.RawURLEncoding.Strict()
+// algorithm is the only one accepted. It is decided by configuration, never by
+// the token (RFC 8725 §2.1).
+const algorithm = "RS256"
+
+// parser decodes strictly (RFC 7515 §2): padding characters, the standard
+// alphabet and non-zero trailing bits are all refused, so one signature has
+// exactly one encoding. Claims are validated per issuer (Issuer.validator),
+// whose audiences only the issuer claim can select.
+var parser = jwt.NewParser(
+	jwt.WithValidMethods([]string{algorithm}),
+	jwt.WithStrictDecoding(),
+	jwt.WithoutClaimsValidation(),
+)
 
 // Header is the JOSE header fields the verifier looks at.
 type Header struct {
 	Alg string
 	Kid string
-	Typ string
 }
 
 // Parsed is a compact JWS split and decoded, not yet verified.
@@ -42,81 +52,136 @@ type Parsed struct {
 	Signature []byte
 }
 
-// Parse is the token front-end: size limits, exactly three segments, strict
-// base64url, JSON objects, alg RS256 and no crit header. It touches no keys, so
-// everything refused here costs nothing but parsing.
+// Parse is the token front-end: size limits and shape first (so that nothing
+// large or odd reaches a decoder), then golang-jwt's strict decoding, alg
+// RS256, no crit header and a signature an RSA key of 2048 to 4096 bits
+// makes. It touches no keys, so everything refused here
+// costs nothing but parsing.
 func Parse(token string) (*Parsed, error) {
-	if len(token) > MaxTokenBytes {
-		return nil, refusef(ReasonOversized, "token is larger than the limit", "%d bytes > %d", len(token), MaxTokenBytes)
+	if err := checkShape(token); err != nil {
+		return nil, err
 	}
-	if token == "" {
-		return nil, refuse(ReasonMalformed, "token is empty")
-	}
-	h, rest, ok := strings.Cut(token, ".")
-	if !ok {
-		return nil, refuse(ReasonMalformed, "token is not a compact JWS (header.payload.signature)")
-	}
-	if len(h) > MaxHeaderSegmentBytes {
-		return nil, refusef(ReasonOversized, "token header is larger than the limit", "%d bytes > %d", len(h), MaxHeaderSegmentBytes)
-	}
-	p, s, ok := strings.Cut(rest, ".")
-	if !ok {
-		return nil, refuse(ReasonMalformed, "token is not a compact JWS (header.payload.signature)")
-	}
-	if strings.IndexByte(s, '.') >= 0 {
-		// Five segments would be a JWE: an encrypted token this bridge cannot read.
-		return nil, refuse(ReasonMalformed, "token has more than three segments (encrypted tokens are not supported)")
-	}
-	if h == "" || p == "" || s == "" {
-		return nil, refuse(ReasonMalformed, "token has an empty segment (unsigned tokens are refused)")
-	}
-
-	hb, err := b64.DecodeString(h)
+	var claims payload
+	t, parts, err := parser.ParseUnverified(token, &claims)
 	if err != nil {
-		return nil, &Error{Reason: ReasonMalformed, Description: "token header is not base64url", Err: err}
+		return nil, parseRefusal(t, err)
 	}
-	var hdr map[string]json.RawMessage
-	if err := json.Unmarshal(hb, &hdr); err != nil || hdr == nil {
-		return nil, &Error{Reason: ReasonMalformed, Description: "token header is not a JSON object", Err: err}
+	if t.Header == nil || claims == nil {
+		return nil, refuse(ReasonMalformed, "token header or payload is not a JSON object")
 	}
-	out := &Parsed{SigningInput: token[:len(h)+1+len(p)]}
-	if out.Header.Alg, ok = stringMember(hdr, "alg"); !ok {
-		return nil, refuse(ReasonAlgorithm, "token header has no alg")
+	if t.Method.Alg() != algorithm {
+		return nil, refusef(ReasonAlgorithm, "token algorithm is not RS256", "alg %.20q", t.Method.Alg())
 	}
-	// The algorithm is decided by configuration, never by the token (RFC 8725 §2.1).
-	if out.Header.Alg != "RS256" {
-		return nil, refusef(ReasonAlgorithm, "token algorithm is not RS256", "alg %.20q", out.Header.Alg)
-	}
-	if _, present := hdr["crit"]; present {
+	if _, present := t.Header["crit"]; present {
 		// RFC 7515 §4.1.11: a recipient must refuse critical extensions it does not understand; we understand none.
 		return nil, refuse(ReasonAlgorithm, "token header has critical extensions (crit), which are not supported")
 	}
-	if raw, present := hdr["kid"]; present {
-		if err := json.Unmarshal(raw, &out.Header.Kid); err != nil {
+	if n := len(t.Signature); n < minSignatureBytes || n > maxSignatureBytes {
+		return nil, refusef(ReasonMalformed, "token signature has the wrong length for RS256", "%d bytes", n)
+	}
+	out := &Parsed{Header: Header{Alg: algorithm}, SigningInput: parts[0] + "." + parts[1], Claims: claims, Signature: t.Signature}
+	if kid, present := t.Header["kid"]; present {
+		var ok bool
+		if out.Header.Kid, ok = kid.(string); !ok {
 			return nil, refuse(ReasonMalformed, "token header kid is not a string")
 		}
 	}
-	if raw, present := hdr["typ"]; present {
-		if err := json.Unmarshal(raw, &out.Header.Typ); err != nil {
-			return nil, refuse(ReasonMalformed, "token header typ is not a string")
-		}
-	}
-
-	pb, err := b64.DecodeString(p)
-	if err != nil {
-		return nil, &Error{Reason: ReasonMalformed, Description: "token payload is not base64url", Err: err}
-	}
-	if err := json.Unmarshal(pb, &out.Claims); err != nil || out.Claims == nil {
-		return nil, &Error{Reason: ReasonMalformed, Description: "token payload is not a JSON object", Err: err}
-	}
-
-	if n := b64.DecodedLen(len(s)); n < minSignatureBytes || n > maxSignatureBytes {
-		return nil, refusef(ReasonMalformed, "token signature has the wrong length for RS256", "%d bytes", n)
-	}
-	if out.Signature, err = b64.DecodeString(s); err != nil {
-		return nil, &Error{Reason: ReasonMalformed, Description: "token signature is not base64url", Err: err}
-	}
 	return out, nil
+}
+
+// checkShape refuses by size and segment layout alone: a token that is too
+// large, not three non-empty segments (an unsigned token has an empty third
+// one, an encrypted JWE five).
+func checkShape(token string) error {
+	if len(token) > MaxTokenBytes {
+		return refusef(ReasonOversized, "token is larger than the limit", "%d bytes > %d", len(token), MaxTokenBytes)
+	}
+	if token == "" {
+		return refuse(ReasonMalformed, "token is empty")
+	}
+	h, rest, ok := strings.Cut(token, ".")
+	if !ok {
+		return refuse(ReasonMalformed, "token is not a compact JWS (header.payload.signature)")
+	}
+	if len(h) > MaxHeaderSegmentBytes {
+		return refusef(ReasonOversized, "token header is larger than the limit", "%d bytes > %d", len(h), MaxHeaderSegmentBytes)
+	}
+	p, s, ok := strings.Cut(rest, ".")
+	if !ok {
+		return refuse(ReasonMalformed, "token is not a compact JWS (header.payload.signature)")
+	}
+	if strings.IndexByte(s, '.') >= 0 {
+		return refuse(ReasonMalformed, "token has more than three segments (encrypted tokens are not supported)")
+	}
+	if h == "" || p == "" || s == "" {
+		return refuse(ReasonMalformed, "token has an empty segment (unsigned tokens are refused)")
+	}
+	return nil
+}
+
+// parseRefusal names why golang-jwt could not parse a token. An alg it does
+// not know (or none) is an algorithm refusal like one it knows but we do not
+// accept; everything else is malformed.
+func parseRefusal(t *jwt.Token, err error) *Error {
+	if t != nil && t.Header != nil && !errors.Is(err, jwt.ErrTokenMalformed) {
+		alg, _ := t.Header["alg"].(string)
+		if alg == "" {
+			return refuse(ReasonAlgorithm, "token header has no alg")
+		}
+		return refusef(ReasonAlgorithm, "token algorithm is not RS256", "alg %.20q", alg)
+	}
+	return &Error{Reason: ReasonMalformed, Description: "token is not three base64url segments of JSON objects", Err: err}
+}
+
+// payload is the claims object as raw values, so that configured claims pass
+// through untouched. It gives golang-jwt's validator the registered claims;
+// a registered claim of the wrong type is a *claimError naming it.
+type payload map[string]json.RawMessage
+
+// claimError says which registered claim could not be read.
+type claimError struct {
+	name string
+	err  error
+}
+
+func (e *claimError) Error() string { return "claim " + e.name + ": " + e.err.Error() }
+func (e *claimError) Unwrap() error { return e.err }
+
+var errMissing = errors.New("missing")
+
+func (p payload) date(name string) (*jwt.NumericDate, error) {
+	raw, ok := p[name]
+	if !ok {
+		return nil, nil
+	}
+	var d jwt.NumericDate
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return nil, &claimError{name, err}
+	}
+	return &d, nil
+}
+
+func (p payload) GetExpirationTime() (*jwt.NumericDate, error) { return p.date("exp") }
+func (p payload) GetNotBefore() (*jwt.NumericDate, error)      { return p.date("nbf") }
+func (p payload) GetIssuedAt() (*jwt.NumericDate, error)       { return p.date("iat") }
+func (p payload) GetIssuer() (string, error)                   { s, _ := stringMember(p, "iss"); return s, nil }
+func (p payload) GetSubject() (string, error)                  { s, _ := stringMember(p, "sub"); return s, nil }
+
+// GetAudience refuses a missing or empty aud itself: every issuer here is
+// configured with audiences, and the refusal must say it was the audience.
+func (p payload) GetAudience() (jwt.ClaimStrings, error) {
+	raw, ok := p["aud"]
+	if !ok {
+		return nil, &claimError{"aud", errMissing}
+	}
+	var aud jwt.ClaimStrings
+	if err := json.Unmarshal(raw, &aud); err != nil {
+		return nil, &claimError{"aud", err}
+	}
+	if len(aud) == 0 {
+		return nil, &claimError{"aud", errMissing}
+	}
+	return aud, nil
 }
 
 // stringMember returns m[name] when it is a JSON string.

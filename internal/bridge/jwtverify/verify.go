@@ -3,16 +3,15 @@ package jwtverify
 import (
 	"bytes"
 	"context"
-	"crypto"
 	"crypto/rsa"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/idlinkhq/idlink/internal/identity"
 )
@@ -82,7 +81,8 @@ type Issuer struct {
 	audiences map[string]bool
 	tenants   map[string]bool
 	parties   map[string]bool
-	issuerTID string // tenant GUID found in the issuer URL path, if any
+	validator *jwt.Validator // iss, aud, exp (required), nbf, iat with the leeway
+	issuerTID string         // tenant GUID found in the issuer URL path, if any
 }
 
 // Claims is what a verified token says about the user.
@@ -135,7 +135,7 @@ func NewVerifier(issuers []Issuer, opt Options) (*Verifier, error) {
 	v := &Verifier{issuers: map[string]*Issuer{}, leeway: opt.Leeway, now: opt.Now}
 	for i := range issuers {
 		is := issuers[i] // copy: the caller's slice stays untouched
-		if err := is.prepare(); err != nil {
+		if err := is.prepare(opt); err != nil {
 			return nil, fmt.Errorf("issuer %q: %w", is.Issuer, err)
 		}
 		if _, dup := v.issuers[is.Issuer]; dup {
@@ -146,7 +146,7 @@ func NewVerifier(issuers []Issuer, opt Options) (*Verifier, error) {
 	return v, nil
 }
 
-func (is *Issuer) prepare() error {
+func (is *Issuer) prepare(opt Options) error {
 	u, err := url.Parse(is.Issuer)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		return errors.New("issuer must be an absolute https URL, exactly as in the tokens' iss claim")
@@ -204,6 +204,14 @@ func (is *Issuer) prepare() error {
 	for _, p := range is.AuthorizedParties {
 		is.parties[p] = true
 	}
+	is.validator = jwt.NewValidator(
+		jwt.WithIssuer(is.Issuer),
+		jwt.WithAudience(is.Audiences...),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(opt.Leeway),
+		jwt.WithTimeFunc(opt.Now),
+	)
 	return nil
 }
 
@@ -215,7 +223,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	}
 	// Audience first for one case only: a Graph token cannot be verified by anyone
 	// but Graph, and the admin needs to hear why, not "bad signature".
-	auds, audOK := audiences(p.Claims["aud"])
+	auds, _ := payload(p.Claims).GetAudience()
 	for _, a := range auds {
 		if IsGraphAudience(a) {
 			return nil, refuse(ReasonGraphToken, "this is a Microsoft Graph access token; the Auth. Provider must request the app's own scope (e.g. api://<client-id>/.default or <client-id>/.default), not Graph scopes")
@@ -237,49 +245,22 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 		}
 		return nil, &Error{Reason: ReasonKeysUnavailable, Description: "the issuer's signing keys could not be fetched; try again later", Err: err}
 	}
-	sum := sha256.Sum256([]byte(p.SigningInput))
-	if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], p.Signature); err != nil {
+	if err := jwt.SigningMethodRS256.Verify(p.SigningInput, p.Signature, pub); err != nil {
 		return nil, refuse(ReasonSignature, "token signature is invalid")
 	}
 
 	// From here on the claims are the issuer's.
-	now := v.now()
-	exp, ok, err := numericDate(p.Claims, "exp")
-	if err != nil || !ok {
-		return nil, refuse(ReasonClaims, "token has no valid exp claim")
+	if err := is.validator.Validate(payload(p.Claims)); err != nil {
+		return nil, claimsRefusal(p.Claims, err)
 	}
-	if !now.Before(exp.Add(v.leeway)) {
-		return nil, refusef(ReasonExpired, "token has expired", "exp %s", exp.UTC().Format(time.RFC3339))
-	}
-	nbf, ok, err := numericDate(p.Claims, "nbf")
-	if err != nil {
-		return nil, refuse(ReasonClaims, "token nbf claim is not a number")
-	}
-	if ok && now.Add(v.leeway).Before(nbf) {
-		return nil, refusef(ReasonNotYetValid, "token is not valid yet (nbf)", "nbf %s", nbf.UTC().Format(time.RFC3339))
-	}
-	iat, ok, err := numericDate(p.Claims, "iat")
-	if err != nil {
-		return nil, refuse(ReasonClaims, "token iat claim is not a number")
-	}
-	if ok && now.Add(v.leeway).Before(iat) {
-		return nil, refusef(ReasonNotYetValid, "token was issued in the future (iat)", "iat %s", iat.UTC().Format(time.RFC3339))
-	}
-
-	if !audOK {
-		return nil, refuse(ReasonAudience, "token aud claim is missing or not a string or array of strings")
-	}
-	c := &Claims{Issuer: iss, Expiry: exp, Raw: p.Claims}
+	exp, _ := payload(p.Claims).GetExpirationTime() // present and valid: the validator requires it
+	c := &Claims{Issuer: iss, Expiry: exp.Time, Raw: p.Claims}
 	for _, a := range auds {
 		if is.audiences[a] {
 			c.Audience = a
 			break
 		}
 	}
-	if c.Audience == "" {
-		return nil, refusef(ReasonAudience, "token audience is not this app; the Auth. Provider must request the app's own scope", "aud %.200q", strings.Join(auds, " "))
-	}
-
 	if err := is.checkTenant(p.Claims, c); err != nil {
 		return nil, err
 	}
@@ -314,6 +295,34 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	c.Email, _ = stringMember(p.Claims, "email")
 	c.EmailVerified = truthy(p.Claims["email_verified"]) || truthy(p.Claims["xms_edov"])
 	return c, nil
+}
+
+// claimsRefusal names the first claim golang-jwt's validator refused. It
+// checks in the order exp, nbf, iat, aud, iss and reports them in that order,
+// so the first is the one a person should fix first.
+func claimsRefusal(claims payload, err error) *Error {
+	first := err
+	if joined, ok := err.(interface{ Unwrap() []error }); ok && len(joined.Unwrap()) > 0 {
+		first = joined.Unwrap()[0]
+	}
+	var ce *claimError
+	switch {
+	case errors.Is(first, jwt.ErrTokenExpired):
+		return refusef(ReasonExpired, "token has expired", "exp %s", claims.when("exp"))
+	case errors.Is(first, jwt.ErrTokenNotValidYet):
+		return refusef(ReasonNotYetValid, "token is not valid yet (nbf)", "nbf %s", claims.when("nbf"))
+	case errors.Is(first, jwt.ErrTokenUsedBeforeIssued):
+		return refusef(ReasonNotYetValid, "token was issued in the future (iat)", "iat %s", claims.when("iat"))
+	case errors.Is(first, jwt.ErrTokenInvalidAudience), errors.As(first, &ce) && ce.name == "aud":
+		aud, _ := claims.GetAudience()
+		return refusef(ReasonAudience, "token audience is not this app; the Auth. Provider must request the app's own scope", "aud %.200q", strings.Join(aud, " "))
+	case errors.Is(first, jwt.ErrTokenInvalidIssuer):
+		return refuse(ReasonIssuer, "token issuer is not trusted by this bridge")
+	case errors.As(first, &ce):
+		return &Error{Reason: ReasonClaims, Description: "token " + ce.name + " claim is not a number", Err: first}
+	default: // exp is required
+		return &Error{Reason: ReasonClaims, Description: "token has no valid exp claim", Err: first}
+	}
 }
 
 // checkScope refuses app-only tokens and, unless allowed, tokens without scp.
@@ -368,41 +377,13 @@ func (is *Issuer) checkTenant(claims map[string]json.RawMessage, c *Claims) erro
 	return nil
 }
 
-// audiences decodes aud, which is a string or an array of strings (RFC 7519 §4.1.3).
-func audiences(raw json.RawMessage) ([]string, bool) {
-	if raw == nil {
-		return nil, false
+// when formats a date claim for the log.
+func (p payload) when(name string) string {
+	d, err := p.date(name)
+	if err != nil || d == nil {
+		return "?"
 	}
-	raw = bytes.TrimSpace(raw)
-	if len(raw) > 0 && raw[0] == '"' {
-		s, ok := jsonString(raw)
-		if !ok {
-			return nil, false
-		}
-		return []string{s}, true
-	}
-	var list []string
-	if err := json.Unmarshal(raw, &list); err != nil || len(list) == 0 {
-		return nil, false
-	}
-	return list, true
-}
-
-// numericDate decodes a NumericDate claim (seconds since the epoch, possibly fractional).
-func numericDate(claims map[string]json.RawMessage, name string) (time.Time, bool, error) {
-	raw, ok := claims[name]
-	if !ok {
-		return time.Time{}, false, nil
-	}
-	var f float64
-	if err := json.Unmarshal(raw, &f); err != nil {
-		return time.Time{}, true, err
-	}
-	if math.IsNaN(f) || f < 0 || f > 1<<40 {
-		return time.Time{}, true, errors.New("out of range")
-	}
-	sec, frac := math.Modf(f)
-	return time.Unix(int64(sec), int64(frac*1e9)), true, nil
+	return d.UTC().Format(time.RFC3339)
 }
 
 // truthy is a JSON true, or the string "true" (some issuers quote booleans).
