@@ -123,6 +123,16 @@ func Plan(cfg Config, s *Snapshot) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("reconcile config: %w", err)
 	}
+	p := newPlanner(cfg, s)
+	p.prepare()
+	p.entraPass()
+	p.vanishedLinks()
+	p.orphanUsers()
+	return p.result(), nil
+}
+
+// newPlanner sets up a planner for cfg (already valid) over s.
+func newPlanner(cfg Config, s *Snapshot) *planner {
 	p := &planner{cfg: cfg, s: s, flags: map[string]int64{}, counts: map[string]int64{}}
 	for _, r := range cfg.Rules {
 		if r == identity.RuleObjectID {
@@ -151,14 +161,16 @@ func Plan(cfg Config, s *Snapshot) (*Result, error) {
 	// Most Entra users get one assessment per provider: size it once rather
 	// than doubling a slice of large structs on the way up.
 	p.assessments = make([]identity.Assessment, 0, len(s.entra)*len(cfg.Providers)+len(s.sf)/64+16)
+	return p
+}
+
+// prepare works out what every assessment consults: foreign rows, each Entra
+// user's match, the suspected JIT duplicates and the email index.
+func (p *planner) prepare() {
 	p.countForeign()
 	p.matchAll()
 	p.findSuspects()
 	p.indexEmails()
-	p.entraPass()
-	p.vanishedLinks()
-	p.orphanUsers()
-	return p.result(), nil
 }
 
 func (p *planner) assess(a identity.Assessment) {

@@ -30,12 +30,34 @@ const ambiguousSuspect int32 = -1
 // an approval (see weak subjects there).
 func (p *planner) findSuspects() {
 	p.suspects = make([]map[string]suspect, len(p.provs))
-	type cand struct {
-		dup int32
-		pi  int
-		sub string
+	cands, byMail := p.suspectCandidates()
+	for _, c := range cands {
+		owner := p.olderOwner(c.dup, byMail[p.s.sf[c.dup].mailKey])
+		if owner < 0 {
+			continue
+		}
+		e := &p.s.entra[p.claimant[owner]]
+		if !e.active() || p.match[p.claimant[owner]].dispute != disputeNone {
+			continue
+		}
+		p.addSuspect(c.pi, e.oid, suspect{dup: c.dup, sub: c.sub})
 	}
-	var cands []cand
+}
+
+// suspectCandidate is a Salesforce user that may be a JIT duplicate for
+// provider pi: it holds exactly one unexplained subject, sub.
+type suspectCandidate struct {
+	dup int32
+	pi  int
+	sub string
+}
+
+// suspectCandidates returns the unmatched active users without a
+// FederationIdentifier that hold one unexplained subject of an
+// observed-strategy provider, and every Salesforce user sharing an email
+// address with one of them, by email key.
+func (p *planner) suspectCandidates() ([]suspectCandidate, map[string][]int32) {
+	var cands []suspectCandidate
 	wanted := map[string]bool{}
 	var subs []string
 	for i := range p.s.sf {
@@ -51,12 +73,12 @@ func (p *planner) findSuspects() {
 			if len(subs) != 1 || p.subjectExplained(ps, subs[0]) {
 				continue
 			}
-			cands = append(cands, cand{int32(i), pi, subs[0]})
+			cands = append(cands, suspectCandidate{int32(i), pi, subs[0]})
 			wanted[u.mailKey] = true
 		}
 	}
 	if len(cands) == 0 {
-		return
+		return nil, nil
 	}
 	byMail := map[string][]int32{}
 	for i := range p.s.sf {
@@ -64,34 +86,40 @@ func (p *planner) findSuspects() {
 			byMail[k] = append(byMail[k], int32(i))
 		}
 	}
-	for _, c := range cands {
-		d := &p.s.sf[c.dup]
-		owner, n := int32(-1), 0
-		for _, j := range byMail[d.mailKey] {
-			o := &p.s.sf[j]
-			if j == c.dup || p.claimant[j] < 0 || !o.active || o.created == 0 || o.created >= d.created {
-				continue
-			}
-			owner, n = j, n+1
-		}
-		if n != 1 {
+	return cands, byMail
+}
+
+// olderOwner returns the one active, matched Salesforce user among sameMail
+// created before dup, or -1 when there is none or more than one.
+func (p *planner) olderOwner(dup int32, sameMail []int32) int32 {
+	d := &p.s.sf[dup]
+	owner, n := int32(-1), 0
+	for _, j := range sameMail {
+		o := &p.s.sf[j]
+		if j == dup || p.claimant[j] < 0 || !o.active || o.created == 0 || o.created >= d.created {
 			continue
 		}
-		e := &p.s.entra[p.claimant[owner]]
-		if !e.active() || p.match[p.claimant[owner]].dispute != disputeNone {
-			continue
-		}
-		m := p.suspects[c.pi]
-		if m == nil {
-			m = map[string]suspect{}
-			p.suspects[c.pi] = m
-		}
-		if prev, ok := m[e.oid]; ok && prev.dup != c.dup {
-			m[e.oid] = suspect{dup: ambiguousSuspect}
-			continue
-		}
-		m[e.oid] = suspect{dup: c.dup, sub: c.sub}
+		owner, n = j, n+1
 	}
+	if n != 1 {
+		return -1
+	}
+	return owner
+}
+
+// addSuspect records sus for the Entra user oid; a second, different
+// duplicate makes the user ambiguous, and then none is proposed.
+func (p *planner) addSuspect(pi int, oid string, sus suspect) {
+	m := p.suspects[pi]
+	if m == nil {
+		m = map[string]suspect{}
+		p.suspects[pi] = m
+	}
+	if prev, ok := m[oid]; ok && prev.dup != sus.dup {
+		m[oid] = suspect{dup: ambiguousSuspect}
+		return
+	}
+	m[oid] = sus
 }
 
 // subjectExplained reports whether something other than a proposal says

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -216,69 +217,81 @@ func (is *Issuer) prepare(opt Options) error {
 }
 
 // Verify checks a compact JWS and returns its claims. Every refusal is an *Error.
+// The stages: parse (no key touched), pick the issuer and its key, check the
+// signature, then the registered claims, then idlink's policy.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	p, err := Parse(token)
 	if err != nil {
 		return nil, err
 	}
-	// Audience first for one case only: a Graph token cannot be verified by anyone
-	// but Graph, and the admin needs to hear why, not "bad signature".
+	is, pub, err := v.issuerKey(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	if err := jwt.SigningMethodRS256.Verify(p.SigningInput, p.Signature, pub); err != nil {
+		return nil, refuse(ReasonSignature, "token signature is invalid")
+	}
+	// From here on the claims are the issuer's.
+	if err := is.validator.Validate(payload(p.Claims)); err != nil {
+		return nil, claimsRefusal(p.Claims, err)
+	}
+	return is.userClaims(p.Claims)
+}
+
+// issuerKey picks the configured issuer the token names and the key its kid
+// names. A Graph token is refused first: no one but Graph can verify it, and
+// the admin needs to hear why, not "bad signature".
+func (v *Verifier) issuerKey(ctx context.Context, p *Parsed) (*Issuer, *rsa.PublicKey, error) {
 	auds, _ := payload(p.Claims).GetAudience()
-	for _, a := range auds {
-		if IsGraphAudience(a) {
-			return nil, refuse(ReasonGraphToken, "this is a Microsoft Graph access token; the Auth. Provider must request the app's own scope (e.g. api://<client-id>/.default or <client-id>/.default), not Graph scopes")
-		}
+	if slices.ContainsFunc(auds, IsGraphAudience) {
+		return nil, nil, refuse(ReasonGraphToken, "this is a Microsoft Graph access token; the Auth. Provider must request the app's own scope (e.g. api://<client-id>/.default or <client-id>/.default), not Graph scopes")
 	}
 	iss, _ := stringMember(p.Claims, "iss")
 	is, ok := v.issuers[iss]
 	if !ok {
-		return nil, refusef(ReasonIssuer, "token issuer is not trusted by this bridge", "iss %.200q", iss)
+		return nil, nil, refusef(ReasonIssuer, "token issuer is not trusted by this bridge", "iss %.200q", iss)
 	}
 	if p.Header.Kid == "" {
-		return nil, refuse(ReasonUnknownKey, "token header has no kid")
+		return nil, nil, refuse(ReasonUnknownKey, "token header has no kid")
 	}
 	pub, err := is.Keys.Key(ctx, p.Header.Kid)
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) {
-			return nil, e
+			return nil, nil, e
 		}
-		return nil, &Error{Reason: ReasonKeysUnavailable, Description: "the issuer's signing keys could not be fetched; try again later", Err: err}
+		return nil, nil, &Error{Reason: ReasonKeysUnavailable, Description: "the issuer's signing keys could not be fetched; try again later", Err: err}
 	}
-	if err := jwt.SigningMethodRS256.Verify(p.SigningInput, p.Signature, pub); err != nil {
-		return nil, refuse(ReasonSignature, "token signature is invalid")
-	}
+	return is, pub, nil
+}
 
-	// From here on the claims are the issuer's.
-	if err := is.validator.Validate(payload(p.Claims)); err != nil {
-		return nil, claimsRefusal(p.Claims, err)
+// userClaims applies idlink's policy to verified claims (tenant, client,
+// scope, sub, oid) and reads the user from them.
+func (is *Issuer) userClaims(raw payload) (*Claims, error) {
+	exp, _ := raw.GetExpirationTime() // present and valid: the validator requires it
+	auds, _ := raw.GetAudience()
+	c := &Claims{Issuer: is.Issuer, Expiry: exp.Time, Raw: raw}
+	if i := slices.IndexFunc(auds, func(a string) bool { return is.audiences[a] }); i >= 0 {
+		c.Audience = auds[i]
 	}
-	exp, _ := payload(p.Claims).GetExpirationTime() // present and valid: the validator requires it
-	c := &Claims{Issuer: iss, Expiry: exp.Time, Raw: p.Claims}
-	for _, a := range auds {
-		if is.audiences[a] {
-			c.Audience = a
-			break
-		}
-	}
-	if err := is.checkTenant(p.Claims, c); err != nil {
+	if err := is.checkTenant(raw, c); err != nil {
 		return nil, err
 	}
-	c.AuthorizedParty, _ = stringMember(p.Claims, "azp") // v2 tokens
+	c.AuthorizedParty, _ = stringMember(raw, "azp") // v2 tokens
 	if c.AuthorizedParty == "" {
-		c.AuthorizedParty, _ = stringMember(p.Claims, "appid") // v1 tokens
+		c.AuthorizedParty, _ = stringMember(raw, "appid") // v1 tokens
 	}
 	if len(is.parties) > 0 && !is.parties[c.AuthorizedParty] {
 		return nil, refusef(ReasonParty, "token was requested by a client that is not allowed", "azp %.64q", c.AuthorizedParty)
 	}
-
-	if err := is.checkScope(p.Claims); err != nil {
+	if err := is.checkScope(raw); err != nil {
 		return nil, err
 	}
-	if c.Subject, ok = stringMember(p.Claims, "sub"); !ok || c.Subject == "" {
+	var ok bool
+	if c.Subject, ok = stringMember(raw, "sub"); !ok || c.Subject == "" {
 		return nil, refuse(ReasonClaims, "token has no sub claim")
 	}
-	oid, present := stringMember(p.Claims, "oid")
+	oid, present := stringMember(raw, "oid")
 	if !present && is.ObjectIDFromSubject {
 		oid, present = c.Subject, true
 	}
@@ -288,12 +301,12 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	if c.ObjectID, ok = identity.NormalizeGUID(oid); !ok {
 		return nil, refuse(ReasonClaims, "token oid claim is not a GUID")
 	}
-	c.PreferredUsername, _ = stringMember(p.Claims, "preferred_username")
-	c.Name, _ = stringMember(p.Claims, "name")
-	c.GivenName, _ = stringMember(p.Claims, "given_name")
-	c.FamilyName, _ = stringMember(p.Claims, "family_name")
-	c.Email, _ = stringMember(p.Claims, "email")
-	c.EmailVerified = truthy(p.Claims["email_verified"]) || truthy(p.Claims["xms_edov"])
+	c.PreferredUsername, _ = stringMember(raw, "preferred_username")
+	c.Name, _ = stringMember(raw, "name")
+	c.GivenName, _ = stringMember(raw, "given_name")
+	c.FamilyName, _ = stringMember(raw, "family_name")
+	c.Email, _ = stringMember(raw, "email")
+	c.EmailVerified = truthy(raw["email_verified"]) || truthy(raw["xms_edov"])
 	return c, nil
 }
 
