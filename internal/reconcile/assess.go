@@ -80,7 +80,8 @@ func (p *planner) dispute(x *activeCase, detail string) {
 // (email candidates shown, never linked), or disputed when a link still
 // points somewhere.
 func (p *planner) matched(x *activeCase) bool {
-	x.live = p.liveLinks(x.ps, x.e.oid)
+	p.caseLive = p.liveLinks(x.ps, x.e.oid, p.caseLive)
+	x.live = p.caseLive
 	if x.A != nil {
 		x.a.Rule = p.ruleLabel(x.m.rules)
 		return true

@@ -115,6 +115,10 @@ type planner struct {
 	suspects []map[string]suspect
 	foreign  map[string]int
 	caseBuf  activeCase // reused by assessActive
+	// Reused link lists: one per Entra user would be a million-user plan's
+	// largest garbage. caseLive backs the current case's live links;
+	// goneLive the other callers', which never run during a case.
+	caseLive, goneLive []linkState
 }
 
 // Plan decides the situations and the plan. It is pure: the same snapshot and
@@ -264,12 +268,9 @@ type linkState struct {
 
 // liveLinks lists the subjects of provider ps that bind oid and are live: an
 // active or proposed idlink link, or an active Identity_Link__c row. Sorted.
-func (p *planner) liveLinks(ps *provState, oid string) []linkState {
+func (p *planner) liveLinks(ps *provState, oid string, out []linkState) []linkState {
+	out = out[:0]
 	p.strs = ps.linkSubs(oid, p.strs)
-	if len(p.strs) == 0 {
-		return nil
-	}
-	var out []linkState
 	for _, sub := range p.strs {
 		ls := p.state(ps, sub)
 		if ls.liveFor(oid) {
@@ -410,7 +411,8 @@ func (p *planner) gone(e *entraRec, m matchRes) {
 	quiet := true
 	for pi, pc := range p.cfg.Providers {
 		ps := p.provs[pi]
-		live := slices.DeleteFunc(p.liveLinks(ps, e.oid), func(ls linkState) bool { return p.takenOver[pi][ls.sub] })
+		p.goneLive = p.liveLinks(ps, e.oid, p.goneLive)
+		live := slices.DeleteFunc(p.goneLive, func(ls linkState) bool { return p.takenOver[pi][ls.sub] })
 		if len(live) == 0 && len(active) == 0 {
 			continue
 		}
@@ -455,7 +457,7 @@ func (p *planner) activeEntra(oid string) bool {
 
 func (p *planner) anyLiveLinks(oid string) bool {
 	for _, ps := range p.provs {
-		if len(p.liveLinks(ps, oid)) > 0 {
+		if p.goneLive = p.liveLinks(ps, oid, p.goneLive); len(p.goneLive) > 0 {
 			return true
 		}
 	}
@@ -707,6 +709,18 @@ func (c *chunks) last() *planned {
 	return &b[len(b)-1]
 }
 
+// drain visits every item like each and lets go of each block once visited:
+// a plan's actions are then held once while they are copied, not twice.
+func (c *chunks) drain(fn func(*planned)) {
+	for i, b := range c.blocks {
+		for j := range b {
+			fn(&b[j])
+		}
+		c.blocks[i] = nil
+	}
+	*c = chunks{}
+}
+
 func (c *chunks) each(fn func(*planned)) {
 	for _, b := range c.blocks {
 		for i := range b {
@@ -758,7 +772,7 @@ func (p *planner) result() *Result {
 	r.Actions = make([]identity.Action, 0, n)
 	for k := range p.buckets {
 		count := 0
-		p.buckets[k].each(func(pa *planned) {
+		p.buckets[k].drain(func(pa *planned) {
 			if kindOrder[k] == identity.ActionRevokeLink {
 				// Skip revokes of keys a write re-points, and repeats: two
 				// identities may both let go of one link.
@@ -779,7 +793,6 @@ func (p *planner) result() *Result {
 			}
 			r.Actions = append(r.Actions, pa.a)
 		})
-		p.buckets[k] = chunks{} // let the copy be the only one
 		if count > 0 {
 			r.Counts["action."+string(kindOrder[k])] = int64(count)
 		}
