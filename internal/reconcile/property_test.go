@@ -17,28 +17,37 @@ import (
 // randomWorld builds a small world dense with collisions: shared UPNs,
 // FederationIdentifiers in odd spellings, reused subs, conflicting
 // observations, stale links and decisions.
-func randomWorld(rng *rand.Rand) world {
+func randomWorld(rng *rand.Rand) world { return randomIsland(rng, 0) }
+
+// randomIsland is randomWorld with ids, names and subjects of its own when
+// island > 0: islands share no key, as far-apart parts of a tenant.
+func randomIsland(rng *rand.Rand, island int) world {
 	var w world
+	base := 1000 * island
+	tag := ""
+	if island > 0 {
+		tag = fmt.Sprintf("i%d.", island)
+	}
 	nE, nS := 1+rng.IntN(12), 1+rng.IntN(12)
 	names := []string{"ann", "bob", "cyd", "dee", "eve", "fay"}
 	upn := func() string {
 		d := []string{"@contoso.com", "@CONTOSO.com", "@fabrikam.com"}[rng.IntN(3)]
-		return names[rng.IntN(len(names))] + d
+		return tag + names[rng.IntN(len(names))] + d
 	}
 	fed := func() string {
 		switch rng.IntN(6) {
 		case 0:
 			return ""
 		case 1:
-			return "{" + strings.ToUpper(oid(1+rng.IntN(nE+2))) + "}"
+			return "{" + strings.ToUpper(oid(base+1+rng.IntN(nE+2))) + "}"
 		case 2:
 			return upn() // a FederationIdentifier that is no GUID
 		default:
-			return oid(1 + rng.IntN(nE+2))
+			return oid(base + 1 + rng.IntN(nE+2))
 		}
 	}
 	for i := 1; i <= nE; i++ {
-		u := eu(i)
+		u := eu(base + i)
 		u.UPN = upn()
 		if rng.IntN(8) == 0 {
 			u.UPN = ""
@@ -58,7 +67,7 @@ func randomWorld(rng *rand.Rand) world {
 		w.entra = append(w.entra, u)
 	}
 	for i := 1; i <= nS; i++ {
-		u := su(i, upn(), fed())
+		u := su(base+i, upn(), fed())
 		if rng.IntN(3) == 0 {
 			u.Username += ".uat"
 		}
@@ -73,16 +82,16 @@ func randomWorld(rng *rand.Rand) world {
 	sub := func(p string) string {
 		switch {
 		case p == pB && rng.IntN(2) == 0:
-			return oid(1 + rng.IntN(nE+2))
+			return oid(base + 1 + rng.IntN(nE+2))
 		case p == pK && rng.IntN(2) == 0:
-			return kcRecipe.Subject(oid(1 + rng.IntN(nE+2)))
+			return kcRecipe.Subject(oid(base + 1 + rng.IntN(nE+2)))
 		}
-		return fmt.Sprintf("s%d", rng.IntN(6))
+		return fmt.Sprintf("%ss%d", tag, rng.IntN(6))
 	}
 	tp := map[string]bool{}
 	for range rng.IntN(8) {
 		p := provs[rng.IntN(3)]
-		l := tpal(p, sub(p), 1+rng.IntN(nS))
+		l := tpal(p, sub(p), base+1+rng.IntN(nS))
 		if !tp[p+l.RemoteIdentifier] {
 			tp[p+l.RemoteIdentifier] = true
 			w.tpal = append(w.tpal, l)
@@ -90,13 +99,13 @@ func randomWorld(rng *rand.Rand) world {
 	}
 	for range rng.IntN(8) {
 		p := provs[rng.IntN(3)]
-		w.obs = append(w.obs, obs(p, sub(p), 1+rng.IntN(nE+2)))
+		w.obs = append(w.obs, obs(p, sub(p), base+1+rng.IntN(nE+2)))
 	}
 	statuses := []identity.LinkStatus{identity.LinkActive, identity.LinkActive, identity.LinkProposed, identity.LinkRevoked}
 	seen := map[string]bool{}
 	for range rng.IntN(8) {
 		p := provs[rng.IntN(3)]
-		l := link(p, sub(p), 1+rng.IntN(nS+1), 1+rng.IntN(nE+2), statuses[rng.IntN(4)])
+		l := link(p, sub(p), base+1+rng.IntN(nS+1), base+1+rng.IntN(nE+2), statuses[rng.IntN(4)])
 		if rng.IntN(2) == 0 && !seen[l.Provider+l.Subject] {
 			seen[l.Provider+l.Subject] = true
 			w.links = append(w.links, l)
@@ -108,8 +117,8 @@ func randomWorld(rng *rand.Rand) world {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for range rng.IntN(4) {
 		p := provs[rng.IntN(3)]
-		w.decisions = append(w.decisions, identity.Decision{Provider: p, Subject: sub(p), SalesforceUserID: sfid(1 + rng.IntN(nS)),
-			ObjectID: oid(1 + rng.IntN(nE)), Approved: rng.IntN(2) == 0, Actor: "admin", At: t0.Add(time.Duration(rng.IntN(3)) * time.Hour)})
+		w.decisions = append(w.decisions, identity.Decision{Provider: p, Subject: sub(p), SalesforceUserID: sfid(base + 1 + rng.IntN(nS)),
+			ObjectID: oid(base + 1 + rng.IntN(nE)), Approved: rng.IntN(2) == 0, Actor: "admin", At: t0.Add(time.Duration(rng.IntN(3)) * time.Hour)})
 	}
 	// Identity_Link__c is unique per sub: keep the last row of each key.
 	last := map[string]int{}
