@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,39 +25,39 @@ func TestScheduleRunsServesMetricsAndStops(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	h := newHarness(t, backendSQLite, harnessOptions{Scenario: scenario.Config{Seed: 7, Users: 300}, Edit: func(y string) string {
+		// Info level: the test waits for the log line of the run's end.
+		y = strings.Replace(y, "level: warn", "level: info", 1)
 		return y + "schedule:\n  cron: \"0 3 1 1 *\"\n  listen: \"" + addr + "\"\n"
 	}})
 	ctx, cancel := context.WithCancel(h.ctx)
 	defer cancel()
-	var out, errb bytes.Buffer
+	var out bytes.Buffer
+	errb := newLogWatch("scheduled run ended")
 	done := make(chan int, 1)
 	go func() {
-		done <- Run(ctx, []string{"schedule", "--now", "--config", h.cfgPath}, &out, &errb, h.getenv)
+		done <- Run(ctx, []string{"schedule", "--now", "--config", h.cfgPath}, &out, errb, h.getenv)
 	}()
-	metrics := ""
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get("http://" + addr + "/metrics")
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			metrics = string(b)
-			if strings.Contains(metrics, `idlink_runs_total{result="succeeded"} 1`) {
-				break
-			}
-		}
-		select {
-		case code := <-done:
-			t.Fatalf("schedule ended early with %d:\n%s\n%s", code, out.String(), errb.String())
-		case <-time.After(200 * time.Millisecond):
-		}
+	// The scheduler logs the end of a run after it has updated the metrics.
+	select {
+	case <-errb.seen:
+	case code := <-done:
+		t.Fatalf("schedule ended early with %d:\n%s\n%s", code, out.String(), errb.String())
+	case <-time.After(60 * time.Second): // a deadline: the run never ended
+		t.Fatalf("no scheduled run ended:\n%s", errb.String())
 	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	metrics := string(b)
 	for _, want := range []string{`idlink_runs_total{result="succeeded"} 1`, `idlink_identities{situation="linked"}`, "idlink_last_success_timestamp_seconds "} {
 		if !strings.Contains(metrics, want) {
 			t.Fatalf("metrics lack %q:\n%s\nstderr:\n%s", want, metrics, errb.String())
 		}
 	}
-	resp, err := http.Get("http://" + addr + "/healthz")
+	resp, err = http.Get("http://" + addr + "/healthz")
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("healthz: %v %v", resp, err)
 	}
@@ -75,4 +76,32 @@ func TestScheduleRunsServesMetricsAndStops(t *testing.T) {
 	if r := h.latestRun(st); r.Status != "succeeded" {
 		t.Fatalf("the scheduled run is recorded as %s", r.Status)
 	}
+}
+
+// logWatch collects a command's log output and closes seen when a line
+// containing want has been written. Safe for the command's goroutines.
+type logWatch struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	want string
+	seen chan struct{}
+	once sync.Once
+}
+
+func newLogWatch(want string) *logWatch { return &logWatch{want: want, seen: make(chan struct{})} }
+
+func (w *logWatch) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n, err := w.buf.Write(p)
+	if bytes.Contains(w.buf.Bytes(), []byte(w.want)) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return n, err
+}
+
+func (w *logWatch) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }

@@ -206,16 +206,12 @@ func soakKill(h *harness, kind string, delay float64) (killed, inApply bool, err
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	for coll.Counter(sfsim.EndpointCollections).Requests == base {
-		select {
-		case <-done:
-			return false, false, nil
-		case <-tick.C:
-		}
-	}
 	select {
+	case <-done:
+		return false, false, nil
+	case <-coll.Reached(sfsim.EndpointCollections, base+1):
+	}
+	select { // the kill lands at a random point of the apply
 	case <-done:
 		return false, false, nil
 	case <-time.After(time.Duration(delay)):
