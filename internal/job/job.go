@@ -62,6 +62,11 @@ type Job struct {
 	// WriteConcurrency is how many link-write calls run at once
 	// (salesforce.write_concurrency).
 	WriteConcurrency int
+	// BulkThreshold (salesforce.bulk_threshold): a run with at least this
+	// many link writes hands them to the Writer in batches of this size,
+	// which the Salesforce client sends as one Bulk API 2.0 job each
+	// (WriteConcurrency jobs at once); 0 never does.
+	BulkThreshold int
 	// Revoker revokes misrouted ThirdPartyAccountLink rows; nil when the
 	// configuration does not allow it.
 	Revoker reconcile.AccountLinkRevoker
@@ -346,7 +351,7 @@ func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outco
 		return err
 	}
 	ar, err := reconcile.Apply(ctx, j.Store, w, res, reconcile.ApplyOptions{
-		RunID: out.Run.ID, BatchSize: opt.BatchSize, Concurrency: j.WriteConcurrency, Limits: opt.Reconcile.Limits,
+		RunID: out.Run.ID, BatchSize: j.batchSize(opt, res), Concurrency: j.WriteConcurrency, Limits: opt.Reconcile.Limits,
 		Override: reconcile.Override{RunID: opt.Override}, Revoker: j.Revoker, Baseline: base,
 	})
 	out.Apply = ar
@@ -366,6 +371,17 @@ func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outco
 		return errors.Join(err, fmt.Errorf("save assessments: %w", serr))
 	}
 	return err
+}
+
+// batchSize is how many link writes go to the Writer in one call: the Bulk
+// API threshold when this run reaches it (the client sends a call that large
+// as one ingest job; a smaller last batch goes through sObject Collections),
+// else the option (0: the collection size).
+func (j *Job) batchSize(opt Options, res *reconcile.Result) int {
+	if j.BulkThreshold > 0 && res.SalesforceWrites() >= j.BulkThreshold {
+		return j.BulkThreshold
+	}
+	return opt.BatchSize
 }
 
 // withOwner fills in this database's id and the databases it adopted, which

@@ -202,7 +202,7 @@ func (ap *applier) holdIfLimited(ctx context.Context) (held bool, err error) {
 func (ap *applier) sortActions() (writes, proposals, accountRevokes []int) {
 	for i, a := range ap.r.Actions {
 		switch a.Kind {
-		case identity.ActionCreateLink, identity.ActionUpdateLink, identity.ActionRevokeLink:
+		case identity.ActionCreateLink, identity.ActionUpdateLink, identity.ActionRevokeLink: // as SalesforceWrites counts
 			writes = append(writes, i)
 		case identity.ActionProposeLink, identity.ActionAdoptLink:
 			proposals = append(proposals, i)

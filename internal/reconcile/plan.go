@@ -62,6 +62,19 @@ func (r *Result) WriteActions() int {
 	return n
 }
 
+// SalesforceWrites is the number of actions that write an Identity_Link__c
+// record: what Apply hands to the LinkWriter.
+func (r *Result) SalesforceWrites() int {
+	n := 0
+	for _, a := range r.Actions {
+		switch a.Kind {
+		case identity.ActionCreateLink, identity.ActionUpdateLink, identity.ActionRevokeLink:
+			n++
+		}
+	}
+	return n
+}
+
 // Admin flag names used in ActionFlag actions.
 const (
 	FlagDispute   = "dispute"

@@ -223,6 +223,7 @@ func NewJob(cfg config.Config, st store.Store, log *slog.Logger, in Instruments)
 		Salesforce:       in.Source("salesforce", sfSource{c: p.sf, loginURL: cfg.Salesforce.LoginURL}),
 		Writer:           in.Writer(p.sf),
 		WriteConcurrency: cfg.Salesforce.WriteConcurrency,
+		BulkThreshold:    cfg.Salesforce.BulkThreshold,
 		Log:              log,
 		Scratch:          scratchStore,
 		Throttled:        isThrottled,
