@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -18,16 +18,11 @@ import (
 // reconciliation at once, reports it on /metrics and /healthz, and stops
 // cleanly when its context is cancelled (what SIGTERM does in main).
 func TestScheduleRunsServesMetricsAndStops(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
 	h := newHarness(t, backendSQLite, harnessOptions{Scenario: scenario.Config{Seed: 7, Users: 300}, Edit: func(y string) string {
 		// Info level: the test waits for the log line of the run's end.
 		y = strings.Replace(y, "level: warn", "level: info", 1)
-		return y + "schedule:\n  cron: \"0 3 1 1 *\"\n  listen: \"" + addr + "\"\n"
+		// Port 0: the scheduler logs the address it listens on.
+		return y + "schedule:\n  cron: \"0 3 1 1 *\"\n  listen: \"127.0.0.1:0\"\n"
 	}})
 	ctx, cancel := context.WithCancel(h.ctx)
 	defer cancel()
@@ -45,6 +40,11 @@ func TestScheduleRunsServesMetricsAndStops(t *testing.T) {
 	case <-time.After(60 * time.Second): // a deadline: the run never ended
 		t.Fatalf("no scheduled run ended:\n%s", errb.String())
 	}
+	m := regexp.MustCompile(`"msg":"serving /healthz and /metrics","addr":"([^"]+)"`).FindStringSubmatch(errb.String())
+	if m == nil {
+		t.Fatalf("the scheduler logged no listen address:\n%s", errb.String())
+	}
+	addr := m[1]
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
