@@ -35,6 +35,13 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if kind := os.Getenv(jobChildEnv); kind != "" {
+		if err := jobChild(kind, os.Getenv(jobConfigEnv)); err != nil {
+			fmt.Fprintln(os.Stderr, "e2ebench job:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if spec := os.Getenv(childEnv); spec != "" {
 		if err := simChild(spec, os.Getenv(childDirEv)); err != nil {
 			fmt.Fprintln(os.Stderr, "e2ebench sim:", err)

@@ -7,7 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/idlinkhq/idlink/internal/identity"
 	"github.com/idlinkhq/idlink/internal/sim/entrasim"
@@ -123,9 +126,19 @@ func simChild(spec, dir string) error {
 	}
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
-		switch in.Text() {
+		cmd, arg, _ := strings.Cut(in.Text(), " ")
+		switch cmd {
 		case "counters":
 			if err := out.Encode(counters{Entra: w.Entra.Faults.Counters(), Salesforce: w.Salesforce.Faults().Counters()}); err != nil {
+				return err
+			}
+		case "change": // change N: what a quarter hour of a large tenant brings
+			n, err := strconv.Atoi(arg)
+			if err != nil {
+				return fmt.Errorf("child: change %q: %w", arg, err)
+			}
+			done, err := changeUsers(w, n)
+			if err := out.Encode(changed{Changed: done, Err: errString(err)}); err != nil {
 				return err
 			}
 		default:
@@ -133,6 +146,82 @@ func simChild(spec, dir string) error {
 		}
 	}
 	return in.Err()
+}
+
+type changed struct {
+	Changed map[string]int `json:"changed"` // by kind
+	Err     string         `json:"err,omitempty"`
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// changeUsers makes n changes to the served tenant and org, spread over
+// them: for every ten, four users disabled, two renamed, two new users
+// assigned to the app and provisioned, one soft deleted in Entra and one
+// Salesforce user deactivated. Entra's delta query and Salesforce's
+// SystemModstamp show them to the next run.
+func changeUsers(w *world.World, n int) (map[string]int, error) {
+	sw := w.Scenario
+	done := map[string]int{}
+	kinds := []string{"disabled", "disabled", "disabled", "disabled", "renamed", "renamed", "added", "added", "soft-deleted", "salesforce-deactivated"}
+	step := max(1, len(sw.Entra)/(2*max(1, n)))
+	for k, i := 0, 0; k < n && i < len(sw.Entra); i += step {
+		u, ok := w.Entra.User(sw.Entra[i].ObjectID)
+		if !ok || !u.Active() {
+			continue
+		}
+		kind := kinds[k%len(kinds)]
+		var err error
+		switch kind {
+		case "disabled":
+			err = w.Entra.UpdateUser(u.ObjectID, func(e *identity.EntraUser) { e.AccountEnabled = false })
+		case "renamed":
+			local, domain, _ := strings.Cut(u.UPN, "@")
+			err = w.Entra.UpdateUser(u.ObjectID, func(e *identity.EntraUser) { e.UPN = local + ".r@" + domain })
+		case "added":
+			err = addProvisionedUser(w, fmt.Sprintf("added%d@%s", k, sw.Domain))
+		case "soft-deleted":
+			err = w.Entra.SoftDelete(u.ObjectID)
+		case "salesforce-deactivated":
+			id := ""
+			for _, su := range w.Org.Users() {
+				if su.IsActive && strings.EqualFold(su.FederationIdentifier, u.ObjectID) {
+					id = su.ID
+					break
+				}
+			}
+			if id == "" {
+				continue
+			}
+			err = w.Org.UpdateUser(id, func(su *identity.SalesforceUser) { su.IsActive = false })
+		}
+		if err != nil {
+			return done, fmt.Errorf("%s %s: %w", kind, u.ObjectID, err)
+		}
+		done[kind]++
+		k++
+	}
+	return done, nil
+}
+
+// addProvisionedUser creates an Entra user assigned to the app and the
+// Salesforce user Entra provisioning creates for it.
+func addProvisionedUser(w *world.World, upn string) error {
+	oid := uuid.NewString()
+	if err := w.Entra.AddUser(identity.EntraUser{ObjectID: oid, TenantID: w.Scenario.TenantID, UPN: upn, Mail: upn,
+		DisplayName: upn, AccountEnabled: true, UserType: "Member"}); err != nil {
+		return err
+	}
+	if err := w.Entra.AssignAppRole(w.Scenario.App.AppID, oid, w.Scenario.App.AppRoleID); err != nil {
+		return err
+	}
+	_, err := w.Org.AddUser(identity.SalesforceUser{Username: upn, FederationIdentifier: oid, Email: upn, IsActive: true, UserType: "Standard"})
+	return err
 }
 
 func childSpec(users int, seed int64, latency time.Duration) string {
