@@ -26,15 +26,12 @@ func TestAfterApplyMarksOnlyAppliedLinksLinked(t *testing.T) {
 		{Action: identity.Action{Kind: identity.ActionCreateLink, Link: link("s3", "005C", identity.LinkActive)}, State: reconcile.StateApplied},
 		{Action: identity.Action{Kind: identity.ActionProposeLink, Link: link("s4", "005D", identity.LinkProposed)}, State: reconcile.StateApplied},
 	}
-	got := afterApply(as, recs)
+	afterApply(as, recs)
 	want := []identity.Situation{identity.Linked, identity.Unlinked, identity.Misrouted, identity.Unlinked, identity.Unlinked}
 	for i, w := range want {
-		if got[i].Situation != w {
-			t.Errorf("assessment %d (%s) = %s, want %s", i, as[i].Subject, got[i].Situation, w)
+		if as[i].Situation != w {
+			t.Errorf("assessment %d (%s) = %s, want %s", i, as[i].Subject, as[i].Situation, w)
 		}
-	}
-	if as[0].Situation != identity.Unlinked {
-		t.Fatal("afterApply changed its input")
 	}
 }
 
