@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -30,6 +31,9 @@ func benchGUID(prefix string, n int) string {
 // orphans and a few integration users on the Salesforce side.
 func feedBenchWorld(tb testing.TB, s *Snapshot, n int) {
 	const tid = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+	// c gives each record its own copy of a string, as a store scan does
+	// (every column of every row is a new allocation).
+	c := strings.Clone
 	must := func(err error) {
 		if err != nil {
 			tb.Fatal(err)
@@ -44,7 +48,7 @@ func feedBenchWorld(tb testing.TB, s *Snapshot, n int) {
 	for i := 0; i < n; i++ {
 		oid := benchGUID("00000000-0000-4000-8000-", i)
 		upn := "user" + strconv.Itoa(i) + "@contoso.com"
-		u := identity.EntraUser{ObjectID: oid, TenantID: tid, UPN: upn, Mail: upn, AccountEnabled: true, InScope: true, UserType: "Member"}
+		u := identity.EntraUser{ObjectID: c(oid), TenantID: c(tid), UPN: c(upn), Mail: c(upn), AccountEnabled: true, InScope: true, UserType: "Member"}
 		kind := i % 100
 		switch {
 		case kind < 3:
@@ -61,24 +65,26 @@ func feedBenchWorld(tb testing.TB, s *Snapshot, n int) {
 		if kind >= 88 && kind < 91 {
 			fed = "" // UPN-only
 		}
-		must(s.AddSalesforceUser(identity.SalesforceUser{ID: id, Username: upn, FederationIdentifier: fed, Email: upn, IsActive: true, UserType: "Standard"}))
+		must(s.AddSalesforceUser(identity.SalesforceUser{ID: c(id), Username: c(upn), FederationIdentifier: c(fed), Email: c(upn), IsActive: true, UserType: "Standard"}))
 		sub := "sub-" + oid
 		switch {
 		case kind < 58: // linked (and the disabled ones were linked)
-			l := identity.Link{Provider: "EntraID", Subject: sub, SalesforceUserID: id, ObjectID: oid, TenantID: tid, Rule: identity.RuleObjectID, Status: identity.LinkActive}
-			must(s.AddAccountLink(identity.ThirdPartyAccountLink{ID: "0Jr" + id[3:], Provider: "EntraID", RemoteIdentifier: sub, UserID: id}))
-			must(s.AddLink(l))
-			must(s.AddRemoteLink(l))
+			l := func() identity.Link {
+				return identity.Link{Provider: "EntraID", Subject: c(sub), SalesforceUserID: c(id), ObjectID: c(oid), TenantID: c(tid), Rule: identity.RuleObjectID, Status: identity.LinkActive}
+			}
+			must(s.AddAccountLink(identity.ThirdPartyAccountLink{ID: "0Jr" + id[3:], Provider: "EntraID", RemoteIdentifier: c(sub), UserID: c(id)}))
+			must(s.AddLink(l()))
+			must(s.AddRemoteLink(l()))
 		case kind < 83: // signed in once, not linked yet
-			must(s.AddAccountLink(identity.ThirdPartyAccountLink{ID: "0Jr" + id[3:], Provider: "EntraID", RemoteIdentifier: sub, UserID: id}))
+			must(s.AddAccountLink(identity.ThirdPartyAccountLink{ID: "0Jr" + id[3:], Provider: "EntraID", RemoteIdentifier: c(sub), UserID: c(id)}))
 		case kind < 88: // provisioned, never signed in
 		case kind < 91: // UPN-only, observed by the bridge
-			must(s.AddObservation(identity.Observation{Provider: "EntraID", Subject: sub, ObjectID: oid, TenantID: tid, Source: identity.SourceBridge}))
+			must(s.AddObservation(identity.Observation{Provider: "EntraID", Subject: c(sub), ObjectID: c(oid), TenantID: c(tid), Source: identity.SourceBridge}))
 		case kind < 93: // JIT duplicate
 			dup := nextSF()
-			must(s.AddSalesforceUser(identity.SalesforceUser{ID: dup, Username: upn + ".jit", Email: upn, IsActive: true, UserType: "Standard"}))
-			must(s.AddAccountLink(identity.ThirdPartyAccountLink{ID: "0Jr" + dup[3:], Provider: "EntraID", RemoteIdentifier: sub, UserID: dup}))
-			must(s.AddObservation(identity.Observation{Provider: "EntraID", Subject: sub, ObjectID: oid, TenantID: tid, Source: identity.SourceBridge}))
+			must(s.AddSalesforceUser(identity.SalesforceUser{ID: c(dup), Username: upn + ".jit", Email: c(upn), IsActive: true, UserType: "Standard"}))
+			must(s.AddAccountLink(identity.ThirdPartyAccountLink{ID: "0Jr" + dup[3:], Provider: "EntraID", RemoteIdentifier: c(sub), UserID: c(dup)}))
+			must(s.AddObservation(identity.Observation{Provider: "EntraID", Subject: c(sub), ObjectID: c(oid), TenantID: c(tid), Source: identity.SourceBridge}))
 		}
 	}
 	for i := 0; i < n/100; i++ { // orphans: leftover FederationIdentifiers

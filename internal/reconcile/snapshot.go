@@ -95,6 +95,38 @@ func (s *Snapshot) sfIdx(id string) (int32, bool) {
 	return i, i >= 0
 }
 
+// The same* functions return the copy of a value the snapshot already holds,
+// so that the many records naming one object id, Salesforce user or subject
+// share one string: a store scan allocates each column of each row anew, and
+// at a million identities the copies are hundreds of megabytes.
+
+func (s *Snapshot) sameOID(oid string) string {
+	if i, ok := s.entraIdx(oid); ok {
+		return s.entra[i].oid
+	}
+	return oid
+}
+
+func (s *Snapshot) sameSF(id string) string {
+	if i, ok := s.sfIdx(id); ok {
+		return s.sf[i].id
+	}
+	return id
+}
+
+func (ps *provState) sameSub(sub string) string {
+	if r := ps.tpalBySub.first(sub); r >= 0 {
+		return ps.tpal[r].sub
+	}
+	if r := ps.remoteBySub.first(sub); r >= 0 {
+		return ps.remote[r].sub
+	}
+	if r := ps.linksBySub.first(sub); r >= 0 {
+		return ps.links[r].sub
+	}
+	return sub
+}
+
 const (
 	eEnabled uint8 = 1 << iota
 	eInScope
@@ -316,7 +348,7 @@ func (s *Snapshot) AddSalesforceUser(u identity.SalesforceUser) error {
 	fedRaw := strings.TrimSpace(u.FederationIdentifier)
 	fed, _ := canonicalGUID(fedRaw)
 	ut := u.UserType
-	r := sfRec{id: u.ID, username: u.Username, userKey: foldKey(u.Username), fed: fed, hasFed: fedRaw != "",
+	r := sfRec{id: u.ID, username: u.Username, userKey: foldKey(u.Username), fed: s.sameOID(fed), hasFed: fedRaw != "",
 		mailKey: sameOrFold(u.Email, u.Username), active: u.IsActive, standard: ut == "" || strings.EqualFold(ut, "Standard")}
 	if !u.CreatedDate.IsZero() {
 		r.created = u.CreatedDate.Unix()
@@ -345,7 +377,7 @@ func (s *Snapshot) AddAccountLink(l identity.ThirdPartyAccountLink) error {
 		}
 		return fmt.Errorf("ThirdPartyAccountLink %s/%s appears twice, for users %s and %s", l.Provider, l.RemoteIdentifier, user, l.UserID)
 	}
-	p.tpal = append(p.tpal, tpalRec{sub: l.RemoteIdentifier, user: l.UserID})
+	p.tpal = append(p.tpal, tpalRec{sub: l.RemoteIdentifier, user: s.sameSF(l.UserID)})
 	r := int32(len(p.tpal) - 1)
 	p.tpalBySub.add(r)
 	p.tpalByUser.add(r)
@@ -364,7 +396,7 @@ func (s *Snapshot) linkRecord(l identity.Link, what string) (linkRec, error) {
 	if !ok {
 		return linkRec{}, fmt.Errorf("%s %s: unknown status %q (want active, proposed or revoked)", what, l.Key(), l.Status)
 	}
-	return linkRec{sub: l.Subject, sf: l.SalesforceUserID, oid: oid, tid: s.internStr(strings.ToLower(l.TenantID)),
+	return linkRec{sub: s.prov(l.Provider).sameSub(l.Subject), sf: s.sameSF(l.SalesforceUserID), oid: s.sameOID(oid), tid: s.internStr(strings.ToLower(l.TenantID)),
 		rule: identity.Rule(s.internStr(string(l.Rule))), status: st}, nil
 }
 
@@ -420,7 +452,7 @@ func (s *Snapshot) AddObservation(o identity.Observation) error {
 	if dup { // the same pair from another source
 		return nil
 	}
-	p.obs = append(p.obs, obsRec{sub: o.Subject, oid: oid})
+	p.obs = append(p.obs, obsRec{sub: p.sameSub(o.Subject), oid: s.sameOID(oid)})
 	p.obsBySub.add(int32(len(p.obs) - 1))
 	p.obsByOID.add(int32(len(p.obs) - 1))
 	return nil
