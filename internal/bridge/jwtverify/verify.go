@@ -117,9 +117,7 @@ type Options struct {
 
 // Verifier checks tokens against a fixed set of issuers. Safe for concurrent use.
 type Verifier struct {
-	issuers map[string]*Issuer
-	leeway  time.Duration
-	now     func() time.Time
+	issuers map[string]*Issuer // each with its claims validator, which holds the leeway and clock
 }
 
 // NewVerifier validates the issuer configuration.
@@ -133,7 +131,7 @@ func NewVerifier(issuers []Issuer, opt Options) (*Verifier, error) {
 	if len(issuers) == 0 {
 		return nil, errors.New("no issuer configured: the bridge would refuse every token")
 	}
-	v := &Verifier{issuers: map[string]*Issuer{}, leeway: opt.Leeway, now: opt.Now}
+	v := &Verifier{issuers: map[string]*Issuer{}}
 	for i := range issuers {
 		is := issuers[i] // copy: the caller's slice stays untouched
 		if err := is.prepare(opt); err != nil {
