@@ -179,6 +179,9 @@ func buildReport(ctx context.Context, st store.Store, id int64) (report.Report, 
 		}
 		return report.Report{}, errors.New("no completed run yet: run 'idlink backfill' first ('idlink runs' lists the runs)")
 	}
+	if cur.DetailsPruned {
+		return report.Report{}, fmt.Errorf("the assessments and actions of run %d are no longer kept (store.keep_run_details): 'idlink runs' still shows its counts", cur.ID)
+	}
 	in := report.Input{Run: *cur, LaterFailed: laterFailed}
 	if in.Assessments, err = scanAssessments(ctx, st, cur.ID); err != nil {
 		return report.Report{}, err
@@ -189,7 +192,7 @@ func buildReport(ctx context.Context, st store.Store, id int64) (report.Report, 
 	if in.Usernames, err = actionUsernames(ctx, st, in.Assessments, in.Actions); err != nil {
 		return report.Report{}, err
 	}
-	if prev != nil {
+	if prev != nil && !prev.DetailsPruned { // else no changes to show: the baseline's details are gone
 		in.Previous = prev
 		if in.PreviousAssessments, err = scanAssessments(ctx, st, prev.ID); err != nil {
 			return report.Report{}, err

@@ -85,6 +85,10 @@ type Store struct {
 	DSNFile string `yaml:"dsn_file"`
 	// SecretDSN is the DSN read from the environment or dsn_file.
 	SecretDSN Secret `yaml:"-" env:"IDLINK_STORE_DSN" file:"DSNFile"`
+	// KeepRunDetails is how many runs keep their assessments and actions
+	// (one row per identity and one per action each); older runs keep their
+	// record and counts. 0 keeps every run's details.
+	KeepRunDetails int `yaml:"keep_run_details"`
 }
 
 // GraphTokenScope is the scope idlink asks Entra for: graph_scope, or the
@@ -322,7 +326,7 @@ const defaultWriteConcurrency = 4
 // Defaults returns the configuration used when a key is absent.
 func Defaults() Config {
 	return Config{
-		Store: Store{Driver: "sqlite", Path: "idlink.db"},
+		Store: Store{Driver: "sqlite", Path: "idlink.db", KeepRunDetails: 20},
 		Entra: Entra{
 			Credential:     "client-secret",
 			AuthorityHost:  "https://login.microsoftonline.com/",

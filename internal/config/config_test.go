@@ -64,6 +64,7 @@ func TestErrorsNameKeyLineAndFix(t *testing.T) {
 		{"unknown section", "stor:\n  driver: sqlite\n", nil, "stor", 1, []string{"unknown key"}},
 		{"secret in yaml", "entra:\n  client_secret: abc\n", nil, "entra.client_secret", 2, []string{"never read from the YAML", "_file"}},
 		{"bad enum", "store:\n  driver: mysql\n", nil, "store.driver", 2, []string{`"mysql" is not allowed`, "sqlite, postgres"}},
+		{"negative retention", "store:\n  keep_run_details: -1\n", nil, "store.keep_run_details", 2, []string{"negative", "0 to keep every run"}},
 		{"bad guid", "entra:\n  tenant_id: contoso\n", nil, "entra.tenant_id", 2, []string{"not a GUID", "Overview"}},
 		{"bad duration", "entra:\n  throttle_budget: soon\n", nil, "", 2, []string{"not a duration"}},
 		{"password in dsn", "store:\n  driver: postgres\n  dsn: postgres://u:pw@db/idlink\n", nil, "store.dsn", 3, []string{"password", "IDLINK_STORE_DSN"}},

@@ -45,6 +45,10 @@ func validate(c *Config) Errors {
 // validateStore checks the store section.
 func validateStore(c *Config, errs *Errors) {
 	oneOf(errs, "store.driver", c.Store.Driver, "sqlite", "postgres")
+	if c.Store.KeepRunDetails < 0 {
+		*errs = append(*errs, &Error{Key: "store.keep_run_details", Msg: fmt.Sprintf("%d is negative", c.Store.KeepRunDetails),
+			Fix: "give how many runs keep their assessments and actions (default 20), or 0 to keep every run's"})
+	}
 	switch c.Store.Driver {
 	case "sqlite":
 		if c.Store.Path == "" {

@@ -41,6 +41,9 @@ type Run struct {
 	Counts     map[string]int64
 	Note       string // e.g. "deltaLink expired: full resync"
 	Error      string
+	// DetailsPruned: the run's assessments and actions are no longer kept
+	// (store.keep_run_details); its record and counts are.
+	DetailsPruned bool
 }
 
 // Cursor is a named sync position (a Graph deltaLink, a SystemModstamp). It is

@@ -62,6 +62,10 @@ type Job struct {
 	// WriteConcurrency is how many link-write calls run at once
 	// (salesforce.write_concurrency).
 	WriteConcurrency int
+	// KeepRunDetails (store.keep_run_details): after each run, the
+	// assessments and actions of older runs go (store.RunsToPrune); 0 keeps
+	// them all.
+	KeepRunDetails int
 	// BulkThreshold (salesforce.bulk_threshold): a run with at least this
 	// many link writes hands them to the Writer in batches of this size,
 	// which the Salesforce client sends as one Bulk API 2.0 job each
@@ -192,6 +196,7 @@ func (j *Job) Run(ctx context.Context, opt Options) (Outcome, error) {
 		runErr = errors.Join(runErr, fmt.Errorf("record the run end: %w", err))
 	}
 	out.Run = run
+	j.pruneRunDetails(ctx, log)
 	if runErr != nil {
 		// The cause goes into the structured log too, not only to stderr.
 		log.Error("run finished", "status", run.Status, "took", run.FinishedAt.Sub(run.StartedAt).Round(time.Millisecond), "error", runErr.Error())
@@ -199,6 +204,23 @@ func (j *Job) Run(ctx context.Context, opt Options) (Outcome, error) {
 		log.Info("run finished", "status", run.Status, "took", run.FinishedAt.Sub(run.StartedAt).Round(time.Millisecond))
 	}
 	return out, runErr
+}
+
+// pruneRunDetails lets go of older runs' assessments and actions (a row per
+// identity and run would otherwise grow the database without end on a
+// schedule). It runs under the lease, after the run's end is recorded; a
+// failure is only logged: the next run tries again.
+func (j *Job) pruneRunDetails(ctx context.Context, log *slog.Logger) {
+	if j.KeepRunDetails <= 0 || ctx.Err() != nil {
+		return
+	}
+	pruned, err := j.Store.PruneRunDetails(ctx, j.KeepRunDetails)
+	if err != nil {
+		log.Warn("delete the details of older runs; the next run tries again", "err", err)
+	}
+	if len(pruned) > 0 {
+		log.Info("deleted the assessments and actions of older runs", "runs", len(pruned), "keep_run_details", j.KeepRunDetails)
+	}
 }
 
 func (j *Job) statusOf(err error) identity.RunStatus {

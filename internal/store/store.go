@@ -45,6 +45,9 @@ type Store interface {
 	// LatestRun returns the newest run of one of the kinds (any kind when none given).
 	LatestRun(ctx context.Context, kinds ...identity.RunKind) (identity.Run, error)
 	ListRuns(ctx context.Context, limit int) ([]identity.Run, error)
+	// PruneRunDetails deletes the assessments and actions of the runs that
+	// RunsToPrune names for keep, keeping their records; it returns them.
+	PruneRunDetails(ctx context.Context, keep int) ([]int64, error)
 
 	// Entra snapshot. A non-nil cursor is stored in the same transaction.
 	UpsertEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser, cursor *identity.Cursor) error

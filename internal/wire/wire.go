@@ -224,6 +224,7 @@ func NewJob(cfg config.Config, st store.Store, log *slog.Logger, in Instruments)
 		Writer:           in.Writer(p.sf),
 		WriteConcurrency: cfg.Salesforce.WriteConcurrency,
 		BulkThreshold:    cfg.Salesforce.BulkThreshold,
+		KeepRunDetails:   cfg.Store.KeepRunDetails,
 		Log:              log,
 		Scratch:          scratchStore,
 		Throttled:        isThrottled,

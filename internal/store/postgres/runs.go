@@ -140,7 +140,7 @@ func nonNilCounts(m map[string]int64) map[string]int64 {
 	return m
 }
 
-const runCols = "id, kind, status, holder, started_at, finished_at, counts, note, error"
+const runCols = "id, kind, status, holder, started_at, finished_at, counts, note, error, details_pruned"
 
 func scanRun(row pgx.Row) (identity.Run, error) {
 	var (
@@ -149,7 +149,7 @@ func scanRun(row pgx.Row) (identity.Run, error) {
 		finished     *time.Time
 		counts       string
 	)
-	if err := row.Scan(&r.ID, &kind, &status, &r.Holder, &r.StartedAt, &finished, &counts, &r.Note, &r.Error); err != nil {
+	if err := row.Scan(&r.ID, &kind, &status, &r.Holder, &r.StartedAt, &finished, &counts, &r.Note, &r.Error, &r.DetailsPruned); err != nil {
 		return r, err
 	}
 	r.Kind, r.Status = identity.RunKind(kind), identity.RunStatus(status)
@@ -281,4 +281,31 @@ func insertAudit(ctx context.Context, tx pgx.Tx, e identity.AuditEvent) error {
 	_, err := tx.Exec(ctx, `INSERT INTO audit_events (run_id, at, actor, kind, target, detail) VALUES ($1, $2, $3, $4, $5, $6)`,
 		nullRun(e.RunID), utc(e.At), e.Actor, e.Kind, e.Target, e.Detail)
 	return err
+}
+
+// PruneRunDetails deletes the assessments and actions of the runs
+// store.RunsToPrune names, one transaction per run, and marks them; it
+// returns the runs pruned.
+func (s *Store) PruneRunDetails(ctx context.Context, keep int) ([]int64, error) {
+	runs, err := s.ListRuns(ctx, 0)
+	if err != nil {
+		return nil, err
+	}
+	var done []int64
+	for _, id := range store.RunsToPrune(runs, keep) {
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			for _, q := range []string{"DELETE FROM run_assessments WHERE run_id = $1", "DELETE FROM run_actions WHERE run_id = $1",
+				"UPDATE runs SET details_pruned = true WHERE id = $1"} {
+				if _, err := tx.Exec(ctx, q, id); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return done, fmt.Errorf("postgres: prune the details of run %d: %w", id, err)
+		}
+		done = append(done, id)
+	}
+	return done, nil
 }

@@ -144,7 +144,7 @@ func nonNilCounts(m map[string]int64) map[string]int64 {
 	return m
 }
 
-const runCols = "id, kind, status, holder, started_at, finished_at, counts, note, error"
+const runCols = "id, kind, status, holder, started_at, finished_at, counts, note, error, details_pruned"
 
 func scanRun(sc interface{ Scan(...any) error }) (identity.Run, error) {
 	var (
@@ -154,7 +154,7 @@ func scanRun(sc interface{ Scan(...any) error }) (identity.Run, error) {
 		finished     sql.NullString
 		counts       string
 	)
-	if err := sc.Scan(&r.ID, &kind, &status, &r.Holder, &started, &finished, &counts, &r.Note, &r.Error); err != nil {
+	if err := sc.Scan(&r.ID, &kind, &status, &r.Holder, &started, &finished, &counts, &r.Note, &r.Error, &r.DetailsPruned); err != nil {
 		return r, err
 	}
 	r.Kind, r.Status = identity.RunKind(kind), identity.RunStatus(status)
@@ -306,4 +306,31 @@ func insertAudit(ctx context.Context, tx *sql.Tx, e identity.AuditEvent) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO audit_events (run_id, at, actor, kind, target, detail) VALUES (?, ?, ?, ?, ?, ?)`,
 		nullRun(e.RunID), fmtTime(e.At), e.Actor, e.Kind, e.Target, e.Detail)
 	return err
+}
+
+// PruneRunDetails deletes the assessments and actions of the runs
+// store.RunsToPrune names, one transaction per run, and marks them; it
+// returns the runs pruned.
+func (s *Store) PruneRunDetails(ctx context.Context, keep int) ([]int64, error) {
+	runs, err := s.ListRuns(ctx, 0)
+	if err != nil {
+		return nil, err
+	}
+	var done []int64
+	for _, id := range store.RunsToPrune(runs, keep) {
+		err := s.write(ctx, func(tx *sql.Tx) error {
+			for _, q := range []string{"DELETE FROM run_assessments WHERE run_id = ?", "DELETE FROM run_actions WHERE run_id = ?",
+				"UPDATE runs SET details_pruned = 1 WHERE id = ?"} {
+				if _, err := tx.ExecContext(ctx, q, id); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return done, fmt.Errorf("sqlite: prune the details of run %d: %w", id, err)
+		}
+		done = append(done, id)
+	}
+	return done, nil
 }

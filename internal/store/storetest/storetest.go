@@ -59,6 +59,7 @@ func Run(t *testing.T, open Opener) {
 		{"Decisions", testDecisions},
 		{"Assessments", testAssessments},
 		{"Actions", testActions},
+		{"RunDetailsRetention", testRunDetailsRetention},
 		{"Audit", testAudit},
 		{"ScanStopsOnError", testScanStopsOnError},
 		{"WriteDuringScan", testWriteDuringScan},
@@ -1039,6 +1040,52 @@ func testActions(t *testing.T, s store.Store) {
 	}
 	if got, err := s.ListActions(ctx, r.ID+1000); err != nil || len(got) != 0 {
 		t.Fatalf("ListActions(other run) = %v, %v", got, err)
+	}
+}
+
+// testRunDetailsRetention: PruneRunDetails deletes the assessments and
+// actions of the runs store.RunsToPrune names and marks them, keeps their
+// records and counts, and leaves every other run's details alone.
+func testRunDetailsRetention(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	var ids []int64
+	for i, st := range []identity.RunStatus{identity.StatusSucceeded, identity.StatusSucceeded, identity.StatusFailed, identity.StatusSucceeded, identity.StatusSucceeded} {
+		r := startRun(t, s, identity.KindRun)
+		must(t, s.SaveAssessments(ctx, r.ID, []identity.Assessment{{Provider: "P", Situation: identity.Linked, ObjectID: oid(i), Subject: "s"}}))
+		must(t, s.SaveActions(ctx, r.ID, []identity.ActionRecord{{Seq: 1, Action: identity.Action{Kind: identity.ActionFlag, Flag: "orphan"}, State: "planned"}}))
+		r.Status, r.Counts = st, map[string]int64{"situation.linked": int64(i + 1)}
+		must(t, s.FinishRun(ctx, r))
+		ids = append(ids, r.ID)
+	}
+	details := func(id int64) (int, int) {
+		n := 0
+		must(t, s.ScanAssessments(ctx, id, func(identity.Assessment) error { n++; return nil }))
+		acts, err := s.ListActions(ctx, id)
+		must(t, err)
+		return n, len(acts)
+	}
+	pruned, err := s.PruneRunDetails(ctx, 2)
+	must(t, err)
+	if want := []int64{ids[0], ids[1], ids[2]}; fmt.Sprint(pruned) != fmt.Sprint(want) {
+		t.Fatalf("pruned %v, want %v (keep 2: the two newest, which are also the two newest successes)", pruned, want)
+	}
+	for i, id := range ids {
+		r, err := s.GetRun(ctx, id)
+		must(t, err)
+		as, acts := details(id)
+		gone := i < 3
+		if r.DetailsPruned != gone || (as == 0) != gone || (acts == 0) != gone {
+			t.Errorf("run %d: pruned mark %v, %d assessments, %d actions; want pruned %v", id, r.DetailsPruned, as, acts, gone)
+		}
+		if r.Counts["situation.linked"] != int64(i+1) {
+			t.Errorf("run %d lost its counts: %v", id, r.Counts)
+		}
+	}
+	if again, err := s.PruneRunDetails(ctx, 2); err != nil || len(again) != 0 {
+		t.Fatalf("pruning again: %v, %v", again, err)
+	}
+	if none, err := s.PruneRunDetails(ctx, 0); err != nil || len(none) != 0 {
+		t.Fatalf("keep 0 pruned %v, %v", none, err)
 	}
 }
 

@@ -1,0 +1,43 @@
+package store
+
+import "github.com/idlinkhq/idlink/internal/identity"
+
+// RunsToPrune is the retention rule of run details (assessments and
+// actions): it returns the runs whose details go, oldest first. Kept are the
+// newest keep runs, the two newest successful runs and backfills (a report
+// shows the changes since the previous successful run), and every run held
+// after the newest successful one (an admin may still override it). A run's
+// own record, with its counts, always stays: the report's trends use it.
+// runs are newest first, as ListRuns returns them; keep 0 prunes nothing.
+// Every backend applies this one rule.
+func RunsToPrune(runs []identity.Run, keep int) []int64 {
+	if keep <= 0 {
+		return nil
+	}
+	kept := map[int64]bool{}
+	for i, r := range runs {
+		if i < keep {
+			kept[r.ID] = true
+		}
+	}
+	successes := 0
+	for _, r := range runs {
+		if successes == 2 {
+			break
+		}
+		switch {
+		case r.Status == identity.StatusSucceeded && (r.Kind == identity.KindRun || r.Kind == identity.KindBackfill):
+			kept[r.ID] = true
+			successes++
+		case r.Status == identity.StatusHeld && successes == 0:
+			kept[r.ID] = true
+		}
+	}
+	var out []int64
+	for i := len(runs) - 1; i >= 0; i-- {
+		if r := runs[i]; !kept[r.ID] && !r.DetailsPruned && r.Status != identity.StatusRunning {
+			out = append(out, r.ID)
+		}
+	}
+	return out
+}
