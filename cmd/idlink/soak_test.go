@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -180,15 +181,29 @@ func soakMutate(t *testing.T, h *harness, c int) {
 	if len(obs) > 0 {
 		h.importObservations(fmt.Sprintf("soak-%d.csv", c), obs)
 	}
+	// The scenario keeps the expected state; the simulator serves it (the
+	// scenario's mutators do not reach the running simulator by themselves).
+	es := h.w.Entra
 	for k := range 3 {
 		u := sw.Entra[(c*97+k*31)%n]
+		var err error
 		switch {
 		case k == 0 && u.Active():
-			_ = sw.Disable(u.ObjectID)
-		case k == 1 && !u.AccountEnabled:
-			_ = sw.Enable(u.ObjectID)
+			if err = sw.Disable(u.ObjectID); err == nil {
+				err = es.UpdateUser(u.ObjectID, func(e *identity.EntraUser) { e.AccountEnabled = false })
+			}
+		case k == 1 && !u.AccountEnabled && u.Deleted == identity.NotDeleted:
+			if err = sw.Enable(u.ObjectID); err == nil {
+				err = es.UpdateUser(u.ObjectID, func(e *identity.EntraUser) { e.AccountEnabled = true })
+			}
 		case k == 2 && u.Active():
-			_ = sw.RenameUPN(u.ObjectID, fmt.Sprintf("renamed%d.%s", c, u.UPN))
+			upn := fmt.Sprintf("renamed%d.%s", c, u.UPN)
+			if err = sw.RenameUPN(u.ObjectID, upn); err == nil {
+				err = es.UpdateUser(u.ObjectID, func(e *identity.EntraUser) { e.UPN = upn })
+			}
+		}
+		if err != nil && !errors.Is(err, scenario.ErrConflict) {
+			t.Fatalf("cycle %d: change %s: %v", c, u.ObjectID, err)
 		}
 	}
 }
