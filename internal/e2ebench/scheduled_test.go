@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"testing"
@@ -41,6 +43,18 @@ type jobResult struct {
 }
 
 func jobChild(kind, cfgPath string) error {
+	if dir := os.Getenv("IDLINK_BENCH_CPUPROFILE_DIR"); dir != "" {
+		// One profile per run kind, to see where a run's CPU goes.
+		f, err := os.Create(filepath.Join(dir, kind+".cpu.pprof"))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	start := time.Now()
 	res, err := runJob(kind, cfgPath)
 	res.WallSeconds = time.Since(start).Seconds()
@@ -133,7 +147,7 @@ const (
 // TestScheduledRunReport measures what a scheduled run costs when few users
 // changed: a backfill of IDLINK_BENCH_USERS users (default 100,000), then
 // IDLINK_BENCH_CHANGES changes in the tenant (default 1,000), then one run,
-// each in its own process. It prints both runs' wall time, CPU time and peak
+// each in its own process (IDLINK_BENCH_CPUPROFILE_DIR: a CPU profile of each). It prints both runs' wall time, CPU time and peak
 // RSS, and fails when the run takes more than 5 % of the backfill's CPU or
 // more than 200 MiB. Opt-in: IDLINK_BENCH_SCHEDULED=1.
 func TestScheduledRunReport(t *testing.T) {
