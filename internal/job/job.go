@@ -124,37 +124,8 @@ func (j *Job) Run(ctx context.Context, opt Options) (Outcome, error) {
 	if err != nil {
 		return out, fmt.Errorf("take the run lease: %w", err)
 	}
-	// The lease is renewed in the background; losing it stops the run.
-	runCtx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(opt.LeaseTTL / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-runCtx.Done():
-				return
-			case <-t.C:
-				if err := lease.Renew(runCtx); err != nil {
-					cancel(fmt.Errorf("lost the run lease: %w", err))
-					return
-				}
-			}
-		}
-	}()
-	defer func() {
-		cancel(nil)
-		wg.Wait()
-		// Release with a fresh context: the run's may be cancelled by a signal.
-		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer rcancel()
-		if err := lease.Release(rctx); err != nil {
-			j.Log.Warn("release the run lease", "err", err)
-		}
-	}()
+	runCtx, release := j.holdLease(ctx, lease, opt.LeaseTTL)
+	defer release()
 
 	j.closeInterrupted(runCtx)
 	kind := opt.Kind
@@ -182,28 +153,66 @@ func (j *Job) Run(ctx context.Context, opt Options) (Outcome, error) {
 		runErr = fmt.Errorf("%w (%v)", runErr, cause)
 	}
 
-	run = out.Run
+	out.Run, runErr = j.finish(ctx, log, out.Run, counts, runErr)
+	return out, runErr
+}
+
+// holdLease renews the lease in the background while the run works; losing
+// it cancels the returned context with the cause. release stops renewing
+// and gives the lease back.
+func (j *Job) holdLease(ctx context.Context, lease store.Lease, ttl time.Duration) (context.Context, func()) {
+	runCtx, cancel := context.WithCancelCause(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(ttl / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-t.C:
+				if err := lease.Renew(runCtx); err != nil {
+					cancel(fmt.Errorf("lost the run lease: %w", err))
+					return
+				}
+			}
+		}
+	})
+	return runCtx, func() {
+		cancel(nil)
+		wg.Wait()
+		// Release with a fresh context: the run's may be cancelled by a signal.
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer rcancel()
+		if err := lease.Release(rctx); err != nil {
+			j.Log.Warn("release the run lease", "err", err)
+		}
+	}
+}
+
+// finish records the run's end (even when it was interrupted), lets go of
+// older runs' details and logs the outcome.
+func (j *Job) finish(ctx context.Context, log *slog.Logger, run identity.Run, counts map[string]int64, runErr error) (identity.Run, error) {
 	run.Counts = counts
 	run.FinishedAt = time.Now().UTC()
 	run.Status = j.statusOf(runErr)
 	if runErr != nil {
 		run.Error = runErr.Error()
 	}
-	// Record the end even when the run was interrupted.
 	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer fcancel()
 	if err := j.Store.FinishRun(fctx, run); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("record the run end: %w", err))
 	}
-	out.Run = run
 	j.pruneRunDetails(ctx, log)
+	took := run.FinishedAt.Sub(run.StartedAt).Round(time.Millisecond)
 	if runErr != nil {
 		// The cause goes into the structured log too, not only to stderr.
-		log.Error("run finished", "status", run.Status, "took", run.FinishedAt.Sub(run.StartedAt).Round(time.Millisecond), "error", runErr.Error())
+		log.Error("run finished", "status", run.Status, "took", took, "error", runErr.Error())
 	} else {
-		log.Info("run finished", "status", run.Status, "took", run.FinishedAt.Sub(run.StartedAt).Round(time.Millisecond))
+		log.Info("run finished", "status", run.Status, "took", took)
 	}
-	return out, runErr
+	return run, runErr
 }
 
 // pruneRunDetails lets go of older runs' assessments and actions (a row per
