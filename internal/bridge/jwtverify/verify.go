@@ -166,7 +166,28 @@ func (is *Issuer) prepare(opt Options) error {
 		}
 		is.audiences[a] = true
 	}
-	for _, seg := range strings.Split(u.Path, "/") {
+	if err := is.prepareTenants(u.Path); err != nil {
+		return err
+	}
+	is.parties = map[string]bool{}
+	for _, p := range is.AuthorizedParties {
+		is.parties[p] = true
+	}
+	is.validator = jwt.NewValidator(
+		jwt.WithIssuer(is.Issuer),
+		jwt.WithAudience(is.Audiences...),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(opt.Leeway),
+		jwt.WithTimeFunc(opt.Now),
+	)
+	return nil
+}
+
+// prepareTenants reads the tenant GUID of the issuer URL's path (Entra ID v2,
+// B2C) and checks the allowed tenants and the tid policy against it.
+func (is *Issuer) prepareTenants(issuerPath string) error {
+	for _, seg := range strings.Split(issuerPath, "/") {
 		if g, ok := identity.NormalizeGUID(seg); ok {
 			is.issuerTID = g
 			break
@@ -199,18 +220,6 @@ func (is *Issuer) prepare(opt Options) error {
 	if is.TenantClaim == TenantOptional && is.issuerTID == "" {
 		return errors.New("tenant claim policy optional needs the tenant GUID in the issuer URL (as Azure AD B2C issuers have)")
 	}
-	is.parties = map[string]bool{}
-	for _, p := range is.AuthorizedParties {
-		is.parties[p] = true
-	}
-	is.validator = jwt.NewValidator(
-		jwt.WithIssuer(is.Issuer),
-		jwt.WithAudience(is.Audiences...),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithLeeway(opt.Leeway),
-		jwt.WithTimeFunc(opt.Now),
-	)
 	return nil
 }
 
