@@ -276,8 +276,8 @@ func TestUpsertPartialFailure(t *testing.T) {
 	}
 	// Round trip: what was written reads back as identity.Link.
 	st, run := openStore(t)
-	if n, err := c.ReadRemoteLinks(ctx, st, run); err != nil || n != 447 {
-		t.Fatalf("read back %d: %v", n, err)
+	if n, gone, err := c.ReadRemoteLinks(ctx, st, run); err != nil || n != 447 || gone != 0 {
+		t.Fatalf("read back %d (%d gone): %v", n, gone, err)
 	}
 	var back identity.Link
 	_ = st.ScanRemoteLinks(ctx, func(l identity.Link) error {
@@ -290,6 +290,23 @@ func TestUpsertPartialFailure(t *testing.T) {
 	if back.SalesforceUserID != w.SalesforceUserID || back.ObjectID != w.ObjectID || back.Rule != w.Rule || back.Status != w.Status || back.Provider != w.Provider || back.UpdatedAt.IsZero() {
 		t.Errorf("read back %+v, wrote %+v", back, w)
 	}
+	// A record an admin deleted leaves the snapshot at the next complete read.
+	if !srv.Org.DeleteIdentityLink("sub-0008") {
+		t.Fatal("no Identity_Link__c sub-0008 to delete")
+	}
+	run2, err := st.StartRun(ctx, identity.KindRun, "test-host/1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, gone, err := c.ReadRemoteLinks(ctx, st, run2.ID); err != nil || n != 446 || gone != 1 {
+		t.Fatalf("read after a deletion: %d read, %d gone: %v", n, gone, err)
+	}
+	_ = st.ScanRemoteLinks(ctx, func(l identity.Link) error {
+		if l.Subject == "sub-0008" {
+			t.Error("the deleted Identity_Link__c is still in the snapshot")
+		}
+		return nil
+	})
 	// Revoking keeps the user and records the reason.
 	rv := links[7]
 	rv.Status, rv.Reason = identity.LinkRevoked, "deprovisioned"

@@ -28,6 +28,7 @@ type AccountLinkSink interface {
 // RemoteLinkSink receives Identity_Link__c pages; store.Store satisfies it.
 type RemoteLinkSink interface {
 	UpsertRemoteLinks(ctx context.Context, runID int64, links []identity.Link) error
+	MarkRemoteLinksNotSeen(ctx context.Context, runID int64) (int64, error)
 }
 
 // Sink is all three; store.Store satisfies it.
@@ -60,6 +61,9 @@ type ReadStats struct {
 	RemoteLinks  int
 	// NotSeen is the number of account links dropped from the snapshot.
 	NotSeen int64
+	// RemoteLinksGone is the number of Identity_Link__c rows dropped from
+	// the snapshot: deleted in Salesforce since the last read.
+	RemoteLinksGone int64
 	// Notes are warnings for the run record and the admin: a provider that
 	// read no links while others have some, a provider read by name because
 	// AuthProvider could not be queried.
@@ -101,7 +105,7 @@ func (c *Client) ReadAll(ctx context.Context, sink Sink, runID int64, mode ReadM
 		return err
 	})
 	read(func() (err error) {
-		st.RemoteLinks, err = c.ReadRemoteLinks(ctx, sink, runID)
+		st.RemoteLinks, st.RemoteLinksGone, err = c.ReadRemoteLinks(ctx, sink, runID)
 		return err
 	})
 	wg.Wait()
@@ -444,10 +448,13 @@ type remoteLinkRecord struct {
 
 const remoteLinkFields = "Id, Subject__c, User__c, Entra_Object_Id__c, Tenant_Id__c, Provider__c, Match_Rule__c, Status__c, Revoke_Reason__c, Last_Reconciled__c, Store_Id__c"
 
-// ReadRemoteLinks streams every Identity_Link__c record into sink.
-func (c *Client) ReadRemoteLinks(ctx context.Context, sink RemoteLinkSink, runID int64) (int, error) {
+// ReadRemoteLinks streams every Identity_Link__c record into sink, then
+// drops from it the records this complete read did not return: a record an
+// admin deleted must not stay in the snapshot, where the plan would take the
+// person's link for written and never write it again.
+func (c *Client) ReadRemoteLinks(ctx context.Context, sink RemoteLinkSink, runID int64) (n int, gone int64, err error) {
 	batch := make([]identity.Link, 0, c.cfg.QueryBatchSize)
-	n, err := queryEach(ctx, c, "SELECT "+remoteLinkFields+" FROM Identity_Link__c", func(recs []remoteLinkRecord, _ bool) error {
+	n, err = queryEach(ctx, c, "SELECT "+remoteLinkFields+" FROM Identity_Link__c", func(recs []remoteLinkRecord, _ bool) error {
 		batch = batch[:0]
 		for _, r := range recs {
 			l, err := r.toLink()
@@ -465,9 +472,12 @@ func (c *Client) ReadRemoteLinks(ctx context.Context, sink RemoteLinkSink, runID
 		return nil
 	})
 	if err != nil {
-		return n, fmt.Errorf("read Identity_Link__c: %w", err)
+		return n, 0, fmt.Errorf("read Identity_Link__c: %w", err)
 	}
-	return n, nil
+	if gone, err = sink.MarkRemoteLinksNotSeen(ctx, runID); err != nil {
+		return n, 0, fmt.Errorf("drop deleted Identity_Link__c rows: %w", err)
+	}
+	return n, gone, nil
 }
 
 func (r remoteLinkRecord) toLink() (identity.Link, error) {

@@ -66,6 +66,8 @@ type Store interface {
 	UpsertAccountLinks(ctx context.Context, runID int64, links []identity.ThirdPartyAccountLink) error
 	// MarkAccountLinksNotSeen drops from the snapshot the account links a complete read by runID did not see.
 	MarkAccountLinksNotSeen(ctx context.Context, runID int64) (int64, error)
+	// MarkRemoteLinksNotSeen drops from the snapshot the Identity_Link__c rows a complete read by runID did not see.
+	MarkRemoteLinksNotSeen(ctx context.Context, runID int64) (int64, error)
 	ScanAccountLinks(ctx context.Context, fn func(identity.ThirdPartyAccountLink) error) error
 	UpsertRemoteLinks(ctx context.Context, runID int64, links []identity.Link) error
 	ScanRemoteLinks(ctx context.Context, fn func(identity.Link) error) error

@@ -180,7 +180,8 @@ func (s sfSource) Sync(ctx context.Context, st store.Store, runID int64, full bo
 	err = tlsHint(err, "salesforce.ca_bundle_file")
 	return job.SyncResult{Note: strings.Join(r.Notes, "; "), Counts: map[string]int64{
 		"users": int64(r.Users), "account_links": int64(r.AccountLinks), "identity_links": int64(r.RemoteLinks), "account_links_gone": r.NotSeen,
-		"api_requests": after.APIRequests - before.APIRequests, "token_requests": after.TokenRequests - before.TokenRequests,
+		"identity_links_gone": r.RemoteLinksGone,
+		"api_requests":        after.APIRequests - before.APIRequests, "token_requests": after.TokenRequests - before.TokenRequests,
 	}}, err
 }
 

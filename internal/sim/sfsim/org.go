@@ -84,6 +84,8 @@ type Org struct {
 	tpalRemoved []int32
 	links       table[identityLinkRow]
 	linkBySub   map[string]int32
+	// linksRemoved logs deleted Identity_Link__c row indexes, as tpalRemoved.
+	linksRemoved []int32
 
 	authProviders    map[string]authProviderRow // by developer name
 	authProviderList []string                   // developer names in insertion order
@@ -395,6 +397,25 @@ func (r identityLinkRow) toIdentityLink() IdentityLink {
 		l.LastReconciled = time.UnixMilli(r.lastReconciled).UTC()
 	}
 	return l
+}
+
+// DeleteIdentityLink deletes the Identity_Link__c with this Subject__c, as
+// an admin can in Setup or with Data Loader (the record goes to the Recycle
+// Bin, and SOQL no longer returns it). It reports whether there was one.
+func (o *Org) DeleteIdentityLink(subject string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	i, ok := o.linkBySub[subject]
+	if !ok {
+		return false
+	}
+	o.linksRemoved = append(o.linksRemoved, i)
+	delete(o.linkBySub, subject)
+	o.links.rows = append(o.links.rows[:i], o.links.rows[i+1:]...)
+	for j := int(i); j < len(o.links.rows); j++ {
+		o.linkBySub[o.links.rows[j].subject] = int32(j)
+	}
+	return true
 }
 
 // IdentityLinks returns every Identity_Link__c, ordered by Subject__c.

@@ -58,7 +58,8 @@ type sobject struct {
 	idSorted func(o *Org) bool
 	get      func(o *Org, row int32, fi int) value
 	// removed, for objects whose rows can be deleted, is the log of deleted
-	// row indexes (Org.tpalRemoved); nil when rows are never deleted.
+	// row indexes (Org.tpalRemoved, Org.linksRemoved); nil when rows are
+	// never deleted.
 	removed func(o *Org) []int32
 	// pageCap and chainCap bound the rows a query chain returns (0 = none).
 	pageCap, chainCap int
@@ -176,6 +177,7 @@ func init() {
 	accountLinkObject.pageCap, accountLinkObject.chainCap = 500, 2500
 	identityLinkObject.rowCount = func(o *Org) int { return len(o.links.rows) }
 	identityLinkObject.idSorted = func(o *Org) bool { return o.links.idSorted }
+	identityLinkObject.removed = func(o *Org) []int32 { return o.linksRemoved }
 	identityLinkObject.get = func(o *Org, row int32, fi int) value {
 		r := &o.links.rows[row]
 		switch fi {

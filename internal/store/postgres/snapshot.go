@@ -453,6 +453,16 @@ func (s *Store) UpsertRemoteLinks(ctx context.Context, runID int64, links []iden
 	return nil
 }
 
+// MarkRemoteLinksNotSeen removes from the snapshot the Identity_Link__c rows
+// that runID's complete read did not see (someone deleted them in Salesforce).
+func (s *Store) MarkRemoteLinksNotSeen(ctx context.Context, runID int64) (int64, error) {
+	tag, err := s.pool.Exec(ctx, "DELETE FROM remote_links WHERE last_seen_run <> $1", runID)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: drop Identity_Link__c rows not seen by run %d: %w", runID, err)
+	}
+	return tag.RowsAffected(), nil
+}
+
 // ScanRemoteLinks streams the Identity_Link__c snapshot in (provider, subject) order.
 func (s *Store) ScanRemoteLinks(ctx context.Context, fn func(identity.Link) error) error {
 	return scanAll(ctx, s.pool, "remote links", "SELECT "+linkCols+", store_id FROM remote_links ORDER BY provider, subject", nil, scanRemoteLink, fn)

@@ -639,6 +639,17 @@ func testRemoteLinks(t *testing.T, s store.Store) {
 	if err := s.UpsertRemoteLinks(ctx, r.ID, []identity.Link{{Provider: "EntraOIDC"}}); err == nil {
 		t.Fatal("UpsertRemoteLinks accepted a link without subject")
 	}
+	// A later complete read that no longer returns Sub-A (deleted in
+	// Salesforce) drops it; sub-b, read again unchanged, stays.
+	r2 := startRun(t, s, identity.KindRun)
+	must(t, s.UpsertRemoteLinks(ctx, r2.ID, in[:1]))
+	n, err := s.MarkRemoteLinksNotSeen(ctx, r2.ID)
+	must(t, err)
+	got = got[:0]
+	must(t, s.ScanRemoteLinks(ctx, func(l identity.Link) error { got = append(got, l); return nil }))
+	if n != 1 || len(got) != 1 || got[0].Subject != "sub-b" {
+		t.Fatalf("MarkRemoteLinksNotSeen = %d, left %+v; want 1 dropped and sub-b left", n, got)
+	}
 }
 
 func obs(sub, o string, at time.Time) identity.Observation {
