@@ -400,8 +400,12 @@ func (r identityLinkRow) toIdentityLink() IdentityLink {
 }
 
 // DeleteIdentityLink deletes the Identity_Link__c with this Subject__c, as
-// an admin can in Setup or with Data Loader (the record goes to the Recycle
-// Bin, and SOQL no longer returns it). It reports whether there was one.
+// an admin can in Setup or with Data Loader. The record goes to the Recycle
+// Bin, and the query resource no longer returns it: "the Query resource will
+// automatically filter out items that have been deleted"
+// (https://developer.salesforce.com/docs/platform/api-rest/guide/dome-queryall.html);
+// an upsert by Subject__c then creates a new record. It reports whether
+// there was one.
 func (o *Org) DeleteIdentityLink(subject string) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
