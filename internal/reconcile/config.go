@@ -124,6 +124,27 @@ type Config struct {
 // defaults: internal/config owns every one, so an empty setting here is a
 // mistake of the caller, not a request for a default.
 func (c Config) Validate() error {
+	errs := c.providerErrors()
+	errs = append(errs, c.ruleErrors()...)
+	for i, rw := range c.UPNRewrites {
+		if !strings.HasPrefix(rw.From, "@") || !strings.HasPrefix(rw.To, "@") || len(rw.From) < 2 || len(rw.To) < 2 {
+			errs = append(errs, fmt.Errorf("upn_rewrites[%d] %q -> %q: both sides must be a domain suffix starting with @, e.g. @contoso.com -> @contoso.com.uat", i, rw.From, rw.To))
+		}
+	}
+	switch c.Orphans {
+	case OrphansProvisioned, OrphansAll:
+	default: // including "": the scope is a choice, not a default
+		errs = append(errs, fmt.Errorf("orphan scope %q is unknown: use provisioned or all", c.Orphans))
+	}
+	if err := c.Limits.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// providerErrors: at least one provider, each named once, with a known
+// strategy (and a valid recipe for pairwise).
+func (c Config) providerErrors() []error {
 	var errs []error
 	if len(c.Providers) == 0 {
 		errs = append(errs, errors.New("no OIDC provider configured: add one under providers (name = the Auth. Provider's developer name)"))
@@ -148,6 +169,13 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: strategy %q is unknown: use object-id, pairwise or observed", where, p.Strategy))
 		}
 	}
+	return errs
+}
+
+// ruleErrors: match rules oid and/or upn, each once (email never links),
+// and auto-link rules among them.
+func (c Config) ruleErrors() []error {
+	var errs []error
 	ruleSeen := map[identity.Rule]bool{}
 	for _, r := range c.Rules {
 		switch r {
@@ -162,6 +190,9 @@ func (c Config) Validate() error {
 		}
 		ruleSeen[r] = true
 	}
+	if len(c.Rules) == 0 {
+		errs = append(errs, errors.New("no match rule: use oid and/or upn"))
+	}
 	for _, r := range c.AutoLink {
 		switch r {
 		case identity.RuleObjectID, identity.RuleUPN:
@@ -174,21 +205,5 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("auto-link rule %q is unknown: use oid and/or upn", r))
 		}
 	}
-	for i, rw := range c.UPNRewrites {
-		if !strings.HasPrefix(rw.From, "@") || !strings.HasPrefix(rw.To, "@") || len(rw.From) < 2 || len(rw.To) < 2 {
-			errs = append(errs, fmt.Errorf("upn_rewrites[%d] %q -> %q: both sides must be a domain suffix starting with @, e.g. @contoso.com -> @contoso.com.uat", i, rw.From, rw.To))
-		}
-	}
-	switch c.Orphans {
-	case OrphansProvisioned, OrphansAll:
-	default: // including "": the scope is a choice, not a default
-		errs = append(errs, fmt.Errorf("orphan scope %q is unknown: use provisioned or all", c.Orphans))
-	}
-	if len(c.Rules) == 0 {
-		errs = append(errs, errors.New("no match rule: use oid and/or upn"))
-	}
-	if err := c.Limits.Validate(); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
+	return errs
 }
