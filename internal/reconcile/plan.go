@@ -392,9 +392,22 @@ func (p *planner) gone(e *entraRec, m matchRes) {
 	if e.flags&eSoftDeleted != 0 {
 		why = "Entra user deleted (in the recycle bin, restorable for 30 days)"
 	}
-	// Salesforce users that speak for this identity: its match candidates and
-	// the targets of its observed subjects' ThirdPartyAccountLink rows.
-	var accounts []int32
+	accounts, active := p.goneAccounts(e, m)
+	quiet := true
+	for pi := range p.cfg.Providers {
+		if p.deprovision(pi, e, accounts, active, why) {
+			quiet = false
+		}
+	}
+	if quiet {
+		p.counts["entra.quiet"]++
+	}
+}
+
+// goneAccounts are the Salesforce users that speak for a gone identity (its
+// match candidates and the targets of its observed subjects'
+// ThirdPartyAccountLink rows), and the active ones among them by id.
+func (p *planner) goneAccounts(e *entraRec, m matchRes) (accounts, active []int32) {
 	if m.dispute == disputeNone {
 		if m.sf >= 0 {
 			accounts = append(accounts, m.sf)
@@ -413,7 +426,6 @@ func (p *planner) gone(e *entraRec, m matchRes) {
 			}
 		}
 	}
-	var active []int32
 	for _, j := range accounts {
 		p.accounted[j] = true
 		if p.s.sf[j].active {
@@ -421,40 +433,41 @@ func (p *planner) gone(e *entraRec, m matchRes) {
 		}
 	}
 	slices.SortFunc(active, func(a, b int32) int { return strings.Compare(p.s.sf[a].id, p.s.sf[b].id) })
-	quiet := true
-	for pi, pc := range p.cfg.Providers {
-		ps := p.provs[pi]
-		p.goneLive = p.liveLinks(ps, e.oid, p.goneLive)
-		live := slices.DeleteFunc(p.goneLive, func(ls linkState) bool { return p.takenOver[pi][ls.sub] })
-		if len(live) == 0 && len(active) == 0 {
-			continue
-		}
-		quiet = false
-		a := identity.Assessment{Provider: pc.Name, Situation: identity.Deprovisioned, ObjectID: e.oid, UPN: e.upn}
-		if len(accounts) > 0 {
-			a.SalesforceUserID, a.SalesforceUsername = p.s.sf[accounts[0]].id, p.s.sf[accounts[0]].username
-		}
-		for _, ls := range live {
-			p.revoke(pc.Name, ls, why)
-			a.Subject = ls.sub
-		}
-		switch {
-		case len(live) > 0 && len(active) > 0:
-			a.Detail = why + ": link revoked; Salesforce user " + p.sfLabels(active) + " is still active (Entra provisioning should deactivate it)"
-		case len(live) > 0:
-			a.Detail = why + ": link revoked"
-		default:
-			a.Detail = why + ": no link; Salesforce user " + p.sfLabels(active) + " is still active (Entra provisioning should deactivate it)"
-		}
-		for _, j := range active {
-			p.flag(FlagAccountActive, identity.Link{Provider: pc.Name, SalesforceUserID: p.s.sf[j].id, ObjectID: e.oid, TenantID: e.tid},
-				why+" but Salesforce user "+p.s.sf[j].id+" is active")
-		}
-		p.assess(a)
+	return accounts, active
+}
+
+// deprovision assesses a gone identity under provider pi: its live links
+// are revoked (unless an active user took them over), and Salesforce users
+// still active are flagged. It reports whether there was anything to say.
+func (p *planner) deprovision(pi int, e *entraRec, accounts, active []int32, why string) bool {
+	pc, ps := &p.cfg.Providers[pi], p.provs[pi]
+	p.goneLive = p.liveLinks(ps, e.oid, p.goneLive)
+	live := slices.DeleteFunc(p.goneLive, func(ls linkState) bool { return p.takenOver[pi][ls.sub] })
+	if len(live) == 0 && len(active) == 0 {
+		return false
 	}
-	if quiet {
-		p.counts["entra.quiet"]++
+	a := identity.Assessment{Provider: pc.Name, Situation: identity.Deprovisioned, ObjectID: e.oid, UPN: e.upn}
+	if len(accounts) > 0 {
+		a.SalesforceUserID, a.SalesforceUsername = p.s.sf[accounts[0]].id, p.s.sf[accounts[0]].username
 	}
+	for _, ls := range live {
+		p.revoke(pc.Name, ls, why)
+		a.Subject = ls.sub
+	}
+	switch {
+	case len(live) > 0 && len(active) > 0:
+		a.Detail = why + ": link revoked; Salesforce user " + p.sfLabels(active) + " is still active (Entra provisioning should deactivate it)"
+	case len(live) > 0:
+		a.Detail = why + ": link revoked"
+	default:
+		a.Detail = why + ": no link; Salesforce user " + p.sfLabels(active) + " is still active (Entra provisioning should deactivate it)"
+	}
+	for _, j := range active {
+		p.flag(FlagAccountActive, identity.Link{Provider: pc.Name, SalesforceUserID: p.s.sf[j].id, ObjectID: e.oid, TenantID: e.tid},
+			why+" but Salesforce user "+p.s.sf[j].id+" is active")
+	}
+	p.assess(a)
+	return true
 }
 
 func (p *planner) known(oid string) bool {
