@@ -2,10 +2,13 @@ package entra
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"time"
 
 	abs "github.com/microsoft/kiota-abstractions-go"
@@ -108,7 +111,8 @@ func (s *Source) Sync(ctx context.Context, sink Sink, runID int64, mode Mode) (R
 			scoped <- scopeRead{scope, err}
 		}()
 	}
-	res, err := s.readUsers(ctx, sink, runID, mode)
+	var written writtenUsers
+	res, err := s.readUsers(ctx, sink, runID, mode, &written)
 	var scope map[string]struct{}
 	if scoped != nil {
 		if err != nil {
@@ -124,7 +128,7 @@ func (s *Source) Sync(ctx context.Context, sink Sink, runID int64, mode Mode) (R
 		res.InScope = len(scope)
 	}
 	if err == nil {
-		err = s.applyScope(ctx, sink, scope)
+		err = s.applyScope(ctx, sink, runID, scope, res.Kind == "delta", &written)
 	}
 	return s.finish(res, err)
 }
@@ -132,7 +136,7 @@ func (s *Source) Sync(ctx context.Context, sink Sink, runID int64, mode Mode) (R
 // readUsers reads the users, by delta from the stored deltaLink when mode
 // allows and there is one, else by a full listing (also when Graph rejects
 // the deltaLink). InScope of the users written is left to applyScope.
-func (s *Source) readUsers(ctx context.Context, sink Sink, runID int64, mode Mode) (Result, error) {
+func (s *Source) readUsers(ctx context.Context, sink Sink, runID int64, mode Mode, written *writtenUsers) (Result, error) {
 	res := Result{InScope: -1}
 	link := ""
 	if mode != ModeFull {
@@ -146,7 +150,7 @@ func (s *Source) readUsers(ctx context.Context, sink Sink, runID int64, mode Mod
 	}
 	if link != "" {
 		res.Kind = "delta"
-		err := s.delta(ctx, sink, runID, link, nil, &res)
+		err := s.delta(ctx, sink, runID, link, nil, &res, written)
 		if !errors.Is(err, errResync) {
 			return res, err
 		}
@@ -178,7 +182,32 @@ func (s *Source) finish(res Result, err error) (Result, error) {
 	return res, nil
 }
 
-func (s *Source) applyScope(ctx context.Context, sink Sink, scope map[string]struct{}) error {
+// writtenUsers are the live users a delta read wrote with InScope still
+// unknown (true), up to maxScopeFixes; beyond that only the whole scope is
+// recorded again.
+type writtenUsers struct {
+	users    []identity.EntraUser
+	overflow bool
+}
+
+// maxScopeFixes bounds the users a delta run keeps to correct their InScope
+// one by one instead of recording the whole scope again.
+const maxScopeFixes = 50_000
+
+func (w *writtenUsers) add(u identity.EntraUser) {
+	if w.overflow || len(w.users) >= maxScopeFixes {
+		w.users, w.overflow = nil, true
+		return
+	}
+	w.users = append(w.users, u)
+}
+
+// applyScope records which stored users are assigned to the app. Recording
+// it means checking every stored user (13 % of a scheduled run's CPU at a
+// million users), so a delta run whose scope is the one recorded before
+// (same digest, kept as a cursor) only corrects the users it wrote itself;
+// any other run records the whole scope and its digest.
+func (s *Source) applyScope(ctx context.Context, sink Sink, runID int64, scope map[string]struct{}, deltaRun bool, written *writtenUsers) error {
 	if scope == nil {
 		return nil
 	}
@@ -186,10 +215,58 @@ func (s *Source) applyScope(ctx context.Context, sink Sink, scope map[string]str
 	for oid := range scope {
 		oids = append(oids, oid)
 	}
+	slices.Sort(oids)
+	digest := scopeDigest(oids)
+	if deltaRun && !written.overflow {
+		prev, ok, err := sink.GetCursor(ctx, s.scopeCursorName())
+		if err != nil {
+			return fmt.Errorf("entra: read the recorded scope's digest: %w", err)
+		}
+		if ok && prev == digest {
+			return s.fixScope(ctx, sink, runID, scope, written.users)
+		}
+	}
 	if err := sink.SetEntraScope(ctx, oids); err != nil {
 		return fmt.Errorf("entra: record app-assignment scope: %w", err)
 	}
+	// Only once the scope is recorded: a digest without its scope would let
+	// the next run skip recording it.
+	if err := sink.UpsertEntraUsers(ctx, runID, nil, &identity.Cursor{Name: s.scopeCursorName(), Value: digest}); err != nil {
+		return fmt.Errorf("entra: record the scope's digest: %w", err)
+	}
 	return nil
+}
+
+// fixScope sets InScope of the users this run wrote, the scope being
+// unchanged.
+func (s *Source) fixScope(ctx context.Context, sink Sink, runID int64, scope map[string]struct{}, users []identity.EntraUser) error {
+	var fix []identity.EntraUser
+	for _, u := range users {
+		if in := s.inScope(scope, u.ObjectID); u.InScope != in {
+			u.InScope = in
+			fix = append(fix, u)
+		}
+	}
+	if len(fix) == 0 {
+		return nil
+	}
+	if err := sink.UpsertEntraUsers(ctx, runID, fix, nil); err != nil {
+		return fmt.Errorf("entra: record the scope of %d changed users: %w", len(fix), err)
+	}
+	return nil
+}
+
+// scopeCursorName names the recorded scope's digest, per tenant and scope mode.
+func (s *Source) scopeCursorName() string { return s.CursorName() + "/scope-sha256" }
+
+// scopeDigest is the SHA-256 of the sorted assigned object ids.
+func scopeDigest(sorted []string) string {
+	h := sha256.New()
+	for _, oid := range sorted {
+		h.Write([]byte(oid))
+		h.Write([]byte{'\n'})
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 func (s *Source) inScope(scope map[string]struct{}, oid string) bool {
@@ -333,7 +410,7 @@ func splitSelect() []string {
 // changes onto the stored users. The new deltaLink is committed with the last
 // page; a failure part-way leaves the old one, so the next run replays the
 // changes (merging is idempotent).
-func (s *Source) delta(ctx context.Context, sink Sink, runID int64, link string, scope map[string]struct{}, res *Result) error {
+func (s *Source) delta(ctx context.Context, sink Sink, runID int64, link string, scope map[string]struct{}, res *Result, written *writtenUsers) error {
 	var page userPage
 	batch := make([]identity.EntraUser, 0, 256)
 	oids := make([]string, 0, 256)
@@ -410,6 +487,7 @@ func (s *Source) delta(ctx context.Context, sink Sink, runID int64, link string,
 		for i := range batch {
 			if batch[i].Deleted == identity.NotDeleted {
 				s.count(res, &batch[i])
+				written.add(batch[i])
 			} else {
 				res.Users++
 			}

@@ -1,0 +1,65 @@
+package entra
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/idlinkhq/idlink/internal/identity"
+	"github.com/idlinkhq/idlink/internal/store"
+)
+
+// scopeCounter counts how often the whole scope is recorded.
+type scopeCounter struct {
+	store.Store
+	calls int
+}
+
+func (c *scopeCounter) SetEntraScope(ctx context.Context, inScope []string) error {
+	c.calls++
+	return c.Store.SetEntraScope(ctx, inScope)
+}
+
+// TestDeltaRunKeepsRecordedScope: a delta run whose app-assignment scope is
+// the one recorded before does not record it again for every user; it sets
+// the scope of the users it wrote itself (changed, new). A changed scope, or
+// a full listing, records the whole scope.
+func TestDeltaRunKeepsRecordedScope(t *testing.T) {
+	w := newWorld(t, 20)
+	s := w.sim
+	must(t, s.AssignAppRole(sfAppID, oidOf(1), ""))
+	must(t, s.AssignAppRole(sfAppID, oidOf(2), ""))
+	cfg := w.config()
+	cfg.Scope, cfg.SalesforceAppID = ScopeAppAssignments, sfAppID
+	st := &scopeCounter{Store: openStore(t)}
+	check := func(step string, wantCalls int, want ...int) {
+		t.Helper()
+		if st.calls != wantCalls {
+			t.Errorf("%s: the whole scope was recorded %d times, want %d", step, st.calls, wantCalls)
+		}
+		got := stored(t, st.Store)
+		for _, n := range []int{0, 1, 2, 3, 4, 30} {
+			if in := got[oidOf(n)].InScope; in != slices.Contains(want, n) {
+				t.Errorf("%s: user %d in scope %v, want %v", step, n, in, !in)
+			}
+		}
+	}
+	src := w.source(t, cfg)
+	runSync(t, src, st, ModeAuto) // first run: a full listing
+	check("full listing", 1, 1, 2)
+
+	must(t, s.UpdateUser(oidOf(1), func(u *identity.EntraUser) { u.DisplayName = "One" }))
+	must(t, s.UpdateUser(oidOf(3), func(u *identity.EntraUser) { u.DisplayName = "Three" }))
+	addUsers(t, s, 30, 31)
+	if res := runSync(t, src, st, ModeAuto); res.Kind != "delta" || res.Changed != 3 {
+		t.Fatalf("delta run: %+v", res)
+	}
+	check("delta, same scope", 1, 1, 2)
+
+	must(t, s.AssignAppRole(sfAppID, oidOf(4), ""))
+	runSync(t, src, st, ModeAuto)
+	check("delta, scope grew", 2, 1, 2, 4)
+
+	runSync(t, src, st, ModeFull)
+	check("backfill", 3, 1, 2, 4)
+}
