@@ -2,6 +2,7 @@ package entra
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 
@@ -62,4 +63,31 @@ func TestDeltaRunKeepsRecordedScope(t *testing.T) {
 
 	runSync(t, src, st, ModeFull)
 	check("backfill", 3, 1, 2, 4)
+
+	// A run that stops after writing users but before their scope is set
+	// leaves the digest pending: the next run records the whole scope.
+	must(t, s.UpdateUser(oidOf(0), func(u *identity.EntraUser) { u.DisplayName = "Zero" }))
+	broken := &failDigest{scopeCounter: st, name: src.scopeCursorName()}
+	id := startRun(t, st)
+	if _, err := src.Sync(context.Background(), broken, id, ModeAuto); err == nil {
+		t.Fatal("the sync whose digest could not be stored succeeded")
+	}
+	if got := stored(t, st.Store)[oidOf(0)]; !got.InScope {
+		t.Fatal("the test needs user 0 written with its scope unknown")
+	}
+	runSync(t, src, st, ModeAuto)
+	check("after a stopped run", 4, 1, 2, 4)
+}
+
+// failDigest fails to store the scope's digest, as a run killed just then.
+type failDigest struct {
+	*scopeCounter
+	name string
+}
+
+func (f *failDigest) UpsertEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser, cur *identity.Cursor) error {
+	if cur != nil && cur.Name == f.name && cur.Value != scopePending {
+		return errors.New("killed")
+	}
+	return f.scopeCounter.UpsertEntraUsers(ctx, runID, users, cur)
 }

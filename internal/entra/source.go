@@ -112,6 +112,10 @@ func (s *Source) Sync(ctx context.Context, sink Sink, runID int64, mode Mode) (R
 		}()
 	}
 	var written writtenUsers
+	recorded, err := s.takeScopeDigest(ctx, sink, runID, scoped != nil)
+	if err != nil {
+		return s.finish(Result{InScope: -1}, err)
+	}
 	res, err := s.readUsers(ctx, sink, runID, mode, &written)
 	var scope map[string]struct{}
 	if scoped != nil {
@@ -128,7 +132,7 @@ func (s *Source) Sync(ctx context.Context, sink Sink, runID int64, mode Mode) (R
 		res.InScope = len(scope)
 	}
 	if err == nil {
-		err = s.applyScope(ctx, sink, runID, scope, res.Kind == "delta", &written)
+		err = s.applyScope(ctx, sink, runID, scope, recorded, res.Kind == "delta", &written)
 	}
 	return s.finish(res, err)
 }
@@ -202,12 +206,35 @@ func (w *writtenUsers) add(u identity.EntraUser) {
 	w.users = append(w.users, u)
 }
 
+// takeScopeDigest returns the digest of the scope recorded before and
+// replaces it with scopePending until this run has recorded its own: the
+// users it writes carry an unknown scope, and should the run stop before
+// applyScope, the next run must record the whole scope, not trust the digest.
+func (s *Source) takeScopeDigest(ctx context.Context, sink Sink, runID int64, scoped bool) (string, error) {
+	if !scoped {
+		return "", nil
+	}
+	prev, _, err := sink.GetCursor(ctx, s.scopeCursorName())
+	if err != nil {
+		return "", fmt.Errorf("entra: read the recorded scope's digest: %w", err)
+	}
+	if err := sink.UpsertEntraUsers(ctx, runID, nil, &identity.Cursor{Name: s.scopeCursorName(), Value: scopePending}); err != nil {
+		return "", fmt.Errorf("entra: mark the recorded scope pending: %w", err)
+	}
+	return prev, nil
+}
+
+// scopePending is the digest cursor's value while a run may be writing
+// users whose scope is not yet set: it matches no digest.
+const scopePending = "pending"
+
 // applyScope records which stored users are assigned to the app. Recording
 // it means checking every stored user (13 % of a scheduled run's CPU at a
-// million users), so a delta run whose scope is the one recorded before
-// (same digest, kept as a cursor) only corrects the users it wrote itself;
-// any other run records the whole scope and its digest.
-func (s *Source) applyScope(ctx context.Context, sink Sink, runID int64, scope map[string]struct{}, deltaRun bool, written *writtenUsers) error {
+// million users), so a delta run whose scope has the digest recorded
+// before only corrects the users it wrote itself; any other run records the
+// whole scope. The digest is stored in the same transaction as the last
+// change, so that it always describes what the store holds.
+func (s *Source) applyScope(ctx context.Context, sink Sink, runID int64, scope map[string]struct{}, recorded string, deltaRun bool, written *writtenUsers) error {
 	if scope == nil {
 		return nil
 	}
@@ -216,30 +243,22 @@ func (s *Source) applyScope(ctx context.Context, sink Sink, runID int64, scope m
 		oids = append(oids, oid)
 	}
 	slices.Sort(oids)
-	digest := scopeDigest(oids)
-	if deltaRun && !written.overflow {
-		prev, ok, err := sink.GetCursor(ctx, s.scopeCursorName())
-		if err != nil {
-			return fmt.Errorf("entra: read the recorded scope's digest: %w", err)
-		}
-		if ok && prev == digest {
-			return s.fixScope(ctx, sink, runID, scope, written.users)
-		}
+	digest := &identity.Cursor{Name: s.scopeCursorName(), Value: scopeDigest(oids)}
+	if deltaRun && !written.overflow && recorded == digest.Value {
+		return s.fixScope(ctx, sink, runID, scope, written.users, digest)
 	}
 	if err := sink.SetEntraScope(ctx, oids); err != nil {
 		return fmt.Errorf("entra: record app-assignment scope: %w", err)
 	}
-	// Only once the scope is recorded: a digest without its scope would let
-	// the next run skip recording it.
-	if err := sink.UpsertEntraUsers(ctx, runID, nil, &identity.Cursor{Name: s.scopeCursorName(), Value: digest}); err != nil {
+	if err := sink.UpsertEntraUsers(ctx, runID, nil, digest); err != nil {
 		return fmt.Errorf("entra: record the scope's digest: %w", err)
 	}
 	return nil
 }
 
 // fixScope sets InScope of the users this run wrote, the scope being
-// unchanged.
-func (s *Source) fixScope(ctx context.Context, sink Sink, runID int64, scope map[string]struct{}, users []identity.EntraUser) error {
+// unchanged, and restores the digest with them.
+func (s *Source) fixScope(ctx context.Context, sink Sink, runID int64, scope map[string]struct{}, users []identity.EntraUser, digest *identity.Cursor) error {
 	var fix []identity.EntraUser
 	for _, u := range users {
 		if in := s.inScope(scope, u.ObjectID); u.InScope != in {
@@ -247,10 +266,7 @@ func (s *Source) fixScope(ctx context.Context, sink Sink, runID int64, scope map
 			fix = append(fix, u)
 		}
 	}
-	if len(fix) == 0 {
-		return nil
-	}
-	if err := sink.UpsertEntraUsers(ctx, runID, fix, nil); err != nil {
+	if err := sink.UpsertEntraUsers(ctx, runID, fix, digest); err != nil {
 		return fmt.Errorf("entra: record the scope of %d changed users: %w", len(fix), err)
 	}
 	return nil
