@@ -637,6 +637,14 @@ func median(xs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
+// benchLatency is IDLINK_BENCH_LATENCY, or 50 ms per simulated request.
+func benchLatency() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("IDLINK_BENCH_LATENCY")); err == nil {
+		return d
+	}
+	return defaultLatency
+}
+
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
 		return v
@@ -654,10 +662,7 @@ func TestBackfillReport(t *testing.T) {
 	}
 	users := envInt("IDLINK_BENCH_USERS", defaultUsers)
 	runs := envInt("IDLINK_BENCH_RUNS", 1)
-	latency := defaultLatency
-	if d, err := time.ParseDuration(os.Getenv("IDLINK_BENCH_LATENCY")); err == nil {
-		latency = d
-	}
+	latency := benchLatency()
 	logf, err := os.Create(filepath.Join(t.TempDir(), "idlink.log"))
 	if err != nil {
 		t.Fatal(err)

@@ -156,10 +156,7 @@ func TestScheduledRunReport(t *testing.T) {
 	}
 	users := envInt("IDLINK_BENCH_USERS", defaultUsers)
 	changes := envInt("IDLINK_BENCH_CHANGES", 1000)
-	latency := defaultLatency
-	if d, err := time.ParseDuration(os.Getenv("IDLINK_BENCH_LATENCY")); err == nil {
-		latency = d
-	}
+	latency := benchLatency()
 	dir := t.TempDir()
 	sim, err := startSim(users, 1, latency, dir)
 	if err != nil {

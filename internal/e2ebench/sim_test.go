@@ -168,6 +168,7 @@ func errString(err error) string {
 func changeUsers(w *world.World, n int) (map[string]int, error) {
 	sw := w.Scenario
 	done := map[string]int{}
+	var provisioned map[string]string // active Salesforce user by FederationIdentifier, read once
 	kinds := []string{"disabled", "disabled", "disabled", "disabled", "renamed", "renamed", "added", "added", "soft-deleted", "salesforce-deactivated"}
 	step := max(1, len(sw.Entra)/(2*max(1, n)))
 	for k, i := 0, 0; k < n && i < len(sw.Entra); i += step {
@@ -188,14 +189,16 @@ func changeUsers(w *world.World, n int) (map[string]int, error) {
 		case "soft-deleted":
 			err = w.Entra.SoftDelete(u.ObjectID)
 		case "salesforce-deactivated":
-			id := ""
-			for _, su := range w.Org.Users() {
-				if su.IsActive && strings.EqualFold(su.FederationIdentifier, u.ObjectID) {
-					id = su.ID
-					break
+			if provisioned == nil {
+				provisioned = map[string]string{}
+				for _, su := range w.Org.Users() {
+					if su.IsActive {
+						provisioned[strings.ToLower(su.FederationIdentifier)] = su.ID
+					}
 				}
 			}
-			if id == "" {
+			id, ok := provisioned[strings.ToLower(u.ObjectID)]
+			if !ok {
 				continue
 			}
 			err = w.Org.UpdateUser(id, func(su *identity.SalesforceUser) { su.IsActive = false })

@@ -201,12 +201,12 @@ func (ap *applier) holdIfLimited(ctx context.Context) (held bool, err error) {
 // Salesforce already), revocations of Salesforce's own links.
 func (ap *applier) sortActions() (writes, proposals, accountRevokes []int) {
 	for i, a := range ap.r.Actions {
-		switch a.Kind {
-		case identity.ActionCreateLink, identity.ActionUpdateLink, identity.ActionRevokeLink: // as SalesforceWrites counts
+		switch {
+		case writesIdentityLink(a.Kind):
 			writes = append(writes, i)
-		case identity.ActionProposeLink, identity.ActionAdoptLink:
+		case a.Kind == identity.ActionProposeLink || a.Kind == identity.ActionAdoptLink:
 			proposals = append(proposals, i)
-		case identity.ActionRevokeAccountLink:
+		case a.Kind == identity.ActionRevokeAccountLink:
 			accountRevokes = append(accountRevokes, i)
 		}
 	}

@@ -67,12 +67,17 @@ func (r *Result) WriteActions() int {
 func (r *Result) SalesforceWrites() int {
 	n := 0
 	for _, a := range r.Actions {
-		switch a.Kind {
-		case identity.ActionCreateLink, identity.ActionUpdateLink, identity.ActionRevokeLink:
+		if writesIdentityLink(a.Kind) {
 			n++
 		}
 	}
 	return n
+}
+
+// writesIdentityLink: creates, updates and revokes are written to
+// Salesforce's Identity_Link__c; proposals and adoptions only to the store.
+func writesIdentityLink(k identity.ActionKind) bool {
+	return k == identity.ActionCreateLink || k == identity.ActionUpdateLink || k == identity.ActionRevokeLink
 }
 
 // Admin flag names used in ActionFlag actions.

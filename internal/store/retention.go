@@ -1,6 +1,10 @@
 package store
 
-import "github.com/idlinkhq/idlink/internal/identity"
+import (
+	"context"
+
+	"github.com/idlinkhq/idlink/internal/identity"
+)
 
 // RunsToPrune is the retention rule of run details (assessments and
 // actions): it returns the runs whose details go, oldest first. Kept are the
@@ -40,4 +44,23 @@ func RunsToPrune(runs []identity.Run, keep int) []int64 {
 		}
 	}
 	return out
+}
+
+// PruneRuns applies RunsToPrune for a backend: it lists the runs and deletes
+// the details of each one the rule names with deleteDetails (a transaction
+// per run), returning the runs pruned up to the first failure.
+func PruneRuns(ctx context.Context, list func(context.Context, int) ([]identity.Run, error), keep int,
+	deleteDetails func(context.Context, int64) error) ([]int64, error) {
+	runs, err := list(ctx, 0)
+	if err != nil {
+		return nil, err
+	}
+	var done []int64
+	for _, id := range RunsToPrune(runs, keep) {
+		if err := deleteDetails(ctx, id); err != nil {
+			return done, err
+		}
+		done = append(done, id)
+	}
+	return done, nil
 }

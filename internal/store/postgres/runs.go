@@ -284,28 +284,24 @@ func insertAudit(ctx context.Context, tx pgx.Tx, e identity.AuditEvent) error {
 }
 
 // PruneRunDetails deletes the assessments and actions of the runs
-// store.RunsToPrune names, one transaction per run, and marks them; it
-// returns the runs pruned.
+// store.RunsToPrune names and marks them; it returns the runs pruned.
 func (s *Store) PruneRunDetails(ctx context.Context, keep int) ([]int64, error) {
-	runs, err := s.ListRuns(ctx, 0)
-	if err != nil {
-		return nil, err
-	}
-	var done []int64
-	for _, id := range store.RunsToPrune(runs, keep) {
-		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			for _, q := range []string{"DELETE FROM run_assessments WHERE run_id = $1", "DELETE FROM run_actions WHERE run_id = $1",
-				"UPDATE runs SET details_pruned = true WHERE id = $1"} {
-				if _, err := tx.Exec(ctx, q, id); err != nil {
-					return err
-				}
+	return store.PruneRuns(ctx, s.ListRuns, keep, s.deleteRunDetails)
+}
+
+// deleteRunDetails deletes one run's assessments and actions in one transaction.
+func (s *Store) deleteRunDetails(ctx context.Context, id int64) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		for _, q := range []string{"DELETE FROM run_assessments WHERE run_id = $1", "DELETE FROM run_actions WHERE run_id = $1",
+			"UPDATE runs SET details_pruned = true WHERE id = $1"} {
+			if _, err := tx.Exec(ctx, q, id); err != nil {
+				return err
 			}
-			return nil
-		})
-		if err != nil {
-			return done, fmt.Errorf("postgres: prune the details of run %d: %w", id, err)
 		}
-		done = append(done, id)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: prune the details of run %d: %w", id, err)
 	}
-	return done, nil
+	return nil
 }
