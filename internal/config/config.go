@@ -215,6 +215,10 @@ type Match struct {
 	// all (active standard users) or provisioned (those with a
 	// FederationIdentifier or a link).
 	Orphans string `yaml:"orphans"`
+	// FullPlanEvery: a run plans only the identities its changes can affect
+	// and keeps the last successful run's decisions for the rest; at least
+	// this often it plans every identity. 0 plans every identity every run.
+	FullPlanEvery Duration `yaml:"full_plan_every"`
 }
 
 // SuffixRewrite maps a UPN suffix to a Salesforce username suffix (sandboxes).
@@ -346,7 +350,7 @@ func Defaults() Config {
 			QueryBatchSize:     2000,
 			WriteConcurrency:   defaultWriteConcurrency,
 		},
-		Match:    Match{Rules: []string{"oid", "upn"}, AutoLink: []string{"oid"}, Orphans: "all"},
+		Match:    Match{Rules: []string{"oid", "upn"}, AutoLink: []string{"oid"}, Orphans: "all", FullPlanEvery: Duration(24 * time.Hour)},
 		Safety:   Safety{MaxChanges: 50, MaxChangePercent: 5, MaxCreates: 500, MaxCreatePercent: 20, MaxCoverageDrop: 10},
 		Schedule: Schedule{Cron: "*/30 * * * *", Listen: "127.0.0.1:9464"},
 		Bridge: Bridge{

@@ -166,6 +166,10 @@ func validateMatch(c *Config, errs *Errors) {
 	}
 
 	oneOf(errs, "match.orphans", c.Match.Orphans, "all", "provisioned")
+	if c.Match.FullPlanEvery < 0 {
+		*errs = append(*errs, &Error{Key: "match.full_plan_every", Msg: fmt.Sprintf("%s is negative", time.Duration(c.Match.FullPlanEvery)),
+			Fix: "give how often a run plans every identity, e.g. 24h (the default), or 0 to plan every identity in every run"})
+	}
 }
 
 // validateSafety checks the safety limits.

@@ -44,6 +44,12 @@ type Run struct {
 	// DetailsPruned: the run's assessments and actions are no longer kept
 	// (store.keep_run_details); its record and counts are.
 	DetailsPruned bool
+	// PlanSeq is the plan journal's sequence number up to which the run's
+	// plan saw every change (0: it planned nothing, or the journal was off).
+	PlanSeq int64
+	// PlanBase is 0 for a full plan; for an incremental plan, the run whose
+	// assessments and actions it kept for the identities no change affected.
+	PlanBase int64
 }
 
 // Cursor is a named sync position (a Graph deltaLink, a SystemModstamp). It is
@@ -179,3 +185,50 @@ func CountSituations(counts map[string]int64, as []Assessment) {
 
 // SituationCount is the number of identities in situation s after the run.
 func (r Run) SituationCount(s Situation) int64 { return r.Counts[SituationKey(s)] }
+
+// FoldKey is the case-insensitive key of a username, UPN or email address:
+// what the planner compares them by, and what a store indexes them by.
+func FoldKey(s string) string {
+	return strings.ToLower(strings.TrimSpace(s))
+}
+
+// Change is one entry of a store's plan journal: the keys of one version of
+// a record that changed in a way a plan can see (an update journals the old
+// and the new version). The fields a record has are set: an Entra user's
+// ObjectID, UPN and Mail; a Salesforce user's SalesforceID, Username, Email
+// and FederationIdentifier; a link's, observation's or decision's Provider,
+// Subject, SalesforceID and ObjectID; a conflict's OtherObject too. Values
+// are as stored, not folded.
+type Change struct {
+	Seq                                                 int64
+	ObjectID, UPN, Mail                                 string
+	SalesforceID, Username, Email, FederationIdentifier string
+	Provider, Subject, OtherObject                      string
+}
+
+// KeyQuery asks a store for the records that carry any of these keys.
+type KeyQuery struct {
+	ObjectIDs     []string // canonical object ids (Entra users, links, observations, conflicts, decisions; FederationIdentifier)
+	SalesforceIDs []string // Salesforce user record ids (users, ThirdPartyAccountLink, links, decisions)
+	UPNs          []string // folded (FoldKey) userPrincipalNames of Entra users
+	Usernames     []string // folded Salesforce Usernames
+	Emails        []string // folded email addresses of either side
+	Subjects      []LinkKey
+}
+
+// Empty reports whether q asks for nothing.
+func (q KeyQuery) Empty() bool {
+	return len(q.ObjectIDs)+len(q.SalesforceIDs)+len(q.UPNs)+len(q.Usernames)+len(q.Emails)+len(q.Subjects) == 0
+}
+
+// Records are the stored records a KeyQuery found, in no particular order.
+type Records struct {
+	Entra        []EntraUser
+	Salesforce   []SalesforceUser
+	AccountLinks []ThirdPartyAccountLink
+	RemoteLinks  []Link // Identity_Link__c rows
+	Links        []Link // idlink's own
+	Observations []Observation
+	Conflicts    []ObservationConflict
+	Decisions    []Decision
+}

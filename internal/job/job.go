@@ -66,6 +66,10 @@ type Job struct {
 	// assessments and actions of older runs go (store.RunsToPrune); 0 keeps
 	// them all.
 	KeepRunDetails int
+	// FullPlanEvery (match.full_plan_every): a run plans only what changed
+	// since the last successful run (plan.go), and every identity when the
+	// last full plan is this old; 0 plans every identity in every run.
+	FullPlanEvery time.Duration
 	// BulkThreshold (salesforce.bulk_threshold): a run with at least this
 	// many link writes hands them to the Writer in batches of this size,
 	// which the Salesforce client sends as one Bulk API 2.0 job each
@@ -95,6 +99,8 @@ type Outcome struct {
 	Result *reconcile.Result
 	Apply  reconcile.ApplyResult
 	Held   *reconcile.HeldError
+
+	planConfig reconcile.Config // what the run planned with, for the next run's plan
 }
 
 // Changes is the number of actions that write something.
@@ -154,6 +160,9 @@ func (j *Job) Run(ctx context.Context, opt Options) (Outcome, error) {
 	}
 
 	out.Run, runErr = j.finish(ctx, log, out.Run, counts, runErr)
+	if runErr == nil && out.Run.Status == identity.StatusSucceeded && out.Run.PlanSeq > 0 {
+		j.recordPlan(ctx, log, out.planConfig, out.Run.PlanSeq)
+	}
 	return out, runErr
 }
 
@@ -346,6 +355,13 @@ func (j *Job) read(ctx context.Context, log *slog.Logger, mirror store.Store, ru
 }
 
 func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outcome, counts map[string]int64) error {
+	if opt.Kind == identity.KindBackfill {
+		// A backfill rewrites every record and plans them all: journaling
+		// each write would be work no plan reads. Its plan restarts the journal.
+		if err := j.Store.StopJournal(ctx); err != nil {
+			return err
+		}
+	}
 	notes, err := j.read(ctx, log, j.Store, out.Run.ID, opt.Kind == identity.KindBackfill, counts)
 	if err != nil {
 		return err
@@ -355,18 +371,18 @@ func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outco
 	if j.meter != nil {
 		j.meter.stage.Store("matching")
 	}
-	snap, err := reconcile.Load(ctx, j.Store, j.Store)
-	if err != nil {
-		return err
-	}
 	if opt.Reconcile, err = withOwner(ctx, j.Store, opt.Reconcile); err != nil {
 		return err
 	}
-	res, err := reconcile.Plan(opt.Reconcile, snap)
+	p, err := j.makePlan(ctx, log, opt, counts)
 	if err != nil {
-		return fmt.Errorf("plan: %w", err)
+		return err
 	}
-	out.Result = res
+	res := p.res
+	out.Result, out.planConfig = res, opt.Reconcile
+	out.Run.PlanSeq, out.Run.PlanBase = p.seq, p.base
+	out.Run.Note = strings.Join(append(notes, p.note), "; ")
+	counts["plan.assessments"] = int64(len(res.Assessments))
 	log.Info("planned", "assessments", len(res.Assessments), "actions", len(res.Actions), "writes", res.WriteActions())
 
 	// Apply behind the safety limit.

@@ -272,3 +272,21 @@ func ObserveAgain(old, o identity.Observation) identity.ObservationResult {
 	}
 	return identity.ObservationResult{Outcome: identity.ObservationKnown, Existing: upd}
 }
+
+// CanonicalOID is s as a canonical object id when it is one, else s as
+// given. Stores keep the object ids of links, observations and decisions
+// canonical, so that a plan's key lookups (Related) find every spelling.
+func CanonicalOID(s string) string {
+	if g, ok := identity.NormalizeGUID(s); ok {
+		return g
+	}
+	return s
+}
+
+// SalesforceUserKeys are the keys a store indexes a Salesforce user by for
+// Related: the folded Username and Email, and the FederationIdentifier as a
+// canonical object id ("" when it is none).
+func SalesforceUserKeys(u identity.SalesforceUser) (username, email, fed string) {
+	fed, _ = identity.NormalizeGUID(u.FederationIdentifier)
+	return identity.FoldKey(u.Username), identity.FoldKey(u.Email), fed
+}

@@ -84,6 +84,8 @@ type Store interface {
 
 	// Links (idlink's own records) with append-only history and audit.
 	ScanLinks(ctx context.Context, fn func(identity.Link) error) error
+	// CountLinks counts idlink's links in a status.
+	CountLinks(ctx context.Context, status identity.LinkStatus) (int64, error)
 	ApplyLinkChanges(ctx context.Context, runID int64, changes []identity.LinkChange) error
 	LinkHistory(ctx context.Context, key identity.LinkKey) ([]identity.LinkVersion, error)
 
@@ -106,6 +108,28 @@ type Store interface {
 	GetCursor(ctx context.Context, name string) (value string, ok bool, err error)
 	SetCursor(ctx context.Context, c identity.Cursor) error
 	DeleteCursor(ctx context.Context, name string) error
+
+	// Plan journal: what an incremental plan reads (internal/reconcile/affected.go).
+	// Every write that changes what a plan sees journals the keys of the
+	// record's old and new version, in the write's own transaction, while
+	// the journal is on.
+	//
+	// JournalState reports from which sequence number on the journal is
+	// complete; on is false while it is off (no plan may rely on it).
+	JournalState(ctx context.Context) (validFrom int64, on bool, err error)
+	// StartJournal turns the journal on if it is off and returns the newest
+	// sequence number written so far: a plan of a snapshot loaded after it
+	// has seen every change up to it.
+	StartJournal(ctx context.Context) (last int64, err error)
+	// StopJournal turns the journal off and empties it (a backfill, which
+	// rewrites everything and plans in full).
+	StopJournal(ctx context.Context) error
+	// ReadJournal returns up to limit changes after sequence number after, in order.
+	ReadJournal(ctx context.Context, after int64, limit int) ([]identity.Change, error)
+	// TrimJournal deletes the changes up to and including through.
+	TrimJournal(ctx context.Context, through int64) error
+	// Related returns every stored record that carries one of q's keys.
+	Related(ctx context.Context, q identity.KeyQuery) (identity.Records, error)
 
 	// Per-run results for reports.
 	SaveAssessments(ctx context.Context, runID int64, as []identity.Assessment) error

@@ -226,6 +226,7 @@ func NewJob(cfg config.Config, st store.Store, log *slog.Logger, in Instruments)
 		WriteConcurrency: cfg.Salesforce.WriteConcurrency,
 		BulkThreshold:    cfg.Salesforce.BulkThreshold,
 		KeepRunDetails:   cfg.Store.KeepRunDetails,
+		FullPlanEvery:    time.Duration(cfg.Match.FullPlanEvery),
 		Log:              log,
 		Scratch:          scratchStore,
 		Throttled:        isThrottled,

@@ -33,6 +33,7 @@ func (s *Store) RecordObservation(ctx context.Context, o identity.Observation) (
 		return identity.ObservationResult{}, fmt.Errorf("postgres: record observation: %w", err)
 	}
 	o = store.ObservationTimes(o, time.Now())
+	o.ObjectID = store.CanonicalOID(o.ObjectID)
 	var res identity.ObservationResult
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		sel := "SELECT " + obsCols + " FROM observations WHERE provider = $1 AND subject = $2 FOR UPDATE"
@@ -84,16 +85,19 @@ func (s *Store) ScanObservations(ctx context.Context, fn func(identity.Observati
 // ListObservationConflicts returns every recorded conflict in key order.
 func (s *Store) ListObservationConflicts(ctx context.Context) ([]identity.ObservationConflict, error) {
 	var out []identity.ObservationConflict
-	err := scanAll(ctx, s.pool, "observation conflicts", `SELECT provider, subject, object_id, other_object_id, source, seen_at
-		FROM observation_conflicts ORDER BY provider, subject, other_object_id`, nil,
-		func(r pgx.Rows) (identity.ObservationConflict, error) {
-			var c identity.ObservationConflict
-			var source string
-			err := r.Scan(&c.Provider, &c.Subject, &c.ObjectID, &c.OtherObject, &source, &c.SeenAt)
-			c.Source, c.SeenAt = identity.ObservationSource(source), c.SeenAt.UTC()
-			return c, err
-		}, func(c identity.ObservationConflict) error { out = append(out, c); return nil })
+	err := scanAll(ctx, s.pool, "observation conflicts", "SELECT "+conflictCols+" FROM observation_conflicts ORDER BY provider, subject, other_object_id",
+		nil, scanConflict, func(c identity.ObservationConflict) error { out = append(out, c); return nil })
 	return out, err
+}
+
+const conflictCols = "provider, subject, object_id, other_object_id, source, seen_at"
+
+func scanConflict(r pgx.Rows) (identity.ObservationConflict, error) {
+	var c identity.ObservationConflict
+	var source string
+	err := r.Scan(&c.Provider, &c.Subject, &c.ObjectID, &c.OtherObject, &source, &c.SeenAt)
+	c.Source, c.SeenAt = identity.ObservationSource(source), c.SeenAt.UTC()
+	return c, err
 }
 
 // ScanLinks streams idlink's link records in (provider, subject) order.
@@ -194,7 +198,7 @@ func (s *Store) RecordDecisions(ctx context.Context, ds ...identity.Decision) er
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		for _, d := range ds {
 			if _, err := tx.Exec(ctx, `INSERT INTO decisions (provider, subject, salesforce_user_id, object_id, approved, actor, reason, at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, d.Provider, d.Subject, d.SalesforceUserID, d.ObjectID, d.Approved, d.Actor, d.Reason, d.At); err != nil {
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, d.Provider, d.Subject, d.SalesforceUserID, store.CanonicalOID(d.ObjectID), d.Approved, d.Actor, d.Reason, d.At); err != nil {
 				return fmt.Errorf("decision on %s/%s: %w", d.Provider, d.Subject, err)
 			}
 			if err := insertAudit(ctx, tx, identity.AuditEvent{At: d.At, Actor: d.Actor, Kind: store.DecisionKind(d),
@@ -212,14 +216,16 @@ func (s *Store) RecordDecisions(ctx context.Context, ds ...identity.Decision) er
 
 // ScanDecisions streams decisions in the order they were made.
 func (s *Store) ScanDecisions(ctx context.Context, fn func(identity.Decision) error) error {
-	return scanAll(ctx, s.pool, "decisions", `SELECT provider, subject, salesforce_user_id, object_id, approved, actor, reason, at
-		FROM decisions ORDER BY seq`, nil,
-		func(r pgx.Rows) (identity.Decision, error) {
-			var d identity.Decision
-			err := r.Scan(&d.Provider, &d.Subject, &d.SalesforceUserID, &d.ObjectID, &d.Approved, &d.Actor, &d.Reason, &d.At)
-			d.At = d.At.UTC()
-			return d, err
-		}, fn)
+	return scanAll(ctx, s.pool, "decisions", "SELECT "+decisionCols+" FROM decisions ORDER BY seq", nil, scanDecision, fn)
+}
+
+const decisionCols = "provider, subject, salesforce_user_id, object_id, approved, actor, reason, at"
+
+func scanDecision(r pgx.Rows) (identity.Decision, error) {
+	var d identity.Decision
+	err := r.Scan(&d.Provider, &d.Subject, &d.SalesforceUserID, &d.ObjectID, &d.Approved, &d.Actor, &d.Reason, &d.At)
+	d.At = d.At.UTC()
+	return d, err
 }
 
 // DeleteObservation removes the observation and conflicts binding

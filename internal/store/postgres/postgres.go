@@ -125,6 +125,9 @@ func (s *Store) Migrate(ctx context.Context) ([]int, error) {
 			}
 			applied = append(applied, m.Version)
 		}
+		if cur < journalVersion && latest >= journalVersion {
+			return fillKeys(ctx, tx)
+		}
 		return nil
 	})
 	if err != nil {

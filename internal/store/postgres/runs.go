@@ -122,8 +122,9 @@ func (s *Store) FinishRun(ctx context.Context, run identity.Run) error {
 	if fin.IsZero() && run.Status != identity.StatusRunning {
 		fin = time.Now()
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE runs SET status = $1, finished_at = $2, counts = $3, note = $4, error = $5 WHERE id = $6`,
-		string(run.Status), nullTime(fin), string(counts), run.Note, run.Error, run.ID)
+	tag, err := s.pool.Exec(ctx, `UPDATE runs SET status = $1, finished_at = $2, counts = $3, note = $4, error = $5, plan_seq = $6, plan_base = $7
+		WHERE id = $8`,
+		string(run.Status), nullTime(fin), string(counts), run.Note, run.Error, run.PlanSeq, run.PlanBase, run.ID)
 	if err != nil {
 		return fmt.Errorf("postgres: finish run %d: %w", run.ID, err)
 	}
@@ -140,7 +141,7 @@ func nonNilCounts(m map[string]int64) map[string]int64 {
 	return m
 }
 
-const runCols = "id, kind, status, holder, started_at, finished_at, counts, note, error, details_pruned"
+const runCols = "id, kind, status, holder, started_at, finished_at, counts, note, error, details_pruned, plan_seq, plan_base"
 
 func scanRun(row pgx.Row) (identity.Run, error) {
 	var (
@@ -149,7 +150,7 @@ func scanRun(row pgx.Row) (identity.Run, error) {
 		finished     *time.Time
 		counts       string
 	)
-	if err := row.Scan(&r.ID, &kind, &status, &r.Holder, &r.StartedAt, &finished, &counts, &r.Note, &r.Error, &r.DetailsPruned); err != nil {
+	if err := row.Scan(&r.ID, &kind, &status, &r.Holder, &r.StartedAt, &finished, &counts, &r.Note, &r.Error, &r.DetailsPruned, &r.PlanSeq, &r.PlanBase); err != nil {
 		return r, err
 	}
 	r.Kind, r.Status = identity.RunKind(kind), identity.RunStatus(status)

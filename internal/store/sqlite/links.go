@@ -37,6 +37,7 @@ func (s *Store) RecordObservation(ctx context.Context, o identity.Observation) (
 		return identity.ObservationResult{}, fmt.Errorf("sqlite: record observation: %w", err)
 	}
 	o = store.ObservationTimes(o, time.Now())
+	o.ObjectID = store.CanonicalOID(o.ObjectID)
 	var res identity.ObservationResult
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		old, err := scanObservation(tx.QueryRowContext(ctx, "SELECT "+obsCols+" FROM observations WHERE provider = ? AND subject = ?", o.Provider, o.Subject))
@@ -78,20 +79,23 @@ func (s *Store) ScanObservations(ctx context.Context, fn func(identity.Observati
 // ListObservationConflicts returns every recorded conflict in key order.
 func (s *Store) ListObservationConflicts(ctx context.Context) ([]identity.ObservationConflict, error) {
 	var out []identity.ObservationConflict
-	err := scanAll(ctx, s.r, "observation conflicts", `SELECT provider, subject, object_id, other_object_id, source, seen_at
-		FROM observation_conflicts ORDER BY provider, subject, other_object_id`, nil,
-		func(rows *sql.Rows) (identity.ObservationConflict, error) {
-			var c identity.ObservationConflict
-			var source, at string
-			if err := rows.Scan(&c.Provider, &c.Subject, &c.ObjectID, &c.OtherObject, &source, &at); err != nil {
-				return c, err
-			}
-			c.Source = identity.ObservationSource(source)
-			var err error
-			c.SeenAt, err = parseTime(at)
-			return c, err
-		}, func(c identity.ObservationConflict) error { out = append(out, c); return nil })
+	err := scanAll(ctx, s.r, "observation conflicts", "SELECT "+conflictCols+" FROM observation_conflicts ORDER BY provider, subject, other_object_id",
+		nil, scanConflict, func(c identity.ObservationConflict) error { out = append(out, c); return nil })
 	return out, err
+}
+
+const conflictCols = "provider, subject, object_id, other_object_id, source, seen_at"
+
+func scanConflict(rows *sql.Rows) (identity.ObservationConflict, error) {
+	var c identity.ObservationConflict
+	var source, at string
+	if err := rows.Scan(&c.Provider, &c.Subject, &c.ObjectID, &c.OtherObject, &source, &at); err != nil {
+		return c, err
+	}
+	c.Source = identity.ObservationSource(source)
+	var err error
+	c.SeenAt, err = parseTime(at)
+	return c, err
 }
 
 // ScanLinks streams idlink's link records in (provider, subject) order.
@@ -193,7 +197,7 @@ func (s *Store) RecordDecisions(ctx context.Context, ds ...identity.Decision) er
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		for _, d := range ds {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO decisions (provider, subject, salesforce_user_id, object_id, approved, actor, reason, at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, d.Provider, d.Subject, d.SalesforceUserID, d.ObjectID, b2i(d.Approved), d.Actor, d.Reason, fmtTime(d.At)); err != nil {
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, d.Provider, d.Subject, d.SalesforceUserID, store.CanonicalOID(d.ObjectID), b2i(d.Approved), d.Actor, d.Reason, fmtTime(d.At)); err != nil {
 				return fmt.Errorf("decision on %s/%s: %w", d.Provider, d.Subject, err)
 			}
 			if err := insertAudit(ctx, tx, identity.AuditEvent{At: d.At, Actor: d.Actor, Kind: store.DecisionKind(d),
@@ -211,20 +215,22 @@ func (s *Store) RecordDecisions(ctx context.Context, ds ...identity.Decision) er
 
 // ScanDecisions streams decisions in the order they were made.
 func (s *Store) ScanDecisions(ctx context.Context, fn func(identity.Decision) error) error {
-	return scanAll(ctx, s.r, "decisions", `SELECT provider, subject, salesforce_user_id, object_id, approved, actor, reason, at
-		FROM decisions ORDER BY seq`, nil,
-		func(rows *sql.Rows) (identity.Decision, error) {
-			var d identity.Decision
-			var approved int
-			var at string
-			if err := rows.Scan(&d.Provider, &d.Subject, &d.SalesforceUserID, &d.ObjectID, &approved, &d.Actor, &d.Reason, &at); err != nil {
-				return d, err
-			}
-			d.Approved = approved != 0
-			var err error
-			d.At, err = parseTime(at)
-			return d, err
-		}, fn)
+	return scanAll(ctx, s.r, "decisions", "SELECT "+decisionCols+" FROM decisions ORDER BY seq", nil, scanDecision, fn)
+}
+
+const decisionCols = "provider, subject, salesforce_user_id, object_id, approved, actor, reason, at"
+
+func scanDecision(rows *sql.Rows) (identity.Decision, error) {
+	var d identity.Decision
+	var approved int
+	var at string
+	if err := rows.Scan(&d.Provider, &d.Subject, &d.SalesforceUserID, &d.ObjectID, &approved, &d.Actor, &d.Reason, &at); err != nil {
+		return d, err
+	}
+	d.Approved = approved != 0
+	var err error
+	d.At, err = parseTime(at)
+	return d, err
 }
 
 // DeleteObservation removes the observation and conflicts binding

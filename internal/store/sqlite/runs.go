@@ -121,8 +121,8 @@ func (s *Store) FinishRun(ctx context.Context, run identity.Run) error {
 		fin = time.Now()
 	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, finished_at = ?, counts = ?, note = ?, error = ? WHERE id = ?`,
-			string(run.Status), fmtNullTime(fin), string(counts), run.Note, run.Error, run.ID)
+		res, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, finished_at = ?, counts = ?, note = ?, error = ?, plan_seq = ?, plan_base = ? WHERE id = ?`,
+			string(run.Status), fmtNullTime(fin), string(counts), run.Note, run.Error, run.PlanSeq, run.PlanBase, run.ID)
 		if err != nil {
 			return err
 		}
@@ -144,7 +144,7 @@ func nonNilCounts(m map[string]int64) map[string]int64 {
 	return m
 }
 
-const runCols = "id, kind, status, holder, started_at, finished_at, counts, note, error, details_pruned"
+const runCols = "id, kind, status, holder, started_at, finished_at, counts, note, error, details_pruned, plan_seq, plan_base"
 
 func scanRun(sc interface{ Scan(...any) error }) (identity.Run, error) {
 	var (
@@ -154,7 +154,7 @@ func scanRun(sc interface{ Scan(...any) error }) (identity.Run, error) {
 		finished     sql.NullString
 		counts       string
 	)
-	if err := sc.Scan(&r.ID, &kind, &status, &r.Holder, &started, &finished, &counts, &r.Note, &r.Error, &r.DetailsPruned); err != nil {
+	if err := sc.Scan(&r.ID, &kind, &status, &r.Holder, &started, &finished, &counts, &r.Note, &r.Error, &r.DetailsPruned, &r.PlanSeq, &r.PlanBase); err != nil {
 		return r, err
 	}
 	r.Kind, r.Status = identity.RunKind(kind), identity.RunStatus(status)

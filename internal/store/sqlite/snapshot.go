@@ -115,8 +115,9 @@ func (s *Store) UpsertEntraUsers(ctx context.Context, runID int64, users []ident
 	order := keyOrder(len(users), func(i int) string { return users[i].ObjectID })
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		// A stored user whose fields are unchanged is not rewritten.
-		err := upsertBatch(ctx, tx, "INSERT INTO entra_users ("+entraCols+")", 11,
+		err := upsertBatch(ctx, tx, "INSERT INTO entra_users ("+entraCols+", upn_key, mail_key)", 13,
 			`ON CONFLICT (oid) DO UPDATE SET tenant_id = excluded.tenant_id, upn = excluded.upn, mail = excluded.mail,
+				upn_key = excluded.upn_key, mail_key = excluded.mail_key,
 				display_name = excluded.display_name, given_name = excluded.given_name, surname = excluded.surname,
 				account_enabled = excluded.account_enabled, deleted = excluded.deleted, in_scope = excluded.in_scope,
 				user_type = excluded.user_type
@@ -132,6 +133,7 @@ func (s *Store) UpsertEntraUsers(ctx context.Context, runID int64, users []ident
 				}
 				a[0], a[1], a[2], a[3], a[4], a[5], a[6] = u.ObjectID, u.TenantID, u.UPN, u.Mail, u.DisplayName, u.GivenName, u.Surname
 				a[7], a[8], a[9], a[10] = b2i(u.AccountEnabled), string(u.Deleted), b2i(u.InScope), u.UserType
+				a[11], a[12] = identity.FoldKey(u.UPN), identity.FoldKey(u.Mail)
 				return nil
 			})
 		if err != nil {
@@ -269,8 +271,9 @@ func (s *Store) UpsertSalesforceUsers(ctx context.Context, runID int64, users []
 	}
 	order := keyOrder(len(users), func(i int) string { return users[i].ID })
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		err := upsertBatch(ctx, tx, "INSERT INTO salesforce_users ("+sfCols+")", 9,
+		err := upsertBatch(ctx, tx, "INSERT INTO salesforce_users ("+sfCols+", username_key, email_key, fed_key)", 12,
 			`ON CONFLICT (id) DO UPDATE SET username = excluded.username, federation_identifier = excluded.federation_identifier,
+				username_key = excluded.username_key, email_key = excluded.email_key, fed_key = excluded.fed_key,
 				email = excluded.email, is_active = excluded.is_active, user_type = excluded.user_type,
 				created_date = excluded.created_date, system_modstamp = excluded.system_modstamp, last_seen_run = excluded.last_seen_run`,
 			len(users), func(i int, a []any) error {
@@ -281,6 +284,7 @@ func (s *Store) UpsertSalesforceUsers(ctx context.Context, runID int64, users []
 				}
 				a[0], a[1], a[2], a[3], a[4], a[5] = u.ID, u.Username, u.FederationIdentifier, u.Email, b2i(u.IsActive), u.UserType
 				a[6], a[7], a[8] = fmtNullTime(u.CreatedDate), fmtNullTime(u.SystemModstamp), runID
+				a[9], a[10], a[11] = store.SalesforceUserKeys(*u)
 				return nil
 			})
 		if err != nil {
@@ -296,23 +300,24 @@ func (s *Store) UpsertSalesforceUsers(ctx context.Context, runID int64, users []
 
 // ScanSalesforceUsers streams the Salesforce user snapshot in Id order.
 func (s *Store) ScanSalesforceUsers(ctx context.Context, fn func(identity.SalesforceUser) error) error {
-	return scanAll(ctx, s.r, "salesforce users", "SELECT "+sfCols+" FROM salesforce_users ORDER BY id", nil,
-		func(rows *sql.Rows) (identity.SalesforceUser, error) {
-			var u identity.SalesforceUser
-			var active int
-			var created, mod sql.NullString
-			var seen int64
-			if err := rows.Scan(&u.ID, &u.Username, &u.FederationIdentifier, &u.Email, &active, &u.UserType, &created, &mod, &seen); err != nil {
-				return u, err
-			}
-			u.IsActive = active != 0
-			var err error
-			if u.CreatedDate, err = parseNullTime(created); err != nil {
-				return u, err
-			}
-			u.SystemModstamp, err = parseNullTime(mod)
-			return u, err
-		}, fn)
+	return scanAll(ctx, s.r, "salesforce users", "SELECT "+sfCols+" FROM salesforce_users ORDER BY id", nil, scanSalesforceUser, fn)
+}
+
+func scanSalesforceUser(rows *sql.Rows) (identity.SalesforceUser, error) {
+	var u identity.SalesforceUser
+	var active int
+	var created, mod sql.NullString
+	var seen int64
+	if err := rows.Scan(&u.ID, &u.Username, &u.FederationIdentifier, &u.Email, &active, &u.UserType, &created, &mod, &seen); err != nil {
+		return u, err
+	}
+	u.IsActive = active != 0
+	var err error
+	if u.CreatedDate, err = parseNullTime(created); err != nil {
+		return u, err
+	}
+	u.SystemModstamp, err = parseNullTime(mod)
+	return u, err
 }
 
 // UpsertAccountLinks writes a batch of ThirdPartyAccountLink rows in one transaction.
@@ -348,12 +353,15 @@ func (s *Store) MarkAccountLinksNotSeen(ctx context.Context, runID int64) (int64
 
 // ScanAccountLinks streams the ThirdPartyAccountLink snapshot in Id order.
 func (s *Store) ScanAccountLinks(ctx context.Context, fn func(identity.ThirdPartyAccountLink) error) error {
-	return scanAll(ctx, s.r, "account links", "SELECT id, provider, remote_identifier, user_id FROM account_links ORDER BY id", nil,
-		func(rows *sql.Rows) (identity.ThirdPartyAccountLink, error) {
-			var l identity.ThirdPartyAccountLink
-			err := rows.Scan(&l.ID, &l.Provider, &l.RemoteIdentifier, &l.UserID)
-			return l, err
-		}, fn)
+	return scanAll(ctx, s.r, "account links", "SELECT "+accountLinkCols+" FROM account_links ORDER BY id", nil, scanAccountLink, fn)
+}
+
+const accountLinkCols = "id, provider, remote_identifier, user_id"
+
+func scanAccountLink(rows *sql.Rows) (identity.ThirdPartyAccountLink, error) {
+	var l identity.ThirdPartyAccountLink
+	err := rows.Scan(&l.ID, &l.Provider, &l.RemoteIdentifier, &l.UserID)
+	return l, err
 }
 
 const linkCols = "provider, subject, salesforce_user_id, object_id, tenant_id, rule, status, reason, updated_at"
@@ -371,7 +379,7 @@ func (s *Store) UpsertRemoteLinks(ctx context.Context, runID int64, links []iden
 				if err := store.CheckRemoteLink(i, *l); err != nil {
 					return err
 				}
-				a[0], a[1], a[2], a[3], a[4] = l.Provider, l.Subject, l.SalesforceUserID, l.ObjectID, l.TenantID
+				a[0], a[1], a[2], a[3], a[4] = l.Provider, l.Subject, l.SalesforceUserID, store.CanonicalOID(l.ObjectID), l.TenantID
 				a[5], a[6], a[7], a[8], a[9], a[10] = string(l.Rule), string(l.Status), l.Reason, fmtNullTime(l.UpdatedAt), runID, l.StoreID
 				return nil
 			})

@@ -63,6 +63,9 @@ func Run(t *testing.T, open Opener) {
 		{"Audit", testAudit},
 		{"ScanStopsOnError", testScanStopsOnError},
 		{"WriteDuringScan", testWriteDuringScan},
+		{"Journal", testJournal},
+		{"Related", testRelated},
+		{"RunPlan", testRunPlan},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/idlinkhq/idlink/internal/identity"
+	"github.com/idlinkhq/idlink/internal/job"
+	"github.com/idlinkhq/idlink/internal/reconcile"
+	"github.com/idlinkhq/idlink/internal/sim/scenario"
+	"github.com/idlinkhq/idlink/internal/store"
+	"github.com/idlinkhq/idlink/internal/wire"
+)
+
+// refusingWriter fails every Identity_Link__c write, so that a run plans and
+// records its plan but changes nothing: two runs in a row then plan the same
+// store.
+type refusingWriter struct{}
+
+func (refusingWriter) UpsertLinks(_ context.Context, ls []identity.Link) ([]identity.WriteResult, error) {
+	rs := make([]identity.WriteResult, len(ls))
+	for i := range rs {
+		rs[i].Error = "REFUSED: by the test"
+	}
+	return rs, nil
+}
+
+// planRun runs one reconciliation that writes nothing, planning in full when
+// full is set, and returns its outcome.
+func (h *harness) planRun(st store.Store, full bool) job.Outcome {
+	h.t.Helper()
+	e := env{stdout: io.Discard, stderr: io.Discard, getenv: h.getenv}
+	cfg, err := loadConfig(h.cfgPath, e)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	j, err := wire.NewJob(cfg, st, slog.New(slog.NewTextHandler(io.Discard, nil)),
+		wire.Instruments{Writer: func(reconcile.LinkWriter) reconcile.LinkWriter { return refusingWriter{} }})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	j.Revoker = nil // revocations fail too: nothing changes in the org
+	if full {
+		j.FullPlanEvery = 0
+	}
+	out, err := j.Run(h.ctx, job.Options{Kind: identity.KindRun, Holder: "e2e", Reconcile: wire.ReconcileConfig(cfg)})
+	if err != nil && !errors.Is(err, reconcile.ErrIncomplete) {
+		h.t.Fatalf("run: %v", err)
+	}
+	return out
+}
+
+func renderPlan(r *reconcile.Result) (as, acts []string) {
+	for _, a := range r.Assessments {
+		as = append(as, fmt.Sprintf("%+v", a))
+	}
+	for _, a := range r.Actions {
+		acts = append(acts, fmt.Sprintf("%+v", a))
+	}
+	slices.Sort(as)
+	slices.Sort(acts)
+	return as, acts
+}
+
+// TestIncrementalRunPlansAsFullPlan: after changes of every kind a scheduled
+// run sees - users disabled, renamed, added, soft deleted, deactivated in
+// Salesforce, a JIT duplicate signing in, a sign-in observed - a run plans
+// only what they reach and keeps the rest from the last successful run, and
+// its assessments, actions and situation counts are those of a plan of every
+// identity of the same store.
+func TestIncrementalRunPlansAsFullPlan(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, backendSQLite, harnessOptions{Scenario: scenario.Config{Seed: 21, Users: 400}})
+	h.importObservations("observations.csv", h.w.Scenario.Observations)
+	h.mustRun(0, "backfill")
+	h.mustRun(0, "run")
+	st := h.store()
+	if r := h.latestRun(st); r.PlanBase == 0 || !strings.Contains(r.Note, "planned what changed since run") {
+		t.Fatalf("the run after a backfill planned in full: %q", r.Note)
+	}
+
+	w := h.w
+	// Linked people, whose links, ThirdPartyAccountLink rows and sign-ins
+	// the changes reach, and people idlink could not link.
+	var linked []identity.Link
+	for _, l := range h.links(st) {
+		if l.Status == identity.LinkActive {
+			linked = append(linked, l)
+		}
+	}
+	slices.SortFunc(linked, func(a, b identity.Link) int { return strings.Compare(a.Subject, b.Subject) })
+	var unlinked []identity.EntraUser
+	for _, e := range w.Scenario.Entra {
+		if u, ok := w.Entra.User(e.ObjectID); ok && u.Active() && !slices.ContainsFunc(linked, func(l identity.Link) bool { return l.ObjectID == u.ObjectID }) {
+			unlinked = append(unlinked, u)
+		}
+	}
+	if len(linked) < 4 || len(unlinked) < 2 {
+		t.Fatalf("%d linked and %d unlinked people: the scenario is too small", len(linked), len(unlinked))
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(w.Entra.UpdateUser(linked[0].ObjectID, func(e *identity.EntraUser) { e.AccountEnabled = false }))
+	must(w.Entra.UpdateUser(linked[1].ObjectID, func(e *identity.EntraUser) { e.UPN = "renamed." + e.UPN }))
+	must(w.Entra.SoftDelete(linked[2].ObjectID))
+	must(w.Org.UpdateUser(linked[3].SalesforceUserID, func(u *identity.SalesforceUser) { u.IsActive = false }))
+	must(w.Entra.UpdateUser(unlinked[0].ObjectID, func(e *identity.EntraUser) { e.UPN = "renamed." + e.UPN }))
+	must(w.Entra.UpdateUser(unlinked[1].ObjectID, func(e *identity.EntraUser) { e.AccountEnabled = false }))
+	added := uuid.NewString()
+	must(w.Entra.AddUser(identity.EntraUser{ObjectID: added, TenantID: w.Scenario.TenantID, UPN: "added@" + w.Scenario.Domain,
+		Mail: "added@" + w.Scenario.Domain, AccountEnabled: true, UserType: "Member"}))
+	must(w.Entra.AssignAppRole(w.Scenario.App.AppID, added, w.Scenario.App.AppRoleID))
+	_, err := w.Org.AddUser(identity.SalesforceUser{Username: "added@" + w.Scenario.Domain, FederationIdentifier: added,
+		Email: "added@" + w.Scenario.Domain, IsActive: true, UserType: "Standard"})
+	must(err)
+	// The added person signs in before any run linked them: the bridge
+	// observes the subject, and Salesforce, finding no link, made a JIT
+	// duplicate account and linked the subject to it.
+	provider, sub := w.Scenario.Providers[0].Name, "new-subject-"+added
+	h.importObservations("more.csv", []identity.Observation{{Provider: provider, Subject: sub, ObjectID: added, TenantID: w.Scenario.TenantID}})
+	dup, err := w.Org.AddUser(identity.SalesforceUser{Username: "jit.added@" + w.Scenario.Domain, Email: "added@" + w.Scenario.Domain, IsActive: true, UserType: "Standard"})
+	must(err)
+	_, err = w.Org.AddAccountLink(identity.ThirdPartyAccountLink{Provider: provider, RemoteIdentifier: sub, UserID: dup})
+	must(err)
+
+	inc := h.planRun(st, false)
+	if inc.Run.PlanBase == 0 {
+		t.Fatalf("the run planned in full: %q", inc.Run.Note)
+	}
+	affected := inc.Run.Counts["plan.affected-records"]
+	if total := int64(len(inc.Result.Assessments)); affected == 0 || affected > total/2 {
+		t.Fatalf("the changes reached %d records of %d identities: not a plan of what changed", affected, total)
+	}
+	t.Logf("incremental: %s (%d assessments, %d actions)", inc.Run.Note, len(inc.Result.Assessments), len(inc.Result.Actions))
+	full := h.planRun(st, true)
+	if full.Run.PlanBase != 0 {
+		t.Fatalf("full_plan_every 0 planned incrementally: %q", full.Run.Note)
+	}
+	ia, iacts := renderPlan(inc.Result)
+	fa, facts := renderPlan(full.Result)
+	if !slices.Equal(ia, fa) {
+		t.Errorf("assessments of the incremental plan differ from the full plan's:\n%s", diffLines(fa, ia))
+	}
+	if !slices.Equal(iacts, facts) {
+		t.Errorf("actions of the incremental plan differ from the full plan's:\n%s", diffLines(facts, iacts))
+	}
+	for k, v := range full.Run.Counts {
+		if strings.HasPrefix(k, "situation.") || strings.HasPrefix(k, "action.") || strings.HasPrefix(k, "flag.") {
+			if inc.Run.Counts[k] != v {
+				t.Errorf("count %s: incremental %d, full %d", k, inc.Run.Counts[k], v)
+			}
+		}
+	}
+	misrouted := false
+	for _, a := range inc.Result.Assessments {
+		misrouted = misrouted || a.Subject == sub && a.Situation == identity.Misrouted
+	}
+	if !misrouted {
+		t.Errorf("the JIT duplicate of the added person was not found misrouted")
+	}
+}
+
+// diffLines lists what one sorted list has and the other has not.
+func diffLines(want, got []string) string {
+	var b strings.Builder
+	for _, w := range want {
+		if _, ok := slices.BinarySearch(got, w); !ok {
+			fmt.Fprintf(&b, "  missing: %s\n", w)
+		}
+	}
+	for _, g := range got {
+		if _, ok := slices.BinarySearch(want, g); !ok {
+			fmt.Fprintf(&b, "  extra:   %s\n", g)
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,240 @@
+package job
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/idlinkhq/idlink/internal/identity"
+	"github.com/idlinkhq/idlink/internal/reconcile"
+)
+
+// A scheduled run plans only what changed since the last successful run
+// (its base): the store journals the keys of every record that changes, the
+// run loads the records those keys reach (reconcile.LoadAffected) and plans
+// them, and keeps the base's assessments and flags for every identity
+// outside that closure, which a full plan would decide as before
+// (TestIncrementalPlanEqualsFullPlan). Anything that could make that untrue
+// plans everything instead, and says why in the run's note.
+
+// configCursor keeps the digest of the matching configuration the last
+// successful plan used: a change of rules, rewrites, providers or adopted
+// databases can change any identity's plan.
+const configCursor = "plan/config-sha256"
+
+// Bounds of an incremental plan: beyond them planning everything costs
+// about as much and holds less in memory at once.
+const (
+	maxJournalChanges = 200_000
+	minAffectedBound  = 20_000 // records; else a fifth of the base's assessments
+	journalPage       = 10_000
+)
+
+// plan is one plan of a run: the result and where it stands in the journal.
+type plan struct {
+	res  *reconcile.Result
+	seq  int64  // identity.Run.PlanSeq
+	base int64  // identity.Run.PlanBase
+	note string // why a full plan, or what the incremental plan covered
+}
+
+// makePlan plans incrementally over the last successful run when it can, and
+// in full otherwise.
+func (j *Job) makePlan(ctx context.Context, log *slog.Logger, opt Options, counts map[string]int64) (plan, error) {
+	digest := configDigest(opt.Reconcile)
+	base, why, err := j.incrementalBase(ctx, opt, digest)
+	if err != nil {
+		return plan{}, err
+	}
+	if why == "" {
+		p, err := j.planIncremental(ctx, opt.Reconcile, base, counts)
+		if err == nil {
+			log.Info("planned what changed", "base_run", base.ID, "changes", counts["plan.changes"], "affected_records", counts["plan.affected-records"])
+			return p, nil
+		}
+		if !errors.Is(err, reconcile.ErrFullPlanNeeded) {
+			return plan{}, err
+		}
+		why = err.Error()
+	}
+	log.Info("planning every identity", "why", why)
+	seq, err := j.Store.StartJournal(ctx)
+	if err != nil {
+		return plan{}, err
+	}
+	snap, err := reconcile.Load(ctx, j.Store, j.Store)
+	if err != nil {
+		return plan{}, err
+	}
+	res, err := reconcile.Plan(opt.Reconcile, snap)
+	if err != nil {
+		return plan{}, fmt.Errorf("plan: %w", err)
+	}
+	return plan{res: res, seq: seq, note: "full plan: " + why}, nil
+}
+
+// incrementalBase is the run an incremental plan builds on, or why there is
+// none ("" when there is).
+func (j *Job) incrementalBase(ctx context.Context, opt Options, digest string) (identity.Run, string, error) {
+	switch {
+	case opt.Kind == identity.KindBackfill:
+		return identity.Run{}, "a backfill plans every identity", nil
+	case opt.Override != 0:
+		return identity.Run{}, fmt.Sprintf("the override of held run %d is checked against a plan of every identity", opt.Override), nil
+	case j.FullPlanEvery <= 0:
+		return identity.Run{}, "match.full_plan_every is 0", nil
+	}
+	if err := opt.Reconcile.Incremental(); err != nil {
+		return identity.Run{}, err.Error(), nil
+	}
+	validFrom, on, err := j.Store.JournalState(ctx)
+	if err != nil {
+		return identity.Run{}, "", err
+	}
+	if !on {
+		return identity.Run{}, "the plan journal starts with this plan", nil
+	}
+	runs, err := j.Store.ListRuns(ctx, 200)
+	if err != nil {
+		return identity.Run{}, "", fmt.Errorf("read the previous runs: %w", err)
+	}
+	var base, full *identity.Run
+	for i, r := range runs {
+		if r.Status != identity.StatusSucceeded || (r.Kind != identity.KindRun && r.Kind != identity.KindBackfill) {
+			continue
+		}
+		if base == nil {
+			base = &runs[i]
+		}
+		if r.PlanSeq > 0 && r.PlanBase == 0 {
+			full = &runs[i]
+			break
+		}
+	}
+	switch {
+	case base == nil:
+		return identity.Run{}, "no earlier successful run to build on", nil
+	case base.PlanSeq == 0 || base.PlanSeq < validFrom:
+		return identity.Run{}, fmt.Sprintf("the plan journal does not reach back to run %d, the last successful one", base.ID), nil
+	case base.DetailsPruned:
+		return identity.Run{}, fmt.Sprintf("the assessments of run %d, the last successful one, are no longer kept", base.ID), nil
+	case full == nil:
+		return identity.Run{}, "no full plan among the last 200 runs", nil
+	case time.Since(full.StartedAt) >= j.FullPlanEvery:
+		return identity.Run{}, fmt.Sprintf("the last full plan (run %d) is older than match.full_plan_every (%s)", full.ID, j.FullPlanEvery), nil
+	}
+	last, ok, err := j.Store.GetCursor(ctx, configCursor)
+	if err != nil {
+		return identity.Run{}, "", err
+	}
+	if !ok || last != digest {
+		return identity.Run{}, "the matching configuration changed since the last successful plan", nil
+	}
+	return *base, "", nil
+}
+
+// planIncremental plans the records the journaled changes since base reach
+// and keeps base's assessments and flags for everything else.
+func (j *Job) planIncremental(ctx context.Context, cfg reconcile.Config, base identity.Run, counts map[string]int64) (plan, error) {
+	seeds := reconcile.KeySet{}
+	seq, n := base.PlanSeq, 0
+	for {
+		page, err := j.Store.ReadJournal(ctx, seq, journalPage)
+		if err != nil {
+			return plan{}, err
+		}
+		for _, c := range page {
+			seeds.Add(cfg.ChangeKeys(c))
+			seq = c.Seq
+		}
+		n += len(page)
+		if n > maxJournalChanges {
+			return plan{}, fmt.Errorf("%w: more than %d changes since run %d", reconcile.ErrFullPlanNeeded, maxJournalChanges, base.ID)
+		}
+		if len(page) < journalPage {
+			break
+		}
+	}
+	bound := max(minAffectedBound, int(base.Counts["plan.assessments"]/5))
+	aff, err := reconcile.LoadAffected(ctx, j.Store, cfg, seeds, bound)
+	if err != nil {
+		return plan{}, err
+	}
+	res, err := reconcile.Plan(cfg, aff.Snapshot)
+	if err != nil {
+		return plan{}, fmt.Errorf("plan: %w", err)
+	}
+	kept, err := j.keep(ctx, base, aff.Keys)
+	if err != nil {
+		return plan{}, err
+	}
+	active, err := j.Store.CountLinks(ctx, identity.LinkActive)
+	if err != nil {
+		return plan{}, err
+	}
+	res.Keep(kept.assessments, kept.flags, int(active))
+	counts["plan.changes"] = int64(n)
+	counts["plan.affected-records"] = int64(aff.Records)
+	return plan{res: res, seq: seq, base: base.ID,
+		note: fmt.Sprintf("planned what changed since run %d: %d changes reached %d records", base.ID, n, aff.Records)}, nil
+}
+
+type kept struct {
+	assessments []identity.Assessment
+	flags       []identity.Action
+}
+
+// keep reads base's assessments and flags of the identities outside the
+// closure. Every other action of a successful run was written, so the store
+// journaled it and its identity is inside; one that is not means the store
+// and the run disagree, and a full plan settles it.
+func (j *Job) keep(ctx context.Context, base identity.Run, closure reconcile.KeySet) (kept, error) {
+	var k kept
+	err := j.Store.ScanAssessments(ctx, base.ID, func(a identity.Assessment) error {
+		if !reconcile.AssessmentIn(closure, a) {
+			k.assessments = append(k.assessments, a)
+		}
+		return nil
+	})
+	if err != nil {
+		return k, fmt.Errorf("read the assessments of run %d: %w", base.ID, err)
+	}
+	recs, err := j.Store.ListActions(ctx, base.ID)
+	if err != nil {
+		return k, fmt.Errorf("read the actions of run %d: %w", base.ID, err)
+	}
+	for _, r := range recs {
+		if reconcile.ActionIn(closure, r.Action) {
+			continue
+		}
+		if r.Action.Kind != identity.ActionFlag {
+			return k, fmt.Errorf("%w: run %d's %s of %s is not in the store's journal", reconcile.ErrFullPlanNeeded, base.ID, r.Action.Kind, r.Action.Link.Key())
+		}
+		k.flags = append(k.flags, r.Action)
+	}
+	return k, nil
+}
+
+// configDigest identifies the matching configuration a plan depends on.
+func configDigest(c reconcile.Config) string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%+v", c))
+	return hex.EncodeToString(sum[:])
+}
+
+// recordPlan keeps, after a successful run, what the next run's plan builds
+// on: the configuration's digest, and the journal only after this plan.
+// It runs once the run's success is recorded: trimming earlier would lose
+// changes the next run needs should this run not count as its base.
+func (j *Job) recordPlan(ctx context.Context, log *slog.Logger, cfg reconcile.Config, seq int64) {
+	if err := j.Store.SetCursor(ctx, identity.Cursor{Name: configCursor, Value: configDigest(cfg)}); err != nil {
+		log.Warn("record the plan's configuration; the next run plans in full", "err", err)
+		return
+	}
+	if err := j.Store.TrimJournal(ctx, seq); err != nil {
+		log.Warn("trim the plan journal; the next run trims it", "err", err)
+	}
+}

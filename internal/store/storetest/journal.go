@@ -1,0 +1,287 @@
+package storetest
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/idlinkhq/idlink/internal/identity"
+	"github.com/idlinkhq/idlink/internal/store"
+)
+
+// readJournal returns the changes after seq, rendered without their
+// sequence numbers (which backends may hand out with gaps), in order.
+func readJournal(t *testing.T, s store.Store, after int64) ([]string, int64) {
+	t.Helper()
+	cs, err := s.ReadJournal(ctxT(t), after, 1000)
+	must(t, err)
+	var out []string
+	last := after
+	for _, c := range cs {
+		if c.Seq <= last {
+			t.Fatalf("ReadJournal after %d: sequence %d does not grow (previous %d)", after, c.Seq, last)
+		}
+		last = c.Seq
+		c.Seq = 0
+		out = append(out, fmt.Sprintf("%+v", c))
+	}
+	return out, last
+}
+
+// journaled runs write and checks that it journaled exactly want.
+func journaled(t *testing.T, s store.Store, after *int64, what string, write func() error, want ...identity.Change) {
+	t.Helper()
+	must(t, write())
+	got, last := readJournal(t, s, *after)
+	var ws []string
+	for _, c := range want {
+		ws = append(ws, fmt.Sprintf("%+v", c))
+	}
+	if !slices.Equal(got, ws) {
+		t.Fatalf("%s journaled\n  %s\nwant\n  %s", what, strings.Join(got, "\n  "), strings.Join(ws, "\n  "))
+	}
+	*after = last
+}
+
+// testJournal: while the journal is on, every write that changes what a plan
+// sees journals its record's old and new keys, and writes that change
+// nothing a plan reads (a re-read, a repeated sign-in) journal nothing.
+func testJournal(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	if _, on, err := s.JournalState(ctx); err != nil || on {
+		t.Fatalf("a new store's journal: on=%v err=%v; want off (no plan may rely on it before a full plan)", on, err)
+	}
+	r1 := startRun(t, s, identity.KindBackfill)
+	u := entraUser(1)
+	must(t, s.UpsertEntraUsers(ctx, r1.ID, []identity.EntraUser{u}, nil))
+	if cs, err := s.ReadJournal(ctx, 0, 10); err != nil || len(cs) != 0 {
+		t.Fatalf("journal off: ReadJournal = %v, %v; want nothing journaled", cs, err)
+	}
+	seq, err := s.StartJournal(ctx)
+	must(t, err)
+	from, on, err := s.JournalState(ctx)
+	if err != nil || !on || from != seq || seq < 1 {
+		t.Fatalf("after StartJournal = %d: JournalState = %d, %v, %v; want on from the returned number, at least 1", seq, from, on, err)
+	}
+
+	eu := func(u identity.EntraUser) identity.Change {
+		return identity.Change{ObjectID: u.ObjectID, UPN: u.UPN, Mail: u.Mail}
+	}
+	r2 := startRun(t, s, identity.KindRun)
+	journaled(t, s, &seq, "re-writing an unchanged Entra user", func() error {
+		return s.UpsertEntraUsers(ctx, r2.ID, []identity.EntraUser{u}, nil)
+	})
+	u2 := u
+	u2.UPN, u2.DisplayName = "renamed@contoso.com", "Renamed"
+	journaled(t, s, &seq, "renaming an Entra user", func() error {
+		return s.UpsertEntraUsers(ctx, r2.ID, []identity.EntraUser{u2}, nil)
+	}, eu(u), eu(u2))
+	u3 := entraUser(3)
+	journaled(t, s, &seq, "a new Entra user", func() error { return s.UpsertEntraUsers(ctx, r2.ID, []identity.EntraUser{u3}, nil) }, eu(u3))
+	journaled(t, s, &seq, "a scope change", func() error { return s.SetEntraScope(ctx, []string{u3.ObjectID}) }, eu(u3), eu(u3))
+	journaled(t, s, &seq, "an unchanged scope", func() error { return s.SetEntraScope(ctx, []string{u3.ObjectID}) })
+	r3 := startRun(t, s, identity.KindRun)
+	u3.InScope = true // as the scope set it: re-read unchanged
+	journaled(t, s, &seq, "re-reading a user", func() error { return s.UpsertEntraUsers(ctx, r3.ID, []identity.EntraUser{u3}, nil) })
+	journaled(t, s, &seq, "marking users not seen", func() error { _, err := s.MarkEntraUsersNotSeen(ctx, r3.ID); return err }, eu(u2), eu(u2))
+
+	sf := identity.SalesforceUser{ID: "005A", Username: "a@contoso.com", Email: "a@contoso.com", FederationIdentifier: oid(1), IsActive: true, SystemModstamp: ts(1)}
+	sfc := func(u identity.SalesforceUser) identity.Change {
+		return identity.Change{SalesforceID: u.ID, Username: u.Username, Email: u.Email, FederationIdentifier: u.FederationIdentifier}
+	}
+	journaled(t, s, &seq, "a new Salesforce user", func() error { return s.UpsertSalesforceUsers(ctx, r2.ID, []identity.SalesforceUser{sf}, nil) }, sfc(sf))
+	sfTouched := sf
+	sfTouched.SystemModstamp = ts(2)
+	journaled(t, s, &seq, "a Salesforce user read again with only SystemModstamp moved", func() error {
+		return s.UpsertSalesforceUsers(ctx, r3.ID, []identity.SalesforceUser{sfTouched}, nil)
+	})
+	sf2 := sfTouched
+	sf2.IsActive = false
+	journaled(t, s, &seq, "a deactivated Salesforce user", func() error {
+		return s.UpsertSalesforceUsers(ctx, r3.ID, []identity.SalesforceUser{sf2}, nil)
+	}, sfc(sf), sfc(sf2))
+
+	tp := identity.ThirdPartyAccountLink{ID: "0JL1", Provider: "EntraOIDC", RemoteIdentifier: "sub-1", UserID: "005J"}
+	tpc := identity.Change{Provider: "EntraOIDC", Subject: "sub-1", SalesforceID: "005J"}
+	journaled(t, s, &seq, "a new ThirdPartyAccountLink", func() error { return s.UpsertAccountLinks(ctx, r2.ID, []identity.ThirdPartyAccountLink{tp}) }, tpc)
+	journaled(t, s, &seq, "a ThirdPartyAccountLink read again", func() error { return s.UpsertAccountLinks(ctx, r3.ID, []identity.ThirdPartyAccountLink{tp}) })
+	r4 := startRun(t, s, identity.KindRun)
+	journaled(t, s, &seq, "a ThirdPartyAccountLink deleted in Salesforce", func() error { _, err := s.MarkAccountLinksNotSeen(ctx, r4.ID); return err }, tpc)
+
+	rl := identity.Link{Provider: "EntraOIDC", Subject: "sub-2", SalesforceUserID: "005A", ObjectID: strings.ToUpper(oid(1)), Rule: identity.RuleObjectID, Status: identity.LinkActive}
+	rlc := identity.Change{Provider: "EntraOIDC", Subject: "sub-2", SalesforceID: "005A", ObjectID: oid(1)}
+	journaled(t, s, &seq, "a new Identity_Link__c row (its object id stored canonical)", func() error { return s.UpsertRemoteLinks(ctx, r3.ID, []identity.Link{rl}) }, rlc)
+	journaled(t, s, &seq, "an Identity_Link__c row read again", func() error { return s.UpsertRemoteLinks(ctx, r4.ID, []identity.Link{rl}) })
+	r5 := startRun(t, s, identity.KindRun)
+	journaled(t, s, &seq, "an Identity_Link__c row deleted in Salesforce", func() error { _, err := s.MarkRemoteLinksNotSeen(ctx, r5.ID); return err }, rlc)
+
+	l := link("sub-3", "005A", identity.LinkActive)
+	lc := identity.Change{Provider: "EntraOIDC", Subject: "sub-3", SalesforceID: "005A", ObjectID: oid(1)}
+	journaled(t, s, &seq, "a new link", func() error {
+		return s.ApplyLinkChanges(ctx, r5.ID, []identity.LinkChange{{Action: identity.ActionCreateLink, Link: l, Actor: "idlink run"}})
+	}, lc)
+	l2 := l
+	l2.SalesforceUserID = "005B"
+	lc2 := lc
+	lc2.SalesforceID = "005B"
+	journaled(t, s, &seq, "a re-pointed link", func() error {
+		return s.ApplyLinkChanges(ctx, r5.ID, []identity.LinkChange{{Action: identity.ActionUpdateLink, Link: l2, Actor: "idlink run"}})
+	}, lc, lc2)
+
+	o := obs("sub-4", oid(1), ts(1))
+	oc := identity.Change{Provider: "EntraOIDC", Subject: "sub-4", ObjectID: oid(1)}
+	journaled(t, s, &seq, "a new observation", func() error { _, err := s.RecordObservation(ctx, o); return err }, oc)
+	journaled(t, s, &seq, "a repeated sign-in", func() error { _, err := s.RecordObservation(ctx, obs("sub-4", oid(1), ts(9))); return err })
+	journaled(t, s, &seq, "a conflicting sign-in", func() error { _, err := s.RecordObservation(ctx, obs("sub-4", oid(2), ts(10))); return err },
+		identity.Change{Provider: "EntraOIDC", Subject: "sub-4", ObjectID: oid(1), OtherObject: oid(2)})
+
+	d := identity.Decision{Provider: "EntraOIDC", Subject: "sub-5", SalesforceUserID: "005C", ObjectID: "{" + strings.ToUpper(oid(3)) + "}", Approved: true, Actor: "alice"}
+	journaled(t, s, &seq, "a decision", func() error { return s.RecordDecisions(ctx, d) },
+		identity.Change{Provider: "EntraOIDC", Subject: "sub-5", SalesforceID: "005C", ObjectID: oid(3)})
+
+	// Trimming keeps what follows; the sequence keeps growing past a trim.
+	must(t, s.TrimJournal(ctx, seq-1))
+	if rest, _ := readJournal(t, s, 0); len(rest) != 1 {
+		t.Fatalf("after TrimJournal(%d): %d changes left, want 1", seq-1, len(rest))
+	}
+	must(t, s.TrimJournal(ctx, seq))
+	last, err := s.StartJournal(ctx)
+	must(t, err)
+	if from2, _, _ := s.JournalState(ctx); last != seq || from2 != from {
+		t.Fatalf("StartJournal on a running journal = %d (valid from %d); want the newest sequence %d, valid from %d unchanged", last, from2, seq, from)
+	}
+	journaled(t, s, &seq, "a user added after a trim", func() error { return s.UpsertEntraUsers(ctx, r5.ID, []identity.EntraUser{entraUser(7)}, nil) }, eu(entraUser(7)))
+
+	must(t, s.StopJournal(ctx))
+	if _, on, _ := s.JournalState(ctx); on {
+		t.Fatal("StopJournal left the journal on")
+	}
+	must(t, s.UpsertEntraUsers(ctx, r5.ID, []identity.EntraUser{entraUser(8)}, nil))
+	if rest, _ := readJournal(t, s, 0); len(rest) != 0 {
+		t.Fatalf("a stopped journal holds %v, want nothing", rest)
+	}
+	again, err := s.StartJournal(ctx)
+	must(t, err)
+	if from3, on, _ := s.JournalState(ctx); !on || again < seq || from3 != again {
+		t.Fatalf("restarted journal: StartJournal = %d, valid from %d (on %v); want ≥ %d and valid from it", again, from3, on, seq)
+	}
+}
+
+// testRelated: Related finds each kind of record by every key it carries,
+// with the planner's folding (case, spaces, non-ASCII letters, GUID spelling).
+func testRelated(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	r := startRun(t, s, identity.KindRun)
+	e1 := entraUser(1)
+	e1.UPN, e1.Mail = " Émile@Contoso.com", "EMILE.B@contoso.com"
+	must(t, s.UpsertEntraUsers(ctx, r.ID, []identity.EntraUser{e1, entraUser(2)}, nil))
+	must(t, s.UpsertSalesforceUsers(ctx, r.ID, []identity.SalesforceUser{
+		{ID: "005A", Username: "ÉMILE@contoso.com.sandbox", Email: "Emile.B@Contoso.com", FederationIdentifier: "{" + strings.ToUpper(oid(1)) + "}"},
+		{ID: "005B", Username: "b@contoso.com", Email: "b@contoso.com"},
+	}, nil))
+	must(t, s.UpsertAccountLinks(ctx, r.ID, []identity.ThirdPartyAccountLink{
+		{ID: "0JL1", Provider: "EntraOIDC", RemoteIdentifier: "sub-1", UserID: "005A"},
+		{ID: "0JL2", Provider: "Other", RemoteIdentifier: "sub-1", UserID: "005B"},
+	}))
+	must(t, s.UpsertRemoteLinks(ctx, r.ID, []identity.Link{
+		{Provider: "EntraOIDC", Subject: "sub-r", SalesforceUserID: "005C", ObjectID: strings.ToUpper(oid(4)), Rule: identity.RuleObjectID, Status: identity.LinkActive},
+	}))
+	must(t, s.ApplyLinkChanges(ctx, r.ID, []identity.LinkChange{{Action: identity.ActionCreateLink, Actor: "run",
+		Link: identity.Link{Provider: "EntraOIDC", Subject: "sub-l", SalesforceUserID: "005D", ObjectID: oid(5), Rule: identity.RuleObjectID, Status: identity.LinkActive}}}))
+	_, err := s.RecordObservation(ctx, obs("sub-o", oid(6), ts(1)))
+	must(t, err)
+	_, err = s.RecordObservation(ctx, obs("sub-o", oid(7), ts(2)))
+	must(t, err)
+	must(t, s.RecordDecisions(ctx, identity.Decision{Provider: "EntraOIDC", Subject: "sub-d", SalesforceUserID: "005E", ObjectID: oid(8), Actor: "alice"}))
+
+	render := func(rs identity.Records) []string {
+		var out []string
+		for _, u := range rs.Entra {
+			out = append(out, "entra "+u.ObjectID)
+		}
+		for _, u := range rs.Salesforce {
+			out = append(out, "sf "+u.ID)
+		}
+		for _, l := range rs.AccountLinks {
+			out = append(out, "tpal "+l.ID)
+		}
+		for _, l := range rs.RemoteLinks {
+			out = append(out, "remote "+l.Subject+" "+l.ObjectID)
+		}
+		for _, l := range rs.Links {
+			out = append(out, "link "+l.Subject)
+		}
+		for _, o := range rs.Observations {
+			out = append(out, "obs "+o.Subject)
+		}
+		for _, c := range rs.Conflicts {
+			out = append(out, "conflict "+c.Subject+" "+c.OtherObject)
+		}
+		for _, d := range rs.Decisions {
+			out = append(out, "decision "+d.Subject)
+		}
+		slices.Sort(out)
+		return out
+	}
+	sub := func(p, s string) []identity.LinkKey { return []identity.LinkKey{{Provider: p, Subject: s}} }
+	tests := []struct {
+		name string
+		q    identity.KeyQuery
+		want []string
+	}{
+		{"nothing", identity.KeyQuery{}, nil},
+		{"an object id", identity.KeyQuery{ObjectIDs: []string{oid(1)}}, []string{"entra " + oid(1), "sf 005A"}},
+		{"an object id stored in upper case", identity.KeyQuery{ObjectIDs: []string{oid(4)}}, []string{"remote sub-r " + oid(4)}},
+		{"a link's object id", identity.KeyQuery{ObjectIDs: []string{oid(5)}}, []string{"link sub-l"}},
+		{"an observation's object id", identity.KeyQuery{ObjectIDs: []string{oid(6)}}, []string{"conflict sub-o " + oid(7), "obs sub-o"}},
+		{"a conflict's other object id", identity.KeyQuery{ObjectIDs: []string{oid(7)}}, []string{"conflict sub-o " + oid(7)}},
+		{"a decision's object id", identity.KeyQuery{ObjectIDs: []string{oid(8)}}, []string{"decision sub-d"}},
+		{"a folded UPN", identity.KeyQuery{UPNs: []string{"émile@contoso.com"}}, []string{"entra " + oid(1)}},
+		{"a folded username", identity.KeyQuery{Usernames: []string{"émile@contoso.com.sandbox"}}, []string{"sf 005A"}},
+		{"a UPN is not a username", identity.KeyQuery{Usernames: []string{"user2@contoso.com"}}, nil},
+		{"a folded email, both sides", identity.KeyQuery{Emails: []string{"emile.b@contoso.com"}}, []string{"entra " + oid(1), "sf 005A"}},
+		{"a Salesforce id", identity.KeyQuery{SalesforceIDs: []string{"005A"}}, []string{"sf 005A", "tpal 0JL1"}},
+		{"Salesforce ids of links and decisions", identity.KeyQuery{SalesforceIDs: []string{"005C", "005D", "005E"}},
+			[]string{"decision sub-d", "link sub-l", "remote sub-r " + oid(4)}},
+		{"a subject is per provider", identity.KeyQuery{Subjects: sub("Other", "sub-1")}, []string{"tpal 0JL2"}},
+		{"subjects of every kind", identity.KeyQuery{Subjects: []identity.LinkKey{{Provider: "EntraOIDC", Subject: "sub-r"},
+			{Provider: "EntraOIDC", Subject: "sub-l"}, {Provider: "EntraOIDC", Subject: "sub-o"}, {Provider: "EntraOIDC", Subject: "sub-d"}}},
+			[]string{"conflict sub-o " + oid(7), "decision sub-d", "link sub-l", "obs sub-o", "remote sub-r " + oid(4)}},
+		{"one record found by two keys once", identity.KeyQuery{ObjectIDs: []string{oid(1)}, SalesforceIDs: []string{"005A"}, Emails: []string{"emile.b@contoso.com"}},
+			[]string{"entra " + oid(1), "sf 005A", "tpal 0JL1"}},
+	}
+	for _, tc := range tests {
+		got, err := s.Related(ctx, tc.q)
+		must(t, err)
+		if g := render(got); !slices.Equal(g, tc.want) {
+			t.Errorf("%s: Related = %v, want %v", tc.name, g, tc.want)
+		}
+	}
+}
+
+// testRunPlan: a run's plan position and base are kept with its end, and
+// CountLinks counts idlink's links by status.
+func testRunPlan(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	r := startRun(t, s, identity.KindRun)
+	r.Status, r.PlanSeq, r.PlanBase = identity.StatusSucceeded, 42, 7
+	must(t, s.FinishRun(ctx, r))
+	got, err := s.GetRun(ctx, r.ID)
+	must(t, err)
+	if got.PlanSeq != 42 || got.PlanBase != 7 {
+		t.Fatalf("GetRun = plan seq %d, base %d; want 42, 7", got.PlanSeq, got.PlanBase)
+	}
+	if runs, err := s.ListRuns(ctx, 1); err != nil || len(runs) != 1 || runs[0].PlanSeq != 42 || runs[0].PlanBase != 7 {
+		t.Fatalf("ListRuns = %+v, %v; want plan seq 42, base 7", runs, err)
+	}
+	a, b, c := link("sub-a", "005A", identity.LinkActive), link("sub-b", "005B", identity.LinkActive), link("sub-c", "005C", identity.LinkProposed)
+	must(t, s.ApplyLinkChanges(ctx, r.ID, []identity.LinkChange{
+		{Action: identity.ActionCreateLink, Link: a, Actor: "run"}, {Action: identity.ActionCreateLink, Link: b, Actor: "run"},
+		{Action: identity.ActionProposeLink, Link: c, Actor: "run"}}))
+	for status, want := range map[identity.LinkStatus]int64{identity.LinkActive: 2, identity.LinkProposed: 1, identity.LinkRevoked: 0} {
+		if n, err := s.CountLinks(ctx, status); err != nil || n != want {
+			t.Errorf("CountLinks(%s) = %d, %v; want %d", status, n, err, want)
+		}
+	}
+}
