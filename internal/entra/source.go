@@ -114,6 +114,13 @@ func (s *Source) Sync(ctx context.Context, sink Sink, runID int64, mode Mode) (R
 	var written writtenUsers
 	recorded, err := s.takeScopeDigest(ctx, sink, runID, scoped != nil)
 	if err != nil {
+		if scoped != nil {
+			cancel()
+			// A failed scope read cancels this one: its failure is the cause.
+			if sr := <-scoped; sr.err != nil && errors.Is(err, context.Canceled) {
+				err = sr.err
+			}
+		}
 		return s.finish(Result{InScope: -1}, err)
 	}
 	res, err := s.readUsers(ctx, sink, runID, mode, &written)

@@ -374,7 +374,7 @@ func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outco
 	if opt.Reconcile, err = withOwner(ctx, j.Store, opt.Reconcile); err != nil {
 		return err
 	}
-	p, err := j.makePlan(ctx, log, opt, counts)
+	p, err := j.makePlan(ctx, log, opt, out.Run.ID, counts)
 	if err != nil {
 		return err
 	}
@@ -382,13 +382,13 @@ func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outco
 	out.Result, out.planConfig = res, opt.Reconcile
 	out.Run.PlanSeq, out.Run.PlanBase = p.seq, p.base
 	out.Run.Note = strings.Join(append(notes, p.note), "; ")
-	counts["plan.assessments"] = int64(len(res.Assessments))
-	log.Info("planned", "assessments", len(res.Assessments), "actions", len(res.Actions), "writes", res.WriteActions())
+	counts["plan.assessments"] = int64(res.Identities())
+	log.Info("planned", "assessments", res.Identities(), "actions", len(res.Actions), "writes", res.WriteActions())
 
 	// Apply behind the safety limit.
 	w := j.Writer
 	if j.meter != nil {
-		j.meter.ids.Store(int64(len(res.Assessments)))
+		j.meter.ids.Store(int64(res.Identities()))
 		j.meter.toWrite.Store(int64(res.WriteActions()))
 		j.meter.stage.Store("writing")
 		w = countingWriter{LinkWriter: w, m: j.meter}
@@ -413,7 +413,8 @@ func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outco
 	// identity whose link this run wrote is linked now. They are saved even
 	// when apply failed or was held, so the report shows the run either way.
 	afterApply(res.Assessments, ar.Records)
-	identity.CountSituations(counts, res.Assessments)
+	res.CountSituations(counts)
+	counts["plan.matched"] = int64(res.Matched())
 	if serr := j.Store.SaveAssessments(ctx, out.Run.ID, res.Assessments); serr != nil {
 		return errors.Join(err, fmt.Errorf("save assessments: %w", serr))
 	}
@@ -569,7 +570,7 @@ func (j *Job) dryRun(ctx context.Context, log *slog.Logger, opt Options, out *Ou
 		out.Held = held
 		counts["held"] = int64(len(held.Held))
 	}
-	identity.CountSituations(counts, res.Assessments)
+	res.CountSituations(counts)
 	if err := j.Store.SaveActions(ctx, out.Run.ID, reconcile.PlanRecords(res, out.Held)); err != nil {
 		return fmt.Errorf("save the planned actions: %w", err)
 	}

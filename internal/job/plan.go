@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/idlinkhq/idlink/internal/identity"
@@ -44,14 +45,14 @@ type plan struct {
 
 // makePlan plans incrementally over the last successful run when it can, and
 // in full otherwise.
-func (j *Job) makePlan(ctx context.Context, log *slog.Logger, opt Options, counts map[string]int64) (plan, error) {
+func (j *Job) makePlan(ctx context.Context, log *slog.Logger, opt Options, runID int64, counts map[string]int64) (plan, error) {
 	digest := configDigest(opt.Reconcile)
 	base, why, err := j.incrementalBase(ctx, opt, digest)
 	if err != nil {
 		return plan{}, err
 	}
 	if why == "" {
-		p, err := j.planIncremental(ctx, opt.Reconcile, base, counts)
+		p, err := j.planIncremental(ctx, opt.Reconcile, base, runID, counts)
 		if err == nil {
 			log.Info("planned what changed", "base_run", base.ID, "changes", counts["plan.changes"], "affected_records", counts["plan.affected-records"])
 			return p, nil
@@ -59,7 +60,7 @@ func (j *Job) makePlan(ctx context.Context, log *slog.Logger, opt Options, count
 		if !errors.Is(err, reconcile.ErrFullPlanNeeded) {
 			return plan{}, err
 		}
-		why = err.Error()
+		why = strings.TrimPrefix(err.Error(), reconcile.ErrFullPlanNeeded.Error()+": ")
 	}
 	log.Info("planning every identity", "why", why)
 	seq, err := j.Store.StartJournal(ctx)
@@ -138,8 +139,9 @@ func (j *Job) incrementalBase(ctx context.Context, opt Options, digest string) (
 }
 
 // planIncremental plans the records the journaled changes since base reach
-// and keeps base's assessments and flags for everything else.
-func (j *Job) planIncremental(ctx context.Context, cfg reconcile.Config, base identity.Run, counts map[string]int64) (plan, error) {
+// and keeps base's assessments (copied to run runID in the store) and flags
+// for everything else.
+func (j *Job) planIncremental(ctx context.Context, cfg reconcile.Config, base identity.Run, runID int64, counts map[string]int64) (plan, error) {
 	seeds := reconcile.KeySet{}
 	seq, n := base.PlanSeq, 0
 	for {
@@ -168,7 +170,7 @@ func (j *Job) planIncremental(ctx context.Context, cfg reconcile.Config, base id
 	if err != nil {
 		return plan{}, fmt.Errorf("plan: %w", err)
 	}
-	kept, err := j.keep(ctx, base, aff.Keys)
+	flags, err := j.keptFlags(ctx, base, aff.Keys)
 	if err != nil {
 		return plan{}, err
 	}
@@ -176,47 +178,80 @@ func (j *Job) planIncremental(ctx context.Context, cfg reconcile.Config, base id
 	if err != nil {
 		return plan{}, err
 	}
-	res.Keep(kept.assessments, kept.flags, int(active))
+	var oids, sfs []string
+	for k := range aff.Keys {
+		switch k.Kind {
+		case reconcile.KeyObjectID:
+			oids = append(oids, k.Value)
+		case reconcile.KeySalesforce:
+			sfs = append(sfs, k.Value)
+		}
+	}
+	kept, err := j.kept(ctx, base, oids, sfs)
+	if err != nil {
+		return plan{}, err
+	}
+	// The same identities reconcile.AssessmentIn names.
+	if err := j.Store.ReplaceAssessments(ctx, runID, base.ID, oids, sfs); err != nil {
+		return plan{}, err
+	}
+	res.Keep(kept, flags, int(active))
 	counts["plan.changes"] = int64(n)
 	counts["plan.affected-records"] = int64(aff.Records)
 	return plan{res: res, seq: seq, base: base.ID,
 		note: fmt.Sprintf("planned what changed since run %d: %d changes reached %d records", base.ID, n, aff.Records)}, nil
 }
 
-type kept struct {
-	assessments []identity.Assessment
-	flags       []identity.Action
-}
-
-// keep reads base's assessments and flags of the identities outside the
-// closure. Every other action of a successful run was written, so the store
-// journaled it and its identity is inside; one that is not means the store
-// and the run disagree, and a full plan settles it.
-func (j *Job) keep(ctx context.Context, base identity.Run, closure reconcile.KeySet) (kept, error) {
-	var k kept
-	err := j.Store.ScanAssessments(ctx, base.ID, func(a identity.Assessment) error {
-		if !reconcile.AssessmentIn(closure, a) {
-			k.assessments = append(k.assessments, a)
+// kept tallies base's assessments of every identity but the ones named:
+// base's totals less its assessments of those.
+func (j *Job) kept(ctx context.Context, base identity.Run, oids, sfs []string) (reconcile.Kept, error) {
+	k := reconcile.Kept{Situations: map[identity.Situation]int64{}}
+	matched, ok := base.Counts["plan.matched"]
+	if !ok {
+		return k, fmt.Errorf("%w: run %d did not count its matched identities", reconcile.ErrFullPlanNeeded, base.ID)
+	}
+	k.Matched = int(matched)
+	for _, s := range identity.Situations {
+		k.Situations[s] = base.Counts[identity.SituationKey(s)]
+	}
+	err := j.Store.AssessmentsAbout(ctx, base.ID, oids, sfs, func(a identity.Assessment) error {
+		k.Situations[a.Situation]--
+		if reconcile.Matched(a) {
+			k.Matched--
 		}
 		return nil
 	})
 	if err != nil {
 		return k, fmt.Errorf("read the assessments of run %d: %w", base.ID, err)
 	}
+	for s, n := range k.Situations {
+		if n < 0 || k.Matched < 0 {
+			return k, fmt.Errorf("%w: run %d counts fewer %s identities than it has assessments", reconcile.ErrFullPlanNeeded, base.ID, s)
+		}
+	}
+	return k, nil
+}
+
+// keptFlags are base's flags of the identities outside the closure. Every
+// other action of a successful run was written, so the store journaled it
+// and its identity is inside; one that is not means the store and the run
+// disagree, and a full plan settles it.
+func (j *Job) keptFlags(ctx context.Context, base identity.Run, closure reconcile.KeySet) ([]identity.Action, error) {
 	recs, err := j.Store.ListActions(ctx, base.ID)
 	if err != nil {
-		return k, fmt.Errorf("read the actions of run %d: %w", base.ID, err)
+		return nil, fmt.Errorf("read the actions of run %d: %w", base.ID, err)
 	}
+	var flags []identity.Action
 	for _, r := range recs {
 		if reconcile.ActionIn(closure, r.Action) {
 			continue
 		}
 		if r.Action.Kind != identity.ActionFlag {
-			return k, fmt.Errorf("%w: run %d's %s of %s is not in the store's journal", reconcile.ErrFullPlanNeeded, base.ID, r.Action.Kind, r.Action.Link.Key())
+			return nil, fmt.Errorf("%w: run %d's %s of %s is not in the store's journal", reconcile.ErrFullPlanNeeded, base.ID, r.Action.Kind, r.Action.Link.Key())
 		}
-		k.flags = append(k.flags, r.Action)
+		flags = append(flags, r.Action)
 	}
-	return k, nil
+	return flags, nil
 }
 
 // configDigest identifies the matching configuration a plan depends on.

@@ -6,27 +6,42 @@ import (
 	"github.com/idlinkhq/idlink/internal/identity"
 )
 
+// Kept is what an incremental plan kept of an earlier run's assessments:
+// how many by situation, and how many of them are matched (Matched).
+type Kept struct {
+	Situations map[identity.Situation]int64
+	Matched    int
+}
+
+// Matched reports whether a counts as a matched identity for the create
+// limit: an Entra user matched to a Salesforce user it can sign in as.
+func Matched(a identity.Assessment) bool {
+	return a.ObjectID != "" && a.SalesforceUserID != "" &&
+		(a.Situation == identity.Linked || a.Situation == identity.Unlinked || a.Situation == identity.Misrouted)
+}
+
 // Keep completes the plan of the records some changes affect with what an
 // earlier plan decided for every other identity, which a plan of everything
-// would decide again (TestIncrementalPlanEqualsFullPlan): their assessments
-// and their flags (every other action of a successful run was applied, so
-// its identity changed). Flags are the last kind of action, so the indexes
-// of the plan's own actions stay valid. activeLinks is the store's count of
+// would decide again (TestIncrementalPlanEqualsFullPlan): kept tallies their
+// assessments, which the store keeps in that plan's run; flags are their
+// flags (every other action of a successful run was applied, so its
+// identity changed). Flags are the last kind of action, so the indexes of
+// the plan's own actions stay valid. activeLinks is the store's count of
 // active links, the safety limit's denominator, which a partial snapshot
 // does not know.
 //
 // The counters of Entra users that get no assessment ("entra.quiet",
 // "entra.guest", "entra.no-upn", "ignored.*") cannot be completed from an
 // earlier plan's totals; they are dropped, and kept by full plans only.
-func (r *Result) Keep(as []identity.Assessment, flags []identity.Action, activeLinks int) {
+func (r *Result) Keep(kept Kept, flags []identity.Action, activeLinks int) {
 	for k := range r.Counts {
 		if strings.HasPrefix(k, "entra.") || strings.HasPrefix(k, "ignored.") {
 			delete(r.Counts, k)
 		}
 	}
-	r.Assessments = append(r.Assessments, as...)
-	for _, a := range as {
-		r.Counts[identity.SituationKey(a.Situation)]++
+	r.Kept = kept
+	for s, n := range kept.Situations {
+		r.Counts[identity.SituationKey(s)] += n
 	}
 	r.Actions = append(r.Actions, flags...)
 	for _, a := range flags {
@@ -34,4 +49,42 @@ func (r *Result) Keep(as []identity.Assessment, flags []identity.Action, activeL
 		r.Counts["flag."+a.Flag]++
 	}
 	r.ActiveLinks = activeLinks
+}
+
+// Identities is how many assessments the plan stands for: its own and the
+// ones it kept.
+func (r *Result) Identities() int {
+	n := len(r.Assessments)
+	for _, k := range r.Kept.Situations {
+		n += int(k)
+	}
+	return n
+}
+
+// CountSituations sets counts' situation counters to those of the plan's
+// assessments and the kept ones.
+func (r *Result) CountSituations(counts map[string]int64) {
+	identity.CountSituations(counts, r.Assessments)
+	for s, n := range r.Kept.Situations {
+		counts[identity.SituationKey(s)] += n
+	}
+}
+
+// Matched is how many identities the plan and what it kept count as matched.
+func (r *Result) Matched() int {
+	n := r.Kept.Matched
+	for _, a := range r.Assessments {
+		if Matched(a) {
+			n++
+		}
+	}
+	return n
+}
+
+// keptCoverage is the kept assessments' share of the coverage: no action of
+// the plan concerns them.
+func (r *Result) keptCoverage() Coverage {
+	k := r.Kept.Situations
+	return Coverage{Linked: int(k[identity.Linked]),
+		Total: int(k[identity.Linked] + k[identity.Unlinked] + k[identity.Unmatched] + k[identity.Disputed] + k[identity.Misrouted])}
 }

@@ -44,6 +44,10 @@ type Result struct {
 	// the person before: no sign-in or import proved them, so a mass of them
 	// is held (Limits.MaxCreates).
 	ComputedCreates []int
+	// Kept tallies the assessments an incremental plan kept from an earlier
+	// run for the identities no change reached (Keep); they are not in
+	// Assessments but count for the coverage and the limits.
+	Kept Kept
 }
 
 func (r *Result) remoteOnly(i int) bool {

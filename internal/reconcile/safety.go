@@ -125,7 +125,7 @@ func CoverageAfter(r *Result) Coverage {
 			created[a.Link.Key()] = a.Link.SalesforceUserID
 		}
 	}
-	var c Coverage
+	c := r.keptCoverage()
 	for _, a := range r.Assessments {
 		switch a.Situation {
 		case identity.Linked:
@@ -154,12 +154,7 @@ func CheckLimits(r *Result, l Limits, baseline *Coverage) *HeldError {
 			len(r.Disruptive), r.ActiveLinks, limitText(float64(l.MaxChanges), ""), limitText(l.MaxPercent, "%")))
 	}
 	after := CoverageAfter(r)
-	matched := 0
-	for _, a := range r.Assessments {
-		if a.ObjectID != "" && a.SalesforceUserID != "" && (a.Situation == identity.Linked || a.Situation == identity.Unlinked || a.Situation == identity.Misrouted) {
-			matched++
-		}
-	}
+	matched := r.Matched()
 	if l.createsExceeded(len(r.ComputedCreates), matched, r.ActiveLinks) {
 		h.Reasons = append(h.Reasons, fmt.Sprintf("it would create %d links with computed subjects for %d matched identities while %d links are active (limits: max %s, max %s of matched identities): check the provider's strategy, sector identifier and salt",
 			len(r.ComputedCreates), matched, r.ActiveLinks, limitText(float64(l.MaxCreates), ""), limitText(l.MaxCreatePercent, "%")))

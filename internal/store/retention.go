@@ -10,8 +10,10 @@ import (
 // actions): it returns the runs whose details go, oldest first. Kept are the
 // newest keep runs, the two newest successful runs and backfills (a report
 // shows the changes since the previous successful run), and every run held
-// after the newest successful one (an admin may still override it). A run's
-// own record, with its counts, always stays: the report's trends use it.
+// after the newest successful one (an admin may still override it), and
+// every run whose assessments a kept run builds on (its plan base, and
+// theirs: MergeAssessments). A run's own record, with its counts, always
+// stays: the report's trends use it.
 // runs are newest first, as ListRuns returns them; keep 0 prunes nothing.
 // Every backend applies this one rule.
 func RunsToPrune(runs []identity.Run, keep int) []int64 {
@@ -35,6 +37,15 @@ func RunsToPrune(runs []identity.Run, keep int) []int64 {
 			successes++
 		case r.Status == identity.StatusHeld && successes == 0:
 			kept[r.ID] = true
+		}
+	}
+	byID := make(map[int64]identity.Run, len(runs))
+	for _, r := range runs {
+		byID[r.ID] = r
+	}
+	for id := range kept {
+		for r := byID[id]; r.PlanBase != 0 && !kept[r.PlanBase]; r = byID[r.PlanBase] {
+			kept[r.PlanBase] = true
 		}
 	}
 	var out []int64

@@ -133,7 +133,18 @@ type Store interface {
 
 	// Per-run results for reports.
 	SaveAssessments(ctx context.Context, runID int64, as []identity.Assessment) error
+	// ScanAssessments streams a run's assessments: those it saved, and for
+	// an incremental run, its plan base's about the identities it did not
+	// replace (MergeAssessments).
 	ScanAssessments(ctx context.Context, runID int64, fn func(identity.Assessment) error) error
+	// ReplaceAssessments makes run an incremental run on base: its
+	// assessments are base's but for the identities named (by object id, or
+	// for an assessment without one, by Salesforce user id), whose
+	// assessments are the ones run saves itself.
+	ReplaceAssessments(ctx context.Context, run, base int64, objectIDs, salesforceIDs []string) error
+	// AssessmentsAbout streams the assessments of a run (as ScanAssessments)
+	// about the identities named.
+	AssessmentsAbout(ctx context.Context, runID int64, objectIDs, salesforceIDs []string, fn func(identity.Assessment) error) error
 	SaveActions(ctx context.Context, runID int64, actions []identity.ActionRecord) error
 	ListActions(ctx context.Context, runID int64) ([]identity.ActionRecord, error)
 }

@@ -8,6 +8,15 @@
 ALTER TABLE runs ADD COLUMN plan_seq BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE runs ADD COLUMN plan_base BIGINT NOT NULL DEFAULT 0;
 
+-- The identities an incremental run planned itself: its assessments are
+-- its plan base's for every other identity (store.MergeAssessments).
+CREATE TABLE run_replaced (
+    run_id BIGINT NOT NULL REFERENCES runs (id),
+    kind   TEXT COLLATE "C" NOT NULL, -- 'oid' (an object id) or 'sf' (a Salesforce user id, for assessments without an object id)
+    value  TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (run_id, kind, value)
+);
+
 -- Case-folded keys, computed by idlink when it writes a row (the database's
 -- own lower() does not fold as Go does outside ASCII). NULL until filled:
 -- idlink fills the rows of an existing database once, after this migration.

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/idlinkhq/idlink/internal/identity"
+	"github.com/idlinkhq/idlink/internal/store"
 )
 
 // SaveAssessments appends a run's assessments (after any saved before) in one transaction.
@@ -36,17 +37,96 @@ func (s *Store) SaveAssessments(ctx context.Context, runID int64, as []identity.
 	return nil
 }
 
-// ScanAssessments streams a run's assessments in the order they were saved.
+const assessmentCols = "provider, situation, object_id, upn, salesforce_user_id, salesforce_username, subject, rule, detail"
+
+func scanAssessment(r pgx.Rows) (identity.Assessment, error) {
+	var a identity.Assessment
+	var sit, rule string
+	err := r.Scan(&a.Provider, &sit, &a.ObjectID, &a.UPN, &a.SalesforceUserID, &a.SalesforceUsername, &a.Subject, &rule, &a.Detail)
+	a.Situation, a.Rule = identity.Situation(sit), identity.Rule(rule)
+	return a, err
+}
+
+// ScanAssessments streams a run's assessments, its own in the order they
+// were saved, then those it kept of its plan base's.
 func (s *Store) ScanAssessments(ctx context.Context, runID int64, fn func(identity.Assessment) error) error {
-	return scanAll(ctx, s.pool, "assessments", `SELECT provider, situation, object_id, upn, salesforce_user_id,
-		salesforce_username, subject, rule, detail FROM run_assessments WHERE run_id = $1 ORDER BY seq`, []any{runID},
-		func(r pgx.Rows) (identity.Assessment, error) {
-			var a identity.Assessment
-			var sit, rule string
-			err := r.Scan(&a.Provider, &sit, &a.ObjectID, &a.UPN, &a.SalesforceUserID, &a.SalesforceUsername, &a.Subject, &rule, &a.Detail)
-			a.Situation, a.Rule = identity.Situation(sit), identity.Rule(rule)
-			return a, err
-		}, fn)
+	return store.MergeAssessments(ctx, s.chain(), runID, nil, fn)
+}
+
+// AssessmentsAbout streams a run's assessments about the identities named.
+func (s *Store) AssessmentsAbout(ctx context.Context, runID int64, oids, sfs []string, fn func(identity.Assessment) error) error {
+	about := store.NewIdentitySet(oids, sfs)
+	return store.MergeAssessments(ctx, s.chain(), runID, &about, fn)
+}
+
+func (s *Store) chain() store.ChainReader {
+	return store.ChainReader{Run: s.GetRun, Own: s.ownAssessments, Replaced: s.replaced}
+}
+
+// ownAssessments streams the assessments run id saved itself; with about,
+// only those about its identities (a scan of the run's rows: no index per
+// identity, which every full run would pay for on a million rows).
+func (s *Store) ownAssessments(ctx context.Context, id int64, about *store.IdentitySet, fn func(identity.Assessment) error) error {
+	if about == nil {
+		return scanAll(ctx, s.pool, "assessments", "SELECT "+assessmentCols+" FROM run_assessments WHERE run_id = $1 ORDER BY seq",
+			[]any{id}, scanAssessment, fn)
+	}
+	return scanAll(ctx, s.pool, "assessments", "SELECT "+assessmentCols+` FROM run_assessments WHERE run_id = $1
+		AND (object_id = ANY($2::text[]) OR (object_id = '' AND salesforce_user_id = ANY($3::text[])))
+		ORDER BY seq`, []any{id, keys(about.ObjectIDs), keys(about.SalesforceIDs)}, scanAssessment, fn)
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// replaced returns the identities run id planned itself.
+func (s *Store) replaced(ctx context.Context, id int64) (oids, sfs []string, err error) {
+	err = scanAll(ctx, s.pool, "replaced identities", "SELECT kind, value FROM run_replaced WHERE run_id = $1", []any{id},
+		func(r pgx.Rows) ([2]string, error) {
+			var kv [2]string
+			err := r.Scan(&kv[0], &kv[1])
+			return kv, err
+		}, func(kv [2]string) error {
+			if kv[0] == "oid" {
+				oids = append(oids, kv[1])
+			} else {
+				sfs = append(sfs, kv[1])
+			}
+			return nil
+		})
+	return oids, sfs, err
+}
+
+// ReplaceAssessments makes run an incremental run on base.
+func (s *Store) ReplaceAssessments(ctx context.Context, run, base int64, oids, sfs []string) error {
+	if base <= 0 || base >= run {
+		return fmt.Errorf("postgres: run %d cannot build on run %d: a plan base is an older run", run, base)
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "UPDATE runs SET plan_base = $1 WHERE id = $2", base, run); err != nil {
+			return err
+		}
+		kinds := make([]string, 0, len(oids)+len(sfs))
+		for range oids {
+			kinds = append(kinds, "oid")
+		}
+		for range sfs {
+			kinds = append(kinds, "sf")
+		}
+		vals := append(append(make([]string, 0, len(kinds)), oids...), sfs...)
+		_, err := tx.Exec(ctx, `INSERT INTO run_replaced (run_id, kind, value) SELECT $1, k, v FROM unnest($2::text[], $3::text[]) AS u (k, v)
+			ON CONFLICT DO NOTHING`, run, kinds, vals)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: record what run %d planned over run %d: %w", run, base, err)
+	}
+	return nil
 }
 
 // SaveActions stores a run's actions keyed by Seq; saving a Seq again replaces

@@ -122,9 +122,10 @@ func (s *Store) FinishRun(ctx context.Context, run identity.Run) error {
 	if fin.IsZero() && run.Status != identity.StatusRunning {
 		fin = time.Now()
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE runs SET status = $1, finished_at = $2, counts = $3, note = $4, error = $5, plan_seq = $6, plan_base = $7
-		WHERE id = $8`,
-		string(run.Status), nullTime(fin), string(counts), run.Note, run.Error, run.PlanSeq, run.PlanBase, run.ID)
+	// plan_base is ReplaceAssessments' to write.
+	tag, err := s.pool.Exec(ctx, `UPDATE runs SET status = $1, finished_at = $2, counts = $3, note = $4, error = $5, plan_seq = $6
+		WHERE id = $7`,
+		string(run.Status), nullTime(fin), string(counts), run.Note, run.Error, run.PlanSeq, run.ID)
 	if err != nil {
 		return fmt.Errorf("postgres: finish run %d: %w", run.ID, err)
 	}
@@ -294,7 +295,7 @@ func (s *Store) PruneRunDetails(ctx context.Context, keep int) ([]int64, error) 
 func (s *Store) deleteRunDetails(ctx context.Context, id int64) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		for _, q := range []string{"DELETE FROM run_assessments WHERE run_id = $1", "DELETE FROM run_actions WHERE run_id = $1",
-			"UPDATE runs SET details_pruned = true WHERE id = $1"} {
+			"DELETE FROM run_replaced WHERE run_id = $1", "UPDATE runs SET details_pruned = true WHERE id = $1"} {
 			if _, err := tx.Exec(ctx, q, id); err != nil {
 				return err
 			}

@@ -3,9 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 
 	"github.com/idlinkhq/idlink/internal/identity"
+	"github.com/idlinkhq/idlink/internal/store"
 )
 
 // SaveAssessments appends a run's assessments (after any saved before) in one transaction.
@@ -30,17 +32,106 @@ func (s *Store) SaveAssessments(ctx context.Context, runID int64, as []identity.
 	return nil
 }
 
-// ScanAssessments streams a run's assessments in the order they were saved.
+const assessmentCols = "provider, situation, object_id, upn, salesforce_user_id, salesforce_username, subject, rule, detail"
+
+func scanAssessment(rows *sql.Rows) (identity.Assessment, error) {
+	var a identity.Assessment
+	var sit, rule string
+	err := rows.Scan(&a.Provider, &sit, &a.ObjectID, &a.UPN, &a.SalesforceUserID, &a.SalesforceUsername, &a.Subject, &rule, &a.Detail)
+	a.Situation, a.Rule = identity.Situation(sit), identity.Rule(rule)
+	return a, err
+}
+
+// ScanAssessments streams a run's assessments, its own in the order they
+// were saved, then those it kept of its plan base's.
 func (s *Store) ScanAssessments(ctx context.Context, runID int64, fn func(identity.Assessment) error) error {
-	return scanAll(ctx, s.r, "assessments", `SELECT provider, situation, object_id, upn, salesforce_user_id,
-		salesforce_username, subject, rule, detail FROM run_assessments WHERE run_id = ? ORDER BY seq`, []any{runID},
-		func(rows *sql.Rows) (identity.Assessment, error) {
-			var a identity.Assessment
-			var sit, rule string
-			err := rows.Scan(&a.Provider, &sit, &a.ObjectID, &a.UPN, &a.SalesforceUserID, &a.SalesforceUsername, &a.Subject, &rule, &a.Detail)
-			a.Situation, a.Rule = identity.Situation(sit), identity.Rule(rule)
-			return a, err
-		}, fn)
+	return store.MergeAssessments(ctx, s.chain(), runID, nil, fn)
+}
+
+// AssessmentsAbout streams a run's assessments about the identities named.
+func (s *Store) AssessmentsAbout(ctx context.Context, runID int64, oids, sfs []string, fn func(identity.Assessment) error) error {
+	about := store.NewIdentitySet(oids, sfs)
+	return store.MergeAssessments(ctx, s.chain(), runID, &about, fn)
+}
+
+func (s *Store) chain() store.ChainReader {
+	return store.ChainReader{Run: s.GetRun, Own: s.ownAssessments, Replaced: s.replaced}
+}
+
+// ownAssessments streams the assessments run id saved itself; with about,
+// only those about its identities (a scan of the run's rows: no index per
+// identity, which every full run would pay for on a million rows).
+func (s *Store) ownAssessments(ctx context.Context, id int64, about *store.IdentitySet, fn func(identity.Assessment) error) error {
+	if about == nil {
+		return scanAll(ctx, s.r, "assessments", "SELECT "+assessmentCols+" FROM run_assessments WHERE run_id = ? ORDER BY seq",
+			[]any{id}, scanAssessment, fn)
+	}
+	oids, err := json.Marshal(keys(about.ObjectIDs))
+	if err != nil {
+		return err
+	}
+	sfs, err := json.Marshal(keys(about.SalesforceIDs))
+	if err != nil {
+		return err
+	}
+	return scanAll(ctx, s.r, "assessments", "SELECT "+assessmentCols+` FROM run_assessments WHERE run_id = ?1
+		AND (object_id IN (SELECT value FROM json_each(?2)) OR (object_id = '' AND salesforce_user_id IN (SELECT value FROM json_each(?3))))
+		ORDER BY seq`, []any{id, string(oids), string(sfs)}, scanAssessment, fn)
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// replaced returns the identities run id planned itself.
+func (s *Store) replaced(ctx context.Context, id int64) (oids, sfs []string, err error) {
+	err = scanAll(ctx, s.r, "replaced identities", "SELECT kind, value FROM run_replaced WHERE run_id = ?", []any{id},
+		func(rows *sql.Rows) ([2]string, error) {
+			var kv [2]string
+			err := rows.Scan(&kv[0], &kv[1])
+			return kv, err
+		}, func(kv [2]string) error {
+			if kv[0] == "oid" {
+				oids = append(oids, kv[1])
+			} else {
+				sfs = append(sfs, kv[1])
+			}
+			return nil
+		})
+	return oids, sfs, err
+}
+
+// ReplaceAssessments makes run an incremental run on base.
+func (s *Store) ReplaceAssessments(ctx context.Context, run, base int64, oids, sfs []string) error {
+	if base <= 0 || base >= run {
+		return fmt.Errorf("sqlite: run %d cannot build on run %d: a plan base is an older run", run, base)
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "UPDATE runs SET plan_base = ? WHERE id = ?", base, run); err != nil {
+			return err
+		}
+		kinds := make([]string, 0, len(oids)+len(sfs))
+		vals := append(append(make([]string, 0, cap(kinds)), oids...), sfs...)
+		for range oids {
+			kinds = append(kinds, "oid")
+		}
+		for range sfs {
+			kinds = append(kinds, "sf")
+		}
+		return upsertBatch(ctx, tx, "INSERT INTO run_replaced (run_id, kind, value)", 3, "ON CONFLICT DO NOTHING", len(vals),
+			func(i int, a []any) error {
+				a[0], a[1], a[2] = run, kinds[i], vals[i]
+				return nil
+			})
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: record what run %d planned over run %d: %w", run, base, err)
+	}
+	return nil
 }
 
 // SaveActions stores a run's actions keyed by Seq; saving a Seq again replaces
@@ -104,4 +195,11 @@ func (s *Store) ListActions(ctx context.Context, runID int64) ([]identity.Action
 			return r, err
 		}, func(r identity.ActionRecord) error { out = append(out, r); return nil })
 	return out, err
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

@@ -121,8 +121,8 @@ func (s *Store) FinishRun(ctx context.Context, run identity.Run) error {
 		fin = time.Now()
 	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, finished_at = ?, counts = ?, note = ?, error = ?, plan_seq = ?, plan_base = ? WHERE id = ?`,
-			string(run.Status), fmtNullTime(fin), string(counts), run.Note, run.Error, run.PlanSeq, run.PlanBase, run.ID)
+		res, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, finished_at = ?, counts = ?, note = ?, error = ?, plan_seq = ? WHERE id = ?`,
+			string(run.Status), fmtNullTime(fin), string(counts), run.Note, run.Error, run.PlanSeq, run.ID)
 		if err != nil {
 			return err
 		}
@@ -318,7 +318,7 @@ func (s *Store) PruneRunDetails(ctx context.Context, keep int) ([]int64, error) 
 func (s *Store) deleteRunDetails(ctx context.Context, id int64) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		for _, q := range []string{"DELETE FROM run_assessments WHERE run_id = ?", "DELETE FROM run_actions WHERE run_id = ?",
-			"UPDATE runs SET details_pruned = 1 WHERE id = ?"} {
+			"DELETE FROM run_replaced WHERE run_id = ?", "UPDATE runs SET details_pruned = 1 WHERE id = ?"} {
 			if _, err := tx.ExecContext(ctx, q, id); err != nil {
 				return err
 			}

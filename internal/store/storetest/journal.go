@@ -265,15 +265,18 @@ func testRelated(t *testing.T, s store.Store) {
 func testRunPlan(t *testing.T, s store.Store) {
 	ctx := ctxT(t)
 	r := startRun(t, s, identity.KindRun)
-	r.Status, r.PlanSeq, r.PlanBase = identity.StatusSucceeded, 42, 7
-	must(t, s.FinishRun(ctx, r))
+	base := r
+	r = startRun(t, s, identity.KindRun)
+	must(t, s.ReplaceAssessments(ctx, r.ID, base.ID, nil, nil))
+	r.Status, r.PlanSeq = identity.StatusSucceeded, 42
+	must(t, s.FinishRun(ctx, r)) // PlanBase 0 here: FinishRun leaves the base alone
 	got, err := s.GetRun(ctx, r.ID)
 	must(t, err)
-	if got.PlanSeq != 42 || got.PlanBase != 7 {
-		t.Fatalf("GetRun = plan seq %d, base %d; want 42, 7", got.PlanSeq, got.PlanBase)
+	if got.PlanSeq != 42 || got.PlanBase != base.ID {
+		t.Fatalf("GetRun = plan seq %d, base %d; want 42, %d", got.PlanSeq, got.PlanBase, base.ID)
 	}
-	if runs, err := s.ListRuns(ctx, 1); err != nil || len(runs) != 1 || runs[0].PlanSeq != 42 || runs[0].PlanBase != 7 {
-		t.Fatalf("ListRuns = %+v, %v; want plan seq 42, base 7", runs, err)
+	if runs, err := s.ListRuns(ctx, 1); err != nil || len(runs) != 1 || runs[0].PlanSeq != 42 || runs[0].PlanBase != base.ID {
+		t.Fatalf("ListRuns = %+v, %v; want plan seq 42, base %d", runs, err, base.ID)
 	}
 	a, b, c := link("sub-a", "005A", identity.LinkActive), link("sub-b", "005B", identity.LinkActive), link("sub-c", "005C", identity.LinkProposed)
 	must(t, s.ApplyLinkChanges(ctx, r.ID, []identity.LinkChange{
@@ -283,5 +286,64 @@ func testRunPlan(t *testing.T, s store.Store) {
 		if n, err := s.CountLinks(ctx, status); err != nil || n != want {
 			t.Errorf("CountLinks(%s) = %d, %v; want %d", status, n, err, want)
 		}
+	}
+}
+
+// testReplaceAssessments: an incremental run saves the assessments of the
+// identities its changes reached and keeps its plan base's for the others,
+// through a chain of such runs down to a full plan.
+func testReplaceAssessments(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	base := startRun(t, s, identity.KindRun)
+	as := []identity.Assessment{
+		{Provider: "p", Situation: identity.Linked, ObjectID: oid(1), SalesforceUserID: "005A", Subject: "s1", Detail: "one"},
+		{Provider: "p", Situation: identity.Unlinked, ObjectID: oid(2), SalesforceUserID: "005B", Subject: "s2"},
+		{Situation: identity.Orphaned, SalesforceUserID: "005X", SalesforceUsername: "x@contoso.com"},
+		{Situation: identity.Orphaned, SalesforceUserID: "005Y"},
+		{Provider: "p", Situation: identity.Unmatched, ObjectID: oid(3)},
+		{Provider: "q", Situation: identity.Linked, ObjectID: oid(1), SalesforceUserID: "005A", Subject: "t1"},
+	}
+	must(t, s.SaveAssessments(ctx, base.ID, as))
+	scan := func(id int64) string {
+		var got []identity.Assessment
+		must(t, s.ScanAssessments(ctx, id, func(a identity.Assessment) error { got = append(got, a); return nil }))
+		return fmt.Sprint(got)
+	}
+
+	r2 := startRun(t, s, identity.KindRun)
+	own := identity.Assessment{Provider: "p", Situation: identity.Misrouted, ObjectID: oid(2), SalesforceUserID: "005B", Subject: "s2"}
+	// 005A names a kept identity's account: only an assessment without an
+	// object id is replaced by its Salesforce user.
+	must(t, s.ReplaceAssessments(ctx, r2.ID, base.ID, []string{oid(2)}, []string{"005X", "005A"}))
+	must(t, s.SaveAssessments(ctx, r2.ID, []identity.Assessment{own}))
+	if got, want := scan(r2.ID), fmt.Sprint([]identity.Assessment{own, as[0], as[3], as[4], as[5]}); got != want {
+		t.Fatalf("run %d on run %d has\n  %s\nwant\n  %s", r2.ID, base.ID, got, want)
+	}
+	if run, err := s.GetRun(ctx, r2.ID); err != nil || run.PlanBase != base.ID {
+		t.Fatalf("GetRun = plan base %d, %v; want %d", run.PlanBase, err, base.ID)
+	}
+
+	// A run on that run: oid(1) is gone without an assessment, 005Z is new.
+	r3 := startRun(t, s, identity.KindRun)
+	orphan := identity.Assessment{Situation: identity.Orphaned, SalesforceUserID: "005Z"}
+	must(t, s.ReplaceAssessments(ctx, r3.ID, r2.ID, []string{oid(1)}, []string{"005Z"}))
+	must(t, s.SaveAssessments(ctx, r3.ID, []identity.Assessment{orphan}))
+	if got, want := scan(r3.ID), fmt.Sprint([]identity.Assessment{orphan, own, as[3], as[4]}); got != want {
+		t.Fatalf("run %d on run %d on run %d has\n  %s\nwant\n  %s", r3.ID, r2.ID, base.ID, got, want)
+	}
+	var about []identity.Assessment
+	must(t, s.AssessmentsAbout(ctx, r3.ID, []string{oid(2), oid(3)}, []string{"005Y", "005B"}, func(a identity.Assessment) error {
+		about = append(about, a)
+		return nil
+	}))
+	if got, want := fmt.Sprint(about), fmt.Sprint([]identity.Assessment{own, as[3], as[4]}); got != want {
+		t.Fatalf("AssessmentsAbout = %s, want %s", got, want)
+	}
+	// The base keeps its own.
+	if got, want := scan(base.ID), fmt.Sprint(as); got != want {
+		t.Fatalf("the base run's assessments changed: %s", got)
+	}
+	if err := s.ReplaceAssessments(ctx, base.ID, r3.ID, nil, nil); err == nil {
+		t.Fatal("a run was made to build on a newer run")
 	}
 }

@@ -66,6 +66,7 @@ func Run(t *testing.T, open Opener) {
 		{"Journal", testJournal},
 		{"Related", testRelated},
 		{"RunPlan", testRunPlan},
+		{"ReplaceAssessments", testReplaceAssessments},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
