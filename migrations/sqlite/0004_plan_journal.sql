@@ -25,29 +25,30 @@ ALTER TABLE salesforce_users ADD COLUMN username_key TEXT;
 ALTER TABLE salesforce_users ADD COLUMN email_key TEXT;
 ALTER TABLE salesforce_users ADD COLUMN fed_key TEXT; -- the FederationIdentifier as a canonical object id, '' when it is none
 
-CREATE INDEX entra_users_upn_key ON entra_users (upn_key);
-CREATE INDEX entra_users_mail_key ON entra_users (mail_key);
-CREATE INDEX salesforce_users_username_key ON salesforce_users (username_key);
-CREATE INDEX salesforce_users_email_key ON salesforce_users (email_key);
-CREATE INDEX salesforce_users_fed_key ON salesforce_users (fed_key);
-CREATE INDEX account_links_subject ON account_links (provider, remote_identifier);
-CREATE INDEX account_links_user ON account_links (user_id);
-CREATE INDEX remote_links_user ON remote_links (salesforce_user_id);
-CREATE INDEX remote_links_oid ON remote_links (object_id);
-CREATE INDEX links_user ON links (salesforce_user_id);
-CREATE INDEX links_oid ON links (object_id);
-CREATE INDEX observations_oid ON observations (object_id);
-CREATE INDEX observation_conflicts_oid ON observation_conflicts (object_id);
-CREATE INDEX observation_conflicts_other ON observation_conflicts (other_object_id);
-CREATE INDEX decisions_subject ON decisions (provider, subject);
-CREATE INDEX decisions_user ON decisions (salesforce_user_id);
-CREATE INDEX decisions_oid ON decisions (object_id);
-
 -- Object ids are kept canonical (lower case, no braces), as idlink now
 -- writes them, so that lookups by object id find every spelling.
 UPDATE remote_links SET object_id = lower(trim(trim(object_id), '{}')) WHERE object_id <> lower(trim(trim(object_id), '{}'));
 UPDATE observations SET object_id = lower(trim(trim(object_id), '{}')) WHERE object_id <> lower(trim(trim(object_id), '{}'));
 UPDATE decisions SET object_id = lower(trim(trim(object_id), '{}')) WHERE object_id <> lower(trim(trim(object_id), '{}'));
+
+-- Which ThirdPartyAccountLink and Identity_Link__c rows each complete read
+-- saw, kept apart from the rows themselves so that reading an unchanged row
+-- again writes nothing there (no index, no journal); the rows a read did not
+-- see are gone from Salesforce. A run's rows go once a later run has marked.
+CREATE TABLE account_links_seen (
+    run_id INTEGER NOT NULL,
+    id     TEXT NOT NULL
+);
+CREATE TABLE remote_links_seen (
+    run_id   INTEGER NOT NULL,
+    provider TEXT NOT NULL,
+    subject  TEXT NOT NULL
+);
+
+-- The indexes the plan's lookups use (store.Store.Related) exist while the
+-- journal is on: idlink creates them when it turns the journal on and drops
+-- them when a backfill turns it off, so that a backfill's million inserts do
+-- not maintain them row by row.
 
 -- One row: the journal is complete from sequence number valid_from on, or
 -- off (NULL) when no plan may rely on it: a backfill turns it off while it

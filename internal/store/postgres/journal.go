@@ -52,6 +52,11 @@ func (s *Store) StartJournal(ctx context.Context) (int64, error) {
 			if _, err := tx.Exec(ctx, "LOCK TABLE journal_state IN ACCESS EXCLUSIVE MODE"); err != nil {
 				return err
 			}
+			for _, q := range store.CreateLookupIndexes() {
+				if _, err := tx.Exec(ctx, q); err != nil {
+					return err
+				}
+			}
 			if err := tx.QueryRow(ctx, "INSERT INTO plan_journal DEFAULT VALUES RETURNING seq").Scan(&last); err != nil {
 				return err
 			}
@@ -71,14 +76,15 @@ func (s *Store) StartJournal(ctx context.Context) (int64, error) {
 	return last, nil
 }
 
-// StopJournal turns the journal off and empties it.
+// StopJournal turns the journal off, empties it and drops the lookup indexes.
 func (s *Store) StopJournal(ctx context.Context) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "UPDATE journal_state SET valid_from = NULL"); err != nil {
-			return err
+		for _, q := range append([]string{"UPDATE journal_state SET valid_from = NULL", "DELETE FROM plan_journal"}, store.DropLookupIndexes()...) {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return err
+			}
 		}
-		_, err := tx.Exec(ctx, "DELETE FROM plan_journal")
-		return err
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: stop the plan journal: %w", err)

@@ -397,10 +397,18 @@ func (s *Store) UpsertAccountLinks(ctx context.Context, runID int64, links []ide
 				}
 				id, prov, rid, uid = append(id, l.ID), append(prov, l.Provider), append(rid, l.RemoteIdentifier), append(uid, l.UserID)
 			}
+			// A row read unchanged is not rewritten (a complete read returns
+			// every row every run); what the read saw is noted apart.
 			_, err := tx.Exec(ctx, `INSERT INTO account_links (id, provider, remote_identifier, user_id, last_seen_run)
 				SELECT u.*, $5::bigint FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u
 				ON CONFLICT (id) DO UPDATE SET provider = excluded.provider, remote_identifier = excluded.remote_identifier,
-					user_id = excluded.user_id, last_seen_run = excluded.last_seen_run`, id, prov, rid, uid, runID)
+					user_id = excluded.user_id, last_seen_run = excluded.last_seen_run
+				WHERE (account_links.provider, account_links.remote_identifier, account_links.user_id)
+					IS DISTINCT FROM (excluded.provider, excluded.remote_identifier, excluded.user_id)`, id, prov, rid, uid, runID)
+			if err != nil {
+				return err
+			}
+			_, err = tx.Exec(ctx, "INSERT INTO account_links_seen (run_id, id) SELECT $1, u FROM unnest($2::text[]) AS u", runID, id)
 			return err
 		})
 	})
@@ -413,11 +421,21 @@ func (s *Store) UpsertAccountLinks(ctx context.Context, runID int64, links []ide
 // MarkAccountLinksNotSeen removes from the snapshot the account links that
 // runID's complete read did not see (Salesforce deleted them).
 func (s *Store) MarkAccountLinksNotSeen(ctx context.Context, runID int64) (int64, error) {
-	tag, err := s.pool.Exec(ctx, "DELETE FROM account_links WHERE last_seen_run <> $1", runID)
+	var n int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM account_links a
+			WHERE NOT EXISTS (SELECT 1 FROM account_links_seen s WHERE s.run_id = $1 AND s.id = a.id)`, runID)
+		if err != nil {
+			return err
+		}
+		n = tag.RowsAffected()
+		_, err = tx.Exec(ctx, "DELETE FROM account_links_seen WHERE run_id < $1", runID)
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("postgres: drop account links not seen by run %d: %w", runID, err)
 	}
-	return tag.RowsAffected(), nil
+	return n, nil
 }
 
 // ScanAccountLinks streams the ThirdPartyAccountLink snapshot in Id order.
@@ -457,8 +475,17 @@ func (s *Store) UpsertRemoteLinks(ctx context.Context, runID int64, links []iden
 				ON CONFLICT (provider, subject) DO UPDATE SET salesforce_user_id = excluded.salesforce_user_id,
 					object_id = excluded.object_id, tenant_id = excluded.tenant_id, rule = excluded.rule, status = excluded.status,
 					reason = excluded.reason, updated_at = excluded.updated_at, last_seen_run = excluded.last_seen_run,
-					store_id = excluded.store_id`,
+					store_id = excluded.store_id
+				WHERE (remote_links.salesforce_user_id, remote_links.object_id, remote_links.tenant_id, remote_links.rule,
+					remote_links.status, remote_links.reason, remote_links.updated_at, remote_links.store_id)
+					IS DISTINCT FROM (excluded.salesforce_user_id, excluded.object_id, excluded.tenant_id, excluded.rule,
+					excluded.status, excluded.reason, excluded.updated_at, excluded.store_id)`,
 				prov, sub, user, oid, tid, rule, status, reason, upd, sid, runID)
+			if err != nil {
+				return err
+			}
+			_, err = tx.Exec(ctx, "INSERT INTO remote_links_seen (run_id, provider, subject) SELECT $1, p, s FROM unnest($2::text[], $3::text[]) AS u (p, s)",
+				runID, prov, sub)
 			return err
 		})
 	})
@@ -471,11 +498,21 @@ func (s *Store) UpsertRemoteLinks(ctx context.Context, runID int64, links []iden
 // MarkRemoteLinksNotSeen removes from the snapshot the Identity_Link__c rows
 // that runID's complete read did not see (someone deleted them in Salesforce).
 func (s *Store) MarkRemoteLinksNotSeen(ctx context.Context, runID int64) (int64, error) {
-	tag, err := s.pool.Exec(ctx, "DELETE FROM remote_links WHERE last_seen_run <> $1", runID)
+	var n int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM remote_links r
+			WHERE NOT EXISTS (SELECT 1 FROM remote_links_seen s WHERE s.run_id = $1 AND s.provider = r.provider AND s.subject = r.subject)`, runID)
+		if err != nil {
+			return err
+		}
+		n = tag.RowsAffected()
+		_, err = tx.Exec(ctx, "DELETE FROM remote_links_seen WHERE run_id < $1", runID)
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("postgres: drop Identity_Link__c rows not seen by run %d: %w", runID, err)
 	}
-	return tag.RowsAffected(), nil
+	return n, nil
 }
 
 // ScanRemoteLinks streams the Identity_Link__c snapshot in (provider, subject) order.

@@ -32,6 +32,11 @@ func (s *Store) StartJournal(ctx context.Context) (int64, error) {
 			return err
 		}
 		if !on {
+			for _, q := range store.CreateLookupIndexes() {
+				if _, err := tx.ExecContext(ctx, q); err != nil {
+					return err
+				}
+			}
 			if err := tx.QueryRowContext(ctx, "INSERT INTO plan_journal DEFAULT VALUES RETURNING seq").Scan(&last); err != nil {
 				return err
 			}
@@ -48,14 +53,15 @@ func (s *Store) StartJournal(ctx context.Context) (int64, error) {
 	return last, nil
 }
 
-// StopJournal turns the journal off and empties it.
+// StopJournal turns the journal off, empties it and drops the lookup indexes.
 func (s *Store) StopJournal(ctx context.Context) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, "UPDATE journal_state SET valid_from = NULL"); err != nil {
-			return err
+		for _, q := range append([]string{"UPDATE journal_state SET valid_from = NULL", "DELETE FROM plan_journal"}, store.DropLookupIndexes()...) {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return err
+			}
 		}
-		_, err := tx.ExecContext(ctx, "DELETE FROM plan_journal")
-		return err
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: stop the plan journal: %w", err)

@@ -203,3 +203,42 @@ func TestUpgradeFillsKeys(t *testing.T) {
 	}
 	s.Close()
 }
+
+// TestLookupIndexesFollowTheJournal: the indexes of the plan's lookups exist
+// exactly while the journal is on (a backfill inserts without them).
+func TestLookupIndexesFollowTheJournal(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := openTemp(t)
+	count := func() int {
+		var n int
+		if err := s.r.QueryRow("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN (SELECT value FROM json_each(?))",
+			lookupIndexNames()).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := count(); n != 0 {
+		t.Fatalf("%d lookup indexes before the journal is on; want none", n)
+	}
+	if _, err := s.StartJournal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != len(store.LookupIndexes) {
+		t.Fatalf("%d lookup indexes with the journal on; want %d", n, len(store.LookupIndexes))
+	}
+	if err := s.StopJournal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 0 {
+		t.Fatalf("%d lookup indexes after the journal stopped; want none", n)
+	}
+}
+
+func lookupIndexNames() string {
+	var names []string
+	for _, x := range store.LookupIndexes {
+		names = append(names, `"`+x.Name+`"`)
+	}
+	return "[" + strings.Join(names, ",") + "]"
+}

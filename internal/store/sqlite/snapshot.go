@@ -320,12 +320,16 @@ func scanSalesforceUser(rows *sql.Rows) (identity.SalesforceUser, error) {
 	return u, err
 }
 
-// UpsertAccountLinks writes a batch of ThirdPartyAccountLink rows in one transaction.
+// UpsertAccountLinks writes a batch of ThirdPartyAccountLink rows in one
+// transaction and notes them seen by runID. A row read unchanged is not
+// rewritten: a complete read returns every row every run.
 func (s *Store) UpsertAccountLinks(ctx context.Context, runID int64, links []identity.ThirdPartyAccountLink) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		return upsertBatch(ctx, tx, "INSERT INTO account_links (id, provider, remote_identifier, user_id, last_seen_run)", 5,
+		err := upsertBatch(ctx, tx, "INSERT INTO account_links (id, provider, remote_identifier, user_id, last_seen_run)", 5,
 			`ON CONFLICT (id) DO UPDATE SET provider = excluded.provider, remote_identifier = excluded.remote_identifier,
-				user_id = excluded.user_id, last_seen_run = excluded.last_seen_run`,
+				user_id = excluded.user_id, last_seen_run = excluded.last_seen_run
+			WHERE (account_links.provider, account_links.remote_identifier, account_links.user_id)
+				IS NOT (excluded.provider, excluded.remote_identifier, excluded.user_id)`,
 			len(links), func(i int, a []any) error {
 				l := &links[i]
 				if err := store.CheckAccountLink(i, *l); err != nil {
@@ -334,6 +338,13 @@ func (s *Store) UpsertAccountLinks(ctx context.Context, runID int64, links []ide
 				a[0], a[1], a[2], a[3], a[4] = l.ID, l.Provider, l.RemoteIdentifier, l.UserID, runID
 				return nil
 			})
+		if err != nil {
+			return err
+		}
+		return upsertBatch(ctx, tx, "INSERT INTO account_links_seen (run_id, id)", 2, "", len(links), func(i int, a []any) error {
+			a[0], a[1] = runID, links[i].ID
+			return nil
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: upsert %d account links: %w", len(links), err)
@@ -342,13 +353,25 @@ func (s *Store) UpsertAccountLinks(ctx context.Context, runID int64, links []ide
 }
 
 // MarkAccountLinksNotSeen removes from the snapshot the account links that
-// runID's complete read did not see (Salesforce deleted them).
+// runID's complete read did not see (Salesforce deleted them), then forgets
+// what earlier runs saw.
 func (s *Store) MarkAccountLinksNotSeen(ctx context.Context, runID int64) (int64, error) {
-	res, err := s.w.ExecContext(ctx, "DELETE FROM account_links WHERE last_seen_run <> ?", runID)
+	var n int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM account_links WHERE id NOT IN (SELECT id FROM account_links_seen WHERE run_id = ?)", runID)
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "DELETE FROM account_links_seen WHERE run_id < ?", runID)
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: drop account links not seen by run %d: %w", runID, err)
 	}
-	return res.RowsAffected()
+	return n, nil
 }
 
 // ScanAccountLinks streams the ThirdPartyAccountLink snapshot in Id order.
@@ -366,14 +389,20 @@ func scanAccountLink(rows *sql.Rows) (identity.ThirdPartyAccountLink, error) {
 
 const linkCols = "provider, subject, salesforce_user_id, object_id, tenant_id, rule, status, reason, updated_at"
 
-// UpsertRemoteLinks writes a batch of Identity_Link__c rows in one transaction.
+// UpsertRemoteLinks writes a batch of Identity_Link__c rows in one
+// transaction and notes them seen by runID. A row read unchanged is not
+// rewritten: a complete read returns every row every run.
 func (s *Store) UpsertRemoteLinks(ctx context.Context, runID int64, links []identity.Link) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		return upsertBatch(ctx, tx, "INSERT INTO remote_links ("+linkCols+", last_seen_run, store_id)", 11,
+		err := upsertBatch(ctx, tx, "INSERT INTO remote_links ("+linkCols+", last_seen_run, store_id)", 11,
 			`ON CONFLICT (provider, subject) DO UPDATE SET salesforce_user_id = excluded.salesforce_user_id,
 				object_id = excluded.object_id, tenant_id = excluded.tenant_id, rule = excluded.rule, status = excluded.status,
 				reason = excluded.reason, updated_at = excluded.updated_at, last_seen_run = excluded.last_seen_run,
-				store_id = excluded.store_id`,
+				store_id = excluded.store_id
+			WHERE (remote_links.salesforce_user_id, remote_links.object_id, remote_links.tenant_id, remote_links.rule, remote_links.status,
+				remote_links.reason, remote_links.updated_at, remote_links.store_id)
+				IS NOT (excluded.salesforce_user_id, excluded.object_id, excluded.tenant_id, excluded.rule, excluded.status,
+				excluded.reason, excluded.updated_at, excluded.store_id)`,
 			len(links), func(i int, a []any) error {
 				l := &links[i]
 				if err := store.CheckRemoteLink(i, *l); err != nil {
@@ -383,6 +412,13 @@ func (s *Store) UpsertRemoteLinks(ctx context.Context, runID int64, links []iden
 				a[5], a[6], a[7], a[8], a[9], a[10] = string(l.Rule), string(l.Status), l.Reason, fmtNullTime(l.UpdatedAt), runID, l.StoreID
 				return nil
 			})
+		if err != nil {
+			return err
+		}
+		return upsertBatch(ctx, tx, "INSERT INTO remote_links_seen (run_id, provider, subject)", 3, "", len(links), func(i int, a []any) error {
+			a[0], a[1], a[2] = runID, links[i].Provider, links[i].Subject
+			return nil
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: upsert %d remote links: %w", len(links), err)
@@ -391,13 +427,26 @@ func (s *Store) UpsertRemoteLinks(ctx context.Context, runID int64, links []iden
 }
 
 // MarkRemoteLinksNotSeen removes from the snapshot the Identity_Link__c rows
-// that runID's complete read did not see (someone deleted them in Salesforce).
+// that runID's complete read did not see (someone deleted them in
+// Salesforce), then forgets what earlier runs saw.
 func (s *Store) MarkRemoteLinksNotSeen(ctx context.Context, runID int64) (int64, error) {
-	res, err := s.w.ExecContext(ctx, "DELETE FROM remote_links WHERE last_seen_run <> ?", runID)
+	var n int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM remote_links
+			WHERE (provider, subject) NOT IN (SELECT provider, subject FROM remote_links_seen WHERE run_id = ?)`, runID)
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "DELETE FROM remote_links_seen WHERE run_id < ?", runID)
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: drop Identity_Link__c rows not seen by run %d: %w", runID, err)
 	}
-	return res.RowsAffected()
+	return n, nil
 }
 
 // ScanRemoteLinks streams the Identity_Link__c snapshot in (provider, subject) order.

@@ -1,0 +1,45 @@
+package store
+
+// LookupIndexes are the indexes Related uses to find records by key. A
+// backend creates them when the plan journal is turned on and drops them
+// when it is turned off: only incremental plans read by them, and a backfill
+// (which turns the journal off) inserts a million rows faster without
+// maintaining them one row at a time (1M users: a backfill took 4.5 times
+// as long with them); building them afterwards sorts once.
+var LookupIndexes = []struct{ Name, Table, Columns string }{
+	{"entra_users_upn_key", "entra_users", "upn_key"},
+	{"entra_users_mail_key", "entra_users", "mail_key"},
+	{"salesforce_users_username_key", "salesforce_users", "username_key"},
+	{"salesforce_users_email_key", "salesforce_users", "email_key"},
+	{"salesforce_users_fed_key", "salesforce_users", "fed_key"},
+	{"account_links_subject", "account_links", "provider, remote_identifier"},
+	{"account_links_user", "account_links", "user_id"},
+	{"remote_links_user", "remote_links", "salesforce_user_id"},
+	{"remote_links_oid", "remote_links", "object_id"},
+	{"links_user", "links", "salesforce_user_id"},
+	{"links_oid", "links", "object_id"},
+	{"observations_oid", "observations", "object_id"},
+	{"observation_conflicts_oid", "observation_conflicts", "object_id"},
+	{"observation_conflicts_other", "observation_conflicts", "other_object_id"},
+	{"decisions_subject", "decisions", "provider, subject"},
+	{"decisions_user", "decisions", "salesforce_user_id"},
+	{"decisions_oid", "decisions", "object_id"},
+}
+
+// CreateLookupIndexes and DropLookupIndexes are the statements that make and
+// remove LookupIndexes; both dialects accept them.
+func CreateLookupIndexes() []string {
+	out := make([]string, len(LookupIndexes))
+	for i, x := range LookupIndexes {
+		out[i] = "CREATE INDEX IF NOT EXISTS " + x.Name + " ON " + x.Table + " (" + x.Columns + ")"
+	}
+	return out
+}
+
+func DropLookupIndexes() []string {
+	out := make([]string, len(LookupIndexes))
+	for i, x := range LookupIndexes {
+		out[i] = "DROP INDEX IF EXISTS " + x.Name
+	}
+	return out
+}
