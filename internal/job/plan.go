@@ -162,6 +162,9 @@ func (j *Job) planIncremental(ctx context.Context, cfg reconcile.Config, base id
 		}
 	}
 	bound := max(minAffectedBound, int(base.Counts["plan.assessments"]/5))
+	if err := j.Store.PrepareRelated(ctx); err != nil {
+		return plan{}, err
+	}
 	aff, err := reconcile.LoadAffected(ctx, j.Store, cfg, seeds, bound)
 	if err != nil {
 		return plan{}, err

@@ -121,13 +121,16 @@ type Store interface {
 	// sequence number written so far: a plan of a snapshot loaded after it
 	// has seen every change up to it.
 	StartJournal(ctx context.Context) (last int64, err error)
-	// StopJournal turns the journal off and empties it (a backfill, which
-	// rewrites everything and plans in full).
+	// StopJournal turns the journal off, empties it and drops the indexes
+	// of Related (a backfill, which rewrites everything and plans in full).
 	StopJournal(ctx context.Context) error
 	// ReadJournal returns up to limit changes after sequence number after, in order.
 	ReadJournal(ctx context.Context, after int64, limit int) ([]identity.Change, error)
 	// TrimJournal deletes the changes up to and including through.
 	TrimJournal(ctx context.Context, through int64) error
+	// PrepareRelated creates the indexes Related reads by (LookupIndexes)
+	// if StopJournal dropped them; quick when they exist.
+	PrepareRelated(ctx context.Context) error
 	// Related returns every stored record that carries one of q's keys.
 	Related(ctx context.Context, q identity.KeyQuery) (identity.Records, error)
 

@@ -46,10 +46,10 @@ CREATE TABLE remote_links_seen (
     subject  TEXT COLLATE "C" NOT NULL
 );
 
--- The indexes the plan's lookups use (store.Store.Related) exist while the
--- journal is on: idlink creates them when it turns the journal on and drops
--- them when a backfill turns it off, so that a backfill's million inserts do
--- not maintain them row by row.
+-- The indexes the plan's lookups use (store.Store.Related) are not made
+-- here: a backfill drops them and the first incremental plan creates them
+-- (store.LookupIndexes), so that a backfill's million inserts do not
+-- maintain them row by row.
 
 -- One row: the journal is complete from sequence number valid_from on, or
 -- off (NULL) when no plan may rely on it: a backfill turns it off while it

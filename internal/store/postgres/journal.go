@@ -52,11 +52,6 @@ func (s *Store) StartJournal(ctx context.Context) (int64, error) {
 			if _, err := tx.Exec(ctx, "LOCK TABLE journal_state IN ACCESS EXCLUSIVE MODE"); err != nil {
 				return err
 			}
-			for _, q := range store.CreateLookupIndexes() {
-				if _, err := tx.Exec(ctx, q); err != nil {
-					return err
-				}
-			}
 			if err := tx.QueryRow(ctx, "INSERT INTO plan_journal DEFAULT VALUES RETURNING seq").Scan(&last); err != nil {
 				return err
 			}
@@ -306,4 +301,20 @@ func (s *Store) CountLinks(ctx context.Context, status identity.LinkStatus) (int
 		return 0, fmt.Errorf("postgres: count %s links: %w", status, err)
 	}
 	return n, nil
+}
+
+// PrepareRelated creates the lookup indexes a backfill dropped.
+func (s *Store) PrepareRelated(ctx context.Context) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		for _, q := range store.CreateLookupIndexes() {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: create the lookup indexes: %w", err)
+	}
+	return nil
 }

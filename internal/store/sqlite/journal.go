@@ -32,11 +32,6 @@ func (s *Store) StartJournal(ctx context.Context) (int64, error) {
 			return err
 		}
 		if !on {
-			for _, q := range store.CreateLookupIndexes() {
-				if _, err := tx.ExecContext(ctx, q); err != nil {
-					return err
-				}
-			}
 			if err := tx.QueryRowContext(ctx, "INSERT INTO plan_journal DEFAULT VALUES RETURNING seq").Scan(&last); err != nil {
 				return err
 			}
@@ -248,4 +243,20 @@ func (s *Store) CountLinks(ctx context.Context, status identity.LinkStatus) (int
 		return 0, fmt.Errorf("sqlite: count %s links: %w", status, err)
 	}
 	return n, nil
+}
+
+// PrepareRelated creates the lookup indexes a backfill dropped.
+func (s *Store) PrepareRelated(ctx context.Context) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		for _, q := range store.CreateLookupIndexes() {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: create the lookup indexes: %w", err)
+	}
+	return nil
 }
