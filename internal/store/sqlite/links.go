@@ -114,6 +114,21 @@ func (s *Store) ApplyLinkChanges(ctx context.Context, runID int64, changes []ide
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	err := s.write(ctx, func(tx *sql.Tx) error {
+		// Prepared once per batch: SQLite compiles the journal triggers of
+		// links into every statement that writes it.
+		st, err := prepareAll(ctx, tx, "SELECT 1 FROM links WHERE provider = ? AND subject = ?",
+			"INSERT INTO links ("+linkCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (provider, subject) DO UPDATE SET salesforce_user_id = excluded.salesforce_user_id,
+					object_id = excluded.object_id, tenant_id = excluded.tenant_id, rule = excluded.rule,
+					status = excluded.status, reason = excluded.reason, updated_at = excluded.updated_at`,
+			`INSERT INTO link_history (run_id, at, action, provider, subject, salesforce_user_id,
+				object_id, tenant_id, rule, status, reason, actor, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			auditInsert)
+		if err != nil {
+			return err
+		}
+		defer closeAll(st)
+		exists, upsert, history, audit := st[0], st[1], st[2], st[3]
 		for i, c := range changes {
 			l := c.Link
 			if l.UpdatedAt.IsZero() {
@@ -121,7 +136,7 @@ func (s *Store) ApplyLinkChanges(ctx context.Context, runID int64, changes []ide
 			}
 			if c.Action == identity.ActionUpdateLink || c.Action == identity.ActionRevokeLink {
 				var one int
-				err := tx.QueryRowContext(ctx, "SELECT 1 FROM links WHERE provider = ? AND subject = ?", l.Provider, l.Subject).Scan(&one)
+				err := exists.QueryRowContext(ctx, l.Provider, l.Subject).Scan(&one)
 				if errors.Is(err, sql.ErrNoRows) {
 					return fmt.Errorf("link change %d: %s %s: no such link: %w", i, c.Action, l.Key(), store.ErrNotFound)
 				}
@@ -131,22 +146,17 @@ func (s *Store) ApplyLinkChanges(ctx context.Context, runID int64, changes []ide
 			}
 			// A revoked ThirdPartyAccountLink leaves the link as it is (history and audit only).
 			if store.WritesLinkRow(c.Action) {
-				if _, err := tx.ExecContext(ctx, "INSERT INTO links ("+linkCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-					ON CONFLICT (provider, subject) DO UPDATE SET salesforce_user_id = excluded.salesforce_user_id,
-						object_id = excluded.object_id, tenant_id = excluded.tenant_id, rule = excluded.rule,
-						status = excluded.status, reason = excluded.reason, updated_at = excluded.updated_at`,
-					l.Provider, l.Subject, l.SalesforceUserID, l.ObjectID, l.TenantID, string(l.Rule), string(l.Status), l.Reason, fmtTime(l.UpdatedAt)); err != nil {
+				if _, err := upsert.ExecContext(ctx, l.Provider, l.Subject, l.SalesforceUserID, l.ObjectID, l.TenantID, string(l.Rule),
+					string(l.Status), l.Reason, fmtTime(l.UpdatedAt)); err != nil {
 					return err
 				}
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO link_history (run_id, at, action, provider, subject, salesforce_user_id,
-					object_id, tenant_id, rule, status, reason, actor, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				nullRun(runID), fmtTime(l.UpdatedAt), string(c.Action), l.Provider, l.Subject, l.SalesforceUserID,
-				l.ObjectID, l.TenantID, string(l.Rule), string(l.Status), l.Reason, c.Actor, c.Detail); err != nil {
+			if _, err := history.ExecContext(ctx, nullRun(runID), fmtTime(l.UpdatedAt), string(c.Action), l.Provider, l.Subject,
+				l.SalesforceUserID, l.ObjectID, l.TenantID, string(l.Rule), string(l.Status), l.Reason, c.Actor, c.Detail); err != nil {
 				return err
 			}
-			if err := insertAudit(ctx, tx, identity.AuditEvent{RunID: runID, At: now, Actor: c.Actor,
-				Kind: store.LinkAuditKind(c.Action), Target: l.Key().String(), Detail: c.Detail}); err != nil {
+			e := identity.AuditEvent{RunID: runID, At: now, Actor: c.Actor, Kind: store.LinkAuditKind(c.Action), Target: l.Key().String(), Detail: c.Detail}
+			if _, err := audit.ExecContext(ctx, auditArgs(e)...); err != nil {
 				return err
 			}
 		}
@@ -156,6 +166,26 @@ func (s *Store) ApplyLinkChanges(ctx context.Context, runID int64, changes []ide
 		return fmt.Errorf("sqlite: apply %d link changes: %w", len(changes), err)
 	}
 	return nil
+}
+
+// prepareAll prepares statements in tx; on an error it closes those made.
+func prepareAll(ctx context.Context, tx *sql.Tx, qs ...string) ([]*sql.Stmt, error) {
+	out := make([]*sql.Stmt, 0, len(qs))
+	for _, q := range qs {
+		st, err := tx.PrepareContext(ctx, q)
+		if err != nil {
+			closeAll(out)
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+func closeAll(st []*sql.Stmt) {
+	for _, s := range st {
+		s.Close()
+	}
 }
 
 // LinkHistory returns every recorded version of a link, oldest first.

@@ -302,9 +302,14 @@ func (s *Store) ListAudit(ctx context.Context, sinceSeq int64, limit int) ([]ide
 	return out, nil
 }
 
+const auditInsert = `INSERT INTO audit_events (run_id, at, actor, kind, target, detail) VALUES (?, ?, ?, ?, ?, ?)`
+
+func auditArgs(e identity.AuditEvent) []any {
+	return []any{nullRun(e.RunID), fmtTime(e.At), e.Actor, e.Kind, e.Target, e.Detail}
+}
+
 func insertAudit(ctx context.Context, tx *sql.Tx, e identity.AuditEvent) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO audit_events (run_id, at, actor, kind, target, detail) VALUES (?, ?, ?, ?, ?, ?)`,
-		nullRun(e.RunID), fmtTime(e.At), e.Actor, e.Kind, e.Target, e.Detail)
+	_, err := tx.ExecContext(ctx, auditInsert, auditArgs(e)...)
 	return err
 }
 
