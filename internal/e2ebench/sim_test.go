@@ -166,6 +166,7 @@ func errString(err error) string {
 // Salesforce user deactivated. Entra's delta query and Salesforce's
 // SystemModstamp show them to the next run.
 func changeUsers(w *world.World, n int) (map[string]int, error) {
+	changeRounds++ // new users of each round get names of their own
 	sw := w.Scenario
 	done := map[string]int{}
 	var provisioned map[string]string // active Salesforce user by FederationIdentifier, read once
@@ -185,7 +186,7 @@ func changeUsers(w *world.World, n int) (map[string]int, error) {
 			local, domain, _ := strings.Cut(u.UPN, "@")
 			err = w.Entra.UpdateUser(u.ObjectID, func(e *identity.EntraUser) { e.UPN = local + ".r@" + domain })
 		case "added":
-			err = addProvisionedUser(w, fmt.Sprintf("added%d@%s", k, sw.Domain))
+			err = addProvisionedUser(w, fmt.Sprintf("added%d.%d@%s", changeRounds, k, sw.Domain))
 		case "soft-deleted":
 			err = w.Entra.SoftDelete(u.ObjectID)
 		case "salesforce-deactivated":
@@ -211,6 +212,9 @@ func changeUsers(w *world.World, n int) (map[string]int, error) {
 	}
 	return done, nil
 }
+
+// changeRounds counts the calls of changeUsers.
+var changeRounds int
 
 // addProvisionedUser creates an Entra user assigned to the app and the
 // Salesforce user Entra provisioning creates for it.
