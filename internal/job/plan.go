@@ -181,20 +181,11 @@ func (j *Job) planIncremental(ctx context.Context, cfg reconcile.Config, base id
 	if err != nil {
 		return plan{}, err
 	}
-	var oids, sfs []string
-	for k := range aff.Keys {
-		switch k.Kind {
-		case reconcile.KeyObjectID:
-			oids = append(oids, k.Value)
-		case reconcile.KeySalesforce:
-			sfs = append(sfs, k.Value)
-		}
-	}
+	oids, sfs := aff.Keys.Identities()
 	kept, err := j.kept(ctx, base, oids, sfs)
 	if err != nil {
 		return plan{}, err
 	}
-	// The same identities reconcile.AssessmentIn names.
 	if err := j.Store.ReplaceAssessments(ctx, runID, base.ID, oids, sfs); err != nil {
 		return plan{}, err
 	}

@@ -157,6 +157,20 @@ func AssessmentIn(ks KeySet, a identity.Assessment) bool {
 	return ks.Any(nonEmpty(nil, KeySalesforce, "", a.SalesforceUserID))
 }
 
+// Identities are the object ids and Salesforce ids in ks: what a store
+// needs to find the assessments AssessmentIn names.
+func (ks KeySet) Identities() (objectIDs, salesforceIDs []string) {
+	for k := range ks {
+		switch k.Kind {
+		case KeyObjectID:
+			objectIDs = append(objectIDs, k.Value)
+		case KeySalesforce:
+			salesforceIDs = append(salesforceIDs, k.Value)
+		}
+	}
+	return objectIDs, salesforceIDs
+}
+
 // ActionIn reports whether a concerns a record in ks: its subject, its
 // Salesforce user or its Entra user.
 func ActionIn(ks KeySet, a identity.Action) bool {

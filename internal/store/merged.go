@@ -37,6 +37,46 @@ func (s IdentitySet) Add(oids, sfs []string) {
 	}
 }
 
+// Lists returns the ids in s, in no order.
+func (s IdentitySet) Lists() (oids, sfs []string) {
+	for o := range s.ObjectIDs {
+		oids = append(oids, o)
+	}
+	for id := range s.SalesforceIDs {
+		sfs = append(sfs, id)
+	}
+	return oids, sfs
+}
+
+// The kinds of a run_replaced row: an object id, or a Salesforce user id
+// (for assessments without an object id).
+const (
+	replacedObjectID     = "oid"
+	replacedSalesforceID = "sf"
+)
+
+// ReplacedRows are the (kind, value) rows a backend stores in run_replaced
+// for the identities named.
+func ReplacedRows(oids, sfs []string) (kinds, values []string) {
+	kinds, values = make([]string, 0, len(oids)+len(sfs)), make([]string, 0, len(oids)+len(sfs))
+	for _, o := range oids {
+		kinds, values = append(kinds, replacedObjectID), append(values, o)
+	}
+	for _, id := range sfs {
+		kinds, values = append(kinds, replacedSalesforceID), append(values, id)
+	}
+	return kinds, values
+}
+
+// AddReplaced adds one run_replaced row to s.
+func (s IdentitySet) AddReplaced(kind, value string) {
+	if kind == replacedObjectID {
+		s.ObjectIDs[value] = true
+	} else {
+		s.SalesforceIDs[value] = true
+	}
+}
+
 // Has reports whether a is about an identity of s.
 func (s IdentitySet) Has(a identity.Assessment) bool {
 	if a.ObjectID != "" {
@@ -48,11 +88,11 @@ func (s IdentitySet) Has(a identity.Assessment) bool {
 // ChainReader is what a backend gives MergeAssessments: a run's record, the
 // assessments it saved itself (only those about about, when not nil, as
 // far as an index or filter makes that cheap; MergeAssessments checks
-// again), and the identities it replaced.
+// again), and its run_replaced rows, each given to add.
 type ChainReader struct {
 	Run      func(ctx context.Context, id int64) (identity.Run, error)
 	Own      func(ctx context.Context, id int64, about *IdentitySet, fn func(identity.Assessment) error) error
-	Replaced func(ctx context.Context, id int64) (oids, sfs []string, err error)
+	Replaced func(ctx context.Context, id int64, add func(kind, value string)) error
 }
 
 // MergeAssessments streams the assessments of run id, following its chain of
@@ -85,11 +125,9 @@ func MergeAssessments(ctx context.Context, c ChainReader, id int64, about *Ident
 		if run.PlanBase >= id {
 			return fmt.Errorf("run %d builds on run %d, which is not older", id, run.PlanBase)
 		}
-		oids, sfs, err := c.Replaced(ctx, id)
-		if err != nil {
+		if err := c.Replaced(ctx, id, replaced.AddReplaced); err != nil {
 			return err
 		}
-		replaced.Add(oids, sfs)
 		id = run.PlanBase
 	}
 }

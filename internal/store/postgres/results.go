@@ -71,35 +71,28 @@ func (s *Store) ownAssessments(ctx context.Context, id int64, about *store.Ident
 		return scanAll(ctx, s.pool, "assessments", "SELECT "+assessmentCols+" FROM run_assessments WHERE run_id = $1 ORDER BY seq",
 			[]any{id}, scanAssessment, fn)
 	}
+	oids, sfs := about.Lists()
 	return scanAll(ctx, s.pool, "assessments", "SELECT "+assessmentCols+` FROM run_assessments WHERE run_id = $1
 		AND (object_id = ANY($2::text[]) OR (object_id = '' AND salesforce_user_id = ANY($3::text[])))
-		ORDER BY seq`, []any{id, keys(about.ObjectIDs), keys(about.SalesforceIDs)}, scanAssessment, fn)
+		ORDER BY seq`, []any{id, nonNil(oids), nonNil(sfs)}, scanAssessment, fn)
 }
 
-func keys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
+// nonNil gives pgx an empty array rather than NULL.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
 	}
-	return out
+	return s
 }
 
-// replaced returns the identities run id planned itself.
-func (s *Store) replaced(ctx context.Context, id int64) (oids, sfs []string, err error) {
-	err = scanAll(ctx, s.pool, "replaced identities", "SELECT kind, value FROM run_replaced WHERE run_id = $1", []any{id},
+// replaced gives add the run_replaced rows of run id.
+func (s *Store) replaced(ctx context.Context, id int64, add func(kind, value string)) error {
+	return scanAll(ctx, s.pool, "replaced identities", "SELECT kind, value FROM run_replaced WHERE run_id = $1", []any{id},
 		func(r pgx.Rows) ([2]string, error) {
 			var kv [2]string
 			err := r.Scan(&kv[0], &kv[1])
 			return kv, err
-		}, func(kv [2]string) error {
-			if kv[0] == "oid" {
-				oids = append(oids, kv[1])
-			} else {
-				sfs = append(sfs, kv[1])
-			}
-			return nil
-		})
-	return oids, sfs, err
+		}, func(kv [2]string) error { add(kv[0], kv[1]); return nil })
 }
 
 // ReplaceAssessments makes run an incremental run on base.
@@ -111,14 +104,7 @@ func (s *Store) ReplaceAssessments(ctx context.Context, run, base int64, oids, s
 		if _, err := tx.Exec(ctx, "UPDATE runs SET plan_base = $1 WHERE id = $2", base, run); err != nil {
 			return err
 		}
-		kinds := make([]string, 0, len(oids)+len(sfs))
-		for range oids {
-			kinds = append(kinds, "oid")
-		}
-		for range sfs {
-			kinds = append(kinds, "sf")
-		}
-		vals := append(append(make([]string, 0, len(kinds)), oids...), sfs...)
+		kinds, vals := store.ReplacedRows(oids, sfs)
 		_, err := tx.Exec(ctx, `INSERT INTO run_replaced (run_id, kind, value) SELECT $1, k, v FROM unnest($2::text[], $3::text[]) AS u (k, v)
 			ON CONFLICT DO NOTHING`, run, kinds, vals)
 		return err

@@ -66,11 +66,12 @@ func (s *Store) ownAssessments(ctx context.Context, id int64, about *store.Ident
 		return scanAll(ctx, s.r, "assessments", "SELECT "+assessmentCols+" FROM run_assessments WHERE run_id = ? ORDER BY seq",
 			[]any{id}, scanAssessment, fn)
 	}
-	oids, err := json.Marshal(keys(about.ObjectIDs))
+	oidList, sfList := about.Lists()
+	oids, err := json.Marshal(nonNil(oidList))
 	if err != nil {
 		return err
 	}
-	sfs, err := json.Marshal(keys(about.SalesforceIDs))
+	sfs, err := json.Marshal(nonNil(sfList))
 	if err != nil {
 		return err
 	}
@@ -79,30 +80,14 @@ func (s *Store) ownAssessments(ctx context.Context, id int64, about *store.Ident
 		ORDER BY seq`, []any{id, string(oids), string(sfs)}, scanAssessment, fn)
 }
 
-func keys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
-}
-
-// replaced returns the identities run id planned itself.
-func (s *Store) replaced(ctx context.Context, id int64) (oids, sfs []string, err error) {
-	err = scanAll(ctx, s.r, "replaced identities", "SELECT kind, value FROM run_replaced WHERE run_id = ?", []any{id},
+// replaced gives add the run_replaced rows of run id.
+func (s *Store) replaced(ctx context.Context, id int64, add func(kind, value string)) error {
+	return scanAll(ctx, s.r, "replaced identities", "SELECT kind, value FROM run_replaced WHERE run_id = ?", []any{id},
 		func(rows *sql.Rows) ([2]string, error) {
 			var kv [2]string
 			err := rows.Scan(&kv[0], &kv[1])
 			return kv, err
-		}, func(kv [2]string) error {
-			if kv[0] == "oid" {
-				oids = append(oids, kv[1])
-			} else {
-				sfs = append(sfs, kv[1])
-			}
-			return nil
-		})
-	return oids, sfs, err
+		}, func(kv [2]string) error { add(kv[0], kv[1]); return nil })
 }
 
 // ReplaceAssessments makes run an incremental run on base.
@@ -114,14 +99,7 @@ func (s *Store) ReplaceAssessments(ctx context.Context, run, base int64, oids, s
 		if _, err := tx.ExecContext(ctx, "UPDATE runs SET plan_base = ? WHERE id = ?", base, run); err != nil {
 			return err
 		}
-		kinds := make([]string, 0, len(oids)+len(sfs))
-		vals := append(append(make([]string, 0, cap(kinds)), oids...), sfs...)
-		for range oids {
-			kinds = append(kinds, "oid")
-		}
-		for range sfs {
-			kinds = append(kinds, "sf")
-		}
+		kinds, vals := store.ReplacedRows(oids, sfs)
 		return upsertBatch(ctx, tx, "INSERT INTO run_replaced (run_id, kind, value)", 3, "ON CONFLICT DO NOTHING", len(vals),
 			func(i int, a []any) error {
 				a[0], a[1], a[2] = run, kinds[i], vals[i]
