@@ -37,8 +37,13 @@ func stored(t *testing.T, w world) (store.Store, world) {
 			t.Fatal(err)
 		}
 	}
-	must(st.UpsertEntraUsers(ctx, run.ID, w.entra, nil))
-	must(st.UpsertSalesforceUsers(ctx, run.ID, w.sf, nil))
+	// Half the users are written before the keys are computed
+	// (PrepareRelated), half after (the writes keep them).
+	must(st.UpsertEntraUsers(ctx, run.ID, w.entra[:len(w.entra)/2], nil))
+	must(st.UpsertSalesforceUsers(ctx, run.ID, w.sf[:len(w.sf)/2], nil))
+	must(st.PrepareRelated(ctx))
+	must(st.UpsertEntraUsers(ctx, run.ID, w.entra[len(w.entra)/2:], nil))
+	must(st.UpsertSalesforceUsers(ctx, run.ID, w.sf[len(w.sf)/2:], nil))
 	must(st.UpsertAccountLinks(ctx, run.ID, w.tpal))
 	must(st.UpsertRemoteLinks(ctx, run.ID, w.remote))
 	for _, l := range w.links {

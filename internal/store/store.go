@@ -18,6 +18,10 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrSchemaTooNew is returned when the database was migrated by a newer idlink.
 	ErrSchemaTooNew = errors.New("database schema is newer than this idlink")
+	// ErrLookupsNotPrepared is returned by Related when the users' keys are
+	// not computed (no PrepareRelated since the last StopJournal): it would
+	// miss the records only a key finds.
+	ErrLookupsNotPrepared = errors.New("the plan's key lookups are not prepared (PrepareRelated)")
 )
 
 // Lease is the exclusive right to run against the database.
@@ -121,17 +125,20 @@ type Store interface {
 	// sequence number written so far: a plan of a snapshot loaded after it
 	// has seen every change up to it.
 	StartJournal(ctx context.Context) (last int64, err error)
-	// StopJournal turns the journal off, empties it and drops the indexes
-	// of Related (a backfill, which rewrites everything and plans in full).
+	// StopJournal turns the journal off, empties it and drops what Related
+	// reads by: the lookup indexes and the users' key tables (a backfill,
+	// which rewrites everything and plans in full, then writes no keys).
 	StopJournal(ctx context.Context) error
 	// ReadJournal returns up to limit changes after sequence number after, in order.
 	ReadJournal(ctx context.Context, after int64, limit int) ([]identity.Change, error)
 	// TrimJournal deletes the changes up to and including through.
 	TrimJournal(ctx context.Context, through int64) error
-	// PrepareRelated creates the indexes Related reads by (LookupIndexes)
-	// if StopJournal dropped them; quick when they exist.
+	// PrepareRelated computes every user's keys and creates the indexes
+	// Related reads by (LookupIndexes) if StopJournal dropped them; quick
+	// when they exist. From then on user writes keep the keys current.
 	PrepareRelated(ctx context.Context) error
-	// Related returns every stored record that carries one of q's keys.
+	// Related returns every stored record that carries one of q's keys;
+	// ErrLookupsNotPrepared before PrepareRelated.
 	Related(ctx context.Context, q identity.KeyQuery) (identity.Records, error)
 
 	// Per-run results for reports.

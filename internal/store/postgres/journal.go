@@ -71,10 +71,12 @@ func (s *Store) StartJournal(ctx context.Context) (int64, error) {
 	return last, nil
 }
 
-// StopJournal turns the journal off, empties it and drops the lookup indexes.
+// StopJournal turns the journal off, empties it and drops the lookup indexes
+// and the users' keys.
 func (s *Store) StopJournal(ctx context.Context) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		for _, q := range append([]string{"UPDATE journal_state SET valid_from = NULL", "DELETE FROM plan_journal"}, store.DropLookupIndexes()...) {
+		qs := append([]string{"UPDATE journal_state SET valid_from = NULL, lookups = false", "DELETE FROM plan_journal"}, store.DropLookupIndexes()...)
+		for _, q := range append(qs, "TRUNCATE entra_user_keys, salesforce_user_keys") {
 			if _, err := tx.Exec(ctx, q); err != nil {
 				return err
 			}
@@ -138,6 +140,17 @@ func inList(col string, vals []string) lookup {
 	return lookup{func(p int) string { return fmt.Sprintf("%s = ANY($%d::text[])", col, p) }, []any{vals}}
 }
 
+// inKeys finds users by a key of their key table (idCol names the user's id
+// in both).
+func inKeys(idCol, keyTable, keyCol string, vals []string) lookup {
+	if len(vals) == 0 {
+		return lookup{}
+	}
+	return lookup{func(p int) string {
+		return fmt.Sprintf("%s IN (SELECT %s FROM %s WHERE %s = ANY($%d::text[]))", idCol, idCol, keyTable, keyCol, p)
+	}, []any{vals}}
+}
+
 func inSubjects(subCol string, keys []identity.LinkKey) lookup {
 	if len(keys) == 0 {
 		return lookup{}
@@ -175,16 +188,25 @@ func (s *Store) Related(ctx context.Context, q identity.KeyQuery) (identity.Reco
 	if q.Empty() {
 		return r, nil
 	}
+	var ready bool
+	if err := s.pool.QueryRow(ctx, "SELECT lookups FROM journal_state").Scan(&ready); err != nil {
+		return r, fmt.Errorf("postgres: related records: %w", err)
+	}
+	if !ready {
+		return r, fmt.Errorf("postgres: related records: %w", store.ErrLookupsNotPrepared)
+	}
 	steps := []func() error{
 		func() error {
 			return related(ctx, s.pool, "related entra users", "SELECT "+entraCols+" FROM entra_users", []lookup{
-				inList("oid", q.ObjectIDs), inList("upn_key", q.UPNs), inList("mail_key", q.Emails)},
+				inList("oid", q.ObjectIDs), inKeys("oid", "entra_user_keys", "upn_key", q.UPNs),
+				inKeys("oid", "entra_user_keys", "mail_key", q.Emails)},
 				func(r pgx.Rows) (identity.EntraUser, error) { return scanEntra(r) }, &r.Entra)
 		},
 		func() error {
 			return related(ctx, s.pool, "related salesforce users", "SELECT "+sfCols+" FROM salesforce_users", []lookup{
-				inList("id", q.SalesforceIDs), inList("fed_key", q.ObjectIDs), inList("username_key", q.Usernames),
-				inList("email_key", q.Emails)}, scanSalesforceUser, &r.Salesforce)
+				inList("id", q.SalesforceIDs), inKeys("id", "salesforce_user_keys", "fed_key", q.ObjectIDs),
+				inKeys("id", "salesforce_user_keys", "username_key", q.Usernames),
+				inKeys("id", "salesforce_user_keys", "email_key", q.Emails)}, scanSalesforceUser, &r.Salesforce)
 		},
 		func() error {
 			return related(ctx, s.pool, "related account links", "SELECT "+accountLinkCols+" FROM account_links", []lookup{
@@ -225,75 +247,6 @@ func linkLookups(q identity.KeyQuery) []lookup {
 	return []lookup{inSubjects("subject", q.Subjects), inList("salesforce_user_id", q.SalesforceIDs), inList("object_id", q.ObjectIDs)}
 }
 
-// journalVersion is the migration that added the key columns fillKeys fills.
-const journalVersion = 4
-
-// fillKeyChunk is how many rows fillKeys reads and updates per statement.
-const fillKeyChunk = 10000
-
-// fillKeys computes the key columns of the rows written before migration
-// journalVersion, in the migration's transaction, a chunk at a time (in
-// primary key order, each chunk written by one UPDATE ... FROM unnest; a
-// filled row no longer matches, so the next chunk starts at the last key).
-func fillKeys(ctx context.Context, tx pgx.Tx) error {
-	fill := func(what, sel, upd string, keys func(id, a, b, c string) []string) error {
-		after := ""
-		for {
-			rows, err := tx.Query(ctx, sel, after, fillKeyChunk)
-			if err != nil {
-				return fmt.Errorf("fill the keys of %s: %w", what, err)
-			}
-			var ids []string
-			var cols [][]string
-			for rows.Next() {
-				var id, a, b, c string
-				if err := rows.Scan(&id, &a, &b, &c); err != nil {
-					rows.Close()
-					return fmt.Errorf("fill the keys of %s: %w", what, err)
-				}
-				ks := keys(id, a, b, c)
-				if cols == nil {
-					cols = make([][]string, len(ks))
-				}
-				for i, k := range ks {
-					cols[i] = append(cols[i], k)
-				}
-				ids = append(ids, id)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return fmt.Errorf("fill the keys of %s: %w", what, err)
-			}
-			if len(ids) == 0 {
-				return nil
-			}
-			args := []any{ids}
-			for _, c := range cols {
-				args = append(args, c)
-			}
-			if _, err := tx.Exec(ctx, upd, args...); err != nil {
-				return fmt.Errorf("fill the keys of %s: %w", what, err)
-			}
-			after = ids[len(ids)-1]
-		}
-	}
-	err := fill("entra users", "SELECT oid, upn, mail, '' FROM entra_users WHERE upn_key IS NULL AND oid >= $1 ORDER BY oid LIMIT $2",
-		`UPDATE entra_users AS t SET upn_key = k.upn_key, mail_key = k.mail_key
-			FROM unnest($1::text[], $2::text[], $3::text[]) AS k (oid, upn_key, mail_key) WHERE t.oid = k.oid`,
-		func(_, upn, mail, _ string) []string { return []string{identity.FoldKey(upn), identity.FoldKey(mail)} })
-	if err != nil {
-		return err
-	}
-	return fill("salesforce users", `SELECT id, username, email, federation_identifier FROM salesforce_users
-			WHERE username_key IS NULL AND id >= $1 ORDER BY id LIMIT $2`,
-		`UPDATE salesforce_users AS t SET username_key = k.username_key, email_key = k.email_key, fed_key = k.fed_key
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS k (id, username_key, email_key, fed_key) WHERE t.id = k.id`,
-		func(_, username, email, fed string) []string {
-			u, e, f := store.SalesforceUserKeys(identity.SalesforceUser{Username: username, Email: email, FederationIdentifier: fed})
-			return []string{u, e, f}
-		})
-}
-
 // CountLinks counts idlink's links in a status.
 func (s *Store) CountLinks(ctx context.Context, status identity.LinkStatus) (int64, error) {
 	var n int64
@@ -303,10 +256,38 @@ func (s *Store) CountLinks(ctx context.Context, status identity.LinkStatus) (int
 	return n, nil
 }
 
-// PrepareRelated creates the lookup indexes a backfill dropped.
+// PrepareRelated computes the keys of every user and creates the lookup
+// indexes, unless they are there: a backfill dropped them (StopJournal).
+// Only the job writes users, and it is the caller, so no user write runs
+// beside it.
 func (s *Store) PrepareRelated(ctx context.Context) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		for _, q := range store.CreateLookupIndexes() {
+		var ready bool
+		if err := tx.QueryRow(ctx, "SELECT lookups FROM journal_state FOR UPDATE").Scan(&ready); err != nil {
+			return err
+		}
+		if ready {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, "TRUNCATE entra_user_keys, salesforce_user_keys"); err != nil {
+			return err
+		}
+		err := fillKeys(ctx, tx, "entra users", "SELECT oid, upn, mail, '' FROM entra_users WHERE oid > $1 ORDER BY oid LIMIT $2",
+			"INSERT INTO entra_user_keys (oid, upn_key, mail_key) SELECT * FROM unnest($1::text[], $2::text[], $3::text[])",
+			func(_, upn, mail, _ string) []string { return []string{identity.FoldKey(upn), identity.FoldKey(mail)} })
+		if err != nil {
+			return err
+		}
+		err = fillKeys(ctx, tx, "salesforce users", "SELECT id, username, email, federation_identifier FROM salesforce_users WHERE id > $1 ORDER BY id LIMIT $2",
+			"INSERT INTO salesforce_user_keys (id, username_key, email_key, fed_key) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])",
+			func(_, username, email, fed string) []string {
+				u, e, f := store.SalesforceUserKeys(identity.SalesforceUser{Username: username, Email: email, FederationIdentifier: fed})
+				return []string{u, e, f}
+			})
+		if err != nil {
+			return err
+		}
+		for _, q := range append(store.CreateLookupIndexes(), "UPDATE journal_state SET lookups = true") {
 			if _, err := tx.Exec(ctx, q); err != nil {
 				return err
 			}
@@ -314,7 +295,98 @@ func (s *Store) PrepareRelated(ctx context.Context) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("postgres: create the lookup indexes: %w", err)
+		return fmt.Errorf("postgres: prepare the lookups: %w", err)
 	}
 	return nil
+}
+
+// fillKeyChunk is how many users fillKeys reads and writes per statement.
+const fillKeyChunk = 10000
+
+// fillKeys writes the keys of every user sel reads (id order, after a given
+// id, up to a limit) into a key table, a chunk at a time, each chunk by one
+// INSERT ... SELECT FROM unnest of the id and the keys.
+func fillKeys(ctx context.Context, tx pgx.Tx, what, sel, insert string, keys func(id, a, b, c string) []string) error {
+	after := ""
+	for {
+		rows, err := tx.Query(ctx, sel, after, fillKeyChunk)
+		if err != nil {
+			return fmt.Errorf("compute the keys of %s: %w", what, err)
+		}
+		var ids []string
+		var cols [][]string
+		for rows.Next() {
+			var id, a, b, c string
+			if err := rows.Scan(&id, &a, &b, &c); err != nil {
+				rows.Close()
+				return fmt.Errorf("compute the keys of %s: %w", what, err)
+			}
+			ks := keys(id, a, b, c)
+			if cols == nil {
+				cols = make([][]string, len(ks))
+			}
+			for i, k := range ks {
+				cols[i] = append(cols[i], k)
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("compute the keys of %s: %w", what, err)
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		args := []any{ids}
+		for _, c := range cols {
+			args = append(args, c)
+		}
+		if _, err := tx.Exec(ctx, insert, args...); err != nil {
+			return fmt.Errorf("store the keys of %s: %w", what, err)
+		}
+		after = ids[len(ids)-1]
+	}
+}
+
+// lookupsReady reports whether the key tables are kept (PrepareRelated ran
+// since the last StopJournal).
+func lookupsReady(ctx context.Context, tx pgx.Tx) (bool, error) {
+	var ready bool
+	err := tx.QueryRow(ctx, "SELECT lookups FROM journal_state").Scan(&ready)
+	return ready, err
+}
+
+// writeEntraKeys keeps the keys of the users just written, while the key
+// tables are kept. An unchanged key is not rewritten.
+func writeEntraKeys(ctx context.Context, tx pgx.Tx, users []identity.EntraUser, order []int32) error {
+	if ready, err := lookupsReady(ctx, tx); err != nil || !ready || len(order) == 0 {
+		return err
+	}
+	oids, upnKeys, mailKeys := make([]string, len(order)), make([]string, len(order)), make([]string, len(order))
+	for i, j := range order {
+		oids[i], upnKeys[i], mailKeys[i] = users[j].ObjectID, identity.FoldKey(users[j].UPN), identity.FoldKey(users[j].Mail)
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO entra_user_keys AS t (oid, upn_key, mail_key)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+		ON CONFLICT (oid) DO UPDATE SET upn_key = excluded.upn_key, mail_key = excluded.mail_key
+		WHERE (t.upn_key, t.mail_key) IS DISTINCT FROM (excluded.upn_key, excluded.mail_key)`, oids, upnKeys, mailKeys)
+	return err
+}
+
+// writeSalesforceKeys is writeEntraKeys for Salesforce users.
+func writeSalesforceKeys(ctx context.Context, tx pgx.Tx, users []identity.SalesforceUser, order []int32) error {
+	if ready, err := lookupsReady(ctx, tx); err != nil || !ready || len(order) == 0 {
+		return err
+	}
+	ids, un, em, fed := make([]string, len(order)), make([]string, len(order)), make([]string, len(order)), make([]string, len(order))
+	for i, j := range order {
+		ids[i] = users[j].ID
+		un[i], em[i], fed[i] = store.SalesforceUserKeys(users[j])
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO salesforce_user_keys AS t (id, username_key, email_key, fed_key)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+		ON CONFLICT (id) DO UPDATE SET username_key = excluded.username_key, email_key = excluded.email_key, fed_key = excluded.fed_key
+		WHERE (t.username_key, t.email_key, t.fed_key) IS DISTINCT FROM (excluded.username_key, excluded.email_key, excluded.fed_key)`,
+		ids, un, em, fed)
+	return err
 }

@@ -163,6 +163,7 @@ func TestRelated(t *testing.T) {
 		t.Fatal(err)
 	}
 	must(s.RecordDecisions(ctx, identity.Decision{Provider: "p", Subject: "s2", SalesforceUserID: "005B", ObjectID: oidB, Actor: "admin"}))
+	must(s.PrepareRelated(ctx))
 
 	if r, err := s.Related(ctx, identity.KeyQuery{}); err != nil || len(r.Entra)+len(r.Salesforce) != 0 {
 		t.Fatalf("Related(empty) = %+v, %v", r, err)
@@ -192,11 +193,21 @@ func TestRelated(t *testing.T) {
 	}
 }
 
-// A database at version 3 gets its key columns filled and its object ids
-// made canonical by the migration to version 4.
-func TestMigrateFillsKeys(t *testing.T) {
+// A database at version 3, or at version 4 with its key columns filled and
+// indexed, upgrades with its object ids made canonical, and PrepareRelated
+// computes its keys as Go folds them.
+func TestMigrateKeepsLookups(t *testing.T) {
 	testDSN(t)
 	t.Parallel()
+	for _, from := range []int{3, 4} {
+		t.Run(fmt.Sprintf("from %d", from), func(t *testing.T) {
+			t.Parallel()
+			migrateKeepsLookups(t, from)
+		})
+	}
+}
+
+func migrateKeepsLookups(t *testing.T, from int) {
 	ctx := context.Background()
 	dsn := newSchema(t)
 	s, err := OpenNoMigrate(ctx, dsn)
@@ -211,7 +222,7 @@ func TestMigrateFillsKeys(t *testing.T) {
 	if _, err := s.pool.Exec(ctx, createSchemaMigrations); err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range ms[:journalVersion-1] {
+	for _, m := range ms[:from] {
 		if _, err := s.pool.Exec(ctx, m.SQL); err != nil {
 			t.Fatal(err)
 		}
@@ -219,7 +230,7 @@ func TestMigrateFillsKeys(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, q := range []string{
+	qs := []string{
 		`INSERT INTO entra_users (oid, tenant_id, upn, mail, display_name, given_name, surname, account_enabled, deleted, in_scope, user_type)
 			SELECT 'oid' || i, '', 'User' || i || '@X.com', '', '', '', '', true, '', true, '' FROM generate_series(1, 25000) AS i`,
 		// Folded as Go folds, not as the database's lower() (ASCII only under "C").
@@ -230,17 +241,25 @@ func TestMigrateFillsKeys(t *testing.T) {
 			('005B', 'bob', 'not-a-guid', '', true, '', 1)`,
 		`INSERT INTO remote_links (provider, subject, salesforce_user_id, object_id, tenant_id, rule, status, reason, last_seen_run)
 			VALUES ('p', 's', '005A', '{0B1C2D3E-4F50-6172-8394-A5B6C7D8E9F0}', '', '', 'active', '', 1)`,
-	} {
+	}
+	if from == 4 { // as idlink wrote at 4: keys filled and indexed, object ids canonical
+		qs = append(qs, "UPDATE remote_links SET object_id = '"+oidA+"'", "UPDATE entra_users SET upn_key = 'x', mail_key = 'x'", "CREATE INDEX entra_users_upn_key ON entra_users (upn_key)")
+	}
+	for _, q := range qs {
 		if _, err := s.pool.Exec(ctx, q); err != nil {
 			t.Fatal(err)
 		}
 	}
 	applied, err := s.Migrate(ctx)
-	if err != nil || len(applied) == 0 || applied[0] != journalVersion {
+	if err != nil || len(applied) == 0 || applied[0] != from+1 {
 		t.Fatalf("Migrate = %v, %v", applied, err)
 	}
+	if err := s.PrepareRelated(ctx); err != nil {
+		t.Fatal(err)
+	}
 	var unfilled int
-	if err := s.pool.QueryRow(ctx, "SELECT count(*) FROM entra_users WHERE upn_key IS NULL OR mail_key IS NULL OR upn_key <> lower(upn) AND oid <> 'oid-emile'").Scan(&unfilled); err != nil || unfilled != 0 {
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM entra_users e LEFT JOIN entra_user_keys k USING (oid)
+		WHERE k.upn_key IS NULL OR k.mail_key IS NULL OR k.upn_key <> lower(e.upn) AND e.oid <> 'oid-emile'`).Scan(&unfilled); err != nil || unfilled != 0 {
 		t.Fatalf("entra users with wrong keys = %d, %v", unfilled, err)
 	}
 	r, err := s.Related(ctx, identity.KeyQuery{ObjectIDs: []string{oidA}, Emails: []string{"ann@x.com"}, Usernames: []string{"bob"},
@@ -258,7 +277,7 @@ func TestMigrateFillsKeys(t *testing.T) {
 		t.Fatalf("journal after the migration: on=%v, %v; want off until a full plan", on, err)
 	}
 	var fed string
-	if err := s.pool.QueryRow(ctx, "SELECT fed_key FROM salesforce_users WHERE id = '005B'").Scan(&fed); err != nil || fed != "" {
+	if err := s.pool.QueryRow(ctx, "SELECT fed_key FROM salesforce_user_keys WHERE id = '005B'").Scan(&fed); err != nil || fed != "" {
 		t.Fatalf("fed_key of a non-GUID = %q, %v", fed, err)
 	}
 }
@@ -272,6 +291,9 @@ func TestJournalLargeBatches(t *testing.T) {
 	s := openTemp(t)
 	start, err := s.StartJournal(ctx)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PrepareRelated(ctx); err != nil {
 		t.Fatal(err)
 	}
 	users := make([]identity.EntraUser, copyThreshold+10)

@@ -120,6 +120,9 @@ func (s *Store) UpsertEntraUsers(ctx context.Context, runID int64, users []ident
 		if err != nil {
 			return err
 		}
+		if err := writeEntraKeys(ctx, tx, users, order); err != nil {
+			return err
+		}
 		return setCursor(ctx, tx, cursor)
 	})
 	if err != nil {
@@ -129,14 +132,11 @@ func (s *Store) UpsertEntraUsers(ctx context.Context, runID int64, users []ident
 }
 
 // entraChanged is true when a stored user (t) differs from the batch row (b).
-// The keys (upn_key, mail_key) follow from upn and mail, so they need no
-// comparison of their own.
 const entraChanged = `(t.tenant_id, t.upn, t.mail, t.display_name, t.given_name, t.surname, t.account_enabled, t.deleted, t.in_scope, t.user_type)
 	IS DISTINCT FROM (b.tenant_id, b.upn, b.mail, b.display_name, b.given_name, b.surname, b.account_enabled, b.deleted, b.in_scope, b.user_type)`
 
 const entraSet = `tenant_id = b.tenant_id, upn = b.upn, mail = b.mail, display_name = b.display_name, given_name = b.given_name,
-	surname = b.surname, account_enabled = b.account_enabled, deleted = b.deleted, in_scope = b.in_scope, user_type = b.user_type,
-	upn_key = b.upn_key, mail_key = b.mail_key`
+	surname = b.surname, account_enabled = b.account_enabled, deleted = b.deleted, in_scope = b.in_scope, user_type = b.user_type`
 
 // copyEntraUsers streams the batch by COPY into a temporary table and merges
 // it with one MERGE: new users are inserted, changed users updated, unchanged
@@ -157,8 +157,7 @@ func (s *Store) copyEntraUsers(ctx context.Context, tx pgx.Tx, runID int64, user
 			return err
 		}
 	}
-	cols := []string{"oid", "tenant_id", "upn", "mail", "display_name", "given_name", "surname", "account_enabled", "deleted", "in_scope", "user_type",
-		"upn_key", "mail_key"}
+	cols := []string{"oid", "tenant_id", "upn", "mail", "display_name", "given_name", "surname", "account_enabled", "deleted", "in_scope", "user_type"}
 	row := make([]any, len(cols))
 	next := 0
 	src := pgx.CopyFromFunc(func() ([]any, error) {
@@ -173,7 +172,6 @@ func (s *Store) copyEntraUsers(ctx context.Context, tx pgx.Tx, runID int64, user
 		}
 		row[0], row[1], row[2], row[3], row[4], row[5], row[6] = u.ObjectID, u.TenantID, u.UPN, u.Mail, u.DisplayName, u.GivenName, u.Surname
 		row[7], row[8], row[9], row[10] = u.AccountEnabled, string(u.Deleted), u.InScope, u.UserType
-		row[11], row[12] = identity.FoldKey(u.UPN), identity.FoldKey(u.Mail)
 		if afterChunk != nil && next%chunkRows == 0 {
 			afterChunk(next)
 		}
@@ -188,9 +186,9 @@ func (s *Store) copyEntraUsers(ctx context.Context, tx pgx.Tx, runID int64, user
 	}
 	if _, err := tx.Exec(ctx, `MERGE INTO entra_users AS t USING idlink_entra_batch AS b ON t.oid = b.oid
 		WHEN MATCHED AND `+entraChanged+` THEN UPDATE SET `+entraSet+`
-		WHEN NOT MATCHED THEN INSERT (`+entraCols+`, upn_key, mail_key)
+		WHEN NOT MATCHED THEN INSERT (`+entraCols+`)
 			VALUES (b.oid, b.tenant_id, b.upn, b.mail, b.display_name, b.given_name, b.surname,
-			b.account_enabled, b.deleted, b.in_scope, b.user_type, b.upn_key, b.mail_key)`); err != nil {
+			b.account_enabled, b.deleted, b.in_scope, b.user_type)`); err != nil {
 		return err
 	}
 	_, err := tx.Exec(ctx, "INSERT INTO entra_seen (run_id, oid) SELECT $1, oid FROM idlink_entra_batch", runID)
@@ -200,7 +198,6 @@ func (s *Store) copyEntraUsers(ctx context.Context, tx pgx.Tx, runID int64, user
 func (s *Store) unnestEntraUsers(ctx context.Context, tx pgx.Tx, runID int64, users []identity.EntraUser, order []int32) error {
 	var (
 		oid, tid, upn, mail, dn, gn, sn, deleted, ut []string
-		upnKey, mailKey                              []string
 		enabled, scope                               []bool
 	)
 	for _, i := range order {
@@ -211,18 +208,17 @@ func (s *Store) unnestEntraUsers(ctx context.Context, tx pgx.Tx, runID int64, us
 		oid, tid, upn, mail = append(oid, u.ObjectID), append(tid, u.TenantID), append(upn, u.UPN), append(mail, u.Mail)
 		dn, gn, sn = append(dn, u.DisplayName), append(gn, u.GivenName), append(sn, u.Surname)
 		enabled, deleted, scope, ut = append(enabled, u.AccountEnabled), append(deleted, string(u.Deleted)), append(scope, u.InScope), append(ut, u.UserType)
-		upnKey, mailKey = append(upnKey, identity.FoldKey(u.UPN)), append(mailKey, identity.FoldKey(u.Mail))
 	}
 	if len(oid) == 0 {
 		return nil
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO entra_users AS t (oid, tenant_id, upn, mail, display_name, given_name, surname,
-			account_enabled, deleted, in_scope, user_type, upn_key, mail_key)
+			account_enabled, deleted, in_scope, user_type)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-			$8::bool[], $9::text[], $10::bool[], $11::text[], $12::text[], $13::text[])
+			$8::bool[], $9::text[], $10::bool[], $11::text[])
 		ON CONFLICT (oid) DO UPDATE SET `+strings.ReplaceAll(entraSet, "b.", "excluded.")+`
 		WHERE `+strings.ReplaceAll(entraChanged, "b.", "excluded."),
-		oid, tid, upn, mail, dn, gn, sn, enabled, deleted, scope, ut, upnKey, mailKey)
+		oid, tid, upn, mail, dn, gn, sn, enabled, deleted, scope, ut)
 	if err != nil {
 		return err
 	}
@@ -334,7 +330,7 @@ func (s *Store) UpsertSalesforceUsers(ctx context.Context, runID int64, users []
 	order := uniqueKeyOrder(len(users), func(i int) string { return users[i].ID })
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		err := inChunks(order, func(part []int32) error {
-			var id, un, fed, email, ut, unKey, emailKey, fedKey []string
+			var id, un, fed, email, ut []string
 			var active []bool
 			var created, mod []pgtype.Timestamptz
 			for _, i := range part {
@@ -345,20 +341,20 @@ func (s *Store) UpsertSalesforceUsers(ctx context.Context, runID int64, users []
 				id, un, fed, email = append(id, u.ID), append(un, u.Username), append(fed, u.FederationIdentifier), append(email, u.Email)
 				active, ut = append(active, u.IsActive), append(ut, u.UserType)
 				created, mod = append(created, ts(u.CreatedDate)), append(mod, ts(u.SystemModstamp))
-				uk, ek, fk := store.SalesforceUserKeys(*u)
-				unKey, emailKey, fedKey = append(unKey, uk), append(emailKey, ek), append(fedKey, fk)
 			}
-			_, err := tx.Exec(ctx, `INSERT INTO salesforce_users (`+sfCols+`, username_key, email_key, fed_key, last_seen_run)
-				SELECT u.*, $12::bigint FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::text[],
-					$7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[], $11::text[]) AS u
+			_, err := tx.Exec(ctx, `INSERT INTO salesforce_users (`+sfCols+`, last_seen_run)
+				SELECT u.*, $9::bigint FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::text[],
+					$7::timestamptz[], $8::timestamptz[]) AS u
 				ON CONFLICT (id) DO UPDATE SET username = excluded.username, federation_identifier = excluded.federation_identifier,
-					username_key = excluded.username_key, email_key = excluded.email_key, fed_key = excluded.fed_key,
 					email = excluded.email, is_active = excluded.is_active, user_type = excluded.user_type,
 					created_date = excluded.created_date, system_modstamp = excluded.system_modstamp, last_seen_run = excluded.last_seen_run`,
-				id, un, fed, email, active, ut, created, mod, unKey, emailKey, fedKey, runID)
+				id, un, fed, email, active, ut, created, mod, runID)
 			return err
 		})
 		if err != nil {
+			return err
+		}
+		if err := writeSalesforceKeys(ctx, tx, users, order); err != nil {
 			return err
 		}
 		return setCursor(ctx, tx, cursor)

@@ -48,10 +48,12 @@ func (s *Store) StartJournal(ctx context.Context) (int64, error) {
 	return last, nil
 }
 
-// StopJournal turns the journal off, empties it and drops the lookup indexes.
+// StopJournal turns the journal off, empties it and drops the lookup indexes
+// and the users' keys.
 func (s *Store) StopJournal(ctx context.Context) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		for _, q := range append([]string{"UPDATE journal_state SET valid_from = NULL", "DELETE FROM plan_journal"}, store.DropLookupIndexes()...) {
+		qs := append([]string{"UPDATE journal_state SET valid_from = NULL, lookups = 0", "DELETE FROM plan_journal"}, store.DropLookupIndexes()...)
+		for _, q := range append(qs, "DELETE FROM entra_user_keys", "DELETE FROM salesforce_user_keys") {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return err
 			}
@@ -98,6 +100,12 @@ func inList(col string, vals []string) lookup {
 	return lookup{col + " IN (SELECT value FROM json_each(?))", vals}
 }
 
+// inKeys finds users by a key of their key table (idCol names the user's id
+// in both).
+func inKeys(idCol, keyTable, keyCol string, vals []string) lookup {
+	return lookup{idCol + " IN (SELECT " + idCol + " FROM " + keyTable + " WHERE " + keyCol + " IN (SELECT value FROM json_each(?)))", vals}
+}
+
 func inSubjects(subCol string, keys []identity.LinkKey) lookup {
 	pairs := make([][2]string, len(keys))
 	for i, k := range keys {
@@ -137,15 +145,24 @@ func (s *Store) Related(ctx context.Context, q identity.KeyQuery) (identity.Reco
 	if q.Empty() {
 		return r, nil
 	}
+	var ready bool
+	if err := s.r.QueryRowContext(ctx, "SELECT lookups FROM journal_state").Scan(&ready); err != nil {
+		return r, fmt.Errorf("sqlite: related records: %w", err)
+	}
+	if !ready {
+		return r, fmt.Errorf("sqlite: related records: %w", store.ErrLookupsNotPrepared)
+	}
 	steps := []func() error{
 		func() error {
 			return related(ctx, s.r, "related entra users", "SELECT "+entraCols+" FROM entra_users", []lookup{
-				inList("oid", q.ObjectIDs), inList("upn_key", q.UPNs), inList("mail_key", q.Emails)}, scanEntra, &r.Entra)
+				inList("oid", q.ObjectIDs), inKeys("oid", "entra_user_keys", "upn_key", q.UPNs),
+				inKeys("oid", "entra_user_keys", "mail_key", q.Emails)}, scanEntra, &r.Entra)
 		},
 		func() error {
 			return related(ctx, s.r, "related salesforce users", "SELECT "+sfCols+" FROM salesforce_users", []lookup{
-				inList("id", q.SalesforceIDs), inList("fed_key", q.ObjectIDs), inList("username_key", q.Usernames),
-				inList("email_key", q.Emails)}, scanSalesforceUser, &r.Salesforce)
+				inList("id", q.SalesforceIDs), inKeys("id", "salesforce_user_keys", "fed_key", q.ObjectIDs),
+				inKeys("id", "salesforce_user_keys", "username_key", q.Usernames),
+				inKeys("id", "salesforce_user_keys", "email_key", q.Emails)}, scanSalesforceUser, &r.Salesforce)
 		},
 		func() error {
 			return related(ctx, s.r, "related account links", "SELECT "+accountLinkCols+" FROM account_links", []lookup{
@@ -186,56 +203,6 @@ func linkLookups(q identity.KeyQuery) []lookup {
 	return []lookup{inSubjects("subject", q.Subjects), inList("salesforce_user_id", q.SalesforceIDs), inList("object_id", q.ObjectIDs)}
 }
 
-// journalVersion is the migration that added the key columns fillKeys fills.
-const journalVersion = 4
-
-// fillKeys computes the key columns of the rows written before migration
-// journalVersion, in the migration's transaction, a chunk at a time.
-func fillKeys(ctx context.Context, tx *sql.Tx) error {
-	type row struct{ id, a, b, c string }
-	fill := func(what, sel, upd string, keys func(r row) []any) error {
-		for {
-			rows, err := tx.QueryContext(ctx, sel+" LIMIT 10000")
-			if err != nil {
-				return fmt.Errorf("fill the keys of %s: %w", what, err)
-			}
-			var chunk []row
-			for rows.Next() {
-				var r row
-				if err := rows.Scan(&r.id, &r.a, &r.b, &r.c); err != nil {
-					rows.Close()
-					return fmt.Errorf("fill the keys of %s: %w", what, err)
-				}
-				chunk = append(chunk, r)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return fmt.Errorf("fill the keys of %s: %w", what, err)
-			}
-			if len(chunk) == 0 {
-				return nil
-			}
-			for _, r := range chunk {
-				if _, err := tx.ExecContext(ctx, upd, append(keys(r), r.id)...); err != nil {
-					return fmt.Errorf("fill the keys of %s: %w", what, err)
-				}
-			}
-		}
-	}
-	err := fill("entra users", "SELECT oid, upn, mail, '' FROM entra_users WHERE upn_key IS NULL",
-		"UPDATE entra_users SET upn_key = ?, mail_key = ? WHERE oid = ?",
-		func(r row) []any { return []any{identity.FoldKey(r.a), identity.FoldKey(r.b)} })
-	if err != nil {
-		return err
-	}
-	return fill("salesforce users", "SELECT id, username, email, federation_identifier FROM salesforce_users WHERE username_key IS NULL",
-		"UPDATE salesforce_users SET username_key = ?, email_key = ?, fed_key = ? WHERE id = ?",
-		func(r row) []any {
-			u, e, f := store.SalesforceUserKeys(identity.SalesforceUser{Username: r.a, Email: r.b, FederationIdentifier: r.c})
-			return []any{u, e, f}
-		})
-}
-
 // CountLinks counts idlink's links in a status.
 func (s *Store) CountLinks(ctx context.Context, status identity.LinkStatus) (int64, error) {
 	var n int64
@@ -245,10 +212,38 @@ func (s *Store) CountLinks(ctx context.Context, status identity.LinkStatus) (int
 	return n, nil
 }
 
-// PrepareRelated creates the lookup indexes a backfill dropped.
+// PrepareRelated computes the keys of every user and creates the lookup
+// indexes, unless they are there: a backfill dropped them (StopJournal).
 func (s *Store) PrepareRelated(ctx context.Context) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		for _, q := range store.CreateLookupIndexes() {
+		var ready bool
+		if err := tx.QueryRowContext(ctx, "SELECT lookups FROM journal_state").Scan(&ready); err != nil {
+			return err
+		}
+		if ready {
+			return nil
+		}
+		for _, q := range []string{"DELETE FROM entra_user_keys", "DELETE FROM salesforce_user_keys"} {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return err
+			}
+		}
+		err := fillKeys(ctx, tx, "entra users", "SELECT oid, upn, mail, '' FROM entra_users WHERE oid > ? ORDER BY oid LIMIT ?",
+			"INSERT INTO entra_user_keys (oid, upn_key, mail_key)", 3, func(r keyRow, a []any) {
+				a[0], a[1], a[2] = r.id, identity.FoldKey(r.a), identity.FoldKey(r.b)
+			})
+		if err != nil {
+			return err
+		}
+		err = fillKeys(ctx, tx, "salesforce users", "SELECT id, username, email, federation_identifier FROM salesforce_users WHERE id > ? ORDER BY id LIMIT ?",
+			"INSERT INTO salesforce_user_keys (id, username_key, email_key, fed_key)", 4, func(r keyRow, a []any) {
+				a[0] = r.id
+				a[1], a[2], a[3] = store.SalesforceUserKeys(identity.SalesforceUser{Username: r.a, Email: r.b, FederationIdentifier: r.c})
+			})
+		if err != nil {
+			return err
+		}
+		for _, q := range append(store.CreateLookupIndexes(), "UPDATE journal_state SET lookups = 1") {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return err
 			}
@@ -256,7 +251,83 @@ func (s *Store) PrepareRelated(ctx context.Context) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: create the lookup indexes: %w", err)
+		return fmt.Errorf("sqlite: prepare the lookups: %w", err)
 	}
 	return nil
+}
+
+// keyRow is a user's id and the up to three values its keys come from.
+type keyRow struct{ id, a, b, c string }
+
+// fillKeyChunk is how many users fillKeys reads before it writes their keys.
+const fillKeyChunk = 10_000
+
+// fillKeys writes the keys of every user sel reads (id order, after a given
+// id, up to a limit) into a key table, a chunk at a time, in id order: the
+// key table's own order, so each chunk appends.
+func fillKeys(ctx context.Context, tx *sql.Tx, what, sel, insert string, ncols int, keys func(r keyRow, a []any)) error {
+	after := ""
+	for {
+		var chunk []keyRow
+		err := scanAll(ctx, tx, what, sel, []any{after, fillKeyChunk}, func(rows *sql.Rows) (keyRow, error) {
+			var r keyRow
+			err := rows.Scan(&r.id, &r.a, &r.b, &r.c)
+			return r, err
+		}, func(r keyRow) error { chunk = append(chunk, r); return nil })
+		if err != nil {
+			return fmt.Errorf("compute the keys of %s: %w", what, err)
+		}
+		if len(chunk) == 0 {
+			return nil
+		}
+		err = upsertBatch(ctx, tx, insert, ncols, "", len(chunk), func(i int, a []any) error {
+			keys(chunk[i], a)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("store the keys of %s: %w", what, err)
+		}
+		after = chunk[len(chunk)-1].id
+	}
+}
+
+// lookupsReady reports whether the key tables are kept (PrepareRelated ran
+// since the last StopJournal).
+func lookupsReady(ctx context.Context, tx *sql.Tx) (bool, error) {
+	var ready bool
+	err := tx.QueryRowContext(ctx, "SELECT lookups FROM journal_state").Scan(&ready)
+	return ready, err
+}
+
+// writeEntraKeys keeps the keys of the users just written, while the key
+// tables are kept. An unchanged key is not rewritten.
+func writeEntraKeys(ctx context.Context, tx *sql.Tx, users []identity.EntraUser, order []int32) error {
+	if ready, err := lookupsReady(ctx, tx); err != nil || !ready {
+		return err
+	}
+	return upsertBatch(ctx, tx, "INSERT INTO entra_user_keys (oid, upn_key, mail_key)", 3,
+		`ON CONFLICT (oid) DO UPDATE SET upn_key = excluded.upn_key, mail_key = excluded.mail_key
+		WHERE (entra_user_keys.upn_key, entra_user_keys.mail_key) IS NOT (excluded.upn_key, excluded.mail_key)`,
+		len(order), func(i int, a []any) error {
+			u := &users[order[i]]
+			a[0], a[1], a[2] = u.ObjectID, identity.FoldKey(u.UPN), identity.FoldKey(u.Mail)
+			return nil
+		})
+}
+
+// writeSalesforceKeys is writeEntraKeys for Salesforce users.
+func writeSalesforceKeys(ctx context.Context, tx *sql.Tx, users []identity.SalesforceUser, order []int32) error {
+	if ready, err := lookupsReady(ctx, tx); err != nil || !ready {
+		return err
+	}
+	return upsertBatch(ctx, tx, "INSERT INTO salesforce_user_keys (id, username_key, email_key, fed_key)", 4,
+		`ON CONFLICT (id) DO UPDATE SET username_key = excluded.username_key, email_key = excluded.email_key, fed_key = excluded.fed_key
+		WHERE (salesforce_user_keys.username_key, salesforce_user_keys.email_key, salesforce_user_keys.fed_key)
+			IS NOT (excluded.username_key, excluded.email_key, excluded.fed_key)`,
+		len(order), func(i int, a []any) error {
+			u := &users[order[i]]
+			a[0] = u.ID
+			a[1], a[2], a[3] = store.SalesforceUserKeys(*u)
+			return nil
+		})
 }

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -140,72 +141,88 @@ func TestOpenBadPath(t *testing.T) {
 	}
 }
 
-// TestUpgradeFillsKeys: a database written before the plan journal gets its
-// key columns filled as Go folds them (not as SQLite's ASCII lower() would)
-// and its object ids canonical, so that Related finds its old rows.
-func TestUpgradeFillsKeys(t *testing.T) {
+// TestUpgradeKeepsLookups: a database written before the plan journal (3),
+// or with the key columns and their indexes of migration 0004 (4), upgrades,
+// and PrepareRelated computes its keys as Go folds them (not as SQLite's
+// ASCII lower() would) with its object ids canonical, so that Related finds
+// its old rows.
+func TestUpgradeKeepsLookups(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "idlink.db")
-	s, err := OpenNoMigrate(ctx, path)
-	if err != nil {
-		t.Fatal(err)
+	for _, from := range []int{3, 4} {
+		t.Run(fmt.Sprintf("from %d", from), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			s, err := OpenNoMigrate(ctx, filepath.Join(t.TempDir(), "idlink.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			ms, err := migrations.List(migrations.SQLite)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.w.Exec(createSchemaMigrations); err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range ms[:from] {
+				if _, err := s.w.Exec(m.SQL); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.w.Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, '2026-01-01T00:00:00.000000Z')", m.Version, m.Name); err != nil {
+					t.Fatal(err)
+				}
+			}
+			const oid = "0a8f2c1e-1111-4000-8000-000000000001"
+			qs := []string{
+				`INSERT INTO entra_users (oid, tenant_id, upn, mail, display_name, given_name, surname, account_enabled, deleted, in_scope, user_type)
+					VALUES ('` + oid + `', 't', ' ÉMILE@Contoso.com', 'Émile.B@contoso.com', '', '', '', 1, '', 1, 'Member')`,
+				`INSERT INTO salesforce_users (id, username, federation_identifier, email, is_active, user_type, last_seen_run)
+					VALUES ('005A', 'ÉMILE@contoso.com.uat', '{` + strings.ToUpper(oid) + `}', 'x@contoso.com', 1, 'Standard', 1)`,
+				`INSERT INTO remote_links (provider, subject, salesforce_user_id, object_id, tenant_id, rule, status, reason, last_seen_run)
+					VALUES ('p', 's', '005A', '{` + strings.ToUpper(oid) + `}', 't', 'oid', 'active', '', 1)`,
+			}
+			if from == 4 { // as idlink wrote at 4: keys filled and indexed, object ids canonical
+				qs = append(qs, "UPDATE remote_links SET object_id = '"+oid+"'", "UPDATE entra_users SET upn_key = 'x', mail_key = 'x'",
+					"CREATE INDEX entra_users_upn_key ON entra_users (upn_key)",
+					"CREATE INDEX salesforce_users_fed_key ON salesforce_users (fed_key)")
+			}
+			for _, q := range qs {
+				if _, err := s.w.Exec(q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			applied, err := s.Migrate(ctx)
+			if err != nil || len(applied) == 0 {
+				t.Fatalf("Migrate = %v, %v", applied, err)
+			}
+			if err := s.PrepareRelated(ctx); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.Related(ctx, identity.KeyQuery{UPNs: []string{"émile@contoso.com"}, Usernames: []string{"émile@contoso.com.uat"},
+				Emails: []string{"émile.b@contoso.com"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got.Entra) != 1 || len(got.Salesforce) != 1 {
+				t.Fatalf("Related by folded keys after the upgrade = %+v; want the Entra and the Salesforce user", got)
+			}
+			got, err = s.Related(ctx, identity.KeyQuery{ObjectIDs: []string{oid}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got.Salesforce) != 1 || len(got.RemoteLinks) != 1 || got.RemoteLinks[0].ObjectID != oid {
+				t.Fatalf("Related by object id after the upgrade = %+v; want the user by FederationIdentifier and the canonical Identity_Link__c row", got)
+			}
+			if _, on, err := s.JournalState(ctx); err != nil || on {
+				t.Fatalf("journal after the upgrade: on=%v, %v; want off until a full plan", on, err)
+			}
+		})
 	}
-	ms, err := migrations.List(migrations.SQLite)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.w.Exec(createSchemaMigrations); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range ms[:journalVersion-1] {
-		if _, err := s.w.Exec(m.SQL); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.w.Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, '2026-01-01T00:00:00.000000Z')", m.Version, m.Name); err != nil {
-			t.Fatal(err)
-		}
-	}
-	const oid = "0a8f2c1e-1111-4000-8000-000000000001"
-	for _, q := range []string{
-		`INSERT INTO entra_users (oid, tenant_id, upn, mail, display_name, given_name, surname, account_enabled, deleted, in_scope, user_type)
-			VALUES ('` + oid + `', 't', ' ÉMILE@Contoso.com', 'Émile.B@contoso.com', '', '', '', 1, '', 1, 'Member')`,
-		`INSERT INTO salesforce_users (id, username, federation_identifier, email, is_active, user_type, last_seen_run)
-			VALUES ('005A', 'ÉMILE@contoso.com.uat', '{` + strings.ToUpper(oid) + `}', 'x@contoso.com', 1, 'Standard', 1)`,
-		`INSERT INTO remote_links (provider, subject, salesforce_user_id, object_id, tenant_id, rule, status, reason, last_seen_run)
-			VALUES ('p', 's', '005A', '{` + strings.ToUpper(oid) + `}', 't', 'oid', 'active', '', 1)`,
-	} {
-		if _, err := s.w.Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	applied, err := s.Migrate(ctx)
-	if err != nil || len(applied) == 0 {
-		t.Fatalf("Migrate = %v, %v", applied, err)
-	}
-	got, err := s.Related(ctx, identity.KeyQuery{UPNs: []string{"émile@contoso.com"}, Usernames: []string{"émile@contoso.com.uat"},
-		Emails: []string{"émile.b@contoso.com"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got.Entra) != 1 || len(got.Salesforce) != 1 {
-		t.Fatalf("Related by folded keys after the upgrade = %+v; want the Entra and the Salesforce user", got)
-	}
-	got, err = s.Related(ctx, identity.KeyQuery{ObjectIDs: []string{oid}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got.Salesforce) != 1 || len(got.RemoteLinks) != 1 || got.RemoteLinks[0].ObjectID != oid {
-		t.Fatalf("Related by object id after the upgrade = %+v; want the user by FederationIdentifier and the canonical Identity_Link__c row", got)
-	}
-	if _, on, err := s.JournalState(ctx); err != nil || on {
-		t.Fatalf("journal after the upgrade: on=%v, %v; want off until a full plan", on, err)
-	}
-	s.Close()
 }
 
 // TestLookupIndexesFollowTheJournal: a backfill (StopJournal) drops the
-// indexes of the plan's lookups, PrepareRelated builds them.
+// indexes of the plan's lookups and the users' keys, PrepareRelated builds
+// them, and user writes in between keep the keys.
 func TestLookupIndexesFollowTheJournal(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

@@ -115,9 +115,8 @@ func (s *Store) UpsertEntraUsers(ctx context.Context, runID int64, users []ident
 	order := keyOrder(len(users), func(i int) string { return users[i].ObjectID })
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		// A stored user whose fields are unchanged is not rewritten.
-		err := upsertBatch(ctx, tx, "INSERT INTO entra_users ("+entraCols+", upn_key, mail_key)", 13,
+		err := upsertBatch(ctx, tx, "INSERT INTO entra_users ("+entraCols+")", 11,
 			`ON CONFLICT (oid) DO UPDATE SET tenant_id = excluded.tenant_id, upn = excluded.upn, mail = excluded.mail,
-				upn_key = excluded.upn_key, mail_key = excluded.mail_key,
 				display_name = excluded.display_name, given_name = excluded.given_name, surname = excluded.surname,
 				account_enabled = excluded.account_enabled, deleted = excluded.deleted, in_scope = excluded.in_scope,
 				user_type = excluded.user_type
@@ -133,10 +132,12 @@ func (s *Store) UpsertEntraUsers(ctx context.Context, runID int64, users []ident
 				}
 				a[0], a[1], a[2], a[3], a[4], a[5], a[6] = u.ObjectID, u.TenantID, u.UPN, u.Mail, u.DisplayName, u.GivenName, u.Surname
 				a[7], a[8], a[9], a[10] = b2i(u.AccountEnabled), string(u.Deleted), b2i(u.InScope), u.UserType
-				a[11], a[12] = identity.FoldKey(u.UPN), identity.FoldKey(u.Mail)
 				return nil
 			})
 		if err != nil {
+			return err
+		}
+		if err := writeEntraKeys(ctx, tx, users, order); err != nil {
 			return err
 		}
 		err = upsertBatch(ctx, tx, "INSERT INTO entra_seen (run_id, oid)", 2, "", len(users), func(i int, a []any) error {
@@ -241,7 +242,12 @@ func (s *Store) ScanEntraUsers(ctx context.Context, fn func(identity.EntraUser) 
 }
 
 // scanAll streams a query's rows to fn; an error from fn stops the scan and is returned as is.
-func scanAll[T any](ctx context.Context, db *sql.DB, what, q string, args []any, scan func(*sql.Rows) (T, error), fn func(T) error) error {
+// querier is a database or a transaction.
+type querier interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
+func scanAll[T any](ctx context.Context, db querier, what, q string, args []any, scan func(*sql.Rows) (T, error), fn func(T) error) error {
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("sqlite: scan %s: %w", what, err)
@@ -271,9 +277,8 @@ func (s *Store) UpsertSalesforceUsers(ctx context.Context, runID int64, users []
 	}
 	order := keyOrder(len(users), func(i int) string { return users[i].ID })
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		err := upsertBatch(ctx, tx, "INSERT INTO salesforce_users ("+sfCols+", username_key, email_key, fed_key)", 12,
+		err := upsertBatch(ctx, tx, "INSERT INTO salesforce_users ("+sfCols+")", 9,
 			`ON CONFLICT (id) DO UPDATE SET username = excluded.username, federation_identifier = excluded.federation_identifier,
-				username_key = excluded.username_key, email_key = excluded.email_key, fed_key = excluded.fed_key,
 				email = excluded.email, is_active = excluded.is_active, user_type = excluded.user_type,
 				created_date = excluded.created_date, system_modstamp = excluded.system_modstamp, last_seen_run = excluded.last_seen_run`,
 			len(users), func(i int, a []any) error {
@@ -284,10 +289,12 @@ func (s *Store) UpsertSalesforceUsers(ctx context.Context, runID int64, users []
 				}
 				a[0], a[1], a[2], a[3], a[4], a[5] = u.ID, u.Username, u.FederationIdentifier, u.Email, b2i(u.IsActive), u.UserType
 				a[6], a[7], a[8] = fmtNullTime(u.CreatedDate), fmtNullTime(u.SystemModstamp), runID
-				a[9], a[10], a[11] = store.SalesforceUserKeys(*u)
 				return nil
 			})
 		if err != nil {
+			return err
+		}
+		if err := writeSalesforceKeys(ctx, tx, users, order); err != nil {
 			return err
 		}
 		return setCursor(ctx, tx, cursor)

@@ -152,9 +152,6 @@ func (s *Store) Migrate(ctx context.Context) ([]int, error) {
 			}
 			applied = append(applied, m.Version)
 		}
-		if cur < journalVersion && latest >= journalVersion {
-			return fillKeys(ctx, tx)
-		}
 		return nil
 	})
 	if err != nil {

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -173,13 +174,24 @@ func testJournal(t *testing.T, s store.Store) {
 func testRelated(t *testing.T, s store.Store) {
 	ctx := ctxT(t)
 	r := startRun(t, s, identity.KindRun)
-	e1 := entraUser(1)
+	e1, e2 := entraUser(1), entraUser(2)
 	e1.UPN, e1.Mail = " Émile@Contoso.com", "EMILE.B@contoso.com"
-	must(t, s.UpsertEntraUsers(ctx, r.ID, []identity.EntraUser{e1, entraUser(2)}, nil))
+	must(t, s.UpsertEntraUsers(ctx, r.ID, []identity.EntraUser{e1, e2}, nil))
+	sfB := identity.SalesforceUser{ID: "005B", Username: "b@contoso.com", Email: "b@contoso.com"}
 	must(t, s.UpsertSalesforceUsers(ctx, r.ID, []identity.SalesforceUser{
 		{ID: "005A", Username: "ÉMILE@contoso.com.sandbox", Email: "Emile.B@Contoso.com", FederationIdentifier: "{" + strings.ToUpper(oid(1)) + "}"},
-		{ID: "005B", Username: "b@contoso.com", Email: "b@contoso.com"},
+		sfB,
 	}, nil))
+	// The users' keys are computed by PrepareRelated; until then Related
+	// refuses rather than miss what only a key finds.
+	if _, err := s.Related(ctx, identity.KeyQuery{UPNs: []string{"x"}}); !errors.Is(err, store.ErrLookupsNotPrepared) {
+		t.Fatalf("Related before PrepareRelated = %v; want ErrLookupsNotPrepared", err)
+	}
+	must(t, s.PrepareRelated(ctx))
+	// Written after it: the writes keep the keys.
+	e2.UPN, sfB.Username, sfB.FederationIdentifier = "Zoë@contoso.com", "ZOË@contoso.com.sandbox", oid(2)
+	must(t, s.UpsertEntraUsers(ctx, r.ID, []identity.EntraUser{e2, entraUser(3)}, nil))
+	must(t, s.UpsertSalesforceUsers(ctx, r.ID, []identity.SalesforceUser{sfB}, nil))
 	must(t, s.UpsertAccountLinks(ctx, r.ID, []identity.ThirdPartyAccountLink{
 		{ID: "0JL1", Provider: "EntraOIDC", RemoteIdentifier: "sub-1", UserID: "005A"},
 		{ID: "0JL2", Provider: "Other", RemoteIdentifier: "sub-1", UserID: "005B"},
@@ -239,7 +251,11 @@ func testRelated(t *testing.T, s store.Store) {
 		{"a decision's object id", identity.KeyQuery{ObjectIDs: []string{oid(8)}}, []string{"decision sub-d"}},
 		{"a folded UPN", identity.KeyQuery{UPNs: []string{"émile@contoso.com"}}, []string{"entra " + oid(1)}},
 		{"a folded username", identity.KeyQuery{Usernames: []string{"émile@contoso.com.sandbox"}}, []string{"sf 005A"}},
-		{"a UPN is not a username", identity.KeyQuery{Usernames: []string{"user2@contoso.com"}}, nil},
+		{"a UPN is not a username", identity.KeyQuery{Usernames: []string{"user3@contoso.com"}}, nil},
+		{"keys written after PrepareRelated", identity.KeyQuery{UPNs: []string{"zoë@contoso.com", "user3@contoso.com"},
+			Usernames: []string{"zoë@contoso.com.sandbox"}}, []string{"entra " + oid(2), "entra " + oid(3), "sf 005B"}},
+		{"a FederationIdentifier written after PrepareRelated", identity.KeyQuery{ObjectIDs: []string{oid(2)}}, []string{"entra " + oid(2), "sf 005B"}},
+		{"keys replaced by a rename", identity.KeyQuery{UPNs: []string{"user2@contoso.com"}, Usernames: []string{"b@contoso.com"}}, nil},
 		{"a folded email, both sides", identity.KeyQuery{Emails: []string{"emile.b@contoso.com"}}, []string{"entra " + oid(1), "sf 005A"}},
 		{"a Salesforce id", identity.KeyQuery{SalesforceIDs: []string{"005A"}}, []string{"sf 005A", "tpal 0JL1"}},
 		{"Salesforce ids of links and decisions", identity.KeyQuery{SalesforceIDs: []string{"005C", "005D", "005E"}},
@@ -256,6 +272,22 @@ func testRelated(t *testing.T, s store.Store) {
 		must(t, err)
 		if g := render(got); !slices.Equal(g, tc.want) {
 			t.Errorf("%s: Related = %v, want %v", tc.name, g, tc.want)
+		}
+	}
+	// A backfill drops the keys; its writes keep none; the next
+	// PrepareRelated computes them all again.
+	must(t, s.StopJournal(ctx))
+	e2.UPN = "Zoé@contoso.com"
+	must(t, s.UpsertEntraUsers(ctx, r.ID, []identity.EntraUser{e2}, nil))
+	if _, err := s.Related(ctx, identity.KeyQuery{UPNs: []string{"x"}}); !errors.Is(err, store.ErrLookupsNotPrepared) {
+		t.Fatalf("Related after StopJournal = %v; want ErrLookupsNotPrepared", err)
+	}
+	must(t, s.PrepareRelated(ctx))
+	for q, want := range map[string][]string{"zoé@contoso.com": {"entra " + oid(2)}, "zoë@contoso.com": nil, "émile@contoso.com": {"entra " + oid(1)}} {
+		got, err := s.Related(ctx, identity.KeyQuery{UPNs: []string{q}})
+		must(t, err)
+		if g := render(got); !slices.Equal(g, want) {
+			t.Errorf("UPN %s after a backfill and PrepareRelated: Related = %v, want %v", q, g, want)
 		}
 	}
 }
