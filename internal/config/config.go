@@ -177,8 +177,12 @@ type Salesforce struct {
 	QueryBatchSize     int      `yaml:"query_batch_size"` // 200..2000
 	BulkThreshold      int      `yaml:"bulk_threshold"`   // writes at or above this use Bulk API 2.0; 0 = never
 	// WriteConcurrency is how many link-write calls run at once (1..25).
-	WriteConcurrency int    `yaml:"write_concurrency"`
-	CABundleFile     string `yaml:"ca_bundle_file"`
+	WriteConcurrency int `yaml:"write_concurrency"`
+	// IdentityLinksCompleteReadEvery: between complete reads of
+	// Identity_Link__c a run reads only the records changed or deleted
+	// (Recycle Bin) since the last read; 0 reads every record every run.
+	IdentityLinksCompleteReadEvery Duration `yaml:"identity_links_complete_read_every"`
+	CABundleFile                   string   `yaml:"ca_bundle_file"`
 }
 
 // Provider is one OIDC client that signs users in to Salesforce.
@@ -349,6 +353,8 @@ func Defaults() Config {
 			MaxRetries:         4,
 			QueryBatchSize:     2000,
 			WriteConcurrency:   defaultWriteConcurrency,
+
+			IdentityLinksCompleteReadEvery: Duration(24 * time.Hour),
 		},
 		Match:    Match{Rules: []string{"oid", "upn"}, AutoLink: []string{"oid"}, Orphans: "all", FullPlanEvery: Duration(24 * time.Hour)},
 		Safety:   Safety{MaxChanges: 50, MaxChangePercent: 5, MaxCreates: 500, MaxCreatePercent: 20, MaxCoverageDrop: 10},

@@ -106,6 +106,10 @@ func validateSalesforce(c *Config, errs *Errors) {
 	if s.QueryBatchSize < 200 || s.QueryBatchSize > 2000 {
 		*errs = append(*errs, &Error{Key: "salesforce.query_batch_size", Msg: fmt.Sprintf("%d is outside 200..2000", s.QueryBatchSize), Fix: "Salesforce accepts batch sizes from 200 to 2000; use 2000"})
 	}
+	if s.IdentityLinksCompleteReadEvery < 0 {
+		*errs = append(*errs, &Error{Key: "salesforce.identity_links_complete_read_every", Msg: fmt.Sprintf("%s is negative", time.Duration(s.IdentityLinksCompleteReadEvery)),
+			Fix: "give how often a run reads every Identity_Link__c record, e.g. 24h (the default), or 0 to read every record in every run"})
+	}
 	if s.MaxRetries < 0 {
 		*errs = append(*errs, &Error{Key: "salesforce.max_retries", Msg: "negative", Fix: "use 0 or more"})
 	}

@@ -276,7 +276,7 @@ func TestUpsertPartialFailure(t *testing.T) {
 	}
 	// Round trip: what was written reads back as identity.Link.
 	st, run := openStore(t)
-	if n, gone, err := c.ReadRemoteLinks(ctx, st, run); err != nil || n != 447 || gone != 0 {
+	if n, gone, complete, err := c.ReadRemoteLinks(ctx, st, run, Incremental); err != nil || n != 447 || gone != 0 || !complete {
 		t.Fatalf("read back %d (%d gone): %v", n, gone, err)
 	}
 	var back identity.Link
@@ -298,7 +298,7 @@ func TestUpsertPartialFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, gone, err := c.ReadRemoteLinks(ctx, st, run2.ID); err != nil || n != 446 || gone != 1 {
+	if n, gone, _, err := c.ReadRemoteLinks(ctx, st, run2.ID, Incremental); err != nil || n != 446 || gone != 1 {
 		t.Fatalf("read after a deletion: %d read, %d gone: %v", n, gone, err)
 	}
 	_ = st.ScanRemoteLinks(ctx, func(l identity.Link) error {
@@ -315,6 +315,120 @@ func TestUpsertPartialFailure(t *testing.T) {
 	}
 	if l, _ := srv.Org.IdentityLinkBySubject("sub-0007"); l.Status != "Revoked" || l.RevokeReason != "deprovisioned" || l.UserID != w.SalesforceUserID {
 		t.Errorf("revoked record %+v", l)
+	}
+}
+
+// TestIncrementalRemoteLinkReads: between complete reads, a read of
+// Identity_Link__c brings only the records changed since the last one and
+// drops those deleted into the Recycle Bin; a record removed past the
+// Recycle Bin is dropped by the next complete read.
+func TestIncrementalRemoteLinkReads(t *testing.T) {
+	srv := newSim(t, 10, 0)
+	ctx := context.Background()
+	// The org's clock only moves forward (SystemModstamp orders writes):
+	// start it past every write so far.
+	now := time.Now().Add(time.Hour)
+	srv.Org.SetClock(func() time.Time { return now })
+	users := srv.Org.Users()
+	// Writes 10 minutes apart: a read re-reads the last one only (the
+	// overlap is a minute).
+	tick := func() { now = now.Add(10 * time.Minute) }
+	put := func(sub string, user int, status string) {
+		t.Helper()
+		tick()
+		if _, err := srv.Org.PutIdentityLink(sfsim.IdentityLink{Subject: sub, UserID: users[user].ID, Provider: provider,
+			ObjectID: fmt.Sprintf("%08x-0000-4000-8000-000000000000", user), MatchRule: "oid", Status: status}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 8 {
+		put(fmt.Sprintf("sub-%d", i), i+1, "Active")
+	}
+	cfg := ccConfig(srv)
+	cfg.RemoteLinksCompleteEvery = time.Hour
+	c := newClient(t, cfg)
+	st, _ := openStore(t)
+	snapshot := func() map[string]string {
+		out := map[string]string{}
+		if err := st.ScanRemoteLinks(ctx, func(l identity.Link) error { out[l.Subject] = string(l.Status); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	type read struct {
+		n        int
+		gone     int64
+		complete bool
+	}
+	readAs := func(mode ReadMode) read {
+		t.Helper()
+		run, err := st.StartRun(ctx, identity.KindRun, "test") // each read is a run's
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, gone, complete, err := c.ReadRemoteLinks(ctx, st, run.ID, mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return read{n, gone, complete}
+	}
+	if got := readAs(Incremental); got != (read{8, 0, true}) {
+		t.Fatalf("first read = %+v; want all 8, complete (no cursor yet)", got)
+	}
+
+	del := func(sub string) {
+		t.Helper()
+		tick()
+		if !srv.Org.DeleteIdentityLink(sub) {
+			t.Fatalf("no %s to delete", sub)
+		}
+	}
+	put("sub-1", 2, "Revoked") // changed
+	del("sub-2")
+	del("sub-3") // deleted, then written again
+	put("sub-3", 4, "Active")
+	put("sub-9", 9, "Active") // new
+	// queryAll returns sub-7 again (the overlap), sub-1, sub-2 (IsDeleted),
+	// the deleted and the new sub-3, sub-9.
+	if got := readAs(Incremental); got != (read{6, 1, false}) {
+		t.Fatalf("incremental read = %+v; want 6 records, 1 gone, not complete", got)
+	}
+	want := map[string]string{"sub-0": "active", "sub-1": "revoked", "sub-3": "active", "sub-4": "active", "sub-5": "active",
+		"sub-6": "active", "sub-7": "active", "sub-9": "active"}
+	if got := snapshot(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("snapshot after the incremental read = %v; want %v", got, want)
+	}
+
+	if got := readAs(Incremental); got != (read{1, 0, false}) {
+		t.Fatalf("read with nothing changed = %+v; want sub-9 again (the overlap)", got)
+	}
+	// Past the Recycle Bin, only a complete read notices.
+	del("sub-4")
+	if srv.Org.PurgeDeletedIdentityLinks() != 3 {
+		t.Fatal("want sub-2, the first sub-3 and sub-4 purged")
+	}
+	if got := readAs(Incremental); got != (read{1, 0, false}) {
+		t.Fatalf("read after a purge = %+v; want sub-9 again only (sub-4 is gone from queryAll too)", got)
+	}
+	if _, ok := snapshot()["sub-4"]; !ok {
+		t.Fatal("sub-4 left the snapshot without a complete read")
+	}
+	// The complete read comes when RemoteLinksCompleteEvery has passed since the last.
+	if err := st.SetCursor(ctx, identity.Cursor{Name: RemoteLinkCompleteCursor, Value: time.Now().Add(-2 * time.Hour).UTC().Format(time.RFC3339Nano)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readAs(Incremental); got != (read{7, 1, true}) {
+		t.Fatalf("read after the period = %+v; want all 7, 1 gone, complete", got)
+	}
+	if _, ok := snapshot()["sub-4"]; ok {
+		t.Fatal("sub-4 still in the snapshot after a complete read")
+	}
+	if got := readAs(Full); !got.complete {
+		t.Fatalf("a Full read = %+v; want complete", got)
+	}
+	c = newClient(t, ccConfig(srv)) // RemoteLinksCompleteEvery 0: every read is complete
+	if got := readAs(Incremental); !got.complete {
+		t.Fatalf("read with RemoteLinksCompleteEvery 0 = %+v; want complete", got)
 	}
 }
 

@@ -119,6 +119,11 @@ type Config struct {
 	// SystemModstamp cursor (default 1 minute) so that records committed late
 	// with an earlier stamp are not missed. Re-reading is harmless: upserts.
 	IncrementalOverlap time.Duration
+	// RemoteLinksCompleteEvery is how long incremental reads of
+	// Identity_Link__c (changes and Recycle Bin deletions since a cursor)
+	// may go on before a read of every record again, which also finds the
+	// records removed past the Recycle Bin. 0 reads every record each time.
+	RemoteLinksCompleteEvery time.Duration
 	// HTTPClient carries the transport (proxies, CA bundle). Its Timeout
 	// should be zero: RequestTimeout applies per request. Default: a clone of
 	// http.DefaultTransport.

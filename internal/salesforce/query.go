@@ -24,6 +24,15 @@ type queryPage[T any] struct {
 // lengthened by local work, and at most two pages are in memory. last is true
 // for the final page. It returns the number of records handed to fn.
 func queryEach[T any](ctx context.Context, c *Client, soql string, fn func(records []T, last bool) error) (int, error) {
+	return queryEachFrom(ctx, c, "query", soql, fn)
+}
+
+// queryEachFrom is queryEach through another query resource: "queryAll"
+// also returns the records in the Recycle Bin. Its nextRecordsUrl says
+// "query" all the same: "Although the nextRecordsUrl has query in the URL,
+// it still provides the remaining results from the initial QueryAll
+// request" (https://developer.salesforce.com/docs/platform/api-rest/guide/resources-queryall.html).
+func queryEachFrom[T any](ctx context.Context, c *Client, resource, soql string, fn func(records []T, last bool) error) (int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	hdr := map[string]string{"Sforce-Query-Options": "batchSize=" + strconv.Itoa(c.cfg.QueryBatchSize)}
@@ -39,7 +48,7 @@ func queryEach[T any](ctx context.Context, c *Client, soql string, fn func(recor
 		}()
 		return ch
 	}
-	pending := get(c.dataPath("/query?q=" + url.QueryEscape(soql)))
+	pending := get(c.dataPath("/" + resource + "?q=" + url.QueryEscape(soql)))
 	n := 0
 	for {
 		a := <-pending

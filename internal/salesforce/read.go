@@ -29,6 +29,9 @@ type AccountLinkSink interface {
 type RemoteLinkSink interface {
 	UpsertRemoteLinks(ctx context.Context, runID int64, links []identity.Link) error
 	MarkRemoteLinksNotSeen(ctx context.Context, runID int64) (int64, error)
+	DeleteRemoteLinks(ctx context.Context, keys []identity.LinkKey) (int64, error)
+	GetCursor(ctx context.Context, name string) (value string, ok bool, err error)
+	SetCursor(ctx context.Context, c identity.Cursor) error
 }
 
 // Sink is all three; store.Store satisfies it.
@@ -40,6 +43,13 @@ type Sink interface {
 
 // UserCursor is the name of the stored SystemModstamp position of User reads.
 const UserCursor = "salesforce.user.systemmodstamp"
+
+// RemoteLinkCursor is the stored SystemModstamp position of Identity_Link__c
+// reads; RemoteLinkCompleteCursor is when the last complete read started.
+const (
+	RemoteLinkCursor         = "salesforce.identity_link.systemmodstamp"
+	RemoteLinkCompleteCursor = "salesforce.identity_link.complete_read"
+)
 
 // ReadMode says whether a read may be incremental.
 type ReadMode int
@@ -64,6 +74,9 @@ type ReadStats struct {
 	// RemoteLinksGone is the number of Identity_Link__c rows dropped from
 	// the snapshot: deleted in Salesforce since the last read.
 	RemoteLinksGone int64
+	// RemoteLinksComplete is true when every Identity_Link__c record was
+	// read, false when only those changed or deleted since the cursor.
+	RemoteLinksComplete bool
 	// Notes are warnings for the run record and the admin: a provider that
 	// read no links while others have some, a provider read by name because
 	// AuthProvider could not be queried.
@@ -105,7 +118,7 @@ func (c *Client) ReadAll(ctx context.Context, sink Sink, runID int64, mode ReadM
 		return err
 	})
 	read(func() (err error) {
-		st.RemoteLinks, st.RemoteLinksGone, err = c.ReadRemoteLinks(ctx, sink, runID)
+		st.RemoteLinks, st.RemoteLinksGone, st.RemoteLinksComplete, err = c.ReadRemoteLinks(ctx, sink, runID, mode)
 		return err
 	})
 	wg.Wait()
@@ -444,22 +457,59 @@ type remoteLinkRecord struct {
 	RevokeReason   string `json:"Revoke_Reason__c"`
 	LastReconciled string `json:"Last_Reconciled__c"`
 	StoreID        string `json:"Store_Id__c"`
+	SystemModstamp string `json:"SystemModstamp"`
+	IsDeleted      bool   `json:"IsDeleted"` // queried with queryAll only
 }
 
-const remoteLinkFields = "Id, Subject__c, User__c, Entra_Object_Id__c, Tenant_Id__c, Provider__c, Match_Rule__c, Status__c, Revoke_Reason__c, Last_Reconciled__c, Store_Id__c"
+const remoteLinkFields = "Id, Subject__c, User__c, Entra_Object_Id__c, Tenant_Id__c, Provider__c, Match_Rule__c, Status__c, Revoke_Reason__c, Last_Reconciled__c, Store_Id__c, SystemModstamp"
 
-// ReadRemoteLinks streams every Identity_Link__c record into sink, then
-// drops from it the records this complete read did not return: a record an
-// admin deleted must not stay in the snapshot, where the plan would take the
-// person's link for written and never write it again.
-func (c *Client) ReadRemoteLinks(ctx context.Context, sink RemoteLinkSink, runID int64) (n int, gone int64, err error) {
+// ReadRemoteLinks brings the Identity_Link__c snapshot up to date and says
+// whether it read every record (complete) or only the changes.
+//
+// A complete read streams every record and then drops from the snapshot the
+// records it did not return: a record an admin deleted must not stay there,
+// where the plan would take the person's link for written and never write it
+// again. With Incremental, a stored cursor and a complete read less than
+// RemoteLinksCompleteEvery ago, it reads instead, with queryAll, the records
+// whose SystemModstamp is at or after the cursor minus the overlap: the
+// changed ones, and the deleted ones still in the Recycle Bin (IsDeleted;
+// their SystemModstamp is the time of the delete), which it drops. A record
+// removed past the Recycle Bin (emptied, or a Bulk API hard delete) is only
+// noticed by the next complete read.
+func (c *Client) ReadRemoteLinks(ctx context.Context, sink RemoteLinkSink, runID int64, mode ReadMode) (n int, gone int64, complete bool, err error) {
+	since, incremental, err := c.remoteLinkCursor(ctx, sink, mode)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	started := time.Now()
+	resource, soql := "query", "SELECT "+remoteLinkFields+" FROM Identity_Link__c"
+	if incremental {
+		resource = "queryAll"
+		soql = "SELECT " + remoteLinkFields + ", IsDeleted FROM Identity_Link__c WHERE SystemModstamp >= " +
+			soqlDateTime(since.Add(-c.cfg.IncrementalOverlap).Truncate(time.Second))
+	}
+	newest := since
 	batch := make([]identity.Link, 0, c.cfg.QueryBatchSize)
-	n, err = queryEach(ctx, c, "SELECT "+remoteLinkFields+" FROM Identity_Link__c", func(recs []remoteLinkRecord, _ bool) error {
+	live, deleted := map[identity.LinkKey]bool{}, map[identity.LinkKey]bool{}
+	n, err = queryEachFrom(ctx, c, resource, soql, func(recs []remoteLinkRecord, _ bool) error {
 		batch = batch[:0]
 		for _, r := range recs {
+			if t, err := parseSFTime(r.SystemModstamp); err != nil {
+				return fmt.Errorf("Identity_Link__c %s SystemModstamp: %w", r.ID, err)
+			} else if t.After(newest) {
+				newest = t
+			}
+			key := identity.LinkKey{Provider: r.Provider, Subject: r.Subject}
+			if r.IsDeleted {
+				deleted[key] = true
+				continue
+			}
 			l, err := r.toLink()
 			if err != nil {
 				return err
+			}
+			if incremental {
+				live[key] = true
 			}
 			batch = append(batch, l)
 		}
@@ -472,12 +522,61 @@ func (c *Client) ReadRemoteLinks(ctx context.Context, sink RemoteLinkSink, runID
 		return nil
 	})
 	if err != nil {
-		return n, 0, fmt.Errorf("read Identity_Link__c: %w", err)
+		return n, 0, false, fmt.Errorf("read Identity_Link__c: %w", err)
 	}
-	if gone, err = sink.MarkRemoteLinksNotSeen(ctx, runID); err != nil {
-		return n, 0, fmt.Errorf("drop deleted Identity_Link__c rows: %w", err)
+	if incremental {
+		// A record deleted and then written again (a new record with the
+		// same Subject__c) is live.
+		var keys []identity.LinkKey
+		for k := range deleted {
+			if !live[k] {
+				keys = append(keys, k)
+			}
+		}
+		if gone, err = sink.DeleteRemoteLinks(ctx, keys); err != nil {
+			return n, 0, false, fmt.Errorf("drop deleted Identity_Link__c rows: %w", err)
+		}
+	} else {
+		if gone, err = sink.MarkRemoteLinksNotSeen(ctx, runID); err != nil {
+			return n, 0, false, fmt.Errorf("drop deleted Identity_Link__c rows: %w", err)
+		}
+		err = sink.SetCursor(ctx, identity.Cursor{Name: RemoteLinkCompleteCursor, Value: started.UTC().Format(time.RFC3339Nano)})
+		if err != nil {
+			return n, gone, false, fmt.Errorf("Identity_Link__c: store cursor: %w", err)
+		}
 	}
-	return n, gone, nil
+	// The position moves only after the snapshot holds what it covers: a
+	// run stopped before reads the same records again.
+	if newest.After(since) {
+		if err := sink.SetCursor(ctx, identity.Cursor{Name: RemoteLinkCursor, Value: newest.UTC().Format(time.RFC3339Nano)}); err != nil {
+			return n, gone, !incremental, fmt.Errorf("Identity_Link__c: store cursor: %w", err)
+		}
+	}
+	return n, gone, !incremental, nil
+}
+
+// remoteLinkCursor returns the SystemModstamp an incremental read of
+// Identity_Link__c starts from, and whether one may.
+func (c *Client) remoteLinkCursor(ctx context.Context, sink RemoteLinkSink, mode ReadMode) (time.Time, bool, error) {
+	if mode != Incremental || c.cfg.RemoteLinksCompleteEvery <= 0 {
+		return time.Time{}, false, nil
+	}
+	read := func(name string) (time.Time, bool, error) {
+		v, ok, err := sink.GetCursor(ctx, name)
+		if err != nil || !ok {
+			return time.Time{}, false, err
+		}
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return time.Time{}, false, fmt.Errorf("Identity_Link__c: stored cursor %s=%q is not a time; delete it (or run a backfill) to read everything again: %w", name, v, err)
+		}
+		return t, true, nil
+	}
+	last, ok, err := read(RemoteLinkCompleteCursor)
+	if err != nil || !ok || time.Since(last) >= c.cfg.RemoteLinksCompleteEvery {
+		return time.Time{}, false, err
+	}
+	return read(RemoteLinkCursor)
 }
 
 func (r remoteLinkRecord) toLink() (identity.Link, error) {

@@ -72,6 +72,10 @@ type Store interface {
 	MarkAccountLinksNotSeen(ctx context.Context, runID int64) (int64, error)
 	// MarkRemoteLinksNotSeen drops from the snapshot the Identity_Link__c rows a complete read by runID did not see.
 	MarkRemoteLinksNotSeen(ctx context.Context, runID int64) (int64, error)
+	// DeleteRemoteLinks drops from the snapshot the Identity_Link__c rows of
+	// these keys (records an incremental read found deleted) and returns how
+	// many there were.
+	DeleteRemoteLinks(ctx context.Context, keys []identity.LinkKey) (int64, error)
 	ScanAccountLinks(ctx context.Context, fn func(identity.ThirdPartyAccountLink) error) error
 	UpsertRemoteLinks(ctx context.Context, runID int64, links []identity.Link) error
 	ScanRemoteLinks(ctx context.Context, fn func(identity.Link) error) error

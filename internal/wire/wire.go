@@ -180,8 +180,8 @@ func (s sfSource) Sync(ctx context.Context, st store.Store, runID int64, full bo
 	err = tlsHint(err, "salesforce.ca_bundle_file")
 	return job.SyncResult{Note: strings.Join(r.Notes, "; "), Counts: map[string]int64{
 		"users": int64(r.Users), "account_links": int64(r.AccountLinks), "identity_links": int64(r.RemoteLinks), "account_links_gone": r.NotSeen,
-		"identity_links_gone": r.RemoteLinksGone,
-		"api_requests":        after.APIRequests - before.APIRequests, "token_requests": after.TokenRequests - before.TokenRequests,
+		"identity_links_gone": r.RemoteLinksGone, "identity_links_complete_read": b2i(r.RemoteLinksComplete),
+		"api_requests": after.APIRequests - before.APIRequests, "token_requests": after.TokenRequests - before.TokenRequests,
 	}}, err
 }
 
@@ -310,6 +310,8 @@ func salesforceConfig(cfg config.Config, storeID string, log *slog.Logger) (sale
 		QueryBatchSize:  cfg.Salesforce.QueryBatchSize,
 		BulkThreshold:   cfg.Salesforce.BulkThreshold,
 		Logger:          log,
+
+		RemoteLinksCompleteEvery: time.Duration(cfg.Salesforce.IdentityLinksCompleteReadEvery),
 	}
 	// "login" (the default) and "test" are resolved by the Salesforce
 	// client, which also knows that a sandbox login host means "test".
@@ -354,4 +356,11 @@ func tlsHint(err error, key string) error {
 		return fmt.Errorf("%w; fix: if a proxy or a private CA signs the certificate, give its CA certificates in %s (PEM)", err, key)
 	}
 	return err
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -39,7 +39,7 @@ func FuzzSOQL(f *testing.F) {
 			return
 		}
 		org.mu.RLock()
-		rows := execute(org, obj, pq)
+		rows := execute(org, obj, pq, false)
 		org.mu.RUnlock()
 		if pq.limit >= 0 && len(rows) > pq.limit {
 			t.Fatalf("LIMIT %d returned %d rows", pq.limit, len(rows))

@@ -45,6 +45,7 @@ type identityLinkRow struct {
 	id, subject, userID, objectID, tenantID, provider, matchRule, status, revokeReason, storeID string
 	lastReconciled                                                                              int64 // 0 = null
 	created, modstamp                                                                           int64
+	deleted                                                                                     bool // in the Recycle Bin (IsDeleted)
 }
 
 // IdentityLink is one Identity_Link__c record as the simulator stores it.
@@ -84,7 +85,8 @@ type Org struct {
 	tpalRemoved []int32
 	links       table[identityLinkRow]
 	linkBySub   map[string]int32
-	// linksRemoved logs deleted Identity_Link__c row indexes, as tpalRemoved.
+	// linksRemoved logs the row indexes of Identity_Link__c rows removed
+	// from the Recycle Bin (PurgeDeletedIdentityLinks), as tpalRemoved.
 	linksRemoved []int32
 
 	authProviders    map[string]authProviderRow // by developer name
@@ -401,10 +403,15 @@ func (r identityLinkRow) toIdentityLink() IdentityLink {
 
 // DeleteIdentityLink deletes the Identity_Link__c with this Subject__c, as
 // an admin can in Setup or with Data Loader. The record goes to the Recycle
-// Bin, and the query resource no longer returns it: "the Query resource will
-// automatically filter out items that have been deleted"
-// (https://developer.salesforce.com/docs/platform/api-rest/guide/dome-queryall.html);
-// an upsert by Subject__c then creates a new record. It reports whether
+// Bin: the query resource no longer returns it, queryAll does, with IsDeleted
+// true, "QueryAll returns records that are soft deleted due to a merge or
+// delete. After these records are permanently removed from the recycle bin,
+// you can no longer query them"
+// (https://developer.salesforce.com/docs/platform/api-rest/guide/resources-queryall.html).
+// Its SystemModstamp becomes the time of the delete: a deleted record's
+// deletedDate "is obtained using the SystemModstamp system field if
+// available" (https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_calls_getdeleted_getdeletedresult.htm).
+// An upsert by Subject__c then creates a new record. It reports whether
 // there was one.
 func (o *Org) DeleteIdentityLink(subject string) bool {
 	o.mu.Lock()
@@ -413,22 +420,46 @@ func (o *Org) DeleteIdentityLink(subject string) bool {
 	if !ok {
 		return false
 	}
-	o.linksRemoved = append(o.linksRemoved, i)
 	delete(o.linkBySub, subject)
-	o.links.rows = append(o.links.rows[:i], o.links.rows[i+1:]...)
-	for j := int(i); j < len(o.links.rows); j++ {
-		o.linkBySub[o.links.rows[j].subject] = int32(j)
-	}
+	o.links.rows[i].deleted = true
+	o.links.rows[i].modstamp = o.nowMillis()
 	return true
 }
 
-// IdentityLinks returns every Identity_Link__c, ordered by Subject__c.
+// PurgeDeletedIdentityLinks empties the Recycle Bin of Identity_Link__c (an
+// admin can; Salesforce does after 15 days; a Bulk API hard delete never
+// puts records there): queryAll no longer returns them. It returns how many
+// it removed.
+func (o *Org) PurgeDeletedIdentityLinks() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := 0
+	for i := 0; i < len(o.links.rows); {
+		if !o.links.rows[i].deleted {
+			i++
+			continue
+		}
+		o.linksRemoved = append(o.linksRemoved, int32(i))
+		o.links.rows = append(o.links.rows[:i], o.links.rows[i+1:]...)
+		n++
+	}
+	for j, r := range o.links.rows {
+		if !r.deleted {
+			o.linkBySub[r.subject] = int32(j)
+		}
+	}
+	return n
+}
+
+// IdentityLinks returns every Identity_Link__c not deleted, ordered by Subject__c.
 func (o *Org) IdentityLinks() []IdentityLink {
 	o.mu.RLock()
 	defer o.mu.RUnlock()
-	out := make([]IdentityLink, len(o.links.rows))
-	for i, r := range o.links.rows {
-		out[i] = r.toIdentityLink()
+	out := make([]IdentityLink, 0, len(o.linkBySub))
+	for _, r := range o.links.rows {
+		if !r.deleted {
+			out = append(out, r.toIdentityLink())
+		}
 	}
 	slices.SortFunc(out, func(a, b IdentityLink) int { return strings.Compare(a.Subject, b.Subject) })
 	return out

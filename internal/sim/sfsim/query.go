@@ -17,9 +17,11 @@ type cursor struct {
 	// removedSeen is how many row deletions of obj (sobject.removed) had
 	// happened when the query ran: rows are indexes as they were then.
 	removedSeen int
-	batch       int
-	userID      string
-	lastUsed    time.Time
+	// all is a queryAll's cursor: rows in the Recycle Bin are served.
+	all      bool
+	batch    int
+	userID   string
+	lastUsed time.Time
 }
 
 // maxCursorsPerUser: "A user can have up to 10 query cursors open at a time.
@@ -78,7 +80,9 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request, userID stri
 	}
 	version := r.PathValue("version")
 	s.Org.mu.RLock()
-	rows := execute(s.Org, obj, pq)
+	// queryAll also returns the records in the Recycle Bin.
+	all := strings.Contains(r.URL.Path, "/queryAll")
+	rows := execute(s.Org, obj, pq, all)
 	if pq.count {
 		s.Org.mu.RUnlock()
 		// COUNT() answers totalSize only, and is not subject to the
@@ -93,7 +97,7 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request, userID stri
 	if obj.chainCap > 0 && len(rows) > obj.chainCap {
 		rows = rows[:obj.chainCap]
 	}
-	c := &cursor{obj: obj, fis: pq.fis, rows: rows, batch: batchSize(r), userID: userID, lastUsed: s.now()}
+	c := &cursor{obj: obj, fis: pq.fis, rows: rows, all: all, batch: batchSize(r), userID: userID, lastUsed: s.now()}
 	if obj.removed != nil {
 		c.removedSeen = len(obj.removed(s.Org))
 	}
@@ -217,7 +221,7 @@ func (s *Server) page(c *cursor, off int, version string) []byte {
 		// page may hold fewer records than the batch size); the others keep
 		// their place in the chain.
 		row, ok := currentRow(row, removed)
-		if !ok {
+		if !ok || !c.all && c.obj.inRecycleBin != nil && c.obj.inRecycleBin(s.Org, row) {
 			continue
 		}
 		if !first {

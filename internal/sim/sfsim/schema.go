@@ -61,6 +61,9 @@ type sobject struct {
 	// row indexes (Org.tpalRemoved, Org.linksRemoved); nil when rows are
 	// never deleted.
 	removed func(o *Org) []int32
+	// inRecycleBin, for objects whose deleted rows go to the Recycle Bin
+	// first, tells such a row: only queryAll returns it.
+	inRecycleBin func(o *Org, row int32) bool
 	// pageCap and chainCap bound the rows a query chain returns (0 = none).
 	pageCap, chainCap int
 }
@@ -93,7 +96,7 @@ var (
 		{name: "Entra_Object_Id__c", typ: ftString}, {name: "Tenant_Id__c", typ: ftString}, {name: "Provider__c", typ: ftString},
 		{name: "Match_Rule__c", typ: ftPicklist}, {name: "Status__c", typ: ftPicklist}, {name: "Revoke_Reason__c", typ: ftString},
 		{name: "Last_Reconciled__c", typ: ftDateTime}, {name: "CreatedDate", typ: ftDateTime}, {name: "SystemModstamp", typ: ftDateTime},
-		{name: "Store_Id__c", typ: ftString},
+		{name: "Store_Id__c", typ: ftString}, {name: "IsDeleted", typ: ftBool},
 	})
 	sobjects = map[string]*sobject{}
 )
@@ -178,6 +181,7 @@ func init() {
 	identityLinkObject.rowCount = func(o *Org) int { return len(o.links.rows) }
 	identityLinkObject.idSorted = func(o *Org) bool { return o.links.idSorted }
 	identityLinkObject.removed = func(o *Org) []int32 { return o.linksRemoved }
+	identityLinkObject.inRecycleBin = func(o *Org, row int32) bool { return o.links.rows[row].deleted }
 	identityLinkObject.get = func(o *Org, row int32, fi int) value {
 		r := &o.links.rows[row]
 		switch fi {
@@ -205,6 +209,8 @@ func init() {
 			return value{t: r.created}
 		case 12:
 			return value{s: r.storeID}
+		case 13:
+			return value{b: r.deleted}
 		default:
 			return value{t: r.modstamp}
 		}
@@ -437,8 +443,9 @@ func idLowerBound(e expr) (string, bool, bool) {
 	return "", false, false
 }
 
-// execute returns the matching rows in result order, honouring LIMIT.
-func execute(o *Org, obj *sobject, pq *parsedQuery) []int32 {
+// execute returns the matching rows in result order, honouring LIMIT; the
+// rows in the Recycle Bin only for queryAll (all).
+func execute(o *Org, obj *sobject, pq *parsedQuery, all bool) []int32 {
 	n := obj.rowCount(o)
 	start := 0
 	sorted := obj.idSorted(o)
@@ -459,6 +466,9 @@ func execute(o *Org, obj *sobject, pq *parsedQuery) []int32 {
 	for i := start; i < n; i++ {
 		if canStop && len(rows) >= pq.limit {
 			break
+		}
+		if !all && obj.inRecycleBin != nil && obj.inRecycleBin(o, int32(i)) {
+			continue
 		}
 		if pq.where == nil || eval(o, obj, int32(i), pq.where) {
 			rows = append(rows, int32(i))

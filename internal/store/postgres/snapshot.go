@@ -511,6 +511,22 @@ func (s *Store) MarkRemoteLinksNotSeen(ctx context.Context, runID int64) (int64,
 	return n, nil
 }
 
+// DeleteRemoteLinks drops the Identity_Link__c rows of these keys.
+func (s *Store) DeleteRemoteLinks(ctx context.Context, keys []identity.LinkKey) (int64, error) {
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	prov, sub := make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		prov[i], sub[i] = k.Provider, k.Subject
+	}
+	tag, err := s.pool.Exec(ctx, `DELETE FROM remote_links WHERE (provider, subject) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, prov, sub)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: drop %d deleted Identity_Link__c rows: %w", len(keys), err)
+	}
+	return tag.RowsAffected(), nil
+}
+
 // ScanRemoteLinks streams the Identity_Link__c snapshot in (provider, subject) order.
 func (s *Store) ScanRemoteLinks(ctx context.Context, fn func(identity.Link) error) error {
 	return scanAll(ctx, s.pool, "remote links", "SELECT "+linkCols+", store_id FROM remote_links ORDER BY provider, subject", nil, scanRemoteLink, fn)

@@ -456,6 +456,27 @@ func (s *Store) MarkRemoteLinksNotSeen(ctx context.Context, runID int64) (int64,
 	return n, nil
 }
 
+// DeleteRemoteLinks drops the Identity_Link__c rows of these keys.
+func (s *Store) DeleteRemoteLinks(ctx context.Context, keys []identity.LinkKey) (int64, error) {
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	pairs := make([][2]string, len(keys))
+	for i, k := range keys {
+		pairs[i] = [2]string{k.Provider, k.Subject}
+	}
+	b, err := json.Marshal(pairs)
+	if err != nil {
+		return 0, err
+	}
+	res, err := s.w.ExecContext(ctx, `DELETE FROM remote_links WHERE (provider, subject) IN
+		(SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))`, string(b))
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: drop %d deleted Identity_Link__c rows: %w", len(keys), err)
+	}
+	return res.RowsAffected()
+}
+
 // ScanRemoteLinks streams the Identity_Link__c snapshot in (provider, subject) order.
 func (s *Store) ScanRemoteLinks(ctx context.Context, fn func(identity.Link) error) error {
 	return scanAll(ctx, s.r, "remote links", "SELECT "+linkCols+", store_id FROM remote_links ORDER BY provider, subject", nil, scanRemoteLink, fn)

@@ -116,6 +116,11 @@ func testJournal(t *testing.T, s store.Store) {
 	journaled(t, s, &seq, "an Identity_Link__c row read again", func() error { return s.UpsertRemoteLinks(ctx, r4.ID, []identity.Link{rl}) })
 	r5 := startRun(t, s, identity.KindRun)
 	journaled(t, s, &seq, "an Identity_Link__c row deleted in Salesforce", func() error { _, err := s.MarkRemoteLinksNotSeen(ctx, r5.ID); return err }, rlc)
+	journaled(t, s, &seq, "an Identity_Link__c row written again", func() error { return s.UpsertRemoteLinks(ctx, r5.ID, []identity.Link{rl}) }, rlc)
+	journaled(t, s, &seq, "an Identity_Link__c row found deleted by an incremental read", func() error {
+		_, err := s.DeleteRemoteLinks(ctx, []identity.LinkKey{{Provider: rl.Provider, Subject: rl.Subject}})
+		return err
+	}, rlc)
 
 	l := link("sub-3", "005A", identity.LinkActive)
 	lc := identity.Change{Provider: "EntraOIDC", Subject: "sub-3", SalesforceID: "005A", ObjectID: oid(1)}

@@ -654,6 +654,20 @@ func testRemoteLinks(t *testing.T, s store.Store) {
 	if n != 1 || len(got) != 1 || got[0].Subject != "sub-b" {
 		t.Fatalf("MarkRemoteLinksNotSeen = %d, left %+v; want 1 dropped and sub-b left", n, got)
 	}
+	// An incremental read names the records it found deleted; a key of
+	// another provider, or one not stored, drops nothing.
+	must(t, s.UpsertRemoteLinks(ctx, r2.ID, in[1:]))
+	n, err = s.DeleteRemoteLinks(ctx, []identity.LinkKey{{Provider: "EntraOIDC", Subject: "sub-b"}, {Provider: "Other", Subject: "Sub-A"},
+		{Provider: "EntraOIDC", Subject: "sub-z"}})
+	must(t, err)
+	got = got[:0]
+	must(t, s.ScanRemoteLinks(ctx, func(l identity.Link) error { got = append(got, l); return nil }))
+	if n != 1 || len(got) != 1 || got[0].Subject != "Sub-A" {
+		t.Fatalf("DeleteRemoteLinks = %d, left %+v; want 1 dropped and Sub-A left", n, got)
+	}
+	if n, err := s.DeleteRemoteLinks(ctx, nil); err != nil || n != 0 {
+		t.Fatalf("DeleteRemoteLinks(nothing) = %d, %v", n, err)
+	}
 }
 
 func obs(sub, o string, at time.Time) identity.Observation {
