@@ -218,18 +218,58 @@ func (s *Store) MarkEntraUsersNotSeen(ctx context.Context, runID int64) (int64, 
 	return n, nil
 }
 
-// SetEntraScope sets InScope for exactly the given oids and clears it for all others.
+// SetEntraScope sets InScope for exactly the given oids and clears it for all
+// others. It walks the stored users in oid order beside the sorted scope and
+// writes only the users whose scope changed: handing SQLite the whole scope
+// as one IN list (JSON, then a temporary index of it) cost 4.4 s of a
+// million-user scheduled run.
 func (s *Store) SetEntraScope(ctx context.Context, inScope []string) error {
-	if inScope == nil {
-		inScope = []string{}
+	scope := inScope
+	if !slices.IsSorted(scope) {
+		scope = slices.Sorted(slices.Values(inScope))
 	}
-	list, err := json.Marshal(inScope)
-	if err != nil {
-		return err
-	}
-	// The IN list is not correlated, so SQLite builds it once.
-	_, err = s.w.ExecContext(ctx, `UPDATE entra_users SET in_scope = (oid IN (SELECT value FROM json_each(?1)))
-		WHERE in_scope <> (oid IN (SELECT value FROM json_each(?1)))`, string(list))
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var on, off []string
+		next := 0
+		err := scanAll(ctx, tx, "entra scope", "SELECT oid, in_scope FROM entra_users ORDER BY oid", nil,
+			func(rows *sql.Rows) (struct{}, error) {
+				var oid string
+				var in bool
+				if err := rows.Scan(&oid, &in); err != nil {
+					return struct{}{}, err
+				}
+				// oid order is byte order (BINARY collation), as Go compares strings.
+				for next < len(scope) && scope[next] < oid {
+					next++
+				}
+				switch want := next < len(scope) && scope[next] == oid; {
+				case want && !in:
+					on = append(on, oid)
+				case !want && in:
+					off = append(off, oid)
+				}
+				return struct{}{}, nil
+			}, func(struct{}) error { return nil })
+		if err != nil {
+			return err
+		}
+		for _, set := range []struct {
+			oids []string
+			in   int
+		}{{on, 1}, {off, 0}} {
+			if len(set.oids) == 0 {
+				continue
+			}
+			list, err := json.Marshal(set.oids)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, "UPDATE entra_users SET in_scope = ? WHERE oid IN (SELECT value FROM json_each(?))", set.in, string(list)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("sqlite: set entra scope (%d users): %w", len(inScope), err)
 	}

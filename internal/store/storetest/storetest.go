@@ -380,7 +380,9 @@ func testEntraScope(t *testing.T, s store.Store) {
 		us[i].InScope = i%2 == 0
 	}
 	must(t, s.UpsertEntraUsers(ctx, r.ID, us, nil))
-	must(t, s.SetEntraScope(ctx, []string{oid(1), oid(2), oid(7), oid(99)}))
+	// In any order, with a repeat and ids of users not stored (before the
+	// first and after the last).
+	must(t, s.SetEntraScope(ctx, []string{oid(7), oid(99), "00000000-0000-0000-0000-000000000000", oid(2), oid(1), oid(2)}))
 	for i, u := range scanEntra(t, s) {
 		want := i == 1 || i == 2 || i == 7
 		if u.InScope != want {
