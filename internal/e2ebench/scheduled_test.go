@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -45,8 +47,8 @@ type jobResult struct {
 
 func jobChild(kind, cfgPath string) error {
 	if dir := os.Getenv("IDLINK_BENCH_CPUPROFILE_DIR"); dir != "" {
-		// One profile per run kind, to see where a run's CPU goes.
-		f, err := os.Create(filepath.Join(dir, kind+".cpu.pprof"))
+		// One profile per run, to see where its CPU goes.
+		f, err := os.OpenFile(profilePath(dir, kind, "cpu"), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if err != nil {
 			return err
 		}
@@ -55,6 +57,10 @@ func jobChild(kind, cfgPath string) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if dir := os.Getenv("IDLINK_BENCH_HEAPPROFILE_DIR"); dir != "" {
+		stop := heapNearPeak(profilePath(dir, kind, "heap"))
+		defer stop()
 	}
 	start := time.Now()
 	res, err := runJob(kind, cfgPath)
@@ -66,6 +72,50 @@ func jobChild(kind, cfgPath string) error {
 		return eerr
 	}
 	return err
+}
+
+// profilePath names a run's profile of a kind (cpu, heap) in dir: backfill,
+// run, run-2, ... in the order the runs ran.
+func profilePath(dir, run, kind string) string {
+	name := run + "." + kind + ".pprof"
+	for i := 2; ; i++ {
+		if _, err := os.Stat(filepath.Join(dir, name)); errors.Is(err, fs.ErrNotExist) {
+			return filepath.Join(dir, name)
+		}
+		name = fmt.Sprintf("%s-%d.%s.pprof", run, i, kind)
+	}
+}
+
+// heapNearPeak writes a heap profile to path each time the live heap has
+// grown by a tenth over the largest seen, so that the file left shows what
+// held the memory near the peak (a profile taken at the end shows what is
+// left). SQLite's own memory is not Go heap and is not in it.
+func heapNearPeak(path string) (stop func()) {
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		var largest uint64
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			if m.HeapInuse < largest+largest/10 {
+				continue
+			}
+			largest = m.HeapInuse
+			if f, err := os.Create(path); err == nil {
+				_ = pprof.Lookup("heap").WriteTo(f, 0)
+				f.Close()
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }
 
 func runJob(kind, cfgPath string) (jobResult, error) {
@@ -206,6 +256,9 @@ func TestScheduledRunReport(t *testing.T) {
 		fmt.Printf("  %-14s %9.2fs %9.2fs %8.1f MiB  %d\n", r.name, r.r.WallSeconds, r.r.CPUSeconds, mib(r.r.PeakRSS), r.r.Counts["applied"])
 	}
 	fmt.Printf("  first run: %s\n  1st incremental: %s\n  scheduled run: %s\n", settle.Note, first.Note, run.Note)
+	fmt.Printf("  records read by the scheduled run: %d Entra users, %d Salesforce users, %d ThirdPartyAccountLink, %d Identity_Link__c (complete read: %d)\n",
+		run.Counts["entra.users"], run.Counts["salesforce.users"], run.Counts["salesforce.account_links"], run.Counts["salesforce.identity_links"],
+		run.Counts["salesforce.identity_links_complete_read"])
 	fmt.Printf("  scheduled run / first run (a full plan): CPU %.1f %%\n", 100*run.CPUSeconds/settle.CPUSeconds)
 	fmt.Printf("  scheduled run / backfill: CPU %.1f %% (target <= %.0f %%), peak RSS %.1f MiB (target <= %d MiB)\n",
 		100*share, 100*targetScheduledCPUShare, mib(run.PeakRSS), targetScheduledRSS>>20)

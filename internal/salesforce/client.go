@@ -146,6 +146,10 @@ type call struct {
 	path   string // absolute path on the instance, with query
 	body   []byte
 	header map[string]string
+	// date, when set, receives the successful response's Date: the
+	// server's clock, which "MUST" be sent (RFC 9110, 6.6.1); left alone
+	// when absent or unreadable.
+	date *time.Time
 }
 
 // do runs a REST call with the rules of issue 5: renew the session once on
@@ -187,6 +191,11 @@ func (c *Client) do(ctx context.Context, cl call) ([]byte, error) {
 			c.usage.Store(usage)
 		}
 		if status >= 200 && status < 300 {
+			if cl.date != nil {
+				if t, err := http.ParseTime(hdr.Get("Date")); err == nil {
+					*cl.date = t.UTC()
+				}
+			}
 			return body, nil
 		}
 		apiErr := parseAPIError(cl.method, logPath, status, body)

@@ -402,13 +402,23 @@ func TestIncrementalRemoteLinkReads(t *testing.T) {
 	if got := readAs(Incremental); got != (read{1, 0, false}) {
 		t.Fatalf("read with nothing changed = %+v; want sub-9 again (the overlap)", got)
 	}
+	// The cursor follows the org's clock (the responses' Date), not only
+	// the newest record: the minute before sub-9 is not read again and
+	// again while nothing changes.
+	tick()
+	if got := readAs(Incremental); got != (read{1, 0, false}) {
+		t.Fatalf("read 10 minutes later = %+v; want sub-9 again (the overlap of the last cursor)", got)
+	}
+	if got := readAs(Incremental); got != (read{0, 0, false}) {
+		t.Fatalf("read after that = %+v; want nothing: the cursor is the org's time of the last read", got)
+	}
 	// Past the Recycle Bin, only a complete read notices.
 	del("sub-4")
 	if srv.Org.PurgeDeletedIdentityLinks() != 3 {
 		t.Fatal("want sub-2, the first sub-3 and sub-4 purged")
 	}
-	if got := readAs(Incremental); got != (read{1, 0, false}) {
-		t.Fatalf("read after a purge = %+v; want sub-9 again only (sub-4 is gone from queryAll too)", got)
+	if got := readAs(Incremental); got != (read{0, 0, false}) {
+		t.Fatalf("read after a purge = %+v; want nothing (sub-4 is gone from queryAll too)", got)
 	}
 	if _, ok := snapshot()["sub-4"]; !ok {
 		t.Fatal("sub-4 left the snapshot without a complete read")

@@ -24,7 +24,7 @@ type queryPage[T any] struct {
 // lengthened by local work, and at most two pages are in memory. last is true
 // for the final page. It returns the number of records handed to fn.
 func queryEach[T any](ctx context.Context, c *Client, soql string, fn func(records []T, last bool) error) (int, error) {
-	return queryEachFrom(ctx, c, "query", soql, fn)
+	return queryEachFrom(ctx, c, "query", soql, nil, fn)
 }
 
 // queryEachFrom is queryEach through another query resource: "queryAll"
@@ -32,7 +32,8 @@ func queryEach[T any](ctx context.Context, c *Client, soql string, fn func(recor
 // "query" all the same: "Although the nextRecordsUrl has query in the URL,
 // it still provides the remaining results from the initial QueryAll
 // request" (https://developer.salesforce.com/docs/platform/api-rest/guide/resources-queryall.html).
-func queryEachFrom[T any](ctx context.Context, c *Client, resource, soql string, fn func(records []T, last bool) error) (int, error) {
+// started, when not nil, receives the server's time (Date) of the first page.
+func queryEachFrom[T any](ctx context.Context, c *Client, resource, soql string, started *time.Time, fn func(records []T, last bool) error) (int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	hdr := map[string]string{"Sforce-Query-Options": "batchSize=" + strconv.Itoa(c.cfg.QueryBatchSize)}
@@ -40,15 +41,15 @@ func queryEachFrom[T any](ctx context.Context, c *Client, resource, soql string,
 		body []byte
 		err  error
 	}
-	get := func(path string) <-chan answer {
+	get := func(path string, date *time.Time) <-chan answer {
 		ch := make(chan answer, 1)
 		go func() {
-			body, err := c.do(ctx, call{method: "GET", path: path, header: hdr})
+			body, err := c.do(ctx, call{method: "GET", path: path, header: hdr, date: date})
 			ch <- answer{body, err}
 		}()
 		return ch
 	}
-	pending := get(c.dataPath("/" + resource + "?q=" + url.QueryEscape(soql)))
+	pending := get(c.dataPath("/"+resource+"?q="+url.QueryEscape(soql)), started)
 	n := 0
 	for {
 		a := <-pending
@@ -64,7 +65,7 @@ func queryEachFrom[T any](ctx context.Context, c *Client, resource, soql string,
 			if !strings.HasPrefix(p.NextRecordsURL, "/services/data/") {
 				return n, fmt.Errorf("salesforce query: unexpected nextRecordsUrl %q", p.NextRecordsURL)
 			}
-			pending = get(p.NextRecordsURL)
+			pending = get(p.NextRecordsURL, nil)
 		}
 		n += len(p.Records)
 		if err := fn(p.Records, last); err != nil {

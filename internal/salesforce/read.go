@@ -489,9 +489,10 @@ func (c *Client) ReadRemoteLinks(ctx context.Context, sink RemoteLinkSink, runID
 			soqlDateTime(since.Add(-c.cfg.IncrementalOverlap).Truncate(time.Second))
 	}
 	newest := since
+	var serverStart time.Time // the org's clock when the read began
 	batch := make([]identity.Link, 0, c.cfg.QueryBatchSize)
 	live, deleted := map[identity.LinkKey]bool{}, map[identity.LinkKey]bool{}
-	n, err = queryEachFrom(ctx, c, resource, soql, func(recs []remoteLinkRecord, _ bool) error {
+	n, err = queryEachFrom(ctx, c, resource, soql, &serverStart, func(recs []remoteLinkRecord, _ bool) error {
 		batch = batch[:0]
 		for _, r := range recs {
 			if t, err := parseSFTime(r.SystemModstamp); err != nil {
@@ -545,8 +546,17 @@ func (c *Client) ReadRemoteLinks(ctx context.Context, sink RemoteLinkSink, runID
 			return n, gone, false, fmt.Errorf("Identity_Link__c: store cursor: %w", err)
 		}
 	}
-	// The position moves only after the snapshot holds what it covers: a
-	// run stopped before reads the same records again.
+	// The next read starts at the newest record this one saw or at the
+	// org's clock when it began, whichever is later (less the overlap, for
+	// records committed late with an earlier stamp): after a burst of
+	// writes (a backfill's, read back by the next run) the newest record
+	// alone would make every later read return the burst's last minute
+	// again until a newer record appears. The position moves only after the
+	// snapshot holds what it covers: a run stopped before reads the same
+	// records again.
+	if serverStart.After(newest) {
+		newest = serverStart
+	}
 	if newest.After(since) {
 		if err := sink.SetCursor(ctx, identity.Cursor{Name: RemoteLinkCursor, Value: newest.UTC().Format(time.RFC3339Nano)}); err != nil {
 			return n, gone, !incremental, fmt.Errorf("Identity_Link__c: store cursor: %w", err)

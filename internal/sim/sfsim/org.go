@@ -128,6 +128,13 @@ func (o *Org) SetClock(now func() time.Time) {
 	o.mu.Unlock()
 }
 
+// Now is the org's clock.
+func (o *Org) Now() time.Time {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	return o.clock().UTC()
+}
+
 // nowMillis returns the clock in ms, strictly increasing so that SystemModstamp
 // orders every write.
 func (o *Org) nowMillis() int64 {

@@ -318,6 +318,10 @@ func (s *Server) api(name string, h apiHandler) http.Handler {
 		}
 		used = s.used.Add(1)
 		w.Header().Set("Sforce-Limit-Info", fmt.Sprintf("api-usage=%d/%d", used, limit))
+		// The org's clock, which stamps SystemModstamp: "An origin server
+		// with a clock ... MUST generate a Date header field" (RFC 9110,
+		// 6.6.1); net/http would send the host's.
+		w.Header().Set("Date", s.Org.Now().Format(http.TimeFormat))
 		if f, ok := s.takeRequestFailure(name); ok {
 			writeAPIError(w, f.status, f.code, f.msg)
 			return
