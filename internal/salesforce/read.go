@@ -488,7 +488,7 @@ func (c *Client) ReadRemoteLinks(ctx context.Context, sink RemoteLinkSink, runID
 		soql = "SELECT " + remoteLinkFields + ", IsDeleted FROM Identity_Link__c WHERE SystemModstamp >= " +
 			soqlDateTime(since.Add(-c.cfg.IncrementalOverlap).Truncate(time.Second))
 	}
-	newest := since
+	newest := since           // the newest SystemModstamp seen
 	var serverStart time.Time // the org's clock when the read began
 	batch := make([]identity.Link, 0, c.cfg.QueryBatchSize)
 	live, deleted := map[identity.LinkKey]bool{}, map[identity.LinkKey]bool{}
@@ -526,43 +526,56 @@ func (c *Client) ReadRemoteLinks(ctx context.Context, sink RemoteLinkSink, runID
 		return n, 0, false, fmt.Errorf("read Identity_Link__c: %w", err)
 	}
 	if incremental {
-		// A record deleted and then written again (a new record with the
-		// same Subject__c) is live.
-		var keys []identity.LinkKey
-		for k := range deleted {
-			if !live[k] {
-				keys = append(keys, k)
-			}
-		}
-		if gone, err = sink.DeleteRemoteLinks(ctx, keys); err != nil {
-			return n, 0, false, fmt.Errorf("drop deleted Identity_Link__c rows: %w", err)
-		}
+		gone, err = dropDeleted(ctx, sink, deleted, live)
 	} else {
-		if gone, err = sink.MarkRemoteLinksNotSeen(ctx, runID); err != nil {
-			return n, 0, false, fmt.Errorf("drop deleted Identity_Link__c rows: %w", err)
-		}
-		err = sink.SetCursor(ctx, identity.Cursor{Name: RemoteLinkCompleteCursor, Value: started.UTC().Format(time.RFC3339Nano)})
-		if err != nil {
-			return n, gone, false, fmt.Errorf("Identity_Link__c: store cursor: %w", err)
-		}
+		gone, err = sink.MarkRemoteLinksNotSeen(ctx, runID)
 	}
-	// The next read starts at the newest record this one saw or at the
-	// org's clock when it began, whichever is later (less the overlap, for
-	// records committed late with an earlier stamp): after a burst of
-	// writes (a backfill's, read back by the next run) the newest record
-	// alone would make every later read return the burst's last minute
-	// again until a newer record appears. The position moves only after the
-	// snapshot holds what it covers: a run stopped before reads the same
-	// records again.
+	if err != nil {
+		return n, 0, false, fmt.Errorf("drop deleted Identity_Link__c rows: %w", err)
+	}
 	if serverStart.After(newest) {
 		newest = serverStart
 	}
-	if newest.After(since) {
-		if err := sink.SetCursor(ctx, identity.Cursor{Name: RemoteLinkCursor, Value: newest.UTC().Format(time.RFC3339Nano)}); err != nil {
-			return n, gone, !incremental, fmt.Errorf("Identity_Link__c: store cursor: %w", err)
-		}
+	if err := moveRemoteLinkCursors(ctx, sink, !incremental, started, since, newest); err != nil {
+		return n, gone, !incremental, err
 	}
 	return n, gone, !incremental, nil
+}
+
+// dropDeleted drops the records an incremental read found deleted, but for
+// those deleted and then written again (a new record, same Subject__c).
+func dropDeleted(ctx context.Context, sink RemoteLinkSink, deleted, live map[identity.LinkKey]bool) (int64, error) {
+	var keys []identity.LinkKey
+	for k := range deleted {
+		if !live[k] {
+			keys = append(keys, k)
+		}
+	}
+	return sink.DeleteRemoteLinks(ctx, keys)
+}
+
+// moveRemoteLinkCursors records a read of Identity_Link__c: when a complete
+// read started, and where the next incremental read starts. That is the
+// later of the newest record seen and the org's clock when the read began
+// (less the overlap, for records committed late with an earlier stamp):
+// after a burst of writes (a backfill's, read back by the next run) the
+// newest record alone would make every later read return the burst's last
+// minute again until a newer record appears. The position moves only after
+// the snapshot holds what it covers: a run stopped before reads the same
+// records again.
+func moveRemoteLinkCursors(ctx context.Context, sink RemoteLinkSink, complete bool, started, since, next time.Time) error {
+	if complete {
+		if err := sink.SetCursor(ctx, identity.Cursor{Name: RemoteLinkCompleteCursor, Value: started.UTC().Format(time.RFC3339Nano)}); err != nil {
+			return fmt.Errorf("Identity_Link__c: store cursor: %w", err)
+		}
+	}
+	if !next.After(since) {
+		return nil
+	}
+	if err := sink.SetCursor(ctx, identity.Cursor{Name: RemoteLinkCursor, Value: next.UTC().Format(time.RFC3339Nano)}); err != nil {
+		return fmt.Errorf("Identity_Link__c: store cursor: %w", err)
+	}
+	return nil
 }
 
 // remoteLinkCursor returns the SystemModstamp an incremental read of
