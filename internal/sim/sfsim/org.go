@@ -135,13 +135,14 @@ func (o *Org) Now() time.Time {
 	return o.clock().UTC()
 }
 
-// nowMillis returns the clock in ms, strictly increasing so that SystemModstamp
-// orders every write.
+// nowMillis returns the clock in ms, never earlier than a stamp it gave
+// before (a clock set back does not reorder writes). Writes in the same
+// millisecond share it, as in Salesforce, which promises no order among
+// them: readers by SystemModstamp compare with >= and an overlap. Strictly
+// increasing stamps ran ahead of the clock by a millisecond a write (17
+// minutes over a million-user org's set-up).
 func (o *Org) nowMillis() int64 {
-	t := o.clock().UnixMilli()
-	if t <= o.lastMod {
-		t = o.lastMod + 1
-	}
+	t := max(o.clock().UnixMilli(), o.lastMod)
 	o.lastMod = t
 	return t
 }
@@ -216,7 +217,6 @@ func (o *Org) AddUser(u identity.SalesforceUser) (string, error) {
 	if u.Username == "" {
 		return "", fmt.Errorf("sim salesforce: user %s has no Username", u.ID)
 	}
-	now := o.nowMillis()
 	row := userRow{
 		id: u.ID, username: u.Username, federationID: u.FederationIdentifier, email: u.Email,
 		userType: u.UserType, isActive: u.IsActive, created: u.CreatedDate.UnixMilli(), modstamp: u.SystemModstamp.UnixMilli(),
@@ -224,11 +224,14 @@ func (o *Org) AddUser(u identity.SalesforceUser) (string, error) {
 	if row.userType == "" {
 		row.userType = "Standard"
 	}
-	if u.CreatedDate.IsZero() {
-		row.created = now
-	}
-	if u.SystemModstamp.IsZero() {
-		row.modstamp = now
+	if u.CreatedDate.IsZero() || u.SystemModstamp.IsZero() {
+		now := o.nowMillis()
+		if u.CreatedDate.IsZero() {
+			row.created = now
+		}
+		if u.SystemModstamp.IsZero() {
+			row.modstamp = now
+		}
 	}
 	lname := strings.ToLower(u.Username)
 	if i, ok := o.userByName[lname]; ok && o.users.rows[i].id != u.ID {
