@@ -84,8 +84,14 @@ func TestIncrementalRunPlansAsFullPlan(t *testing.T) {
 	h.mustRun(0, "backfill")
 	h.mustRun(0, "run")
 	st := h.store()
+	// The backfill's own writes are not journaled: the run after it plans
+	// in full, the next one what changed.
+	if r := h.latestRun(st); r.PlanBase != 0 || !strings.Contains(r.Note, "full plan: the last successful run") || !strings.Contains(r.Note, "was a backfill") {
+		t.Fatalf("the run after a backfill: %q; want a full plan", r.Note)
+	}
+	h.mustRun(0, "run")
 	if r := h.latestRun(st); r.PlanBase == 0 || !strings.Contains(r.Note, "planned what changed since run") {
-		t.Fatalf("the run after a backfill planned in full: %q", r.Note)
+		t.Fatalf("the second run after a backfill planned in full: %q", r.Note)
 	}
 
 	w := h.w

@@ -81,10 +81,12 @@ func TestRetentionKeepsPlanBases(t *testing.T) {
 	if r := h.latestRun(st); r.PlanBase != 3 {
 		t.Fatalf("run %d planned on run %d (%s); want incremental runs on each other", r.ID, r.PlanBase, r.Note)
 	}
-	check(map[int64]bool{}) // 4 and 3 are kept, and they build on 2, which builds on 1
+	// 4 and 3 are kept, and they build on 2, a full plan (the first run
+	// after the backfill, 1, which no run builds on).
+	check(map[int64]bool{1: true})
 	h.env["IDLINK_MATCH_FULL_PLAN_EVERY"] = "0s"
-	h.mustRun(0, "run") // 5: a full plan; 4 still builds on 3, 2, 1
-	check(map[int64]bool{})
+	h.mustRun(0, "run") // 5: a full plan; 4 still builds on 3, 2
+	check(map[int64]bool{1: true})
 	h.mustRun(0, "run") // 6: with 5, no kept run needs the older ones
 	check(map[int64]bool{1: true, 2: true, 3: true, 4: true})
 	h.mustRun(0, "report")

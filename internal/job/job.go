@@ -357,10 +357,16 @@ func (j *Job) read(ctx context.Context, log *slog.Logger, mirror store.Store, ru
 func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outcome, counts map[string]int64) error {
 	if opt.Kind == identity.KindBackfill {
 		// A backfill rewrites every record and plans them all: journaling
-		// each write would be work no plan reads. Its plan restarts the journal.
+		// each write, its own link writes included, would be work no plan
+		// reads. The journal starts again once they are done.
 		if err := j.Store.StopJournal(ctx); err != nil {
 			return err
 		}
+		defer func() {
+			if _, err := j.Store.StartJournal(ctx); err != nil {
+				log.Warn("start the plan journal after the backfill; the next run starts it", "err", err)
+			}
+		}()
 	}
 	notes, err := j.read(ctx, log, j.Store, out.Run.ID, opt.Kind == identity.KindBackfill, counts)
 	if err != nil {

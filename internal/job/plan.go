@@ -63,9 +63,14 @@ func (j *Job) makePlan(ctx context.Context, log *slog.Logger, opt Options, runID
 		why = strings.TrimPrefix(err.Error(), reconcile.ErrFullPlanNeeded.Error()+": ")
 	}
 	log.Info("planning every identity", "why", why)
-	seq, err := j.Store.StartJournal(ctx)
-	if err != nil {
-		return plan{}, err
+	// A backfill's plan takes no position in the journal: the journal
+	// starts after its writes (Job.run), which reach everyone anyway, so the
+	// next run plans in full.
+	var seq int64
+	if opt.Kind != identity.KindBackfill {
+		if seq, err = j.Store.StartJournal(ctx); err != nil {
+			return plan{}, err
+		}
 	}
 	snap, err := reconcile.Load(ctx, j.Store, j.Store)
 	if err != nil {
@@ -119,6 +124,8 @@ func (j *Job) incrementalBase(ctx context.Context, opt Options, digest string) (
 	switch {
 	case base == nil:
 		return identity.Run{}, "no earlier successful run to build on", nil
+	case base.Kind == identity.KindBackfill:
+		return identity.Run{}, fmt.Sprintf("the last successful run (%d) was a backfill, whose writes reach every identity", base.ID), nil
 	case base.PlanSeq == 0 || base.PlanSeq < validFrom:
 		return identity.Run{}, fmt.Sprintf("the plan journal does not reach back to run %d, the last successful one", base.ID), nil
 	case base.DetailsPruned:
