@@ -69,6 +69,9 @@ const (
 	sfPage          = 2000 // query batch size
 	accountLinkPage = 500  // ThirdPartyAccountLink: query() and queryMore() return 500 rows each
 	collectionSize  = 200  // sObject Collections records per call
+	// linkPartition is the client's default LIMIT per ThirdPartyAccountLink
+	// partition (salesforce.Config.LinkPartitionSize).
+	linkPartition = 2000
 )
 
 func ceilDiv(a, b int) int {
@@ -553,7 +556,13 @@ func (m measurement) requestRows() []reqRow {
 	}{{"User", sfPage, m.M}, {"ThirdPartyAccountLink", accountLinkPage, m.T}, {"Identity_Link__c", sfPage, m.R}}
 	sfKnown := map[string]bool{"token": true, "collections": true}
 	for _, o := range objs {
-		add("salesforce", fmt.Sprintf("Salesforce %s query pages (%d rows, %d/page)", o.obj, o.rows, o.page), m.SF["pages:"+o.obj], max(1, ceilDiv(o.rows, o.page)), 0, "")
+		allow, why := 0, ""
+		if o.obj == "ThirdPartyAccountLink" && o.rows > 0 && o.rows%linkPartition == 0 {
+			// A full last partition cannot tell it is the last: one more
+			// query, answered empty, ends the keyset paging.
+			allow, why = m.Providers, "the rows fill the last partition exactly: one empty partition query per provider ends the read"
+		}
+		add("salesforce", fmt.Sprintf("Salesforce %s query pages (%d rows, %d/page)", o.obj, o.rows, o.page), m.SF["pages:"+o.obj], max(1, ceilDiv(o.rows, o.page)), allow, why)
 		sfKnown["pages:"+o.obj] = true
 		if o.obj == "ThirdPartyAccountLink" {
 			add("salesforce", "Salesforce ThirdPartyAccountLink COUNT()", m.SF["count:"+o.obj], 0, m.Providers,
