@@ -283,6 +283,12 @@ func CanonicalOID(s string) string {
 	return s
 }
 
+// EntraUserKeys are the keys a store indexes an Entra user by for Related:
+// the folded UPN and mail.
+func EntraUserKeys(u identity.EntraUser) (upn, mail string) {
+	return identity.FoldKey(u.UPN), identity.FoldKey(u.Mail)
+}
+
 // SalesforceUserKeys are the keys a store indexes a Salesforce user by for
 // Related: the folded Username and Email, and the FederationIdentifier as a
 // canonical object id ("" when it is none).

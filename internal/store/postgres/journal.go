@@ -188,8 +188,8 @@ func (s *Store) Related(ctx context.Context, q identity.KeyQuery) (identity.Reco
 	if q.Empty() {
 		return r, nil
 	}
-	var ready bool
-	if err := s.pool.QueryRow(ctx, "SELECT lookups FROM journal_state").Scan(&ready); err != nil {
+	ready, err := lookupsReady(ctx, s.pool)
+	if err != nil {
 		return r, fmt.Errorf("postgres: related records: %w", err)
 	}
 	if !ready {
@@ -274,7 +274,10 @@ func (s *Store) PrepareRelated(ctx context.Context) error {
 		}
 		err := fillKeys(ctx, tx, "entra users", "SELECT oid, upn, mail, '' FROM entra_users WHERE oid > $1 ORDER BY oid LIMIT $2",
 			"INSERT INTO entra_user_keys (oid, upn_key, mail_key) SELECT * FROM unnest($1::text[], $2::text[], $3::text[])",
-			func(_, upn, mail, _ string) []string { return []string{identity.FoldKey(upn), identity.FoldKey(mail)} })
+			func(_, upn, mail, _ string) []string {
+				u, m := store.EntraUserKeys(identity.EntraUser{UPN: upn, Mail: mail})
+				return []string{u, m}
+			})
 		if err != nil {
 			return err
 		}
@@ -349,10 +352,12 @@ func fillKeys(ctx context.Context, tx pgx.Tx, what, sel, insert string, keys fun
 }
 
 // lookupsReady reports whether the key tables are kept (PrepareRelated ran
-// since the last StopJournal).
-func lookupsReady(ctx context.Context, tx pgx.Tx) (bool, error) {
+// since the last StopJournal), read through the pool or a transaction.
+func lookupsReady(ctx context.Context, db interface {
+	QueryRow(ctx context.Context, q string, args ...any) pgx.Row
+}) (bool, error) {
 	var ready bool
-	err := tx.QueryRow(ctx, "SELECT lookups FROM journal_state").Scan(&ready)
+	err := db.QueryRow(ctx, "SELECT lookups FROM journal_state").Scan(&ready)
 	return ready, err
 }
 
@@ -364,7 +369,8 @@ func writeEntraKeys(ctx context.Context, tx pgx.Tx, users []identity.EntraUser, 
 	}
 	oids, upnKeys, mailKeys := make([]string, len(order)), make([]string, len(order)), make([]string, len(order))
 	for i, j := range order {
-		oids[i], upnKeys[i], mailKeys[i] = users[j].ObjectID, identity.FoldKey(users[j].UPN), identity.FoldKey(users[j].Mail)
+		oids[i] = users[j].ObjectID
+		upnKeys[i], mailKeys[i] = store.EntraUserKeys(users[j])
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO entra_user_keys AS t (oid, upn_key, mail_key)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[])

@@ -145,8 +145,8 @@ func (s *Store) Related(ctx context.Context, q identity.KeyQuery) (identity.Reco
 	if q.Empty() {
 		return r, nil
 	}
-	var ready bool
-	if err := s.r.QueryRowContext(ctx, "SELECT lookups FROM journal_state").Scan(&ready); err != nil {
+	ready, err := lookupsReady(ctx, s.r)
+	if err != nil {
 		return r, fmt.Errorf("sqlite: related records: %w", err)
 	}
 	if !ready {
@@ -216,12 +216,8 @@ func (s *Store) CountLinks(ctx context.Context, status identity.LinkStatus) (int
 // indexes, unless they are there: a backfill dropped them (StopJournal).
 func (s *Store) PrepareRelated(ctx context.Context) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		var ready bool
-		if err := tx.QueryRowContext(ctx, "SELECT lookups FROM journal_state").Scan(&ready); err != nil {
+		if ready, err := lookupsReady(ctx, tx); err != nil || ready {
 			return err
-		}
-		if ready {
-			return nil
 		}
 		for _, q := range []string{"DELETE FROM entra_user_keys", "DELETE FROM salesforce_user_keys"} {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
@@ -230,7 +226,8 @@ func (s *Store) PrepareRelated(ctx context.Context) error {
 		}
 		err := fillKeys(ctx, tx, "entra users", "SELECT oid, upn, mail, '' FROM entra_users WHERE oid > ? ORDER BY oid LIMIT ?",
 			"INSERT INTO entra_user_keys (oid, upn_key, mail_key)", 3, func(r keyRow, a []any) {
-				a[0], a[1], a[2] = r.id, identity.FoldKey(r.a), identity.FoldKey(r.b)
+				a[0] = r.id
+				a[1], a[2] = store.EntraUserKeys(identity.EntraUser{UPN: r.a, Mail: r.b})
 			})
 		if err != nil {
 			return err
@@ -292,10 +289,12 @@ func fillKeys(ctx context.Context, tx *sql.Tx, what, sel, insert string, ncols i
 }
 
 // lookupsReady reports whether the key tables are kept (PrepareRelated ran
-// since the last StopJournal).
-func lookupsReady(ctx context.Context, tx *sql.Tx) (bool, error) {
+// since the last StopJournal), read through a database or a transaction.
+func lookupsReady(ctx context.Context, db interface {
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}) (bool, error) {
 	var ready bool
-	err := tx.QueryRowContext(ctx, "SELECT lookups FROM journal_state").Scan(&ready)
+	err := db.QueryRowContext(ctx, "SELECT lookups FROM journal_state").Scan(&ready)
 	return ready, err
 }
 
@@ -310,7 +309,8 @@ func writeEntraKeys(ctx context.Context, tx *sql.Tx, users []identity.EntraUser,
 		WHERE (entra_user_keys.upn_key, entra_user_keys.mail_key) IS NOT (excluded.upn_key, excluded.mail_key)`,
 		len(order), func(i int, a []any) error {
 			u := &users[order[i]]
-			a[0], a[1], a[2] = u.ObjectID, identity.FoldKey(u.UPN), identity.FoldKey(u.Mail)
+			a[0] = u.ObjectID
+			a[1], a[2] = store.EntraUserKeys(*u)
 			return nil
 		})
 }
