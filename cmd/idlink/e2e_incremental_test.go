@@ -63,8 +63,14 @@ func (h *harness) renderRun(st store.Store, out job.Outcome) (as, acts []string)
 	for _, a := range h.assessments(st, out.Run.ID) {
 		as = append(as, fmt.Sprintf("%+v", a))
 	}
-	for _, a := range out.Result.Actions {
-		acts = append(acts, fmt.Sprintf("%+v", a))
+	// As stored, which is what reports show: an incremental run keeps its
+	// base's flags there by reference, not in its Result.
+	recs, err := st.ListActions(h.ctx, out.Run.ID)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, r := range recs {
+		acts = append(acts, fmt.Sprintf("%+v %s", r.Action, r.State))
 	}
 	slices.Sort(as)
 	slices.Sort(acts)

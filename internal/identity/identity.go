@@ -190,8 +190,19 @@ func ParseSituation(s string) (Situation, error) {
 
 // NormalizeGUID returns an object id in canonical form: lower case, no braces,
 // no surrounding space. ok is false when s is not a GUID in the 8-4-4-4-12 form
-// (with or without braces, any case).
+// (with or without braces, any case). An id already canonical, as Graph
+// gives them, is returned as it is, without an allocation: planning and
+// merging a million identities call this for every record.
 func NormalizeGUID(s string) (norm string, ok bool) {
+	if canonical(s) {
+		return s, true
+	}
+	return normalizeGUID(s)
+}
+
+// normalizeGUID is NormalizeGUID without the fast path (FuzzNormalizeGUID
+// holds the two to one answer).
+func normalizeGUID(s string) (string, bool) {
 	s = strings.TrimSpace(s)
 	if len(s) == 38 && s[0] == '{' && s[37] == '}' {
 		s = s[1:37]
@@ -217,6 +228,27 @@ func NormalizeGUID(s string) (norm string, ok bool) {
 		}
 	}
 	return string(b), true
+}
+
+// canonical reports whether s is a GUID in canonical form.
+func canonical(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < 36; i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Assessment is the situation of one identity for one provider in one run,

@@ -44,22 +44,30 @@ func TestGuestAndActive(t *testing.T) {
 	}
 }
 
+// NormalizeGUID's fast path only saves an allocation: it answers as the
+// full normalisation does, and a canonical id is one any spelling of it
+// maps to.
 func FuzzNormalizeGUID(f *testing.F) {
-	f.Add("6F9619FF-8B86-D011-B42D-00C04FC964FF")
-	f.Add("{6f9619ff-8b86-d011-b42d-00c04fc964ff}")
+	for _, s := range []string{"6f9619ff-8b86-d011-b42d-00c04fc964ff", "{6F9619FF-8B86-D011-B42D-00C04FC964FF}", " 6f9619ff-8b86-d011-b42d-00c04fc964ff ",
+		"not-a-guid", "", "0000000-00000-4000-8000-000000000001", "{00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-00000000000g"} {
+		f.Add(s)
+	}
 	f.Fuzz(func(t *testing.T, s string) {
-		n, ok := NormalizeGUID(s)
+		got, ok := NormalizeGUID(s)
+		want, wok := normalizeGUID(s)
+		if got != want || ok != wok {
+			t.Fatalf("NormalizeGUID(%q) = %q, %v; the full normalisation gives %q, %v", s, got, ok, want, wok)
+		}
 		if !ok {
 			return
 		}
-		if len(n) != 36 || n != strings.ToLower(n) {
-			t.Fatalf("NormalizeGUID(%q) = %q", s, n)
+		if !canonical(got) {
+			t.Fatalf("NormalizeGUID(%q) = %q, which is not canonical", s, got)
 		}
-		if again, ok := NormalizeGUID(n); !ok || again != n {
-			t.Fatalf("not idempotent: %q -> %q", n, again)
-		}
-		if up, ok := NormalizeGUID("{" + strings.ToUpper(n) + "}"); !ok || up != n {
-			t.Fatalf("braces/case changed the result: %q", up)
+		for _, spelling := range []string{got, strings.ToUpper(got), "{" + strings.ToUpper(got) + "}", "\t" + got + " "} {
+			if again, ok := NormalizeGUID(spelling); !ok || again != got {
+				t.Fatalf("NormalizeGUID(%q) = %q, %v; want %q", spelling, again, ok, got)
+			}
 		}
 	})
 }

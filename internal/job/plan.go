@@ -146,8 +146,8 @@ func (j *Job) incrementalBase(ctx context.Context, opt Options, digest string) (
 }
 
 // planIncremental plans the records the journaled changes since base reach
-// and keeps base's assessments (copied to run runID in the store) and flags
-// for everything else.
+// and keeps base's assessments and flags for everything else (the store
+// keeps them in base, and run runID refers to them: store.Store.Replace).
 func (j *Job) planIncremental(ctx context.Context, cfg reconcile.Config, base identity.Run, runID int64, counts map[string]int64) (plan, error) {
 	seeds := reconcile.KeySet{}
 	seq, n := base.PlanSeq, 0
@@ -180,10 +180,6 @@ func (j *Job) planIncremental(ctx context.Context, cfg reconcile.Config, base id
 	if err != nil {
 		return plan{}, fmt.Errorf("plan: %w", err)
 	}
-	flags, err := j.keptFlags(ctx, base, aff.Keys)
-	if err != nil {
-		return plan{}, err
-	}
 	active, err := j.Store.CountLinks(ctx, identity.LinkActive)
 	if err != nil {
 		return plan{}, err
@@ -193,10 +189,13 @@ func (j *Job) planIncremental(ctx context.Context, cfg reconcile.Config, base id
 	if err != nil {
 		return plan{}, err
 	}
-	if err := j.Store.ReplaceAssessments(ctx, runID, base.ID, oids, sfs); err != nil {
+	if kept.Flags, err = j.keptFlags(ctx, base, aff.Keys); err != nil {
 		return plan{}, err
 	}
-	res.Keep(kept, flags, int(active))
+	if err := j.Store.Replace(ctx, runID, base.ID, aff.Keys.Replaced()); err != nil {
+		return plan{}, err
+	}
+	res.Keep(kept, int(active))
 	counts["plan.changes"] = int64(n)
 	counts["plan.affected-records"] = int64(aff.Records)
 	return plan{res: res, seq: seq, base: base.ID,
@@ -233,26 +232,40 @@ func (j *Job) kept(ctx context.Context, base identity.Run, oids, sfs []string) (
 	return k, nil
 }
 
-// keptFlags are base's flags of the identities outside the closure. Every
+// keptFlags counts base's flags of the identities outside the closure, by
+// flag name: base's totals less its flags inside, which the run replaces
+// (the store keeps the others by reference, store.MergeActions). Every
 // other action of a successful run was written, so the store journaled it
 // and its identity is inside; one that is not means the store and the run
 // disagree, and a full plan settles it.
-func (j *Job) keptFlags(ctx context.Context, base identity.Run, closure reconcile.KeySet) ([]identity.Action, error) {
-	recs, err := j.Store.ListActions(ctx, base.ID)
+func (j *Job) keptFlags(ctx context.Context, base identity.Run, closure reconcile.KeySet) (map[string]int64, error) {
+	kept := map[string]int64{}
+	for k, n := range base.Counts {
+		if f, ok := strings.CutPrefix(k, "flag."); ok {
+			kept[f] = n
+		}
+	}
+	err := j.Store.ScanActions(ctx, base.ID, func(r identity.ActionRecord) error {
+		switch in := reconcile.ActionIn(closure, r.Action); {
+		case in && r.Action.Kind == identity.ActionFlag:
+			kept[r.Action.Flag]--
+		case !in && r.Action.Kind != identity.ActionFlag:
+			return fmt.Errorf("%w: run %d's %s of %s is not in the store's journal", reconcile.ErrFullPlanNeeded, base.ID, r.Action.Kind, r.Action.Link.Key())
+		}
+		return nil
+	})
 	if err != nil {
+		if errors.Is(err, reconcile.ErrFullPlanNeeded) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("read the actions of run %d: %w", base.ID, err)
 	}
-	var flags []identity.Action
-	for _, r := range recs {
-		if reconcile.ActionIn(closure, r.Action) {
-			continue
+	for f, n := range kept {
+		if n < 0 {
+			return nil, fmt.Errorf("%w: run %d counts fewer %q flags than it has", reconcile.ErrFullPlanNeeded, base.ID, f)
 		}
-		if r.Action.Kind != identity.ActionFlag {
-			return nil, fmt.Errorf("%w: run %d's %s of %s is not in the store's journal", reconcile.ErrFullPlanNeeded, base.ID, r.Action.Kind, r.Action.Link.Key())
-		}
-		flags = append(flags, r.Action)
 	}
-	return flags, nil
+	return kept, nil
 }
 
 // configDigest identifies the matching configuration a plan depends on.

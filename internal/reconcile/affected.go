@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/idlinkhq/idlink/internal/identity"
+	"github.com/idlinkhq/idlink/internal/store"
 )
 
 // The plan of one identity depends only on records that share a key with
@@ -62,7 +63,7 @@ func (ks KeySet) Any(keys []Key) bool {
 
 // oidKey is the object id key of a GUID in any spelling; none when it is no GUID.
 func oidKey(keys []Key, s string) []Key {
-	if g, ok := canonicalGUID(strings.TrimSpace(s)); ok {
+	if g, ok := identity.NormalizeGUID(s); ok {
 		keys = append(keys, Key{Kind: KeyObjectID, Value: g})
 	}
 	return keys
@@ -91,7 +92,7 @@ func (c Config) EntraUserKeys(u identity.EntraUser) []Key {
 		keys = append(keys, Key{Kind: KeyUsername, Value: k})
 	}
 	keys = foldedKey(keys, KeyEmail, u.Mail)
-	oid, ok := canonicalGUID(u.ObjectID)
+	oid, ok := identity.NormalizeGUID(u.ObjectID)
 	if !ok {
 		return keys
 	}
@@ -169,6 +170,21 @@ func (ks KeySet) Identities() (objectIDs, salesforceIDs []string) {
 		}
 	}
 	return objectIDs, salesforceIDs
+}
+
+// Replaced names what an incremental plan of the closure ks replaces of its
+// base's assessments and flags: the object ids, Salesforce user ids and
+// subjects in ks (store.IdentitySet's Has and HasAction agree with
+// AssessmentIn and ActionIn on them: TestReplacedAgreesWithTheClosure).
+func (ks KeySet) Replaced() store.Replaced {
+	var r store.Replaced
+	r.ObjectIDs, r.SalesforceIDs = ks.Identities()
+	for k := range ks {
+		if k.Kind == KeySubject {
+			r.Subjects = append(r.Subjects, identity.LinkKey{Provider: k.Provider, Subject: k.Value})
+		}
+	}
+	return r
 }
 
 // ActionIn reports whether a concerns a record in ks: its subject, its

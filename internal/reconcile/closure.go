@@ -73,7 +73,7 @@ func (c Config) query(keys []Key) identity.KeyQuery {
 			q.Emails = append(q.Emails, k.Value)
 		case KeySubject:
 			q.Subjects = append(q.Subjects, identity.LinkKey{Provider: k.Provider, Subject: k.Value})
-			if g, ok := canonicalGUID(k.Value); ok && objectIDSubjects[k.Provider] {
+			if g, ok := identity.NormalizeGUID(k.Value); ok && objectIDSubjects[k.Provider] {
 				q.ObjectIDs = append(q.ObjectIDs, g)
 			}
 		}

@@ -4,34 +4,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
-
-	"github.com/idlinkhq/idlink/internal/identity"
 )
-
-// canonicalGUID must agree with identity.NormalizeGUID on every input; its
-// fast path only saves an allocation.
-func FuzzCanonicalGUID(f *testing.F) {
-	for _, s := range []string{oid(1), "{" + strings.ToUpper(oid(2)) + "}", " " + oid(3) + " ", "not-a-guid", "",
-		"0000000-00000-4000-8000-000000000001", "{00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-00000000000g"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		got, ok := canonicalGUID(s)
-		want, wok := identity.NormalizeGUID(s)
-		if got != want || ok != wok {
-			t.Fatalf("canonicalGUID(%q) = %q, %v; NormalizeGUID = %q, %v", s, got, ok, want, wok)
-		}
-		if ok {
-			again, ok2 := canonicalGUID(strings.ToUpper(got))
-			if !ok2 || again != got {
-				t.Fatalf("not case-insensitive: %q -> %q", strings.ToUpper(got), again)
-			}
-			if braced, _ := canonicalGUID("{" + got + "}"); braced != got {
-				t.Fatalf("not brace-insensitive: %q", got)
-			}
-		}
-	})
-}
 
 // upnKeys: the first key is the folded UPN, every other key is a rewrite of
 // a suffix that applied, and no key repeats.

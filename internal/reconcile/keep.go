@@ -6,11 +6,13 @@ import (
 	"github.com/idlinkhq/idlink/internal/identity"
 )
 
-// Kept is what an incremental plan kept of an earlier run's assessments:
-// how many by situation, and how many of them are matched (Matched).
+// Kept is what an incremental plan kept of an earlier run: its assessments,
+// how many by situation and how many of them are matched (Matched), and its
+// flags, how many by flag name.
 type Kept struct {
 	Situations map[identity.Situation]int64
 	Matched    int
+	Flags      map[string]int64
 }
 
 // Matched reports whether a counts as a matched identity for the create
@@ -23,17 +25,16 @@ func Matched(a identity.Assessment) bool {
 // Keep completes the plan of the records some changes affect with what an
 // earlier plan decided for every other identity, which a plan of everything
 // would decide again (TestIncrementalPlanEqualsFullPlan): kept tallies their
-// assessments, which the store keeps in that plan's run; flags are their
-// flags (every other action of a successful run was applied, so its
-// identity changed). Flags are the last kind of action, so the indexes of
-// the plan's own actions stay valid. activeLinks is the store's count of
-// active links, the safety limit's denominator, which a partial snapshot
-// does not know.
+// assessments and flags, which the store keeps in that plan's run
+// (store.MergeAssessments, store.MergeActions); every other action of a
+// successful run was applied, so its identity changed and is planned again.
+// activeLinks is the store's count of active links, the safety limit's
+// denominator, which a partial snapshot does not know.
 //
 // The counters of Entra users that get no assessment ("entra.quiet",
 // "entra.guest", "entra.no-upn", "ignored.*") cannot be completed from an
 // earlier plan's totals; they are dropped, and kept by full plans only.
-func (r *Result) Keep(kept Kept, flags []identity.Action, activeLinks int) {
+func (r *Result) Keep(kept Kept, activeLinks int) {
 	for k := range r.Counts {
 		if strings.HasPrefix(k, "entra.") || strings.HasPrefix(k, "ignored.") {
 			delete(r.Counts, k)
@@ -43,10 +44,11 @@ func (r *Result) Keep(kept Kept, flags []identity.Action, activeLinks int) {
 	for s, n := range kept.Situations {
 		r.Counts[identity.SituationKey(s)] += n
 	}
-	r.Actions = append(r.Actions, flags...)
-	for _, a := range flags {
-		r.Counts["action."+string(a.Kind)]++
-		r.Counts["flag."+a.Flag]++
+	for f, n := range kept.Flags {
+		if n > 0 {
+			r.Counts["action."+string(identity.ActionFlag)] += n
+			r.Counts["flag."+f] += n
+		}
 	}
 	r.ActiveLinks = activeLinks
 }

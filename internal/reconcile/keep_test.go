@@ -21,8 +21,8 @@ func TestKeepCountsWhatItKept(t *testing.T) {
 			ActiveLinks:     5,
 		}
 	}
-	kept := Kept{Situations: map[identity.Situation]int64{identity.Linked: 90, identity.Unmatched: 9, identity.Orphaned: 4}, Matched: 90}
-	flag := identity.Action{Kind: identity.ActionFlag, Flag: FlagGuest, Link: identity.Link{ObjectID: oid(7)}}
+	kept := Kept{Situations: map[identity.Situation]int64{identity.Linked: 90, identity.Unmatched: 9, identity.Orphaned: 4}, Matched: 90,
+		Flags: map[string]int64{FlagGuest: 2, FlagSuspectedDuplicate: 0}}
 	limits := Limits{MaxChanges: 10, MaxPercent: 50, MaxCreates: 100, MaxCreatePercent: 20, MaxCoverageDrop: 5}
 
 	// Alone, three creates for one matched identity break the create share.
@@ -30,7 +30,7 @@ func TestKeepCountsWhatItKept(t *testing.T) {
 		t.Fatal("three computed creates for one matched identity were not held: the test checks nothing")
 	}
 	r := plan()
-	r.Keep(kept, []identity.Action{flag}, 120)
+	r.Keep(kept, 120)
 	if h := CheckLimits(r, limits, nil); h != nil {
 		t.Fatalf("with 90 kept matched identities the plan was held: %v", h)
 	}
@@ -56,8 +56,11 @@ func TestKeepCountsWhatItKept(t *testing.T) {
 	if _, ok := r.Counts["ignored.provider-rows"]; ok {
 		t.Error("ignored.provider-rows was kept: it counted only the planned part")
 	}
-	if r.Counts["flag."+FlagGuest] != 1 || r.Counts["action.flag"] != 1 || len(r.Actions) != 4 || r.Actions[3] != flag {
-		t.Errorf("kept flag: counts %v, actions %v", r.Counts, r.Actions)
+	if r.Counts["flag."+FlagGuest] != 2 || r.Counts["action.flag"] != 2 || len(r.Actions) != 3 {
+		t.Errorf("kept flags: counts %v, actions %v; want two guest flags counted, the plan's own three actions", r.Counts, r.Actions)
+	}
+	if _, ok := r.Counts["flag."+FlagSuspectedDuplicate]; ok {
+		t.Error("a flag none of which was kept got a counter")
 	}
 	// A coverage drop is judged on everything.
 	base := Coverage{Linked: 99, Total: 100}

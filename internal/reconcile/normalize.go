@@ -7,35 +7,6 @@ import (
 	"github.com/idlinkhq/idlink/internal/identity"
 )
 
-// canonicalGUID is identity.NormalizeGUID that returns s itself (no
-// allocation) when s is already canonical, which is the common case for oids
-// coming from Graph and matters at a million users.
-func canonicalGUID(s string) (string, bool) {
-	if len(s) == 36 {
-		ok := true
-		for i := 0; i < 36; i++ {
-			c := s[i]
-			switch i {
-			case 8, 13, 18, 23:
-				if c != '-' {
-					ok = false
-				}
-			default:
-				if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-					ok = false
-				}
-			}
-			if !ok {
-				break
-			}
-		}
-		if ok {
-			return s, true
-		}
-	}
-	return identity.NormalizeGUID(s)
-}
-
 // foldKey is the case-insensitive key of a username, UPN or email address.
 // strings.ToLower returns s unchanged when it has no upper case letters.
 func foldKey(s string) string {
@@ -74,7 +45,7 @@ func upnKeys(upn string, rewrites []SuffixRewrite, buf []string) []string {
 // MatchesByObjectID reports whether a FederationIdentifier names the Entra
 // object id oid, compared as the oid rule compares them.
 func MatchesByObjectID(federationIdentifier, oid string) bool {
-	fed, ok := canonicalGUID(strings.TrimSpace(federationIdentifier))
+	fed, ok := identity.NormalizeGUID(federationIdentifier)
 	o, ok2 := identity.NormalizeGUID(oid)
 	return ok && ok2 && fed == o
 }

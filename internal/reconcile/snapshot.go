@@ -298,7 +298,7 @@ func (s *Snapshot) internStr(v string) string {
 
 // AddEntraUser adds one Entra user. Its signature fits Store.ScanEntraUsers.
 func (s *Snapshot) AddEntraUser(u identity.EntraUser) error {
-	oid, ok := canonicalGUID(u.ObjectID)
+	oid, ok := identity.NormalizeGUID(u.ObjectID)
 	if !ok {
 		return fmt.Errorf("entra user %q: object id %q is not a GUID: the snapshot is damaged, run a backfill", u.UPN, u.ObjectID)
 	}
@@ -346,7 +346,7 @@ func (s *Snapshot) AddSalesforceUser(u identity.SalesforceUser) error {
 		return fmt.Errorf("salesforce user %s appears twice in the snapshot", u.ID)
 	}
 	fedRaw := strings.TrimSpace(u.FederationIdentifier)
-	fed, _ := canonicalGUID(fedRaw)
+	fed, _ := identity.NormalizeGUID(fedRaw)
 	ut := u.UserType
 	r := sfRec{id: u.ID, username: u.Username, userKey: foldKey(u.Username), fed: s.sameOID(fed), hasFed: fedRaw != "",
 		mailKey: sameOrFold(u.Email, u.Username), active: u.IsActive, standard: ut == "" || strings.EqualFold(ut, "Standard")}
@@ -388,7 +388,7 @@ func (s *Snapshot) linkRecord(l identity.Link, what string) (linkRec, error) {
 	if l.Provider == "" || l.Subject == "" || l.SalesforceUserID == "" {
 		return linkRec{}, fmt.Errorf("%s %s: provider, subject and Salesforce user id are all required", what, l.Key())
 	}
-	oid, ok := canonicalGUID(l.ObjectID)
+	oid, ok := identity.NormalizeGUID(l.ObjectID)
 	if !ok {
 		return linkRec{}, fmt.Errorf("%s %s: object id %q is not a GUID", what, l.Key(), l.ObjectID)
 	}
@@ -439,7 +439,7 @@ func (s *Snapshot) AddRemoteLink(l identity.Link) error {
 
 // AddObservation adds one (sub, oid) observation. Its signature fits Store.ScanObservations.
 func (s *Snapshot) AddObservation(o identity.Observation) error {
-	oid, ok := canonicalGUID(o.ObjectID)
+	oid, ok := identity.NormalizeGUID(o.ObjectID)
 	if !ok {
 		return fmt.Errorf("observation %s/%s from %s: object id %q is not a GUID", o.Provider, o.Subject, o.Source, o.ObjectID)
 	}
@@ -480,7 +480,7 @@ func (s *Snapshot) AddObservationConflict(c identity.ObservationConflict) error 
 // for the same (provider, subject, Salesforce user, oid) wins; on equal times
 // a rejection wins, so that the outcome does not depend on input order.
 func (s *Snapshot) AddDecision(d identity.Decision) error {
-	oid, ok := canonicalGUID(d.ObjectID)
+	oid, ok := identity.NormalizeGUID(d.ObjectID)
 	if !ok {
 		return fmt.Errorf("decision on %s/%s: object id %q is not a GUID", d.Provider, d.Subject, d.ObjectID)
 	}

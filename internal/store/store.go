@@ -151,14 +151,18 @@ type Store interface {
 	// an incremental run, its plan base's about the identities it did not
 	// replace (MergeAssessments).
 	ScanAssessments(ctx context.Context, runID int64, fn func(identity.Assessment) error) error
-	// ReplaceAssessments makes run an incremental run on base: its
-	// assessments are base's but for the identities named (by object id, or
-	// for an assessment without one, by Salesforce user id), whose
-	// assessments are the ones run saves itself.
-	ReplaceAssessments(ctx context.Context, run, base int64, objectIDs, salesforceIDs []string) error
+	// Replace makes run an incremental run on base: its assessments and
+	// flags are base's but for the identities r names, whose are the ones
+	// run saves itself (MergeAssessments, MergeActions).
+	Replace(ctx context.Context, run, base int64, r Replaced) error
 	// AssessmentsAbout streams the assessments of a run (as ScanAssessments)
 	// about the identities named.
 	AssessmentsAbout(ctx context.Context, runID int64, objectIDs, salesforceIDs []string, fn func(identity.Assessment) error) error
 	SaveActions(ctx context.Context, runID int64, actions []identity.ActionRecord) error
+	// ScanActions streams a run's actions: those it saved, in Seq order,
+	// and for an incremental run, its plan base's flags about the
+	// identities it did not replace (MergeActions).
+	ScanActions(ctx context.Context, runID int64, fn func(identity.ActionRecord) error) error
+	// ListActions returns what ScanActions streams.
 	ListActions(ctx context.Context, runID int64) ([]identity.ActionRecord, error)
 }

@@ -55,12 +55,12 @@ func (s *Store) ScanAssessments(ctx context.Context, runID int64, fn func(identi
 
 // AssessmentsAbout streams a run's assessments about the identities named.
 func (s *Store) AssessmentsAbout(ctx context.Context, runID int64, oids, sfs []string, fn func(identity.Assessment) error) error {
-	about := store.NewIdentitySet(oids, sfs)
+	about := store.NewIdentitySet(store.Replaced{ObjectIDs: oids, SalesforceIDs: sfs})
 	return store.MergeAssessments(ctx, s.chain(), runID, &about, fn)
 }
 
 func (s *Store) chain() store.ChainReader {
-	return store.ChainReader{Run: s.GetRun, Own: s.ownAssessments, Replaced: s.replaced}
+	return store.ChainReader{Run: s.GetRun, Own: s.ownAssessments, OwnActions: s.ownActions, Replaced: s.replaced}
 }
 
 // ownAssessments streams the assessments run id saved itself; with about,
@@ -95,8 +95,8 @@ func (s *Store) replaced(ctx context.Context, id int64, add func(kind, value str
 		}, func(kv [2]string) error { add(kv[0], kv[1]); return nil })
 }
 
-// ReplaceAssessments makes run an incremental run on base.
-func (s *Store) ReplaceAssessments(ctx context.Context, run, base int64, oids, sfs []string) error {
+// Replace makes run an incremental run on base.
+func (s *Store) Replace(ctx context.Context, run, base int64, r store.Replaced) error {
 	if base <= 0 || base >= run {
 		return fmt.Errorf("postgres: run %d cannot build on run %d: a plan base is an older run", run, base)
 	}
@@ -104,7 +104,7 @@ func (s *Store) ReplaceAssessments(ctx context.Context, run, base int64, oids, s
 		if _, err := tx.Exec(ctx, "UPDATE runs SET plan_base = $1 WHERE id = $2", base, run); err != nil {
 			return err
 		}
-		kinds, vals := store.ReplacedRows(oids, sfs)
+		kinds, vals := store.ReplacedRows(r)
 		_, err := tx.Exec(ctx, `INSERT INTO run_replaced (run_id, kind, value) SELECT $1, k, v FROM unnest($2::text[], $3::text[]) AS u (k, v)
 			ON CONFLICT DO NOTHING`, run, kinds, vals)
 		return err
@@ -160,11 +160,28 @@ func (s *Store) SaveActions(ctx context.Context, runID int64, actions []identity
 	return nil
 }
 
-// ListActions returns a run's actions in Seq order.
+// ScanActions streams a run's actions: its own in Seq order, then the
+// flags it kept of its plan base's.
+func (s *Store) ScanActions(ctx context.Context, runID int64, fn func(identity.ActionRecord) error) error {
+	return store.MergeActions(ctx, s.chain(), runID, fn)
+}
+
+// ListActions returns what ScanActions streams.
 func (s *Store) ListActions(ctx context.Context, runID int64) ([]identity.ActionRecord, error) {
 	var out []identity.ActionRecord
-	err := scanAll(ctx, s.pool, "actions", `SELECT seq, kind, provider, subject, salesforce_user_id, object_id, tenant_id,
-		rule, status, link_reason, link_updated_at, flag, reason, state, error FROM run_actions WHERE run_id = $1 ORDER BY seq`, []any{runID},
+	err := s.ScanActions(ctx, runID, func(r identity.ActionRecord) error { out = append(out, r); return nil })
+	return out, err
+}
+
+// ownActions streams the actions run id saved itself, in Seq order; with
+// flagsOnly, only its flags.
+func (s *Store) ownActions(ctx context.Context, id int64, flagsOnly bool, fn func(identity.ActionRecord) error) error {
+	q := `SELECT seq, kind, provider, subject, salesforce_user_id, object_id, tenant_id,
+		rule, status, link_reason, link_updated_at, flag, reason, state, error FROM run_actions WHERE run_id = $1`
+	if flagsOnly {
+		q += " AND kind = '" + string(identity.ActionFlag) + "'"
+	}
+	return scanAll(ctx, s.pool, "actions", q+" ORDER BY seq", []any{id},
 		func(rows pgx.Rows) (identity.ActionRecord, error) {
 			var r identity.ActionRecord
 			var kind, rule, status string
@@ -174,6 +191,5 @@ func (s *Store) ListActions(ctx context.Context, runID int64) ([]identity.Action
 				&rule, &status, &l.Reason, &upd, &a.Flag, &a.Reason, &r.State, &r.Error)
 			a.Kind, l.Rule, l.Status, l.UpdatedAt = identity.ActionKind(kind), identity.Rule(rule), identity.LinkStatus(status), fromTS(upd)
 			return r, err
-		}, func(r identity.ActionRecord) error { out = append(out, r); return nil })
-	return out, err
+		}, fn)
 }

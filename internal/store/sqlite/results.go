@@ -50,12 +50,12 @@ func (s *Store) ScanAssessments(ctx context.Context, runID int64, fn func(identi
 
 // AssessmentsAbout streams a run's assessments about the identities named.
 func (s *Store) AssessmentsAbout(ctx context.Context, runID int64, oids, sfs []string, fn func(identity.Assessment) error) error {
-	about := store.NewIdentitySet(oids, sfs)
+	about := store.NewIdentitySet(store.Replaced{ObjectIDs: oids, SalesforceIDs: sfs})
 	return store.MergeAssessments(ctx, s.chain(), runID, &about, fn)
 }
 
 func (s *Store) chain() store.ChainReader {
-	return store.ChainReader{Run: s.GetRun, Own: s.ownAssessments, Replaced: s.replaced}
+	return store.ChainReader{Run: s.GetRun, Own: s.ownAssessments, OwnActions: s.ownActions, Replaced: s.replaced}
 }
 
 // ownAssessments streams the assessments run id saved itself; with about,
@@ -90,8 +90,8 @@ func (s *Store) replaced(ctx context.Context, id int64, add func(kind, value str
 		}, func(kv [2]string) error { add(kv[0], kv[1]); return nil })
 }
 
-// ReplaceAssessments makes run an incremental run on base.
-func (s *Store) ReplaceAssessments(ctx context.Context, run, base int64, oids, sfs []string) error {
+// Replace makes run an incremental run on base.
+func (s *Store) Replace(ctx context.Context, run, base int64, r store.Replaced) error {
 	if base <= 0 || base >= run {
 		return fmt.Errorf("sqlite: run %d cannot build on run %d: a plan base is an older run", run, base)
 	}
@@ -99,7 +99,7 @@ func (s *Store) ReplaceAssessments(ctx context.Context, run, base int64, oids, s
 		if _, err := tx.ExecContext(ctx, "UPDATE runs SET plan_base = ? WHERE id = ?", base, run); err != nil {
 			return err
 		}
-		kinds, vals := store.ReplacedRows(oids, sfs)
+		kinds, vals := store.ReplacedRows(r)
 		return upsertBatch(ctx, tx, "INSERT INTO run_replaced (run_id, kind, value)", 3, "ON CONFLICT DO NOTHING", len(vals),
 			func(i int, a []any) error {
 				a[0], a[1], a[2] = run, kinds[i], vals[i]
@@ -153,11 +153,28 @@ func (s *Store) SaveActions(ctx context.Context, runID int64, actions []identity
 	return nil
 }
 
-// ListActions returns a run's actions in Seq order.
+// ScanActions streams a run's actions: its own in Seq order, then the
+// flags it kept of its plan base's.
+func (s *Store) ScanActions(ctx context.Context, runID int64, fn func(identity.ActionRecord) error) error {
+	return store.MergeActions(ctx, s.chain(), runID, fn)
+}
+
+// ListActions returns what ScanActions streams.
 func (s *Store) ListActions(ctx context.Context, runID int64) ([]identity.ActionRecord, error) {
 	var out []identity.ActionRecord
-	err := scanAll(ctx, s.r, "actions", `SELECT seq, kind, provider, subject, salesforce_user_id, object_id, tenant_id,
-		rule, status, link_reason, link_updated_at, flag, reason, state, error FROM run_actions WHERE run_id = ? ORDER BY seq`, []any{runID},
+	err := s.ScanActions(ctx, runID, func(r identity.ActionRecord) error { out = append(out, r); return nil })
+	return out, err
+}
+
+// ownActions streams the actions run id saved itself, in Seq order; with
+// flagsOnly, only its flags.
+func (s *Store) ownActions(ctx context.Context, id int64, flagsOnly bool, fn func(identity.ActionRecord) error) error {
+	q := `SELECT seq, kind, provider, subject, salesforce_user_id, object_id, tenant_id,
+		rule, status, link_reason, link_updated_at, flag, reason, state, error FROM run_actions WHERE run_id = ?`
+	if flagsOnly {
+		q += " AND kind = '" + string(identity.ActionFlag) + "'"
+	}
+	return scanAll(ctx, s.r, "actions", q+" ORDER BY seq", []any{id},
 		func(rows *sql.Rows) (identity.ActionRecord, error) {
 			var r identity.ActionRecord
 			var kind, rule, status string
@@ -171,8 +188,7 @@ func (s *Store) ListActions(ctx context.Context, runID int64) ([]identity.Action
 			var err error
 			l.UpdatedAt, err = parseNullTime(upd)
 			return r, err
-		}, func(r identity.ActionRecord) error { out = append(out, r); return nil })
-	return out, err
+		}, fn)
 }
 
 func nonNil(s []string) []string {

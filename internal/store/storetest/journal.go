@@ -304,7 +304,7 @@ func testRunPlan(t *testing.T, s store.Store) {
 	r := startRun(t, s, identity.KindRun)
 	base := r
 	r = startRun(t, s, identity.KindRun)
-	must(t, s.ReplaceAssessments(ctx, r.ID, base.ID, nil, nil))
+	must(t, s.Replace(ctx, r.ID, base.ID, store.Replaced{}))
 	r.Status, r.PlanSeq = identity.StatusSucceeded, 42
 	must(t, s.FinishRun(ctx, r)) // PlanBase 0 here: FinishRun leaves the base alone
 	got, err := s.GetRun(ctx, r.ID)
@@ -323,6 +323,71 @@ func testRunPlan(t *testing.T, s store.Store) {
 		if n, err := s.CountLinks(ctx, status); err != nil || n != want {
 			t.Errorf("CountLinks(%s) = %d, %v; want %d", status, n, err, want)
 		}
+	}
+}
+
+// testReplaceActions: an incremental run saves its own actions and keeps
+// its plan base's flags about the identities it did not replace (by
+// subject, Salesforce user or object id in any spelling), numbered after
+// its own, through a chain of such runs down to a full plan; a base's
+// other actions are never kept.
+func testReplaceActions(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	flag := func(name, sub, sf, objectID string) identity.Action {
+		return identity.Action{Kind: identity.ActionFlag, Flag: name, Reason: name + " " + sub,
+			Link: identity.Link{Provider: "p", Subject: sub, SalesforceUserID: sf, ObjectID: objectID}}
+	}
+	rec := func(seq int, a identity.Action, state string) identity.ActionRecord {
+		return identity.ActionRecord{Seq: seq, Action: a, State: state}
+	}
+	list := func(id int64) string {
+		got, err := s.ListActions(ctx, id)
+		must(t, err)
+		var scanned []identity.ActionRecord
+		must(t, s.ScanActions(ctx, id, func(r identity.ActionRecord) error { scanned = append(scanned, r); return nil }))
+		if fmt.Sprint(got) != fmt.Sprint(scanned) {
+			t.Fatalf("run %d: ListActions %v, ScanActions %v", id, got, scanned)
+		}
+		return fmt.Sprint(got)
+	}
+	create := identity.Action{Kind: identity.ActionCreateLink, Link: link("sub-new", "005N", identity.LinkActive)}
+	fSub := flag("dup", "s1", "", "")    // replaced by its subject in r2
+	fOther := flag("dup", "s1x", "", "") // r2 replaces subject s1x of provider p only
+	fOther.Link.Provider = "q"
+	fSF := flag("guest", "", "005A", "")                                // replaced by its Salesforce user in r2
+	fUpper := flag("conflict", "", "", "{"+strings.ToUpper(oid(2))+"}") // replaced by its object id in r3
+	fKept := flag("orphan", "s9", "005Z", oid(9))                       // kept throughout
+	base := startRun(t, s, identity.KindRun)
+	baseRecs := []identity.ActionRecord{rec(1, create, "applied"), rec(2, fSub, "planned"), rec(3, fOther, "planned"),
+		rec(4, fSF, "planned"), rec(5, fUpper, "planned"), rec(6, fKept, "planned")}
+	must(t, s.SaveActions(ctx, base.ID, baseRecs))
+
+	r2 := startRun(t, s, identity.KindRun)
+	must(t, s.Replace(ctx, r2.ID, base.ID, store.Replaced{SalesforceIDs: []string{"005A"},
+		Subjects: []identity.LinkKey{{Provider: "p", Subject: "s1"}, {Provider: "p", Subject: "s1x"}}}))
+	own := flag("dup", "s1", "", oid(1))
+	must(t, s.SaveActions(ctx, r2.ID, []identity.ActionRecord{rec(1, own, "planned")}))
+	// The base's create is not kept although nothing replaced its identity:
+	// a run keeps flags only.
+	if got, want := list(r2.ID), fmt.Sprint([]identity.ActionRecord{rec(1, own, "planned"), rec(2, fOther, "planned"),
+		rec(3, fUpper, "planned"), rec(4, fKept, "planned")}); got != want {
+		t.Fatalf("run %d on run %d has\n  %s\nwant\n  %s", r2.ID, base.ID, got, want)
+	}
+
+	r3 := startRun(t, s, identity.KindRun)
+	must(t, s.Replace(ctx, r3.ID, r2.ID, store.Replaced{ObjectIDs: []string{oid(2)}}))
+	if got, want := list(r3.ID), fmt.Sprint([]identity.ActionRecord{rec(1, own, "planned"), rec(2, fOther, "planned"),
+		rec(3, fKept, "planned")}); got != want {
+		t.Fatalf("run %d on run %d on run %d has\n  %s\nwant\n  %s", r3.ID, r2.ID, base.ID, got, want)
+	}
+	// Saving an outcome replaces the run's own record only.
+	must(t, s.SaveActions(ctx, r2.ID, []identity.ActionRecord{rec(1, own, "failed")}))
+	if got, want := list(r2.ID), fmt.Sprint([]identity.ActionRecord{rec(1, own, "failed"), rec(2, fOther, "planned"),
+		rec(3, fUpper, "planned"), rec(4, fKept, "planned")}); got != want {
+		t.Fatalf("after saving an outcome, run %d has\n  %s\nwant\n  %s", r2.ID, got, want)
+	}
+	if got, want := list(base.ID), fmt.Sprint(baseRecs); got != want {
+		t.Fatalf("the base run's actions changed:\n  %s\nwant\n  %s", got, want)
 	}
 }
 
@@ -351,7 +416,7 @@ func testReplaceAssessments(t *testing.T, s store.Store) {
 	own := identity.Assessment{Provider: "p", Situation: identity.Misrouted, ObjectID: oid(2), SalesforceUserID: "005B", Subject: "s2"}
 	// 005A names a kept identity's account: only an assessment without an
 	// object id is replaced by its Salesforce user.
-	must(t, s.ReplaceAssessments(ctx, r2.ID, base.ID, []string{oid(2)}, []string{"005X", "005A"}))
+	must(t, s.Replace(ctx, r2.ID, base.ID, store.Replaced{ObjectIDs: []string{oid(2)}, SalesforceIDs: []string{"005X", "005A"}}))
 	must(t, s.SaveAssessments(ctx, r2.ID, []identity.Assessment{own}))
 	if got, want := scan(r2.ID), fmt.Sprint([]identity.Assessment{own, as[0], as[3], as[4], as[5]}); got != want {
 		t.Fatalf("run %d on run %d has\n  %s\nwant\n  %s", r2.ID, base.ID, got, want)
@@ -363,7 +428,7 @@ func testReplaceAssessments(t *testing.T, s store.Store) {
 	// A run on that run: oid(1) is gone without an assessment, 005Z is new.
 	r3 := startRun(t, s, identity.KindRun)
 	orphan := identity.Assessment{Situation: identity.Orphaned, SalesforceUserID: "005Z"}
-	must(t, s.ReplaceAssessments(ctx, r3.ID, r2.ID, []string{oid(1)}, []string{"005Z"}))
+	must(t, s.Replace(ctx, r3.ID, r2.ID, store.Replaced{ObjectIDs: []string{oid(1)}, SalesforceIDs: []string{"005Z"}}))
 	must(t, s.SaveAssessments(ctx, r3.ID, []identity.Assessment{orphan}))
 	if got, want := scan(r3.ID), fmt.Sprint([]identity.Assessment{orphan, own, as[3], as[4]}); got != want {
 		t.Fatalf("run %d on run %d on run %d has\n  %s\nwant\n  %s", r3.ID, r2.ID, base.ID, got, want)
@@ -380,7 +445,7 @@ func testReplaceAssessments(t *testing.T, s store.Store) {
 	if got, want := scan(base.ID), fmt.Sprint(as); got != want {
 		t.Fatalf("the base run's assessments changed: %s", got)
 	}
-	if err := s.ReplaceAssessments(ctx, base.ID, r3.ID, nil, nil); err == nil {
+	if err := s.Replace(ctx, base.ID, r3.ID, store.Replaced{}); err == nil {
 		t.Fatal("a run was made to build on a newer run")
 	}
 }

@@ -67,6 +67,7 @@ func Run(t *testing.T, open Opener) {
 		{"Related", testRelated},
 		{"RunPlan", testRunPlan},
 		{"ReplaceAssessments", testReplaceAssessments},
+		{"ReplaceActions", testReplaceActions},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1069,8 +1070,8 @@ func testActions(t *testing.T, s store.Store) {
 	if !got[0].Action.Link.UpdatedAt.Equal(ts(7)) {
 		t.Fatalf("action link time = %v", got[0].Action.Link.UpdatedAt)
 	}
-	if got, err := s.ListActions(ctx, r.ID+1000); err != nil || len(got) != 0 {
-		t.Fatalf("ListActions(other run) = %v, %v", got, err)
+	if got, err := s.ListActions(ctx, r.ID+1000); !errors.Is(err, store.ErrNotFound) || len(got) != 0 {
+		t.Fatalf("ListActions(no such run) = %v, %v; want store.ErrNotFound", got, err)
 	}
 }
 
