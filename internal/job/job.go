@@ -421,10 +421,24 @@ func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outco
 	afterApply(res.Assessments, ar.Records)
 	res.CountSituations(counts)
 	counts["plan.matched"] = int64(res.Matched())
+	countFlags(counts, res)
 	if serr := j.Store.SaveAssessments(ctx, out.Run.ID, res.Assessments); serr != nil {
 		return errors.Join(err, fmt.Errorf("save assessments: %w", serr))
 	}
 	return err
+}
+
+// countFlags records the plan's flags by name ("flag.<name>") and in all
+// ("plan.flags", there even when 0): the next incremental run keeps those
+// of identities it does not plan again from these totals (keptFlags).
+func countFlags(counts map[string]int64, res *reconcile.Result) {
+	counts["plan.flags"] = 0
+	for k, n := range res.Counts {
+		if strings.HasPrefix(k, "flag.") {
+			counts[k] = n
+			counts["plan.flags"] += n
+		}
+	}
 }
 
 // batchSize is how many link writes go to the Writer in one call: the Bulk

@@ -239,6 +239,9 @@ func (j *Job) kept(ctx context.Context, base identity.Run, oids, sfs []string) (
 // and its identity is inside; one that is not means the store and the run
 // disagree, and a full plan settles it.
 func (j *Job) keptFlags(ctx context.Context, base identity.Run, closure reconcile.KeySet) (map[string]int64, error) {
+	if _, ok := base.Counts["plan.flags"]; !ok {
+		return nil, fmt.Errorf("%w: run %d did not count its flags", reconcile.ErrFullPlanNeeded, base.ID)
+	}
 	kept := map[string]int64{}
 	for k, n := range base.Counts {
 		if f, ok := strings.CutPrefix(k, "flag."); ok {
