@@ -22,7 +22,7 @@ type UserSink interface {
 // AccountLinkSink receives ThirdPartyAccountLink pages; store.Store satisfies it.
 type AccountLinkSink interface {
 	UpsertAccountLinks(ctx context.Context, runID int64, links []identity.ThirdPartyAccountLink) error
-	MarkAccountLinksNotSeen(ctx context.Context, runID int64) (int64, error)
+	DropAccountLinksExcept(ctx context.Context, ids []string) (int64, error)
 }
 
 // RemoteLinkSink receives Identity_Link__c pages; store.Store satisfies it.
@@ -246,9 +246,9 @@ func (c *Client) ReadAccountLinks(ctx context.Context, sink AccountLinkSink, run
 	if err != nil {
 		return 0, 0, notes, err
 	}
-	var empty []string
+	var empty, seen []string
 	for _, ref := range refs {
-		k, err := c.readProviderLinks(ctx, sink, runID, ref)
+		k, err := c.readProviderLinks(ctx, sink, runID, ref, &seen)
 		n += k
 		if err != nil {
 			return n, 0, notes, fmt.Errorf("read ThirdPartyAccountLink of provider %s: %w", ref.name, err)
@@ -267,7 +267,7 @@ func (c *Client) ReadAccountLinks(ctx context.Context, sink AccountLinkSink, run
 			notes = append(notes, note)
 		}
 	}
-	notSeen, err = sink.MarkAccountLinksNotSeen(ctx, runID)
+	notSeen, err = sink.DropAccountLinksExcept(ctx, seen)
 	if err != nil {
 		return n, 0, notes, fmt.Errorf("read ThirdPartyAccountLink: drop links not seen: %w", err)
 	}
@@ -392,7 +392,7 @@ func (c *Client) otherProvidersNote(ctx context.Context, refs []providerRef, emp
 	return fmt.Sprintf("provider %s read no ThirdPartyAccountLink rows, but the org holds links of other Auth. Providers (%s): check providers[].name and auth_provider_id", strings.Join(empty, ", "), strings.Join(names, ", ")), nil
 }
 
-func (c *Client) readProviderLinks(ctx context.Context, sink AccountLinkSink, runID int64, ref providerRef) (int, error) {
+func (c *Client) readProviderLinks(ctx context.Context, sink AccountLinkSink, runID int64, ref providerRef, seen *[]string) (int, error) {
 	where := ref.where()
 	want, err := c.count(ctx, "SELECT COUNT() FROM ThirdPartyAccountLink WHERE "+where)
 	if err != nil {
@@ -412,6 +412,7 @@ func (c *Client) readProviderLinks(ctx context.Context, sink AccountLinkSink, ru
 				// Keyset paging relies on Salesforce's own Id order for both
 				// ORDER BY Id and Id > x, so it is never compared here.
 				lastID = r.ID
+				*seen = append(*seen, r.ID)
 				// Stored under the configured name, whatever SsoProviderName holds.
 				batch = append(batch, identity.ThirdPartyAccountLink{ID: r.ID, Provider: ref.name, RemoteIdentifier: r.RemoteIdentifier, UserID: r.UserID})
 			}

@@ -68,8 +68,10 @@ type Store interface {
 	UpsertSalesforceUsers(ctx context.Context, runID int64, users []identity.SalesforceUser, cursor *identity.Cursor) error
 	ScanSalesforceUsers(ctx context.Context, fn func(identity.SalesforceUser) error) error
 	UpsertAccountLinks(ctx context.Context, runID int64, links []identity.ThirdPartyAccountLink) error
-	// MarkAccountLinksNotSeen drops from the snapshot the account links a complete read by runID did not see.
-	MarkAccountLinksNotSeen(ctx context.Context, runID int64) (int64, error)
+	// DropAccountLinksExcept drops from the snapshot every account link
+	// whose Id is not among ids, the Ids a complete read saw (it may
+	// reorder ids), and returns how many it dropped.
+	DropAccountLinksExcept(ctx context.Context, ids []string) (int64, error)
 	// MarkRemoteLinksNotSeen drops from the snapshot the Identity_Link__c rows a complete read by runID did not see.
 	MarkRemoteLinksNotSeen(ctx context.Context, runID int64) (int64, error)
 	// DeleteRemoteLinks drops from the snapshot the Identity_Link__c rows of

@@ -393,18 +393,14 @@ func (s *Store) UpsertAccountLinks(ctx context.Context, runID int64, links []ide
 				}
 				id, prov, rid, uid = append(id, l.ID), append(prov, l.Provider), append(rid, l.RemoteIdentifier), append(uid, l.UserID)
 			}
-			// A row read unchanged is not rewritten (a complete read returns
-			// every row every run); what the read saw is noted apart.
+			// A row read unchanged is not rewritten: a complete read returns
+			// every row every run.
 			_, err := tx.Exec(ctx, `INSERT INTO account_links (id, provider, remote_identifier, user_id, last_seen_run)
 				SELECT u.*, $5::bigint FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u
 				ON CONFLICT (id) DO UPDATE SET provider = excluded.provider, remote_identifier = excluded.remote_identifier,
 					user_id = excluded.user_id, last_seen_run = excluded.last_seen_run
 				WHERE (account_links.provider, account_links.remote_identifier, account_links.user_id)
 					IS DISTINCT FROM (excluded.provider, excluded.remote_identifier, excluded.user_id)`, id, prov, rid, uid, runID)
-			if err != nil {
-				return err
-			}
-			_, err = tx.Exec(ctx, "INSERT INTO account_links_seen (run_id, id) SELECT $1, u FROM unnest($2::text[]) AS u", runID, id)
 			return err
 		})
 	})
@@ -414,24 +410,17 @@ func (s *Store) UpsertAccountLinks(ctx context.Context, runID int64, links []ide
 	return nil
 }
 
-// MarkAccountLinksNotSeen removes from the snapshot the account links that
-// runID's complete read did not see (Salesforce deleted them).
-func (s *Store) MarkAccountLinksNotSeen(ctx context.Context, runID int64) (int64, error) {
-	var n int64
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM account_links a
-			WHERE NOT EXISTS (SELECT 1 FROM account_links_seen s WHERE s.run_id = $1 AND s.id = a.id)`, runID)
-		if err != nil {
-			return err
-		}
-		n = tag.RowsAffected()
-		_, err = tx.Exec(ctx, "DELETE FROM account_links_seen WHERE run_id < $1", runID)
-		return err
-	})
+// DropAccountLinksExcept removes from the snapshot the account links a
+// complete read did not see (Salesforce deleted them). NOT EXISTS over the
+// unnested ids plans as an anti-join, which a NOT IN of a quarter million
+// values would not once they outgrow work_mem.
+func (s *Store) DropAccountLinksExcept(ctx context.Context, ids []string) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM account_links a
+		WHERE NOT EXISTS (SELECT 1 FROM unnest($1::text[]) AS seen (id) WHERE seen.id = a.id)`, nonNil(ids))
 	if err != nil {
-		return 0, fmt.Errorf("postgres: drop account links not seen by run %d: %w", runID, err)
+		return 0, fmt.Errorf("postgres: drop account links a complete read did not see: %w", err)
 	}
-	return n, nil
+	return tag.RowsAffected(), nil
 }
 
 // ScanAccountLinks streams the ThirdPartyAccountLink snapshot in Id order.

@@ -368,11 +368,11 @@ func scanSalesforceUser(rows *sql.Rows) (identity.SalesforceUser, error) {
 }
 
 // UpsertAccountLinks writes a batch of ThirdPartyAccountLink rows in one
-// transaction and notes them seen by runID. A row read unchanged is not
-// rewritten: a complete read returns every row every run.
+// transaction. A row read unchanged is not rewritten: a complete read
+// returns every row every run.
 func (s *Store) UpsertAccountLinks(ctx context.Context, runID int64, links []identity.ThirdPartyAccountLink) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		err := upsertBatch(ctx, tx, "INSERT INTO account_links (id, provider, remote_identifier, user_id, last_seen_run)", 5,
+		return upsertBatch(ctx, tx, "INSERT INTO account_links (id, provider, remote_identifier, user_id, last_seen_run)", 5,
 			`ON CONFLICT (id) DO UPDATE SET provider = excluded.provider, remote_identifier = excluded.remote_identifier,
 				user_id = excluded.user_id, last_seen_run = excluded.last_seen_run
 			WHERE (account_links.provider, account_links.remote_identifier, account_links.user_id)
@@ -385,13 +385,6 @@ func (s *Store) UpsertAccountLinks(ctx context.Context, runID int64, links []ide
 				a[0], a[1], a[2], a[3], a[4] = l.ID, l.Provider, l.RemoteIdentifier, l.UserID, runID
 				return nil
 			})
-		if err != nil {
-			return err
-		}
-		return upsertBatch(ctx, tx, "INSERT INTO account_links_seen (run_id, id)", 2, "", len(links), func(i int, a []any) error {
-			a[0], a[1] = runID, links[i].ID
-			return nil
-		})
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: upsert %d account links: %w", len(links), err)
@@ -399,24 +392,50 @@ func (s *Store) UpsertAccountLinks(ctx context.Context, runID int64, links []ide
 	return nil
 }
 
-// MarkAccountLinksNotSeen removes from the snapshot the account links that
-// runID's complete read did not see (Salesforce deleted them), then forgets
-// what earlier runs saw.
-func (s *Store) MarkAccountLinksNotSeen(ctx context.Context, runID int64) (int64, error) {
+// DropAccountLinksExcept removes from the snapshot the account links a
+// complete read did not see (Salesforce deleted them): it walks the stored
+// Ids in order beside the sorted ids read, so that a read of every row
+// costs one pass over the table and no write for the rows still there.
+func (s *Store) DropAccountLinksExcept(ctx context.Context, ids []string) (int64, error) {
+	slices.Sort(ids)
 	var n int64
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "DELETE FROM account_links WHERE id NOT IN (SELECT id FROM account_links_seen WHERE run_id = ?)", runID)
+		var gone []string
+		err := scanAll(ctx, tx, "account links", "SELECT id FROM account_links ORDER BY id", nil,
+			func(rows *sql.Rows) (string, error) {
+				var id string
+				err := rows.Scan(&id)
+				return id, err
+			}, func(id string) error {
+				i, found := slices.BinarySearch(ids, id)
+				if !found {
+					gone = append(gone, id)
+				}
+				ids = ids[i:]
+				return nil
+			})
 		if err != nil {
 			return err
 		}
-		if n, err = res.RowsAffected(); err != nil {
-			return err
+		for part := range slices.Chunk(gone, 10_000) {
+			list, err := json.Marshal(part)
+			if err != nil {
+				return err
+			}
+			res, err := tx.ExecContext(ctx, "DELETE FROM account_links WHERE id IN (SELECT value FROM json_each(?))", string(list))
+			if err != nil {
+				return err
+			}
+			k, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			n += k
 		}
-		_, err = tx.ExecContext(ctx, "DELETE FROM account_links_seen WHERE run_id < ?", runID)
-		return err
+		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("sqlite: drop account links not seen by run %d: %w", runID, err)
+		return 0, fmt.Errorf("sqlite: drop account links a complete read did not see: %w", err)
 	}
 	return n, nil
 }

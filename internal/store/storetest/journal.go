@@ -108,7 +108,7 @@ func testJournal(t *testing.T, s store.Store) {
 	journaled(t, s, &seq, "a new ThirdPartyAccountLink", func() error { return s.UpsertAccountLinks(ctx, r2.ID, []identity.ThirdPartyAccountLink{tp}) }, tpc)
 	journaled(t, s, &seq, "a ThirdPartyAccountLink read again", func() error { return s.UpsertAccountLinks(ctx, r3.ID, []identity.ThirdPartyAccountLink{tp}) })
 	r4 := startRun(t, s, identity.KindRun)
-	journaled(t, s, &seq, "a ThirdPartyAccountLink deleted in Salesforce", func() error { _, err := s.MarkAccountLinksNotSeen(ctx, r4.ID); return err }, tpc)
+	journaled(t, s, &seq, "a ThirdPartyAccountLink deleted in Salesforce", func() error { _, err := s.DropAccountLinksExcept(ctx, nil); return err }, tpc)
 
 	rl := identity.Link{Provider: "EntraOIDC", Subject: "sub-2", SalesforceUserID: "005A", ObjectID: strings.ToUpper(oid(1)), Rule: identity.RuleObjectID, Status: identity.LinkActive}
 	rlc := identity.Change{Provider: "EntraOIDC", Subject: "sub-2", SalesforceID: "005A", ObjectID: oid(1)}

@@ -604,10 +604,11 @@ func testAccountLinks(t *testing.T, s store.Store) {
 		{ID: "0JL1", Provider: "EntraOIDC", RemoteIdentifier: "sub-1", UserID: "005Z"},
 		{ID: "0JL3", Provider: "EntraOIDC", RemoteIdentifier: "sub-3", UserID: "005C"},
 	}))
-	n, err := s.MarkAccountLinksNotSeen(ctx, r2.ID)
+	// What a complete read saw, unsorted and with an Id the store never had.
+	n, err := s.DropAccountLinksExcept(ctx, []string{"0JL3", "0JL0", "0JL1"})
 	must(t, err)
 	if n != 1 {
-		t.Fatalf("MarkAccountLinksNotSeen = %d, want 1", n)
+		t.Fatalf("DropAccountLinksExcept = %d, want 1", n)
 	}
 	var got []identity.ThirdPartyAccountLink
 	must(t, s.ScanAccountLinks(ctx, func(l identity.ThirdPartyAccountLink) error { got = append(got, l); return nil }))
@@ -617,6 +618,13 @@ func testAccountLinks(t *testing.T, s store.Store) {
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("ScanAccountLinks = %v, want %v", got, want)
+	}
+	// A read that saw nothing leaves nothing; again, nothing more to drop.
+	if n, err := s.DropAccountLinksExcept(ctx, nil); err != nil || n != 2 {
+		t.Fatalf("DropAccountLinksExcept(none) = %d, %v; want 2", n, err)
+	}
+	if n, err := s.DropAccountLinksExcept(ctx, nil); err != nil || n != 0 {
+		t.Fatalf("DropAccountLinksExcept(none) again = %d, %v; want 0", n, err)
 	}
 	if err := s.UpsertAccountLinks(ctx, r2.ID, []identity.ThirdPartyAccountLink{{Provider: "x"}}); err == nil {
 		t.Fatal("UpsertAccountLinks accepted a row without Id")
