@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+
+	"github.com/idlinkhq/idlink/internal/identity"
 )
 
 type assignmentPage struct {
@@ -23,7 +25,7 @@ type assignmentPage struct {
 // assigned group: the set Entra provisioning sends to Salesforce. With
 // NestedGroups, members of nested groups count too (read through
 // transitiveMembers).
-func (s *Source) assignedUsers(ctx context.Context) (map[string]struct{}, error) {
+func (s *Source) assignedUsers(ctx context.Context) (identity.ObjectIDSet, error) {
 	spID := s.cfg.SalesforceServicePrincipalID
 	if spID == "" {
 		appID := s.cfg.SalesforceAppID
@@ -33,28 +35,28 @@ func (s *Source) assignedUsers(ctx context.Context) (map[string]struct{}, error)
 		body, err := s.c.get(ctx, ri, "find the Salesforce enterprise application (servicePrincipals(appId='"+appID+"'))", "Application.Read.All")
 		if err != nil {
 			if ge := (*GraphError)(nil); errors.As(err, &ge) && ge.Status == 404 {
-				return nil, fmt.Errorf("entra: no enterprise application with appId %s in tenant %s: check entra.salesforce_app_id (Enterprise applications > Salesforce > Application ID): %w", appID, s.cfg.TenantID, err)
+				return identity.ObjectIDSet{}, fmt.Errorf("entra: no enterprise application with appId %s in tenant %s: check entra.salesforce_app_id (Enterprise applications > Salesforce > Application ID): %w", appID, s.cfg.TenantID, err)
 			}
-			return nil, err
+			return identity.ObjectIDSet{}, err
 		}
 		var sp struct{ ID string }
 		if err := json.Unmarshal(body, &sp); err != nil || sp.ID == "" {
-			return nil, fmt.Errorf("entra: decode service principal: %v", err)
+			return identity.ObjectIDSet{}, fmt.Errorf("entra: decode service principal: %v", err)
 		}
 		spID = sp.ID
 	}
 	ri := s.c.request("/servicePrincipals/"+url.PathEscape(spID)+"/appRoleAssignedTo", odata(nil, 999))
-	scope := map[string]struct{}{}
+	var scope []identity.ObjectID // with repeats: a user may be assigned more than once
 	var groupIDs []string
 	what := "list the Salesforce application's user and group assignments"
 	body, err := s.c.get(ctx, ri, what, "Application.Read.All")
 	for {
 		if err != nil {
-			return nil, err
+			return identity.ObjectIDSet{}, err
 		}
 		var page assignmentPage
 		if err := json.Unmarshal(body, &page); err != nil {
-			return nil, fmt.Errorf("entra: decode assignments: %w", err)
+			return identity.ObjectIDSet{}, fmt.Errorf("entra: decode assignments: %w", err)
 		}
 		for _, a := range page.Value {
 			oid := normOID(a.PrincipalID)
@@ -63,7 +65,8 @@ func (s *Source) assignedUsers(ctx context.Context) (map[string]struct{}, error)
 			}
 			switch {
 			case strings.EqualFold(a.PrincipalType, "User"):
-				scope[oid] = struct{}{}
+				id, _ := identity.ParseObjectID(oid)
+				scope = append(scope, id)
 			case strings.EqualFold(a.PrincipalType, "Group"):
 				groupIDs = append(groupIDs, oid)
 			}
@@ -74,11 +77,12 @@ func (s *Source) assignedUsers(ctx context.Context) (map[string]struct{}, error)
 		}
 		body, err = s.c.getURL(ctx, page.NextLink, what, "Application.Read.All")
 	}
+	add := func(id identity.ObjectID) { scope = append(scope, id) }
 	if !s.cfg.NestedGroups {
-		if err := s.directMembers(ctx, groupIDs, scope); err != nil {
-			return nil, err
+		if err := s.directMembers(ctx, groupIDs, add); err != nil {
+			return identity.ObjectIDSet{}, err
 		}
-		return scope, nil
+		return identity.NewObjectIDSet(scope), nil
 	}
 	covered := map[string]bool{} // groups already flattened as part of another assigned group
 	for _, g := range groupIDs {
@@ -86,11 +90,11 @@ func (s *Source) assignedUsers(ctx context.Context) (map[string]struct{}, error)
 			continue
 		}
 		covered[g] = true
-		if err := s.groupMembers(ctx, g, scope, covered); err != nil {
-			return nil, err
+		if err := s.groupMembers(ctx, g, add, covered); err != nil {
+			return identity.ObjectIDSet{}, err
 		}
 	}
-	return scope, nil
+	return identity.NewObjectIDSet(scope), nil
 }
 
 // memberReads bounds the group member listings read at once.
@@ -101,7 +105,7 @@ const memberReads = 4
 // does not make the scope read a long chain of requests. (With nested groups
 // the groups are read in order instead: a group flattened by an earlier
 // transitive listing is skipped.)
-func (s *Source) directMembers(ctx context.Context, groupIDs []string, scope map[string]struct{}) error {
+func (s *Source) directMembers(ctx context.Context, groupIDs []string, add func(identity.ObjectID)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -125,8 +129,8 @@ func (s *Source) directMembers(ctx context.Context, groupIDs []string, scope map
 			case <-ctx.Done():
 				return
 			}
-			part := map[string]struct{}{}
-			err := s.groupMembers(ctx, g, part, map[string]bool{})
+			var part []identity.ObjectID
+			err := s.groupMembers(ctx, g, func(id identity.ObjectID) { part = append(part, id) }, map[string]bool{})
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -136,8 +140,8 @@ func (s *Source) directMembers(ctx context.Context, groupIDs []string, scope map
 				}
 				return
 			}
-			for oid := range part {
-				scope[oid] = struct{}{}
+			for _, id := range part {
+				add(id)
 			}
 		}()
 	}
@@ -148,7 +152,7 @@ func (s *Source) directMembers(ctx context.Context, groupIDs []string, scope map
 	return first
 }
 
-func (s *Source) groupMembers(ctx context.Context, groupID string, scope map[string]struct{}, covered map[string]bool) error {
+func (s *Source) groupMembers(ctx context.Context, groupID string, add func(identity.ObjectID), covered map[string]bool) error {
 	rel := "members"
 	if s.cfg.NestedGroups {
 		rel = "transitiveMembers"
@@ -166,13 +170,13 @@ func (s *Source) groupMembers(ctx context.Context, groupID string, scope map[str
 		}
 		for i := range page.Value {
 			w := &page.Value[i]
-			oid := normOID(w.ID)
+			id, ok := identity.ParseObjectID(w.ID)
 			switch {
-			case oid == "":
+			case !ok:
 			case w.isUser():
-				scope[oid] = struct{}{}
+				add(id)
 			case s.cfg.NestedGroups && strings.EqualFold(w.ODataType, "#microsoft.graph.group"):
-				covered[oid] = true // its members were in this transitive listing
+				covered[id.String()] = true // its members were in this transitive listing
 			}
 		}
 		if page.NextLink == "" {

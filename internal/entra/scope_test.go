@@ -16,7 +16,7 @@ type scopeCounter struct {
 	calls int
 }
 
-func (c *scopeCounter) SetEntraScope(ctx context.Context, inScope []string) error {
+func (c *scopeCounter) SetEntraScope(ctx context.Context, inScope identity.ObjectIDSet) error {
 	c.calls++
 	return c.Store.SetEntraScope(ctx, inScope)
 }

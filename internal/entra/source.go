@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"slices"
 	"time"
 
 	abs "github.com/microsoft/kiota-abstractions-go"
@@ -23,7 +22,7 @@ type Sink interface {
 	UpsertEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser, cursor *identity.Cursor) error
 	LookupEntraUsers(ctx context.Context, oids []string) (map[string]identity.EntraUser, error)
 	MarkEntraUsersNotSeen(ctx context.Context, runID int64) (int64, error)
-	SetEntraScope(ctx context.Context, inScope []string) error
+	SetEntraScope(ctx context.Context, inScope identity.ObjectIDSet) error
 	GetCursor(ctx context.Context, name string) (value string, ok bool, err error)
 }
 
@@ -97,7 +96,7 @@ func (s *Source) Sync(ctx context.Context, sink Sink, runID int64, mode Mode) (R
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type scopeRead struct {
-		scope map[string]struct{}
+		scope identity.ObjectIDSet
 		err   error
 	}
 	var scoped chan scopeRead
@@ -124,7 +123,7 @@ func (s *Source) Sync(ctx context.Context, sink Sink, runID int64, mode Mode) (R
 		return s.finish(Result{InScope: -1}, err)
 	}
 	res, err := s.readUsers(ctx, sink, runID, mode, &written)
-	var scope map[string]struct{}
+	var scope *identity.ObjectIDSet
 	if scoped != nil {
 		if err != nil {
 			cancel() // the scope is useless without the read
@@ -135,8 +134,8 @@ func (s *Source) Sync(ctx context.Context, sink Sink, runID int64, mode Mode) (R
 		if sr.err != nil && (err == nil || !errors.Is(sr.err, context.Canceled)) {
 			return s.finish(res, sr.err)
 		}
-		scope = sr.scope
-		res.InScope = len(scope)
+		scope = &sr.scope
+		res.InScope = scope.Len()
 	}
 	if err == nil {
 		err = s.applyScope(ctx, sink, runID, scope, recorded, res.Kind == "delta", &written)
@@ -161,7 +160,7 @@ func (s *Source) readUsers(ctx context.Context, sink Sink, runID int64, mode Mod
 	}
 	if link != "" {
 		res.Kind = "delta"
-		err := s.delta(ctx, sink, runID, link, nil, &res, written)
+		err := s.delta(ctx, sink, runID, link, &res, written)
 		if !errors.Is(err, errResync) {
 			return res, err
 		}
@@ -172,7 +171,7 @@ func (s *Source) readUsers(ctx context.Context, sink Sink, runID int64, mode Mod
 		res = Result{InScope: keep.InScope, Resynced: true, Note: keep.Note, Skipped: keep.Skipped}
 	}
 	res.Kind = "full"
-	return res, s.full(ctx, sink, runID, nil, &res)
+	return res, s.full(ctx, sink, runID, &res)
 }
 
 func (s *Source) finish(res Result, err error) (Result, error) {
@@ -241,20 +240,15 @@ const scopePending = "pending"
 // before only corrects the users it wrote itself; any other run records the
 // whole scope. The digest is stored in the same transaction as the last
 // change, so that it always describes what the store holds.
-func (s *Source) applyScope(ctx context.Context, sink Sink, runID int64, scope map[string]struct{}, recorded string, deltaRun bool, written *writtenUsers) error {
+func (s *Source) applyScope(ctx context.Context, sink Sink, runID int64, scope *identity.ObjectIDSet, recorded string, deltaRun bool, written *writtenUsers) error {
 	if scope == nil {
 		return nil
 	}
-	oids := make([]string, 0, len(scope))
-	for oid := range scope {
-		oids = append(oids, oid)
-	}
-	slices.Sort(oids)
-	digest := &identity.Cursor{Name: s.scopeCursorName(), Value: scopeDigest(oids)}
+	digest := &identity.Cursor{Name: s.scopeCursorName(), Value: scopeDigest(*scope)}
 	if deltaRun && !written.overflow && recorded == digest.Value {
-		return s.fixScope(ctx, sink, runID, scope, written.users, digest)
+		return s.fixScope(ctx, sink, runID, *scope, written.users, digest)
 	}
-	if err := sink.SetEntraScope(ctx, oids); err != nil {
+	if err := sink.SetEntraScope(ctx, *scope); err != nil {
 		return fmt.Errorf("entra: record app-assignment scope: %w", err)
 	}
 	if err := sink.UpsertEntraUsers(ctx, runID, nil, digest); err != nil {
@@ -265,10 +259,10 @@ func (s *Source) applyScope(ctx context.Context, sink Sink, runID int64, scope m
 
 // fixScope sets InScope of the users this run wrote, the scope being
 // unchanged, and restores the digest with them.
-func (s *Source) fixScope(ctx context.Context, sink Sink, runID int64, scope map[string]struct{}, users []identity.EntraUser, digest *identity.Cursor) error {
+func (s *Source) fixScope(ctx context.Context, sink Sink, runID int64, scope identity.ObjectIDSet, users []identity.EntraUser, digest *identity.Cursor) error {
 	var fix []identity.EntraUser
 	for _, u := range users {
-		if in := s.inScope(scope, u.ObjectID); u.InScope != in {
+		if in := scope.Has(u.ObjectID); u.InScope != in {
 			u.InScope = in
 			fix = append(fix, u)
 		}
@@ -282,22 +276,15 @@ func (s *Source) fixScope(ctx context.Context, sink Sink, runID int64, scope map
 // scopeCursorName names the recorded scope's digest, per tenant and scope mode.
 func (s *Source) scopeCursorName() string { return s.CursorName() + "/scope-sha256" }
 
-// scopeDigest is the SHA-256 of the sorted assigned object ids.
-func scopeDigest(sorted []string) string {
+// scopeDigest is the SHA-256 of the assigned object ids, canonical, sorted,
+// one per line.
+func scopeDigest(scope identity.ObjectIDSet) string {
 	h := sha256.New()
-	for _, oid := range sorted {
+	for oid := range scope.Strings() {
 		h.Write([]byte(oid))
 		h.Write([]byte{'\n'})
 	}
 	return hex.EncodeToString(h.Sum(nil))
-}
-
-func (s *Source) inScope(scope map[string]struct{}, oid string) bool {
-	if scope == nil {
-		return true
-	}
-	_, ok := scope[oid]
-	return ok
 }
 
 func (s *Source) count(res *Result, u *identity.EntraUser) {
@@ -320,7 +307,7 @@ func (s *Source) count(res *Result, u *identity.EntraUser) {
 // read too (one request for up to 999 of them) and recorded as soft deleted;
 // only users in neither listing are marked hard deleted. After a complete listing, stored users that
 // were not seen are marked hard deleted.
-func (s *Source) full(ctx context.Context, sink Sink, runID int64, scope map[string]struct{}, res *Result) error {
+func (s *Source) full(ctx context.Context, sink Sink, runID int64, res *Result) error {
 	latest := s.cfg.GraphBaseURL + "/v1.0/users/delta?$select=" + url.QueryEscape(selectUsers) + "&$deltatoken=latest"
 	body, err := s.c.getURL(ctx, latest, "get a deltaLink (users delta, $deltatoken=latest)", "User.Read.All")
 	if err != nil {
@@ -338,12 +325,12 @@ func (s *Source) full(ctx context.Context, sink Sink, runID int64, scope map[str
 	// The recycle bin first: those users are absent from /users but are only
 	// soft deleted (restorable for 30 days), which delta would also say.
 	ri := s.c.request("/directory/deletedItems/microsoft.graph.user", odata(splitSelect(), s.cfg.PageSize))
-	if err := s.listPages(ctx, sink, runID, ri, "list deleted users (recycle bin)", identity.SoftDeleted, scope, nil, res); err != nil {
+	if err := s.listPages(ctx, sink, runID, ri, "list deleted users (recycle bin)", identity.SoftDeleted, nil, res); err != nil {
 		return err
 	}
 
 	ri = s.c.request("/users", odata(splitSelect(), s.cfg.PageSize))
-	if err := s.listPages(ctx, sink, runID, ri, "list users", identity.NotDeleted, scope, &identity.Cursor{Name: s.CursorName(), Value: deltaLink}, res); err != nil {
+	if err := s.listPages(ctx, sink, runID, ri, "list users", identity.NotDeleted, &identity.Cursor{Name: s.CursorName(), Value: deltaLink}, res); err != nil {
 		return err
 	}
 	n, err := sink.MarkEntraUsersNotSeen(ctx, runID)
@@ -360,7 +347,7 @@ func (s *Source) full(ctx context.Context, sink Sink, runID int64, scope map[str
 // store does not lengthen the chain of requests, and at most two pages are in
 // memory.
 func (s *Source) listPages(ctx context.Context, sink Sink, runID int64, ri *abs.RequestInformation, what string, deleted identity.Deletion,
-	scope map[string]struct{}, cursor *identity.Cursor, res *Result) error {
+	cursor *identity.Cursor, res *Result) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops a page requested in vain when storing fails
 	type answer struct {
@@ -401,7 +388,7 @@ func (s *Source) listPages(ctx context.Context, sink Sink, runID int64, ri *abs.
 			}
 			u := identity.EntraUser{ObjectID: oid, TenantID: s.cfg.TenantID, Deleted: deleted}
 			w.merge(&u)
-			u.InScope = s.inScope(scope, oid)
+			u.InScope = true // until applyScope sets it from the scope read beside
 			if deleted == identity.NotDeleted {
 				s.count(res, &u)
 			} else {
@@ -433,7 +420,7 @@ func splitSelect() []string {
 // changes onto the stored users. The new deltaLink is committed with the last
 // page; a failure part-way leaves the old one, so the next run replays the
 // changes (merging is idempotent).
-func (s *Source) delta(ctx context.Context, sink Sink, runID int64, link string, scope map[string]struct{}, res *Result, written *writtenUsers) error {
+func (s *Source) delta(ctx context.Context, sink Sink, runID int64, link string, res *Result, written *writtenUsers) error {
 	var page userPage
 	batch := make([]identity.EntraUser, 0, 256)
 	oids := make([]string, 0, 256)
@@ -497,7 +484,7 @@ func (s *Source) delta(ctx context.Context, sink Sink, runID int64, link string,
 			} else {
 				w.merge(&u)
 				u.Deleted = identity.NotDeleted
-				u.InScope = s.inScope(scope, oid)
+				u.InScope = true // until applyScope sets it from the scope read beside
 				res.Changed++
 			}
 			if dup {

@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -68,6 +69,38 @@ func FuzzNormalizeGUID(f *testing.F) {
 			if again, ok := NormalizeGUID(spelling); !ok || again != got {
 				t.Fatalf("NormalizeGUID(%q) = %q, %v; want %q", spelling, again, ok, got)
 			}
+		}
+	})
+}
+
+// A packed object id spells back as NormalizeGUID does, and packed ids sort
+// as their canonical strings: stores walk a scope beside their users in
+// object id order.
+func FuzzObjectID(f *testing.F) {
+	f.Add("6F9619FF-8B86-D011-B42D-00C04FC964FF", "{00000000-0000-4000-8000-00000000000a}")
+	f.Add("6f9619ff-8b86-d011-b42d-00c04fc964ff", "6f9619ff-8b86-d011-b42d-00c04fc964fe")
+	f.Add("not a guid", "")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		ca, oka := NormalizeGUID(a)
+		pa, pok := ParseObjectID(a)
+		if oka != pok || oka && pa.String() != ca {
+			t.Fatalf("ParseObjectID(%q) = %v, %v; NormalizeGUID = %q, %v", a, pa, pok, ca, oka)
+		}
+		cb, okb := NormalizeGUID(b)
+		pb, _ := ParseObjectID(b)
+		if !oka || !okb {
+			return
+		}
+		if got, want := pa.Compare(pb), strings.Compare(ca, cb); got != want {
+			t.Fatalf("Compare(%s, %s) = %d, strings say %d", ca, cb, got, want)
+		}
+		set := ObjectIDSetOf(b, a, "not a guid", strings.ToUpper(a))
+		if !set.Has(a) || !set.Has(strings.ToUpper(b)) || set.Len() != len(map[string]bool{ca: true, cb: true}) {
+			t.Fatalf("set of %q and %q: Len %d, Has %v %v", a, b, set.Len(), set.Has(a), set.Has(b))
+		}
+		got := slices.Collect(set.Strings())
+		if !slices.IsSorted(got) || !slices.Contains(got, ca) || !slices.Contains(got, cb) {
+			t.Fatalf("Strings = %v", got)
 		}
 	})
 }

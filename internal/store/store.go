@@ -61,7 +61,7 @@ type Store interface {
 	// (after a complete full listing); it returns how many changed.
 	MarkEntraUsersNotSeen(ctx context.Context, runID int64) (int64, error)
 	// SetEntraScope sets InScope for exactly the given oids and clears it for all others.
-	SetEntraScope(ctx context.Context, inScope []string) error
+	SetEntraScope(ctx context.Context, inScope identity.ObjectIDSet) error
 	ScanEntraUsers(ctx context.Context, fn func(identity.EntraUser) error) error
 
 	// Salesforce snapshot: users, ThirdPartyAccountLink rows and Identity_Link__c rows.

@@ -276,16 +276,14 @@ func (s *Store) MarkEntraUsersNotSeen(ctx context.Context, runID int64) (int64, 
 }
 
 // SetEntraScope sets InScope for exactly the given oids and clears it for all others.
-func (s *Store) SetEntraScope(ctx context.Context, inScope []string) error {
-	if inScope == nil {
-		inScope = []string{}
-	}
+func (s *Store) SetEntraScope(ctx context.Context, scope identity.ObjectIDSet) error {
+	inScope := slices.AppendSeq(make([]string, 0, scope.Len()), scope.Strings())
 	_, err := s.pool.Exec(ctx, `UPDATE entra_users AS u SET in_scope = n.v
 		FROM (SELECT e.oid, s.k IS NOT NULL AS v FROM entra_users e
 			LEFT JOIN (SELECT DISTINCT k FROM unnest($1::text[]) AS k) s ON s.k = e.oid) AS n
 		WHERE u.oid = n.oid AND u.in_scope IS DISTINCT FROM n.v`, inScope)
 	if err != nil {
-		return fmt.Errorf("postgres: set entra scope (%d users): %w", len(inScope), err)
+		return fmt.Errorf("postgres: set entra scope (%d users): %w", scope.Len(), err)
 	}
 	return nil
 }

@@ -223,11 +223,7 @@ func (s *Store) MarkEntraUsersNotSeen(ctx context.Context, runID int64) (int64, 
 // writes only the users whose scope changed: handing SQLite the whole scope
 // as one IN list (JSON, then a temporary index of it) cost 4.4 s of a
 // million-user scheduled run.
-func (s *Store) SetEntraScope(ctx context.Context, inScope []string) error {
-	scope := inScope
-	if !slices.IsSorted(scope) {
-		scope = slices.Sorted(slices.Values(inScope))
-	}
+func (s *Store) SetEntraScope(ctx context.Context, inScope identity.ObjectIDSet) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var on, off []string
 		next := 0
@@ -238,14 +234,19 @@ func (s *Store) SetEntraScope(ctx context.Context, inScope []string) error {
 				if err := rows.Scan(&oid, &in); err != nil {
 					return struct{}{}, err
 				}
-				// oid order is byte order (BINARY collation), as Go compares strings.
-				for next < len(scope) && scope[next] < oid {
+				id, ok := identity.ParseObjectID(oid)
+				if !ok {
+					return struct{}{}, fmt.Errorf("stored Entra user %q: object id is not a GUID: the snapshot is damaged, run a backfill", oid)
+				}
+				// Stored oids are canonical, and canonical order is byte
+				// order (BINARY collation), as packed ids compare.
+				for next < inScope.Len() && inScope.At(next).Compare(id) < 0 {
 					next++
 				}
-				switch want := next < len(scope) && scope[next] == oid; {
-				case want && !in:
+				switch assigned := next < inScope.Len() && inScope.At(next) == id; {
+				case assigned && !in:
 					on = append(on, oid)
-				case !want && in:
+				case !assigned && in:
 					off = append(off, oid)
 				}
 				return struct{}{}, nil
@@ -271,7 +272,7 @@ func (s *Store) SetEntraScope(ctx context.Context, inScope []string) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: set entra scope (%d users): %w", len(inScope), err)
+		return fmt.Errorf("sqlite: set entra scope (%d users): %w", inScope.Len(), err)
 	}
 	return nil
 }

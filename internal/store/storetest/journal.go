@@ -80,8 +80,8 @@ func testJournal(t *testing.T, s store.Store) {
 	}, eu(u), eu(u2))
 	u3 := entraUser(3)
 	journaled(t, s, &seq, "a new Entra user", func() error { return s.UpsertEntraUsers(ctx, r2.ID, []identity.EntraUser{u3}, nil) }, eu(u3))
-	journaled(t, s, &seq, "a scope change", func() error { return s.SetEntraScope(ctx, []string{u3.ObjectID}) }, eu(u3), eu(u3))
-	journaled(t, s, &seq, "an unchanged scope", func() error { return s.SetEntraScope(ctx, []string{u3.ObjectID}) })
+	journaled(t, s, &seq, "a scope change", func() error { return s.SetEntraScope(ctx, identity.ObjectIDSetOf(u3.ObjectID)) }, eu(u3), eu(u3))
+	journaled(t, s, &seq, "an unchanged scope", func() error { return s.SetEntraScope(ctx, identity.ObjectIDSetOf(u3.ObjectID)) })
 	r3 := startRun(t, s, identity.KindRun)
 	u3.InScope = true // as the scope set it: re-read unchanged
 	journaled(t, s, &seq, "re-reading a user", func() error { return s.UpsertEntraUsers(ctx, r3.ID, []identity.EntraUser{u3}, nil) })

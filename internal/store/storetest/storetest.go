@@ -383,14 +383,14 @@ func testEntraScope(t *testing.T, s store.Store) {
 	must(t, s.UpsertEntraUsers(ctx, r.ID, us, nil))
 	// In any order, with a repeat and ids of users not stored (before the
 	// first and after the last).
-	must(t, s.SetEntraScope(ctx, []string{oid(7), oid(99), "00000000-0000-0000-0000-000000000000", oid(2), oid(1), oid(2)}))
+	must(t, s.SetEntraScope(ctx, identity.ObjectIDSetOf(oid(7), oid(99), "00000000-0000-0000-0000-000000000000", oid(2), strings.ToUpper(oid(1)), oid(2))))
 	for i, u := range scanEntra(t, s) {
 		want := i == 1 || i == 2 || i == 7
 		if u.InScope != want {
 			t.Fatalf("user %d: InScope = %v, want %v", i, u.InScope, want)
 		}
 	}
-	must(t, s.SetEntraScope(ctx, nil))
+	must(t, s.SetEntraScope(ctx, identity.ObjectIDSet{}))
 	for i, u := range scanEntra(t, s) {
 		if u.InScope {
 			t.Fatalf("user %d in scope after SetEntraScope(nil)", i)
