@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/idlinkhq/idlink/internal/store"
@@ -33,6 +34,10 @@ type Store struct {
 	path string
 	w    *sql.DB // the one writer connection: BEGIN IMMEDIATE transactions
 	r    *sql.DB // readers (query_only)
+	// entraWrites counts the ended transactions that wrote Entra users
+	// (writeEntra), so that SetEntraScope can tell whether what it read
+	// outside its transaction is still what the table holds.
+	entraWrites atomic.Int64
 }
 
 var _ store.Store = (*Store)(nil)
@@ -190,6 +195,15 @@ func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// writeEntra is write for transactions that write entra_users: it counts
+// them once they have ended, committed or not. Counting after the end means
+// that a reader who loads the count before its read sees either the
+// transaction's rows or a count that moved.
+func (s *Store) writeEntra(ctx context.Context, fn func(*sql.Tx) error) error {
+	defer s.entraWrites.Add(1)
+	return s.write(ctx, fn)
 }
 
 // Exists reports whether a database file is at path, so that `idlink migrate
