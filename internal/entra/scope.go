@@ -160,23 +160,21 @@ func (s *Source) groupMembers(ctx context.Context, groupID string, add func(iden
 	ri := s.c.request("/groups/"+url.PathEscape(groupID)+"/"+rel, odata([]string{"id"}, 999))
 	what := "list the members of group " + groupID + " (" + rel + ")"
 	body, err := s.c.get(ctx, ri, what, "GroupMember.Read.All")
-	var page userPage
+	var page memberPage
 	for {
 		if err != nil {
 			return err
 		}
-		if err := decodeUserPage(body, &page); err != nil {
+		if err := decodeMemberPage(body, &page); err != nil {
 			return fmt.Errorf("entra: decode group members: %w", err)
 		}
-		for i := range page.Value {
-			w := &page.Value[i]
-			id, ok := identity.ParseObjectID(w.ID)
+		for _, m := range page.Value {
 			switch {
-			case !ok:
-			case w.isUser():
-				add(id)
-			case s.cfg.NestedGroups && strings.EqualFold(w.ODataType, "#microsoft.graph.group"):
-				covered[id.String()] = true // its members were in this transitive listing
+			case !m.ID.ok:
+			case m.Type.user():
+				add(m.ID.id)
+			case s.cfg.NestedGroups && m.Type == memberGroup:
+				covered[m.ID.id.String()] = true // its members were in this transitive listing
 			}
 		}
 		if page.NextLink == "" {

@@ -70,6 +70,92 @@ type userPage struct {
 	Value     []wireUser `json:"value"`
 }
 
+// memberPage is a page of a group's members: only their type and id, read
+// without a string per member (a million-member scope is read whole).
+type memberPage struct {
+	NextLink string   `json:"@odata.nextLink"`
+	Value    []member `json:"value"`
+}
+
+type member struct {
+	Type memberType `json:"@odata.type"`
+	ID   memberID   `json:"id"`
+}
+
+// decodeMemberPage decodes into p, reusing its slice (as decodeUserPage).
+func decodeMemberPage(body []byte, p *memberPage) error {
+	v := p.Value[:cap(p.Value)]
+	clear(v)
+	*p = memberPage{Value: v[:0]}
+	return json.Unmarshal(body, p)
+}
+
+// memberType is a member's @odata.type: absent (a user, as /users lists
+// them), a user, a group or anything else (devices, service principals,
+// contacts), compared without case.
+type memberType uint8
+
+const (
+	memberAbsent memberType = iota
+	memberUser
+	memberGroup
+	memberOther
+)
+
+func (t memberType) user() bool { return t == memberAbsent || t == memberUser }
+
+func (t *memberType) UnmarshalJSON(b []byte) error {
+	s, err := jsonString(b)
+	if err != nil {
+		return err
+	}
+	switch {
+	case s == nil:
+		*t = memberAbsent
+	case bytes.EqualFold(s, []byte("#microsoft.graph.user")):
+		*t = memberUser
+	case bytes.EqualFold(s, []byte("#microsoft.graph.group")):
+		*t = memberGroup
+	default:
+		*t = memberOther
+	}
+	return nil
+}
+
+// memberID is a member's id, packed; ok is false when it is not a GUID
+// (never linked on).
+type memberID struct {
+	id identity.ObjectID
+	ok bool
+}
+
+func (m *memberID) UnmarshalJSON(b []byte) error {
+	s, err := jsonString(b)
+	if err != nil {
+		return err
+	}
+	if m.id, m.ok = identity.ParseCanonicalObjectID(s); !m.ok && s != nil {
+		m.id, m.ok = identity.ParseObjectID(string(s))
+	}
+	return nil
+}
+
+// jsonString is the content of a JSON string (nil for null), without a copy
+// when it has no escapes.
+func jsonString(b []byte) ([]byte, error) {
+	if string(b) == "null" {
+		return nil, nil
+	}
+	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' && bytes.IndexByte(b, '\\') < 0 {
+		return b[1 : len(b)-1], nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, err
+	}
+	return []byte(s), nil
+}
+
 // decodeUserPage decodes into p, reusing its slice. encoding/json decodes a
 // reused element over its old content (absent fields keep stale values), so
 // the elements are zeroed first.

@@ -142,3 +142,42 @@ func TestTelemetryNamesTheSDKVersion(t *testing.T) {
 		t.Fatalf("go.mod does not require %q: update graphSDKVersion", strings.TrimSpace(want))
 	}
 }
+
+// A member page decodes each member's type and packed id without a string
+// per member; odd spellings still decode as the documented values would,
+// and a reused page keeps nothing of the page before.
+func TestMemberPage(t *testing.T) {
+	const g = "6f9619ff-8b86-d011-b42d-00c04fc964ff"
+	cases := []struct {
+		name, json string
+		want       memberType
+		ok         bool
+	}{
+		{"user", `{"@odata.type":"#microsoft.graph.user","id":"` + g + `"}`, memberUser, true},
+		{"no type", `{"id":"` + g + `"}`, memberAbsent, true},
+		{"group, any case", `{"@odata.type":"#Microsoft.Graph.Group","id":"` + g + `"}`, memberGroup, true},
+		{"device", `{"@odata.type":"#microsoft.graph.device","id":"` + g + `"}`, memberOther, true},
+		{"escaped", `{"@odata.type":"\u0023microsoft.graph.user","id":"` + strings.ToUpper(g) + `"}`, memberUser, true},
+		{"braced id", `{"id":"{` + g + `}"}`, memberAbsent, true},
+		{"not a GUID", `{"id":"abc"}`, memberAbsent, false},
+		{"null id", `{"@odata.type":null,"id":null}`, memberAbsent, false},
+	}
+	want, _ := identity.ParseObjectID(g)
+	var page memberPage
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			// The page before held a group with a valid id in the same slot.
+			page = memberPage{Value: []member{{Type: memberGroup, ID: memberID{id: want, ok: true}}}}
+			if err := decodeMemberPage([]byte(`{"value":[`+tc.json+`]}`), &page); err != nil {
+				t.Fatal(err)
+			}
+			m := page.Value[0]
+			if m.Type != tc.want || m.ID.ok != tc.ok || tc.ok && m.ID.id != want {
+				t.Fatalf("decoded %+v, want type %d, ok %v", m, tc.want, tc.ok)
+			}
+		})
+	}
+	if err := decodeMemberPage([]byte(`{"value":[{"id":7}]}`), &page); err == nil {
+		t.Fatal("a number for an id decoded")
+	}
+}

@@ -86,6 +86,10 @@ func FuzzObjectID(f *testing.F) {
 		if oka != pok || oka && pa.String() != ca {
 			t.Fatalf("ParseObjectID(%q) = %v, %v; NormalizeGUID = %q, %v", a, pa, pok, ca, oka)
 		}
+		// The canonical parser takes exactly the canonical spellings.
+		if pc, ok := ParseCanonicalObjectID([]byte(a)); ok != (oka && a == ca) || ok && pc != pa {
+			t.Fatalf("ParseCanonicalObjectID(%q) = %v, %v; canonical %q, %v", a, pc, ok, ca, oka)
+		}
 		cb, okb := NormalizeGUID(b)
 		pb, _ := ParseObjectID(b)
 		if !oka || !okb {

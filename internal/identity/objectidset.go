@@ -15,23 +15,53 @@ type ObjectID [16]byte
 
 // ParseObjectID packs an object id in any spelling NormalizeGUID accepts.
 func ParseObjectID(s string) (ObjectID, bool) {
-	var id ObjectID
+	if id, ok := ParseCanonicalObjectID(s); ok {
+		return id, true
+	}
 	c, ok := NormalizeGUID(s)
 	if !ok {
+		return ObjectID{}, false
+	}
+	return ParseCanonicalObjectID(c)
+}
+
+// ParseCanonicalObjectID packs an object id already in canonical form (as
+// Graph sends and stores hold them) without building a string: a scope read
+// parses a million of them.
+func ParseCanonicalObjectID[T string | []byte](s T) (ObjectID, bool) {
+	var id ObjectID
+	if len(s) != 36 {
 		return id, false
 	}
-	var hexDigits [32]byte
 	n := 0
-	for i := 0; i < len(c); i++ {
-		if c[i] != '-' {
-			hexDigits[n] = c[i]
-			n++
+	for i := 0; i < 36; i += 2 {
+		switch i {
+		case 8, 13, 18, 23:
+			if s[i] != '-' {
+				return id, false
+			}
+			i-- // the segments have even lengths: the next pair starts after the dash
+			continue
 		}
-	}
-	if _, err := hex.Decode(id[:], hexDigits[:]); err != nil {
-		return id, false
+		hi, lo := lowerHex(s[i]), lowerHex(s[i+1])
+		if hi > 15 || lo > 15 {
+			return id, false
+		}
+		id[n] = hi<<4 | lo
+		n++
 	}
 	return id, true
+}
+
+// lowerHex is the value of a lower-case hex digit, or 255.
+func lowerHex(c byte) byte {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0'
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10
+	}
+	return 255
 }
 
 // String is the canonical form: lower case 8-4-4-4-12.
