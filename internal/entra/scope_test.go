@@ -10,10 +10,11 @@ import (
 	"github.com/idlinkhq/idlink/internal/store"
 )
 
-// scopeCounter counts how often the whole scope is recorded.
+// scopeCounter counts how often the whole scope is recorded, and how often
+// only its changes.
 type scopeCounter struct {
 	store.Store
-	calls int
+	calls, changes int
 }
 
 func (c *scopeCounter) SetEntraScope(ctx context.Context, inScope identity.ObjectIDSet) error {
@@ -21,10 +22,20 @@ func (c *scopeCounter) SetEntraScope(ctx context.Context, inScope identity.Objec
 	return c.Store.SetEntraScope(ctx, inScope)
 }
 
+func (c *scopeCounter) ChangeEntraScope(ctx context.Context, from string, inScope identity.ObjectIDSet, users []identity.ObjectID) (bool, error) {
+	ok, err := c.Store.ChangeEntraScope(ctx, from, inScope, users)
+	if ok {
+		c.changes++
+	}
+	return ok, err
+}
+
 // TestDeltaRunKeepsRecordedScope: a delta run whose app-assignment scope is
 // the one recorded before does not record it again for every user; it sets
-// the scope of the users it wrote itself (changed, new). A changed scope, or
-// a full listing, records the whole scope.
+// the scope of the users it wrote itself (changed, new). A changed scope
+// sets the users that came in or went out, and those it wrote; a full
+// listing, or a run after one that stopped before its scope was recorded,
+// records the whole scope.
 func TestDeltaRunKeepsRecordedScope(t *testing.T) {
 	w := newWorld(t, 20)
 	s := w.sim
@@ -33,10 +44,10 @@ func TestDeltaRunKeepsRecordedScope(t *testing.T) {
 	cfg := w.config()
 	cfg.Scope, cfg.SalesforceAppID = ScopeAppAssignments, sfAppID
 	st := &scopeCounter{Store: openStore(t)}
-	check := func(step string, wantCalls int, want ...int) {
+	check := func(step string, wantCalls, wantChanges int, want ...int) {
 		t.Helper()
-		if st.calls != wantCalls {
-			t.Errorf("%s: the whole scope was recorded %d times, want %d", step, st.calls, wantCalls)
+		if st.calls != wantCalls || st.changes != wantChanges {
+			t.Errorf("%s: the whole scope was recorded %d times and its changes %d times, want %d and %d", step, st.calls, st.changes, wantCalls, wantChanges)
 		}
 		got := stored(t, st.Store)
 		for _, n := range []int{0, 1, 2, 3, 4, 30} {
@@ -47,7 +58,7 @@ func TestDeltaRunKeepsRecordedScope(t *testing.T) {
 	}
 	src := w.source(t, cfg)
 	runSync(t, src, st, ModeAuto) // first run: a full listing
-	check("full listing", 1, 1, 2)
+	check("full listing", 1, 0, 1, 2)
 
 	must(t, s.UpdateUser(oidOf(1), func(u *identity.EntraUser) { u.DisplayName = "One" }))
 	must(t, s.UpdateUser(oidOf(3), func(u *identity.EntraUser) { u.DisplayName = "Three" }))
@@ -55,14 +66,23 @@ func TestDeltaRunKeepsRecordedScope(t *testing.T) {
 	if res := runSync(t, src, st, ModeAuto); res.Kind != "delta" || res.Changed != 3 {
 		t.Fatalf("delta run: %+v", res)
 	}
-	check("delta, same scope", 1, 1, 2)
+	check("delta, same scope", 1, 0, 1, 2)
 
 	must(t, s.AssignAppRole(sfAppID, oidOf(4), ""))
 	runSync(t, src, st, ModeAuto)
-	check("delta, scope grew", 2, 1, 2, 4)
+	check("delta, scope grew", 1, 1, 1, 2, 4)
+
+	// Two users changed and one went out.
+	if _, err := s.UnassignAppRole(sfAppID, oidOf(2)); err != nil {
+		t.Fatal(err)
+	}
+	must(t, s.UpdateUser(oidOf(3), func(u *identity.EntraUser) { u.DisplayName = "Three again" }))
+	must(t, s.UpdateUser(oidOf(4), func(u *identity.EntraUser) { u.DisplayName = "Four" }))
+	runSync(t, src, st, ModeAuto)
+	check("delta, scope shrank", 1, 2, 1, 4)
 
 	runSync(t, src, st, ModeFull)
-	check("backfill", 3, 1, 2, 4)
+	check("backfill", 2, 2, 1, 4)
 
 	// A run that stops after writing users but before their scope is set
 	// leaves the digest pending: the next run records the whole scope.
@@ -75,8 +95,9 @@ func TestDeltaRunKeepsRecordedScope(t *testing.T) {
 	if got := stored(t, st.Store)[oidOf(0)]; !got.InScope {
 		t.Fatal("the test needs user 0 written with its scope unknown")
 	}
+	must(t, s.AssignAppRole(sfAppID, oidOf(2), ""))
 	runSync(t, src, st, ModeAuto)
-	check("after a stopped run", 4, 1, 2, 4)
+	check("after a stopped run, scope changed", 3, 2, 1, 2, 4)
 }
 
 // failDigest fails to store the scope's digest, as a run killed just then.

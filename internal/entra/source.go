@@ -2,8 +2,6 @@ package entra
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +21,7 @@ type Sink interface {
 	LookupEntraUsers(ctx context.Context, oids []string) (map[string]identity.EntraUser, error)
 	MarkEntraUsersNotSeen(ctx context.Context, runID int64) (int64, error)
 	SetEntraScope(ctx context.Context, inScope identity.ObjectIDSet) error
+	ChangeEntraScope(ctx context.Context, from string, inScope identity.ObjectIDSet, users []identity.ObjectID) (bool, error)
 	GetCursor(ctx context.Context, name string) (value string, ok bool, err error)
 }
 
@@ -244,9 +243,30 @@ func (s *Source) applyScope(ctx context.Context, sink Sink, runID int64, scope *
 	if scope == nil {
 		return nil
 	}
-	digest := &identity.Cursor{Name: s.scopeCursorName(), Value: scopeDigest(*scope)}
-	if deltaRun && !written.overflow && recorded == digest.Value {
-		return s.fixScope(ctx, sink, runID, *scope, written.users, digest)
+	digest := &identity.Cursor{Name: s.scopeCursorName(), Value: scope.Digest()}
+	if deltaRun && !written.overflow {
+		if recorded == digest.Value {
+			return s.fixScope(ctx, sink, runID, *scope, written.users, digest)
+		}
+		// A changed scope: when the store holds the scope the recorded
+		// digest describes, only the users in one of the two, and the
+		// users this run wrote, can need another flag.
+		var wrote []identity.ObjectID
+		for _, u := range written.users {
+			if id, ok := identity.ParseObjectID(u.ObjectID); ok {
+				wrote = append(wrote, id)
+			}
+		}
+		ok, err := sink.ChangeEntraScope(ctx, recorded, *scope, wrote)
+		if err != nil {
+			return fmt.Errorf("entra: record the app-assignment scope's changes: %w", err)
+		}
+		if ok {
+			if err := sink.UpsertEntraUsers(ctx, runID, nil, digest); err != nil {
+				return fmt.Errorf("entra: record the scope's digest: %w", err)
+			}
+			return nil
+		}
 	}
 	if err := sink.SetEntraScope(ctx, *scope); err != nil {
 		return fmt.Errorf("entra: record app-assignment scope: %w", err)
@@ -275,17 +295,6 @@ func (s *Source) fixScope(ctx context.Context, sink Sink, runID int64, scope ide
 
 // scopeCursorName names the recorded scope's digest, per tenant and scope mode.
 func (s *Source) scopeCursorName() string { return s.CursorName() + "/scope-sha256" }
-
-// scopeDigest is the SHA-256 of the assigned object ids, canonical, sorted,
-// one per line.
-func scopeDigest(scope identity.ObjectIDSet) string {
-	h := sha256.New()
-	for oid := range scope.Strings() {
-		h.Write([]byte(oid))
-		h.Write([]byte{'\n'})
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
 
 func (s *Source) count(res *Result, u *identity.EntraUser) {
 	res.Users++

@@ -1,6 +1,10 @@
 package identity
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -107,4 +111,73 @@ func FuzzObjectID(f *testing.F) {
 			t.Fatalf("Strings = %v", got)
 		}
 	})
+}
+
+// A set's ids round-trip through their bytes, which refuse anything but a
+// set's; the chunks by first byte make up the set; ChangedIDs is the
+// symmetric difference, in order; Digest hashes the canonical lines.
+func TestObjectIDSetChunksAndChanges(t *testing.T) {
+	id := func(i int) string { return fmt.Sprintf("%02x000000-0000-4000-8000-%012x", i%7*40, i) }
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 200 {
+		var as, bs []string
+		inA, inB := map[string]bool{}, map[string]bool{}
+		for range rng.IntN(20) {
+			s := id(rng.IntN(30))
+			as, inA[s] = append(as, s), true
+		}
+		for range rng.IntN(20) {
+			s := id(rng.IntN(30))
+			bs, inB[s] = append(bs, s), true
+		}
+		a, b := ObjectIDSetOf(as...), ObjectIDSetOf(bs...)
+		all := slices.Collect(a.All())
+		back, err := ParseObjectIDs(AppendObjectIDs(nil, all))
+		if err != nil || !slices.Equal(back, all) {
+			t.Fatalf("round trip of %v: %v, %v", all, back, err)
+		}
+		var chunks []ObjectID
+		for c := range 256 {
+			chunks = append(chunks, a.Chunk(byte(c))...)
+		}
+		if !slices.Equal(chunks, all) {
+			t.Fatalf("chunks %v, set %v", chunks, all)
+		}
+		var want []string
+		for s := range inA {
+			if !inB[s] {
+				want = append(want, s)
+			}
+		}
+		for s := range inB {
+			if !inA[s] {
+				want = append(want, s)
+			}
+		}
+		slices.Sort(want)
+		var got []string
+		for c := range ChangedIDs(all, slices.Collect(b.All())) {
+			got = append(got, c.String())
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("ChangedIDs(%v, %v) = %v, want %v", slices.Collect(a.Strings()), slices.Collect(b.Strings()), got, want)
+		}
+		var lines strings.Builder
+		for s := range a.Strings() {
+			lines.WriteString(s + "\n")
+		}
+		if sum := sha256.Sum256([]byte(lines.String())); a.Digest() != hex.EncodeToString(sum[:]) {
+			t.Fatalf("Digest of %v is not the SHA-256 of its lines", slices.Collect(a.Strings()))
+		}
+	}
+	two := AppendObjectIDs(nil, slices.Collect(ObjectIDSetOf(id(1), id(2)).All()))
+	for name, b := range map[string][]byte{
+		"a partial id": two[:20],
+		"out of order": append(append([]byte{}, two[16:]...), two[:16]...),
+		"repeated":     append(append([]byte{}, two[:16]...), two[:16]...),
+	} {
+		if _, err := ParseObjectIDs(b); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
 }

@@ -2,7 +2,11 @@ package identity
 
 import (
 	"bytes"
+	"cmp"
+	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"hash"
 	"iter"
 	"slices"
 )
@@ -67,16 +71,20 @@ func lowerHex(c byte) byte {
 // String is the canonical form: lower case 8-4-4-4-12.
 func (id ObjectID) String() string {
 	var b [36]byte
-	hex.Encode(b[0:8], id[0:4])
-	b[8] = '-'
-	hex.Encode(b[9:13], id[4:6])
-	b[13] = '-'
-	hex.Encode(b[14:18], id[6:8])
-	b[18] = '-'
-	hex.Encode(b[19:23], id[8:10])
-	b[23] = '-'
-	hex.Encode(b[24:36], id[10:16])
-	return string(b[:])
+	return string(id.AppendCanonical(b[:0]))
+}
+
+// AppendCanonical appends the canonical form to b.
+func (id ObjectID) AppendCanonical(b []byte) []byte {
+	b = hex.AppendEncode(b, id[0:4])
+	b = append(b, '-')
+	b = hex.AppendEncode(b, id[4:6])
+	b = append(b, '-')
+	b = hex.AppendEncode(b, id[6:8])
+	b = append(b, '-')
+	b = hex.AppendEncode(b, id[8:10])
+	b = append(b, '-')
+	return hex.AppendEncode(b, id[10:16])
 }
 
 // Compare orders ids as their canonical strings.
@@ -130,6 +138,96 @@ func (s ObjectIDSet) Strings() iter.Seq[string] {
 	return func(yield func(string) bool) {
 		for _, id := range s.ids {
 			if !yield(id.String()) {
+				return
+			}
+		}
+	}
+}
+
+// Digest is the SHA-256 of the ids, canonical, in order, one per line:
+// what a run records to tell whether the next scope read differs.
+func (s ObjectIDSet) Digest() string {
+	var d ObjectIDDigest
+	for _, id := range s.ids {
+		d.Add(id)
+	}
+	return d.Sum()
+}
+
+// ObjectIDDigest computes Digest over ids given one at a time, in order.
+type ObjectIDDigest struct {
+	h    hash.Hash
+	line [37]byte
+}
+
+// Add adds the next id.
+func (d *ObjectIDDigest) Add(id ObjectID) {
+	if d.h == nil {
+		d.h = sha256.New()
+	}
+	d.h.Write(append(id.AppendCanonical(d.line[:0]), '\n'))
+}
+
+// Sum is the digest of the ids added.
+func (d *ObjectIDDigest) Sum() string {
+	if d.h == nil {
+		d.h = sha256.New()
+	}
+	return hex.EncodeToString(d.h.Sum(nil))
+}
+
+// Chunk is the ids whose first byte is b, in order: a store keeps a scope
+// in 256 such chunks, so that a scope differing in a few ids rewrites a few
+// small rows instead of one of 16 MB.
+func (s ObjectIDSet) Chunk(b byte) []ObjectID {
+	lo, _ := slices.BinarySearchFunc(s.ids, b, func(id ObjectID, b byte) int { return cmp.Compare(id[0], b) })
+	hi := lo
+	for hi < len(s.ids) && s.ids[hi][0] == b {
+		hi++
+	}
+	return s.ids[lo:hi]
+}
+
+// AppendObjectIDs appends ids to b, 16 bytes each.
+func AppendObjectIDs(b []byte, ids []ObjectID) []byte {
+	for _, id := range ids {
+		b = append(b, id[:]...)
+	}
+	return b
+}
+
+// ParseObjectIDs is the ids AppendObjectIDs wrote, which must be in order
+// without repeats; it refuses anything else.
+func ParseObjectIDs(b []byte) ([]ObjectID, error) {
+	if len(b)%16 != 0 {
+		return nil, fmt.Errorf("object ids: %d bytes is not a whole number of 16-byte ids", len(b))
+	}
+	ids := make([]ObjectID, len(b)/16)
+	for i := range ids {
+		copy(ids[i][:], b[16*i:])
+		if i > 0 && ids[i-1].Compare(ids[i]) >= 0 {
+			return nil, fmt.Errorf("object ids: ids %d and %d are out of order or repeated", i-1, i)
+		}
+	}
+	return ids, nil
+}
+
+// ChangedIDs yields the ids in exactly one of the ordered lists a and b, in
+// order.
+func ChangedIDs(a, b []ObjectID) iter.Seq[ObjectID] {
+	return func(yield func(ObjectID) bool) {
+		for len(a) > 0 || len(b) > 0 {
+			var next ObjectID
+			switch {
+			case len(b) == 0 || len(a) > 0 && a[0].Compare(b[0]) < 0:
+				next, a = a[0], a[1:]
+			case len(a) == 0 || b[0].Compare(a[0]) < 0:
+				next, b = b[0], b[1:]
+			default: // in both
+				a, b = a[1:], b[1:]
+				continue
+			}
+			if !yield(next) {
 				return
 			}
 		}

@@ -60,8 +60,15 @@ type Store interface {
 	// MarkEntraUsersNotSeen marks every user not upserted by runID as hard deleted
 	// (after a complete full listing); it returns how many changed.
 	MarkEntraUsersNotSeen(ctx context.Context, runID int64) (int64, error)
-	// SetEntraScope sets InScope for exactly the given oids and clears it for all others.
+	// SetEntraScope sets InScope for exactly the given oids and clears it
+	// for all others, and records the scope (EntraScope).
 	SetEntraScope(ctx context.Context, inScope identity.ObjectIDSet) error
+	// ChangeEntraScope, when the scope recorded last has the digest from
+	// (identity.ObjectIDSet.Digest), sets InScope from inScope for the
+	// users in exactly one of the two and for the users named, records
+	// inScope and returns true; otherwise it changes nothing and returns
+	// false. Every other user keeps its flag.
+	ChangeEntraScope(ctx context.Context, from string, inScope identity.ObjectIDSet, users []identity.ObjectID) (bool, error)
 	ScanEntraUsers(ctx context.Context, fn func(identity.EntraUser) error) error
 
 	// Salesforce snapshot: users, ThirdPartyAccountLink rows and Identity_Link__c rows.

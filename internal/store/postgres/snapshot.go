@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -278,14 +279,70 @@ func (s *Store) MarkEntraUsersNotSeen(ctx context.Context, runID int64) (int64, 
 // SetEntraScope sets InScope for exactly the given oids and clears it for all others.
 func (s *Store) SetEntraScope(ctx context.Context, scope identity.ObjectIDSet) error {
 	inScope := slices.AppendSeq(make([]string, 0, scope.Len()), scope.Strings())
-	_, err := s.pool.Exec(ctx, `UPDATE entra_users AS u SET in_scope = n.v
-		FROM (SELECT e.oid, s.k IS NOT NULL AS v FROM entra_users e
-			LEFT JOIN (SELECT DISTINCT k FROM unnest($1::text[]) AS k) s ON s.k = e.oid) AS n
-		WHERE u.oid = n.oid AND u.in_scope IS DISTINCT FROM n.v`, inScope)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE entra_users AS u SET in_scope = n.v
+			FROM (SELECT e.oid, s.k IS NOT NULL AS v FROM entra_users e
+				LEFT JOIN (SELECT DISTINCT k FROM unnest($1::text[]) AS k) s ON s.k = e.oid) AS n
+			WHERE u.oid = n.oid AND u.in_scope IS DISTINCT FROM n.v`, inScope)
+		if err != nil {
+			return err
+		}
+		return store.PutScope(ctx, scopeChunks(tx), scope)
+	})
 	if err != nil {
 		return fmt.Errorf("postgres: set entra scope (%d users): %w", scope.Len(), err)
 	}
 	return nil
+}
+
+// ChangeEntraScope sets InScope of the users whose scope changed since the
+// recorded one, and of the users named, when the recorded scope is from.
+func (s *Store) ChangeEntraScope(ctx context.Context, from string, scope identity.ObjectIDSet, users []identity.ObjectID) (bool, error) {
+	var ok bool
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		changed, same, err := store.ChangeScope(ctx, scopeChunks(tx), from, scope)
+		if err != nil || !same {
+			return err
+		}
+		ok = true
+		on, off := []string{}, []string{}
+		for _, id := range append(changed, users...) {
+			if oid := id.String(); scope.Has(oid) {
+				on = append(on, oid)
+			} else {
+				off = append(off, oid)
+			}
+		}
+		_, err = tx.Exec(ctx, `UPDATE entra_users SET in_scope = oid = ANY($1::text[])
+			WHERE (oid = ANY($1::text[]) OR oid = ANY($2::text[])) AND in_scope IS DISTINCT FROM (oid = ANY($1::text[]))`, on, off)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("postgres: change the entra scope: %w", err)
+	}
+	return ok, nil
+}
+
+// scopeChunks are the recorded scope's rows, read and written in tx.
+func scopeChunks(tx pgx.Tx) store.ScopeChunks {
+	return store.ScopeChunks{
+		Get: func(ctx context.Context, chunk byte) ([]byte, error) {
+			var b []byte
+			err := tx.QueryRow(ctx, "SELECT oids FROM entra_scope WHERE chunk = $1", int(chunk)).Scan(&b)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil, nil
+			}
+			return b, err
+		},
+		Put: func(ctx context.Context, chunk byte, oids []byte) error {
+			_, err := tx.Exec(ctx, "INSERT INTO entra_scope (chunk, oids) VALUES ($1, $2) ON CONFLICT (chunk) DO UPDATE SET oids = excluded.oids", int(chunk), oids)
+			return err
+		},
+		Delete: func(ctx context.Context, chunk byte) error {
+			_, err := tx.Exec(ctx, "DELETE FROM entra_scope WHERE chunk = $1", int(chunk))
+			return err
+		},
+	}
 }
 
 // ScanEntraUsers streams the Entra snapshot in oid order.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -256,13 +257,76 @@ func (s *Store) SetEntraScope(ctx context.Context, inScope identity.ObjectIDSet)
 					return err
 				}
 			}
-			return nil
+			return store.PutScope(ctx, scopeChunks(tx), inScope)
 		})
 	}
 	if err != nil {
 		return fmt.Errorf("sqlite: set entra scope (%d users): %w", inScope.Len(), err)
 	}
 	return nil
+}
+
+// ChangeEntraScope sets InScope of the users whose scope changed since the
+// recorded one, and of the users named, when the recorded scope is from.
+func (s *Store) ChangeEntraScope(ctx context.Context, from string, inScope identity.ObjectIDSet, users []identity.ObjectID) (bool, error) {
+	var ok bool
+	err := s.writeEntra(ctx, func(tx *sql.Tx) error {
+		changed, same, err := store.ChangeScope(ctx, scopeChunks(tx), from, inScope)
+		if err != nil || !same {
+			return err
+		}
+		ok = true
+		var on, off []string
+		for _, id := range append(changed, users...) {
+			if oid := id.String(); inScope.Has(oid) {
+				on = append(on, oid)
+			} else {
+				off = append(off, oid)
+			}
+		}
+		for _, set := range []struct {
+			oids []string
+			in   int
+		}{{on, 1}, {off, 0}} {
+			if len(set.oids) == 0 {
+				continue
+			}
+			list, err := json.Marshal(set.oids)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, "UPDATE entra_users SET in_scope = ? WHERE in_scope <> ? AND oid IN (SELECT value FROM json_each(?))", set.in, set.in, string(list)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("sqlite: change the entra scope: %w", err)
+	}
+	return ok, nil
+}
+
+// scopeChunks are the recorded scope's rows, read and written in tx.
+func scopeChunks(tx *sql.Tx) store.ScopeChunks {
+	return store.ScopeChunks{
+		Get: func(ctx context.Context, chunk byte) ([]byte, error) {
+			var b []byte
+			err := tx.QueryRowContext(ctx, "SELECT oids FROM entra_scope WHERE chunk = ?", int(chunk)).Scan(&b)
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil, nil
+			}
+			return b, err
+		},
+		Put: func(ctx context.Context, chunk byte, oids []byte) error {
+			_, err := tx.ExecContext(ctx, "INSERT INTO entra_scope (chunk, oids) VALUES (?, ?) ON CONFLICT (chunk) DO UPDATE SET oids = excluded.oids", int(chunk), oids)
+			return err
+		},
+		Delete: func(ctx context.Context, chunk byte) error {
+			_, err := tx.ExecContext(ctx, "DELETE FROM entra_scope WHERE chunk = ?", int(chunk))
+			return err
+		},
+	}
 }
 
 // testHookScopeWalked, when set by a test, runs between SetEntraScope's walk

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -382,20 +383,55 @@ func testEntraScope(t *testing.T, s store.Store) {
 	}
 	must(t, s.UpsertEntraUsers(ctx, r.ID, us, nil))
 	// In any order, with a repeat and ids of users not stored (before the
-	// first and after the last).
-	must(t, s.SetEntraScope(ctx, identity.ObjectIDSetOf(oid(7), oid(99), "00000000-0000-0000-0000-000000000000", oid(2), strings.ToUpper(oid(1)), oid(2))))
-	for i, u := range scanEntra(t, s) {
-		want := i == 1 || i == 2 || i == 7
-		if u.InScope != want {
-			t.Fatalf("user %d: InScope = %v, want %v", i, u.InScope, want)
+	// first and after the last); first bytes 0x00 and 0xff included.
+	first := identity.ObjectIDSetOf(oid(7), oid(99), "00000000-0000-0000-0000-000000000000", "ffffffff-0000-4000-8000-000000000000",
+		oid(2), strings.ToUpper(oid(1)), oid(2))
+	must(t, s.SetEntraScope(ctx, first))
+	inScope := func(step string, want func(i int) bool) {
+		t.Helper()
+		for i, u := range scanEntra(t, s) {
+			if u.InScope != want(i) {
+				t.Fatalf("%s: user %d: InScope = %v, want %v", step, i, u.InScope, want(i))
+			}
 		}
 	}
+	inScope("set", func(i int) bool { return i == 1 || i == 2 || i == 7 })
+
+	// Against another recorded scope: nothing changes.
+	next := identity.ObjectIDSetOf(oid(1), oid(2), oid(3), oid(5))
+	if ok, err := s.ChangeEntraScope(ctx, next.Digest(), next, nil); err != nil || ok {
+		t.Fatalf("ChangeEntraScope from a scope not recorded = %v, %v; want false", ok, err)
+	}
+	inScope("refused change", func(i int) bool { return i == 1 || i == 2 || i == 7 })
+
+	// The users in one of the two scopes change (3 and 5 in, 7 out), and the
+	// users named (8, not in the scope; 42, not stored); user 9, neither,
+	// keeps the flag the test gives it although the scope says otherwise.
+	us[9].InScope = true
+	must(t, s.UpsertEntraUsers(ctx, r.ID, us[9:], nil))
+	us[8].InScope = true
+	must(t, s.UpsertEntraUsers(ctx, r.ID, us[8:9], nil))
+	named := slices.Collect(identity.ObjectIDSetOf(oid(8), oid(42)).All())
+	if ok, err := s.ChangeEntraScope(ctx, first.Digest(), next, named); err != nil || !ok {
+		t.Fatalf("ChangeEntraScope from the recorded scope = %v, %v; want true", ok, err)
+	}
+	inScope("changed", func(i int) bool { return i == 1 || i == 2 || i == 3 || i == 5 || i == 9 })
+	// Recorded: a change from it is accepted, from the one before refused.
+	if ok, err := s.ChangeEntraScope(ctx, first.Digest(), next, nil); err != nil || ok {
+		t.Fatalf("ChangeEntraScope from the scope before = %v, %v; want false", ok, err)
+	}
+	empty := identity.ObjectIDSet{}
+	if ok, err := s.ChangeEntraScope(ctx, next.Digest(), empty, nil); err != nil || !ok {
+		t.Fatalf("ChangeEntraScope to none = %v, %v; want true", ok, err)
+	}
+	inScope("emptied", func(i int) bool { return i == 9 })
+
 	must(t, s.SetEntraScope(ctx, identity.ObjectIDSet{}))
-	for i, u := range scanEntra(t, s) {
-		if u.InScope {
-			t.Fatalf("user %d in scope after SetEntraScope(nil)", i)
-		}
+	inScope("set to none", func(int) bool { return false })
+	if ok, err := s.ChangeEntraScope(ctx, empty.Digest(), first, nil); err != nil || !ok {
+		t.Fatalf("ChangeEntraScope after SetEntraScope(none) = %v, %v; want true", ok, err)
 	}
+	inScope("changed from none", func(i int) bool { return i == 1 || i == 2 || i == 7 })
 }
 
 func testEntraLookup(t *testing.T, s store.Store) {
