@@ -1,9 +1,9 @@
 package identity
 
 import (
-	"bytes"
 	"cmp"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"hash"
@@ -87,8 +87,14 @@ func (id ObjectID) AppendCanonical(b []byte) []byte {
 	return hex.AppendEncode(b, id[10:16])
 }
 
-// Compare orders ids as their canonical strings.
-func (id ObjectID) Compare(other ObjectID) int { return bytes.Compare(id[:], other[:]) }
+// Compare orders ids as their canonical strings (as two big-endian words:
+// sorting a million-id scope spent most of its time in bytes.Compare).
+func (id ObjectID) Compare(other ObjectID) int {
+	if c := cmp.Compare(binary.BigEndian.Uint64(id[:8]), binary.BigEndian.Uint64(other[:8])); c != 0 {
+		return c
+	}
+	return cmp.Compare(binary.BigEndian.Uint64(id[8:]), binary.BigEndian.Uint64(other[8:]))
+}
 
 // ObjectIDSet is a set of object ids, sorted: what a store walks beside its
 // users in object id order.

@@ -429,14 +429,22 @@ func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outco
 }
 
 // countFlags records the plan's flags by name ("flag.<name>") and in all
-// ("plan.flags", there even when 0): the next incremental run keeps those
-// of identities it does not plan again from these totals (keptFlags).
+// ("plan.flags"), and how many of its own actions are not flags
+// ("plan.writes"), each there even when 0: the next incremental run keeps
+// the flags of identities it does not plan again from these totals, and
+// checks that its changes reach every write (keptFlags).
 func countFlags(counts map[string]int64, res *reconcile.Result) {
 	counts["plan.flags"] = 0
 	for k, n := range res.Counts {
 		if strings.HasPrefix(k, "flag.") {
 			counts[k] = n
 			counts["plan.flags"] += n
+		}
+	}
+	counts["plan.writes"] = 0
+	for _, a := range res.Actions {
+		if a.Kind != identity.ActionFlag {
+			counts["plan.writes"]++
 		}
 	}
 }

@@ -236,11 +236,13 @@ func (j *Job) kept(ctx context.Context, base identity.Run, oids, sfs []string) (
 // flag name: base's totals less its flags inside, which the run replaces
 // (the store keeps the others by reference, store.MergeActions). Every
 // other action of a successful run was written, so the store journaled it
-// and its identity is inside; one that is not means the store and the run
-// disagree, and a full plan settles it.
+// and its identity is inside: base's actions inside must hold all of
+// them (plan.writes), or the store and the run disagree, and a full plan
+// settles it.
 func (j *Job) keptFlags(ctx context.Context, base identity.Run, closure reconcile.KeySet) (map[string]int64, error) {
-	if _, ok := base.Counts["plan.flags"]; !ok {
-		return nil, fmt.Errorf("%w: run %d did not count its flags", reconcile.ErrFullPlanNeeded, base.ID)
+	writes, ok := base.Counts["plan.writes"]
+	if _, flagged := base.Counts["plan.flags"]; !ok || !flagged {
+		return nil, fmt.Errorf("%w: run %d did not count its flags and writes", reconcile.ErrFullPlanNeeded, base.ID)
 	}
 	kept := map[string]int64{}
 	for k, n := range base.Counts {
@@ -248,20 +250,22 @@ func (j *Job) keptFlags(ctx context.Context, base identity.Run, closure reconcil
 			kept[f] = n
 		}
 	}
-	err := j.Store.ScanActions(ctx, base.ID, func(r identity.ActionRecord) error {
-		switch in := reconcile.ActionIn(closure, r.Action); {
-		case in && r.Action.Kind == identity.ActionFlag:
+	err := j.Store.ActionsAbout(ctx, base.ID, closure.Replaced(), func(r identity.ActionRecord) error {
+		if !reconcile.ActionIn(closure, r.Action) {
+			return fmt.Errorf("%w: the store's actions of run %d about the closure include %s of %s, which is not in it", reconcile.ErrFullPlanNeeded, base.ID, r.Action.Kind, r.Action.Link.Key())
+		}
+		if r.Action.Kind == identity.ActionFlag {
 			kept[r.Action.Flag]--
-		case !in && r.Action.Kind != identity.ActionFlag:
-			return fmt.Errorf("%w: run %d's %s of %s is not in the store's journal", reconcile.ErrFullPlanNeeded, base.ID, r.Action.Kind, r.Action.Link.Key())
+		} else {
+			writes--
 		}
 		return nil
 	})
 	if err != nil {
-		if errors.Is(err, reconcile.ErrFullPlanNeeded) {
-			return nil, err
-		}
 		return nil, fmt.Errorf("read the actions of run %d: %w", base.ID, err)
+	}
+	if writes != 0 {
+		return nil, fmt.Errorf("%w: %d of run %d's writes are not in the store's journal", reconcile.ErrFullPlanNeeded, writes, base.ID)
 	}
 	for f, n := range kept {
 		if n < 0 {

@@ -96,6 +96,20 @@ func (s IdentitySet) AddReplaced(kind, value string) {
 	}
 }
 
+// ActionKeys are the subjects (of any provider), Salesforce user ids and
+// object ids in s: what a backend filters actions by before HasAction.
+func (s IdentitySet) ActionKeys() (subjects, salesforceIDs, objectIDs []string) {
+	seen := map[string]bool{}
+	for k := range s.Subjects {
+		if !seen[k.Subject] {
+			seen[k.Subject] = true
+			subjects = append(subjects, k.Subject)
+		}
+	}
+	objectIDs, salesforceIDs = s.Lists()
+	return subjects, salesforceIDs, objectIDs
+}
+
 // Has reports whether a is about an identity of s: its Entra user (by the
 // object id in canonical form), or for one without, its Salesforce user.
 func (s IdentitySet) Has(a identity.Assessment) bool {
@@ -121,15 +135,14 @@ func (s IdentitySet) HasAction(a identity.Action) bool {
 }
 
 // ChainReader is what a backend gives MergeAssessments and MergeActions: a
-// run's record, the assessments it saved itself (only those about about,
-// when not nil, as far as an index or filter makes that cheap;
-// MergeAssessments checks again), the actions it saved itself in Seq order
-// (only its flags, when flagsOnly), and its run_replaced rows, each given
-// to add.
+// run's record, the assessments and the actions it saved itself (only those
+// about about, when not nil, as far as a filter makes that cheap: the
+// merge checks again), the actions in Seq order and only its flags when
+// flagsOnly, and its run_replaced rows, each given to add.
 type ChainReader struct {
 	Run        func(ctx context.Context, id int64) (identity.Run, error)
 	Own        func(ctx context.Context, id int64, about *IdentitySet, fn func(identity.Assessment) error) error
-	OwnActions func(ctx context.Context, id int64, flagsOnly bool, fn func(identity.ActionRecord) error) error
+	OwnActions func(ctx context.Context, id int64, flagsOnly bool, about *IdentitySet, fn func(identity.ActionRecord) error) error
 	Replaced   func(ctx context.Context, id int64, add func(kind, value string)) error
 }
 
@@ -148,14 +161,19 @@ func MergeAssessments(ctx context.Context, c ChainReader, id int64, about *Ident
 
 // MergeActions streams the actions of run id: those it saved itself, in Seq
 // order, then the flags of each older run in its chain about identities no
-// newer run in it replaced. An incremental run keeps only flags: every
-// other action of its base was written, so the store journaled it and its
-// identity is replaced. The kept flags are numbered on after the run's own
-// actions, so that Seq stays unique within the run.
-func MergeActions(ctx context.Context, c ChainReader, id int64, fn func(identity.ActionRecord) error) error {
+// newer run in it replaced; with about, only those about its identities.
+// An incremental run keeps only flags: every other action of its base was
+// written, so the store journaled it and its identity is replaced. The kept
+// flags are numbered on after the run's own actions, so that Seq stays
+// unique within the run (with about, the numbers are not those a whole
+// listing gives).
+func MergeActions(ctx context.Context, c ChainReader, id int64, about *IdentitySet, fn func(identity.ActionRecord) error) error {
 	seq := 0
 	return walkChain(ctx, c, id, "actions", func(run int64, first bool, replaced IdentitySet) error {
-		return c.OwnActions(ctx, run, !first, func(r identity.ActionRecord) error {
+		return c.OwnActions(ctx, run, !first, about, func(r identity.ActionRecord) error {
+			if about != nil && !about.HasAction(r.Action) {
+				return nil
+			}
 			if first {
 				seq = max(seq, r.Seq)
 				return fn(r)

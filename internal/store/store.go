@@ -172,6 +172,9 @@ type Store interface {
 	// and for an incremental run, its plan base's flags about the
 	// identities it did not replace (MergeActions).
 	ScanActions(ctx context.Context, runID int64, fn func(identity.ActionRecord) error) error
+	// ActionsAbout streams the actions of a run (as ScanActions) that
+	// concern the identities r names (IdentitySet.HasAction).
+	ActionsAbout(ctx context.Context, runID int64, r Replaced, fn func(identity.ActionRecord) error) error
 	// ListActions returns what ScanActions streams.
 	ListActions(ctx context.Context, runID int64) ([]identity.ActionRecord, error)
 }

@@ -156,7 +156,13 @@ func (s *Store) SaveActions(ctx context.Context, runID int64, actions []identity
 // ScanActions streams a run's actions: its own in Seq order, then the
 // flags it kept of its plan base's.
 func (s *Store) ScanActions(ctx context.Context, runID int64, fn func(identity.ActionRecord) error) error {
-	return store.MergeActions(ctx, s.chain(), runID, fn)
+	return store.MergeActions(ctx, s.chain(), runID, nil, fn)
+}
+
+// ActionsAbout streams a run's actions about the identities named.
+func (s *Store) ActionsAbout(ctx context.Context, runID int64, r store.Replaced, fn func(identity.ActionRecord) error) error {
+	about := store.NewIdentitySet(r)
+	return store.MergeActions(ctx, s.chain(), runID, &about, fn)
 }
 
 // ListActions returns what ScanActions streams.
@@ -168,13 +174,30 @@ func (s *Store) ListActions(ctx context.Context, runID int64) ([]identity.Action
 
 // ownActions streams the actions run id saved itself, in Seq order; with
 // flagsOnly, only its flags.
-func (s *Store) ownActions(ctx context.Context, id int64, flagsOnly bool, fn func(identity.ActionRecord) error) error {
+func (s *Store) ownActions(ctx context.Context, id int64, flagsOnly bool, about *store.IdentitySet, fn func(identity.ActionRecord) error) error {
 	q := `SELECT seq, kind, provider, subject, salesforce_user_id, object_id, tenant_id,
-		rule, status, link_reason, link_updated_at, flag, reason, state, error FROM run_actions WHERE run_id = ?`
+		rule, status, link_reason, link_updated_at, flag, reason, state, error FROM run_actions WHERE run_id = ?1`
+	args := []any{id}
 	if flagsOnly {
 		q += " AND kind = '" + string(identity.ActionFlag) + "'"
 	}
-	return scanAll(ctx, s.r, "actions", q+" ORDER BY seq", []any{id},
+	if about != nil {
+		// A superset, which MergeActions narrows: a subject of any
+		// provider, and every object id not spelled canonically.
+		subjects, sfs, oids := about.ActionKeys()
+		lists := make([]any, 3)
+		for i, l := range [][]string{subjects, sfs, oids} {
+			b, err := json.Marshal(nonNil(l))
+			if err != nil {
+				return err
+			}
+			lists[i] = string(b)
+		}
+		q += ` AND (subject IN (SELECT value FROM json_each(?2)) OR salesforce_user_id IN (SELECT value FROM json_each(?3))
+			OR object_id IN (SELECT value FROM json_each(?4)) OR (object_id <> '' AND NOT (length(object_id) = 36 AND object_id = lower(object_id))))`
+		args = append(args, lists...)
+	}
+	return scanAll(ctx, s.r, "actions", q+" ORDER BY seq", args,
 		func(rows *sql.Rows) (identity.ActionRecord, error) {
 			var r identity.ActionRecord
 			var kind, rule, status string

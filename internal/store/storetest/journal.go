@@ -386,6 +386,26 @@ func testReplaceActions(t *testing.T, s store.Store) {
 		rec(3, fUpper, "planned"), rec(4, fKept, "planned")}); got != want {
 		t.Fatalf("after saving an outcome, run %d has\n  %s\nwant\n  %s", r2.ID, got, want)
 	}
+	// ActionsAbout: by a subject of one provider, by an object id spelled
+	// otherwise in the record, by a Salesforce user, down the chain.
+	about := func(id int64, r store.Replaced) string {
+		var got []identity.Action
+		must(t, s.ActionsAbout(ctx, id, r, func(rec identity.ActionRecord) error { got = append(got, rec.Action); return nil }))
+		return fmt.Sprint(got)
+	}
+	if got, want := about(r2.ID, store.Replaced{ObjectIDs: []string{oid(2)}, Subjects: []identity.LinkKey{{Provider: "q", Subject: "s1x"}, {Provider: "q", Subject: "s1"}}}),
+		fmt.Sprint([]identity.Action{fOther, fUpper}); got != want {
+		t.Fatalf("ActionsAbout(run %d) = %s, want %s", r2.ID, got, want)
+	}
+	if got, want := about(r3.ID, store.Replaced{SalesforceIDs: []string{"005Z", "005A"}}), fmt.Sprint([]identity.Action{fKept}); got != want {
+		t.Fatalf("ActionsAbout(run %d) = %s, want %s", r3.ID, got, want)
+	}
+	if got, want := about(base.ID, store.Replaced{ObjectIDs: []string{oid(1)}}), fmt.Sprint([]identity.Action{create}); got != want {
+		t.Fatalf("ActionsAbout(run %d) = %s, want %s", base.ID, got, want)
+	}
+	if got := about(r2.ID, store.Replaced{}); got != "[]" {
+		t.Fatalf("ActionsAbout(nothing) = %s", got)
+	}
 	if got, want := list(base.ID), fmt.Sprint(baseRecs); got != want {
 		t.Fatalf("the base run's actions changed:\n  %s\nwant\n  %s", got, want)
 	}
