@@ -124,9 +124,11 @@ func (s ObjectIDSet) Len() int { return len(s.ids) }
 // Has reports whether the object id oid, in any spelling, is in the set.
 func (s ObjectIDSet) Has(oid string) bool {
 	id, ok := ParseObjectID(oid)
-	if !ok {
-		return false
-	}
+	return ok && s.Contains(id)
+}
+
+// Contains reports whether id is in the set.
+func (s ObjectIDSet) Contains(id ObjectID) bool {
 	_, found := slices.BinarySearchFunc(s.ids, id, ObjectID.Compare)
 	return found
 }

@@ -49,6 +49,19 @@ func (c ScopeChunks) write(ctx context.Context, chunk byte, inScope identity.Obj
 	return nil
 }
 
+// SplitScope sorts users into those in inScope (on) and the others (off),
+// as canonical object ids: the flags a backend sets.
+func SplitScope(inScope identity.ObjectIDSet, users []identity.ObjectID) (on, off []string) {
+	for _, id := range users {
+		if inScope.Contains(id) {
+			on = append(on, id.String())
+		} else {
+			off = append(off, id.String())
+		}
+	}
+	return on, off
+}
+
 // ChangeScope compares the recorded scope with inScope chunk by chunk. When
 // the recorded scope's digest (identity.ObjectIDSet.Digest) is from, it
 // rewrites the chunks that differ and returns the ids in exactly one of the

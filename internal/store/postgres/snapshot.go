@@ -305,16 +305,9 @@ func (s *Store) ChangeEntraScope(ctx context.Context, from string, scope identit
 			return err
 		}
 		ok = true
-		on, off := []string{}, []string{}
-		for _, id := range append(changed, users...) {
-			if oid := id.String(); scope.Has(oid) {
-				on = append(on, oid)
-			} else {
-				off = append(off, oid)
-			}
-		}
+		on, off := store.SplitScope(scope, append(changed, users...))
 		_, err = tx.Exec(ctx, `UPDATE entra_users SET in_scope = oid = ANY($1::text[])
-			WHERE (oid = ANY($1::text[]) OR oid = ANY($2::text[])) AND in_scope IS DISTINCT FROM (oid = ANY($1::text[]))`, on, off)
+			WHERE (oid = ANY($1::text[]) OR oid = ANY($2::text[])) AND in_scope IS DISTINCT FROM (oid = ANY($1::text[]))`, nonNil(on), nonNil(off))
 		return err
 	})
 	if err != nil {

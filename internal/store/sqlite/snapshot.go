@@ -242,20 +242,8 @@ func (s *Store) SetEntraScope(ctx context.Context, inScope identity.ObjectIDSet)
 					return err
 				}
 			}
-			for _, set := range []struct {
-				oids []string
-				in   int
-			}{{on, 1}, {off, 0}} {
-				if len(set.oids) == 0 {
-					continue
-				}
-				list, err := json.Marshal(set.oids)
-				if err != nil {
-					return err
-				}
-				if _, err := tx.ExecContext(ctx, "UPDATE entra_users SET in_scope = ? WHERE oid IN (SELECT value FROM json_each(?))", set.in, string(list)); err != nil {
-					return err
-				}
+			if err := setInScope(ctx, tx, on, off); err != nil {
+				return err
 			}
 			return store.PutScope(ctx, scopeChunks(tx), inScope)
 		})
@@ -276,35 +264,34 @@ func (s *Store) ChangeEntraScope(ctx context.Context, from string, inScope ident
 			return err
 		}
 		ok = true
-		var on, off []string
-		for _, id := range append(changed, users...) {
-			if oid := id.String(); inScope.Has(oid) {
-				on = append(on, oid)
-			} else {
-				off = append(off, oid)
-			}
-		}
-		for _, set := range []struct {
-			oids []string
-			in   int
-		}{{on, 1}, {off, 0}} {
-			if len(set.oids) == 0 {
-				continue
-			}
-			list, err := json.Marshal(set.oids)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, "UPDATE entra_users SET in_scope = ? WHERE in_scope <> ? AND oid IN (SELECT value FROM json_each(?))", set.in, set.in, string(list)); err != nil {
-				return err
-			}
-		}
-		return nil
+		on, off := store.SplitScope(inScope, append(changed, users...))
+		return setInScope(ctx, tx, on, off)
 	})
 	if err != nil {
 		return false, fmt.Errorf("sqlite: change the entra scope: %w", err)
 	}
 	return ok, nil
+}
+
+// setInScope brings the users on into the scope and takes the users off
+// out of it, writing only the rows whose flag changes.
+func setInScope(ctx context.Context, tx *sql.Tx, on, off []string) error {
+	for _, set := range []struct {
+		oids []string
+		in   int
+	}{{on, 1}, {off, 0}} {
+		if len(set.oids) == 0 {
+			continue
+		}
+		list, err := json.Marshal(set.oids)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE entra_users SET in_scope = ? WHERE in_scope <> ? AND oid IN (SELECT value FROM json_each(?))", set.in, set.in, string(list)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // scopeChunks are the recorded scope's rows, read and written in tx.
