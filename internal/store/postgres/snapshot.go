@@ -276,7 +276,8 @@ func (s *Store) MarkEntraUsersNotSeen(ctx context.Context, runID int64) (int64, 
 	return n, nil
 }
 
-// SetEntraScope sets InScope for exactly the given oids and clears it for all others.
+// SetEntraScope sets InScope for exactly the given oids, clears it for all
+// others and records the scope.
 func (s *Store) SetEntraScope(ctx context.Context, scope identity.ObjectIDSet) error {
 	inScope := slices.AppendSeq(make([]string, 0, scope.Len()), scope.Strings())
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
