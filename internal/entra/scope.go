@@ -59,16 +59,15 @@ func (s *Source) assignedUsers(ctx context.Context) (identity.ObjectIDSet, error
 			return identity.ObjectIDSet{}, fmt.Errorf("entra: decode assignments: %w", err)
 		}
 		for _, a := range page.Value {
-			oid := normOID(a.PrincipalID)
-			if oid == "" {
+			id, ok := identity.ParseObjectID(a.PrincipalID)
+			if !ok {
 				continue
 			}
 			switch {
 			case strings.EqualFold(a.PrincipalType, "User"):
-				id, _ := identity.ParseObjectID(oid)
 				scope = append(scope, id)
 			case strings.EqualFold(a.PrincipalType, "Group"):
-				groupIDs = append(groupIDs, oid)
+				groupIDs = append(groupIDs, id.String())
 			}
 			// ServicePrincipal assignments are not people: ignored.
 		}

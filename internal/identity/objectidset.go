@@ -71,11 +71,11 @@ func lowerHex(c byte) byte {
 // String is the canonical form: lower case 8-4-4-4-12.
 func (id ObjectID) String() string {
 	var b [36]byte
-	return string(id.AppendCanonical(b[:0]))
+	return string(id.appendCanonical(b[:0]))
 }
 
-// AppendCanonical appends the canonical form to b.
-func (id ObjectID) AppendCanonical(b []byte) []byte {
+// appendCanonical appends the canonical form to b.
+func (id ObjectID) appendCanonical(b []byte) []byte {
 	b = hex.AppendEncode(b, id[0:4])
 	b = append(b, '-')
 	b = hex.AppendEncode(b, id[4:6])
@@ -173,7 +173,7 @@ func (d *ObjectIDDigest) Add(id ObjectID) {
 	if d.h == nil {
 		d.h = sha256.New()
 	}
-	d.h.Write(append(id.AppendCanonical(d.line[:0]), '\n'))
+	d.h.Write(append(id.appendCanonical(d.line[:0]), '\n'))
 }
 
 // Sum is the digest of the ids added.

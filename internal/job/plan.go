@@ -12,6 +12,7 @@ import (
 
 	"github.com/idlinkhq/idlink/internal/identity"
 	"github.com/idlinkhq/idlink/internal/reconcile"
+	"github.com/idlinkhq/idlink/internal/store"
 )
 
 // A scheduled run plans only what changed since the last successful run
@@ -184,15 +185,15 @@ func (j *Job) planIncremental(ctx context.Context, cfg reconcile.Config, base id
 	if err != nil {
 		return plan{}, err
 	}
-	oids, sfs := aff.Keys.Identities()
-	kept, err := j.kept(ctx, base, oids, sfs)
+	replaced := aff.Keys.Replaced()
+	kept, err := j.kept(ctx, base, replaced.ObjectIDs, replaced.SalesforceIDs)
 	if err != nil {
 		return plan{}, err
 	}
-	if kept.Flags, err = j.keptFlags(ctx, base, aff.Keys); err != nil {
+	if kept.Flags, err = j.keptFlags(ctx, base, aff.Keys, replaced); err != nil {
 		return plan{}, err
 	}
-	if err := j.Store.Replace(ctx, runID, base.ID, aff.Keys.Replaced()); err != nil {
+	if err := j.Store.Replace(ctx, runID, base.ID, replaced); err != nil {
 		return plan{}, err
 	}
 	res.Keep(kept, int(active))
@@ -232,14 +233,15 @@ func (j *Job) kept(ctx context.Context, base identity.Run, oids, sfs []string) (
 	return k, nil
 }
 
-// keptFlags counts base's flags of the identities outside the closure, by
+// keptFlags counts base's flags of the identities outside the closure
+// (replaced names its identities: closure.Replaced()), by
 // flag name: base's totals less its flags inside, which the run replaces
 // (the store keeps the others by reference, store.MergeActions). Every
 // other action of a successful run was written, so the store journaled it
 // and its identity is inside: base's actions inside must hold all of
 // them (plan.writes), or the store and the run disagree, and a full plan
 // settles it.
-func (j *Job) keptFlags(ctx context.Context, base identity.Run, closure reconcile.KeySet) (map[string]int64, error) {
+func (j *Job) keptFlags(ctx context.Context, base identity.Run, closure reconcile.KeySet, replaced store.Replaced) (map[string]int64, error) {
 	writes, ok := base.Counts["plan.writes"]
 	if _, flagged := base.Counts["plan.flags"]; !ok || !flagged {
 		return nil, fmt.Errorf("%w: run %d did not count its flags and writes", reconcile.ErrFullPlanNeeded, base.ID)
@@ -250,7 +252,7 @@ func (j *Job) keptFlags(ctx context.Context, base identity.Run, closure reconcil
 			kept[f] = n
 		}
 	}
-	err := j.Store.ActionsAbout(ctx, base.ID, closure.Replaced(), func(r identity.ActionRecord) error {
+	err := j.Store.ActionsAbout(ctx, base.ID, replaced, func(r identity.ActionRecord) error {
 		if !reconcile.ActionIn(closure, r.Action) {
 			return fmt.Errorf("%w: the store's actions of run %d about the closure include %s of %s, which is not in it", reconcile.ErrFullPlanNeeded, base.ID, r.Action.Kind, r.Action.Link.Key())
 		}

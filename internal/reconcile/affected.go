@@ -158,29 +158,19 @@ func AssessmentIn(ks KeySet, a identity.Assessment) bool {
 	return ks.Any(nonEmpty(nil, KeySalesforce, "", a.SalesforceUserID))
 }
 
-// Identities are the object ids and Salesforce ids in ks: what a store
-// needs to find the assessments AssessmentIn names.
-func (ks KeySet) Identities() (objectIDs, salesforceIDs []string) {
-	for k := range ks {
-		switch k.Kind {
-		case KeyObjectID:
-			objectIDs = append(objectIDs, k.Value)
-		case KeySalesforce:
-			salesforceIDs = append(salesforceIDs, k.Value)
-		}
-	}
-	return objectIDs, salesforceIDs
-}
-
 // Replaced names what an incremental plan of the closure ks replaces of its
 // base's assessments and flags: the object ids, Salesforce user ids and
 // subjects in ks (store.IdentitySet's Has and HasAction agree with
 // AssessmentIn and ActionIn on them: TestReplacedAgreesWithTheClosure).
 func (ks KeySet) Replaced() store.Replaced {
 	var r store.Replaced
-	r.ObjectIDs, r.SalesforceIDs = ks.Identities()
 	for k := range ks {
-		if k.Kind == KeySubject {
+		switch k.Kind {
+		case KeyObjectID:
+			r.ObjectIDs = append(r.ObjectIDs, k.Value)
+		case KeySalesforce:
+			r.SalesforceIDs = append(r.SalesforceIDs, k.Value)
+		case KeySubject:
 			r.Subjects = append(r.Subjects, identity.LinkKey{Provider: k.Provider, Subject: k.Value})
 		}
 	}
