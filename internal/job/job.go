@@ -403,10 +403,16 @@ func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outco
 	if err != nil {
 		return err
 	}
+	// The assessments apply cannot change are saved while it waits on
+	// Salesforce; the others once it says where those identities stand.
+	settled, pending := splitByApply(res)
+	saved := make(chan error, 1)
+	go func() { saved <- j.saveAssessments(ctx, out.Run.ID, res.Assessments, settled) }()
 	ar, err := reconcile.Apply(ctx, j.Store, w, res, reconcile.ApplyOptions{
 		RunID: out.Run.ID, BatchSize: j.batchSize(opt, res), Concurrency: j.WriteConcurrency, Limits: opt.Reconcile.Limits,
 		Override: reconcile.Override{RunID: opt.Override}, Revoker: j.Revoker, Baseline: base,
 	})
+	serr := <-saved
 	out.Apply = ar
 	counts["applied"] = int64(ar.Applied)
 	counts["failed"] = int64(len(ar.Failed))
@@ -422,10 +428,66 @@ func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outco
 	res.CountSituations(counts)
 	counts["plan.matched"] = int64(res.Matched())
 	countFlags(counts, res)
-	if serr := j.Store.SaveAssessments(ctx, out.Run.ID, res.Assessments); serr != nil {
+	if serr == nil {
+		serr = j.saveAssessments(ctx, out.Run.ID, res.Assessments, pending)
+	}
+	if serr != nil {
 		return errors.Join(err, fmt.Errorf("save assessments: %w", serr))
 	}
 	return err
+}
+
+// assessmentChunk is how many assessments one transaction saves while link
+// writes are recorded beside it: at about 5 µs a row, a batch's record waits
+// some 5 ms at most for the store.
+const assessmentChunk = 1024
+
+// saveAssessments saves the assessments at idx, in order, a chunk per
+// transaction.
+func (j *Job) saveAssessments(ctx context.Context, runID int64, as []identity.Assessment, idx []int) error {
+	chunk := make([]identity.Assessment, 0, min(len(idx), assessmentChunk))
+	for k, i := range idx {
+		chunk = append(chunk, as[i])
+		if len(chunk) == cap(chunk) || k == len(idx)-1 {
+			if err := j.Store.SaveAssessments(ctx, runID, chunk); err != nil {
+				return err
+			}
+			chunk = chunk[:0]
+		}
+	}
+	return nil
+}
+
+// splitByApply splits the assessments' indexes into those afterApply cannot
+// change and those it may: the identities whose link record the plan writes
+// active, or whose ThirdPartyAccountLink it revokes.
+func splitByApply(res *reconcile.Result) (settled, pending []int) {
+	touched := map[identity.LinkKey]bool{}
+	for _, a := range res.Actions {
+		if movesSituation(a) {
+			touched[a.Link.Key()] = true
+		}
+	}
+	for i, a := range res.Assessments {
+		if a.Subject != "" && touched[identity.LinkKey{Provider: a.Provider, Subject: a.Subject}] {
+			pending = append(pending, i)
+		} else {
+			settled = append(settled, i)
+		}
+	}
+	return settled, pending
+}
+
+// movesSituation reports whether applying a can change where its identity
+// stands (afterApply).
+func movesSituation(a identity.Action) bool {
+	switch a.Kind {
+	case identity.ActionCreateLink, identity.ActionUpdateLink, identity.ActionAdoptLink:
+		return a.Link.Status == identity.LinkActive
+	case identity.ActionRevokeAccountLink:
+		return true
+	}
+	return false
 }
 
 // countFlags records the plan's flags by name ("flag.<name>") and in all
@@ -515,16 +577,13 @@ func afterApply(as []identity.Assessment, recs []identity.ActionRecord) {
 	applied := map[identity.LinkKey]string{} // the Salesforce user an applied active link names
 	revoked := map[identity.LinkKey]bool{}
 	for _, r := range recs {
-		if r.State != reconcile.StateApplied {
+		if r.State != reconcile.StateApplied || !movesSituation(r.Action) {
 			continue
 		}
-		switch r.Action.Kind {
-		case identity.ActionCreateLink, identity.ActionUpdateLink, identity.ActionAdoptLink:
-			if r.Action.Link.Status == identity.LinkActive {
-				applied[r.Action.Link.Key()] = r.Action.Link.SalesforceUserID
-			}
-		case identity.ActionRevokeAccountLink:
+		if r.Action.Kind == identity.ActionRevokeAccountLink {
 			revoked[r.Action.Link.Key()] = true
+		} else {
+			applied[r.Action.Link.Key()] = r.Action.Link.SalesforceUserID
 		}
 	}
 	if len(applied) == 0 && len(revoked) == 0 {

@@ -2,6 +2,9 @@ package job
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -31,6 +34,53 @@ func TestAfterApplyMarksOnlyAppliedLinksLinked(t *testing.T) {
 	for i, w := range want {
 		if as[i].Situation != w {
 			t.Errorf("assessment %d (%s) = %s, want %s", i, as[i].Subject, as[i].Situation, w)
+		}
+	}
+}
+
+// The assessments saved before apply ends (settled) are never ones
+// afterApply changes, whatever the actions' kinds and outcomes; settled and
+// pending together name every assessment once, each in plan order.
+func TestSplitByApplyHoldsBackWhatApplyChanges(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	kinds := []identity.ActionKind{identity.ActionCreateLink, identity.ActionUpdateLink, identity.ActionAdoptLink,
+		identity.ActionRevokeAccountLink, identity.ActionProposeLink, identity.ActionRevokeLink, identity.ActionFlag}
+	statuses := []identity.LinkStatus{identity.LinkActive, identity.LinkProposed, identity.LinkRevoked}
+	states := []string{reconcile.StateApplied, reconcile.StateFailed, reconcile.StatePlanned}
+	situations := []identity.Situation{identity.Unlinked, identity.Misrouted, identity.Linked, identity.Disputed}
+	for round := range 200 {
+		res := &reconcile.Result{}
+		for i := range 12 {
+			sub := fmt.Sprintf("s%d", rng.IntN(8))
+			if i%5 == 4 {
+				sub = ""
+			}
+			res.Assessments = append(res.Assessments, identity.Assessment{Provider: "P", Subject: sub,
+				SalesforceUserID: fmt.Sprintf("005%d", rng.IntN(3)), Situation: situations[rng.IntN(len(situations))]})
+		}
+		var recs []identity.ActionRecord
+		for range 6 {
+			a := identity.Action{Kind: kinds[rng.IntN(len(kinds))], Link: identity.Link{Provider: "P",
+				Subject: fmt.Sprintf("s%d", rng.IntN(8)), SalesforceUserID: fmt.Sprintf("005%d", rng.IntN(3)), Status: statuses[rng.IntN(len(statuses))]}}
+			res.Actions = append(res.Actions, a)
+			recs = append(recs, identity.ActionRecord{Action: a, State: states[rng.IntN(len(states))]})
+		}
+		settled, pending := splitByApply(res)
+		every := make([]int, len(res.Assessments))
+		for i := range every {
+			every[i] = i
+		}
+		if all := slices.Sorted(slices.Values(slices.Concat(settled, pending))); !slices.Equal(all, every) ||
+			!slices.IsSorted(settled) || !slices.IsSorted(pending) {
+			t.Fatalf("round %d: settled %v and pending %v do not split %d assessments", round, settled, pending, len(res.Assessments))
+		}
+		before := slices.Clone(res.Assessments)
+		afterApply(res.Assessments, recs)
+		for _, i := range settled {
+			if res.Assessments[i] != before[i] {
+				t.Fatalf("round %d: assessment %d was saved before apply ended, but afterApply changed it: %+v -> %+v",
+					round, i, before[i], res.Assessments[i])
+			}
 		}
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/idlinkhq/idlink/internal/identity"
 	"github.com/idlinkhq/idlink/internal/store"
@@ -86,6 +88,8 @@ type ApplyResult struct {
 // one transaction per batch) only the records Salesforce accepted. Proposals
 // are written to the store only (Salesforce must not honour them); flags are
 // only recorded. Every action is saved with its outcome through SaveActions.
+// Proposals are recorded, and they and the flags saved, while the writes are
+// on their way; revocations of ThirdPartyAccountLinks follow the writes.
 //
 // A held plan returns an error matching ErrHeld (a *HeldError); failed writes
 // return an error matching ErrIncomplete. Other errors are store or
@@ -108,12 +112,18 @@ func Apply(ctx context.Context, st Store, w LinkWriter, r *Result, opt ApplyOpti
 		return ap.res, err
 	}
 	writes, proposals, accountRevokes := ap.sortActions()
+	// What only the store decides does not wait on Salesforce: proposals
+	// are recorded, and they and the flags saved, while the writes are on
+	// their way.
+	aside := make(chan error, 1)
+	go func() { aside <- ap.recordAside(ctx, proposals, writes, accountRevokes) }()
 	bw := &batchWriter{st: st, w: w, r: r, opt: opt, fail: ap.fail, applied: ap.applied}
 	runErr := bw.write(ctx, writes)
+	asideErr := <-aside
+	runErr = errors.Join(runErr, asideErr)
 	if runErr == nil {
-		runErr = ap.recordProposals(ctx, proposals)
-	}
-	if runErr == nil {
+		// After the writes: a sign-in whose wrong ThirdPartyAccountLink is
+		// gone must find its link record.
 		runErr = revokeAccountLinks(ctx, st, opt, r, accountRevokes, ap.states, ap.fail)
 		for _, i := range accountRevokes {
 			if ap.states[i] == StateApplied {
@@ -121,7 +131,15 @@ func Apply(ctx context.Context, st Store, w LinkWriter, r *Result, opt ApplyOpti
 			}
 		}
 	}
-	if err := ap.save(ctx); err != nil {
+	ap.finish()
+	decided := ap.res.Records
+	if asideErr == nil {
+		decided = make([]identity.ActionRecord, 0, len(writes)+len(accountRevokes))
+		for _, i := range slices.Concat(writes, accountRevokes) {
+			decided = append(decided, ap.res.Records[i])
+		}
+	} // else what was saved aside may be incomplete: save every action
+	if err := ap.save(ctx, decided); err != nil {
 		runErr = errors.Join(runErr, err)
 	}
 	if runErr != nil {
@@ -139,32 +157,82 @@ type applier struct {
 	st     Store
 	r      *Result
 	opt    ApplyOptions
-	states []string
+	states []string // by action index; an index is only ever set by one goroutine
 	errs   []string
+	mu     sync.Mutex // guards res and failed while the writes and recordAside both run
+	failed []int
 	res    ApplyResult
 }
 
 func (ap *applier) fail(i int, msg string) {
 	ap.states[i], ap.errs[i] = StateFailed, msg
-	ap.res.Failed = append(ap.res.Failed, Failure{Action: ap.r.Actions[i], Error: msg})
+	ap.mu.Lock()
+	ap.failed = append(ap.failed, i)
+	ap.mu.Unlock()
 }
 
 func (ap *applier) applied(i int) {
 	ap.states[i] = StateApplied
+	ap.mu.Lock()
 	ap.res.Applied++
+	ap.mu.Unlock()
 }
 
-// save records every action with its outcome.
-func (ap *applier) save(ctx context.Context) error {
-	ap.res.Records = make([]identity.ActionRecord, len(ap.r.Actions))
-	for i, a := range ap.r.Actions {
-		ap.res.Records[i] = identity.ActionRecord{Seq: i + 1, Action: a, State: ap.states[i], Error: ap.errs[i]}
+// finish sets the result's failures, in plan order whichever part of Apply
+// failed them, and its records: every action with its outcome.
+func (ap *applier) finish() {
+	slices.Sort(ap.failed)
+	for _, i := range ap.failed {
+		ap.res.Failed = append(ap.res.Failed, Failure{Action: ap.r.Actions[i], Error: ap.errs[i]})
 	}
-	if err := ap.st.SaveActions(ctx, ap.opt.RunID, ap.res.Records); err != nil {
+	ap.res.Records = make([]identity.ActionRecord, len(ap.r.Actions))
+	for i := range ap.r.Actions {
+		ap.res.Records[i] = ap.record(i)
+	}
+}
+
+func (ap *applier) record(i int) identity.ActionRecord {
+	return identity.ActionRecord{Seq: i + 1, Action: ap.r.Actions[i], State: ap.states[i], Error: ap.errs[i]}
+}
+
+// save saves action records (Seq says which action each is).
+func (ap *applier) save(ctx context.Context, recs []identity.ActionRecord) error {
+	if err := ap.st.SaveActions(ctx, ap.opt.RunID, recs); err != nil {
 		return fmt.Errorf("save the actions of run %d: %w", ap.opt.RunID, err)
 	}
 	return nil
 }
+
+// recordAside records the proposals, then saves every action that no
+// Salesforce call decides (flags and proposals) with its outcome, in chunks:
+// one transaction per chunk lets the writes' batches be recorded in between.
+// The writes and revocations are saved once Salesforce decided them.
+func (ap *applier) recordAside(ctx context.Context, proposals, writes, accountRevokes []int) error {
+	err := ap.recordProposals(ctx, proposals)
+	bySalesforce := make([]bool, len(ap.r.Actions))
+	for _, i := range slices.Concat(writes, accountRevokes) {
+		bySalesforce[i] = true
+	}
+	chunk := make([]identity.ActionRecord, 0, saveChunk)
+	for i := range ap.r.Actions {
+		if err != nil {
+			return err
+		}
+		if !bySalesforce[i] {
+			chunk = append(chunk, ap.record(i))
+		}
+		if len(chunk) == saveChunk || (i == len(ap.r.Actions)-1 && len(chunk) > 0) {
+			err = ap.save(ctx, chunk)
+			chunk = chunk[:0]
+		}
+	}
+	return err
+}
+
+// saveChunk is how many action records one transaction saves while link
+// writes are being recorded beside it: at 5-10 µs a row, a batch's record
+// waits some 10 ms at most for the store.
+const saveChunk = 1024
 
 // holdIfLimited checks the safety limits: a plan that breaks them, and that
 // no override covers, is held: its actions are saved as held, nothing is
@@ -189,7 +257,8 @@ func (ap *applier) holdIfLimited(ctx context.Context) (held bool, err error) {
 	for _, j := range h.idx {
 		ap.states[j] = StateHeld
 	}
-	if err := ap.save(ctx); err != nil {
+	ap.finish()
+	if err := ap.save(ctx, ap.res.Records); err != nil {
 		return true, errors.Join(h, err)
 	}
 	return true, h

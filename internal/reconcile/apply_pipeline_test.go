@@ -190,3 +190,95 @@ func TestApplyWritesConcurrently(t *testing.T) {
 		}
 	}
 }
+
+// asideStore is the real store; its SaveActions says when it first saved an
+// action that no Salesforce call decides.
+type asideStore struct {
+	*sqlite.Store
+	once  sync.Once
+	saved chan struct{}
+}
+
+func (s *asideStore) SaveActions(ctx context.Context, runID int64, recs []identity.ActionRecord) error {
+	err := s.Store.SaveActions(ctx, runID, recs)
+	for _, rec := range recs {
+		if rec.Action.Kind == identity.ActionProposeLink && rec.State == StateApplied && err == nil {
+			s.once.Do(func() { close(s.saved) })
+		}
+	}
+	return err
+}
+
+// asideWriter holds its first call until the store saved a recorded
+// proposal (or a deadline passed, when Apply does that only after writing).
+type asideWriter struct {
+	LinkWriter
+	saved   <-chan struct{}
+	once    sync.Once
+	overlap bool
+}
+
+func (w *asideWriter) UpsertLinks(ctx context.Context, links []identity.Link) ([]identity.WriteResult, error) {
+	w.once.Do(func() {
+		select {
+		case <-w.saved:
+			w.overlap = true
+		case <-time.After(5 * time.Second):
+		}
+	})
+	return w.LinkWriter.UpsertLinks(ctx, links)
+}
+
+// Proposals are recorded in the store, and saved as applied, while the link
+// writes are on their way to Salesforce: the store's work does not wait for
+// the calls', nor the calls for it.
+func TestApplyRecordsProposalsWhileWriting(t *testing.T) {
+	h := newHarness(t)
+	ctx := h.ctx
+	run, err := h.st.StartRun(ctx, identity.KindBackfill, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// User 1 matches by UPN only (a proposal); users 2-5 by object id (writes).
+	es := []identity.EntraUser{eu(1)}
+	ss := []identity.SalesforceUser{su(1, "u1@contoso.com", "")}
+	for i := 2; i <= 5; i++ {
+		es = append(es, eu(i))
+		ss = append(ss, su(i, fmt.Sprintf("u%d@contoso.com", i), oid(i)))
+	}
+	if err := h.st.UpsertEntraUsers(ctx, run.ID, es, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.st.UpsertSalesforceUsers(ctx, run.ID, ss, nil); err != nil {
+		t.Fatal(err)
+	}
+	run.Status = identity.StatusSucceeded
+	if err := h.st.FinishRun(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	run, r := h.planFor()
+	st := &asideStore{Store: h.st, saved: make(chan struct{})}
+	w := &asideWriter{LinkWriter: h.sf, saved: st.saved}
+	res, err := Apply(ctx, st, w, r, ApplyOptions{RunID: run.ID, BatchSize: 2, Limits: h.cfg.Limits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !w.overlap {
+		t.Fatal("the first link write went out only after the proposal was recorded and saved, or not at all")
+	}
+	if res.Applied != 5 || len(res.Failed) != 0 {
+		t.Fatalf("applied %d, failed %v; want 5 and none", res.Applied, res.Failed)
+	}
+	recs, err := h.st.ListActions(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != len(r.Actions) || countState(recs, StateApplied) != 5 {
+		t.Fatalf("saved %d records (%d applied) of %d actions: %+v", len(recs), countState(recs, StateApplied), len(r.Actions), recs)
+	}
+	for i, rec := range recs {
+		if rec.Seq != i+1 || rec.Action.Kind != r.Actions[i].Kind {
+			t.Fatalf("record %d is %+v, want action %d (%s)", i, rec, i+1, r.Actions[i].Kind)
+		}
+	}
+}

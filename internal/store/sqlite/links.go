@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -113,57 +114,99 @@ func (s *Store) ApplyLinkChanges(ctx context.Context, runID int64, changes []ide
 		}
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
+	links := make([]identity.Link, len(changes))
+	var rows []int // the changes that write the link row
+	for i, c := range changes {
+		links[i] = c.Link
+		if links[i].UpdatedAt.IsZero() {
+			links[i].UpdatedAt = now
+		}
+		// A revoked ThirdPartyAccountLink leaves the link as it is (history and audit only).
+		if store.WritesLinkRow(c.Action) {
+			rows = append(rows, i)
+		}
+	}
+	// Multi-row statements: a batch is recorded while the next link writes
+	// are on their way to Salesforce, and a statement per change (SQLite
+	// runs the journal triggers of links in each) made recording a batch of
+	// 200 take longer than the call that wrote it.
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		// Prepared once per batch: SQLite compiles the journal triggers of
-		// links into every statement that writes it.
-		st, err := prepareAll(ctx, tx, "SELECT 1 FROM links WHERE provider = ? AND subject = ?",
-			"INSERT INTO links ("+linkCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT (provider, subject) DO UPDATE SET salesforce_user_id = excluded.salesforce_user_id,
-					object_id = excluded.object_id, tenant_id = excluded.tenant_id, rule = excluded.rule,
-					status = excluded.status, reason = excluded.reason, updated_at = excluded.updated_at`,
-			`INSERT INTO link_history (run_id, at, action, provider, subject, salesforce_user_id,
-				object_id, tenant_id, rule, status, reason, actor, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			auditInsert)
+		if err := checkLinksExist(ctx, tx, changes); err != nil {
+			return err
+		}
+		err := upsertBatch(ctx, tx, "INSERT INTO links ("+linkCols+")", 9,
+			`ON CONFLICT (provider, subject) DO UPDATE SET salesforce_user_id = excluded.salesforce_user_id,
+				object_id = excluded.object_id, tenant_id = excluded.tenant_id, rule = excluded.rule,
+				status = excluded.status, reason = excluded.reason, updated_at = excluded.updated_at`,
+			len(rows), func(k int, v []any) error {
+				l := &links[rows[k]]
+				v[0], v[1], v[2], v[3], v[4] = l.Provider, l.Subject, l.SalesforceUserID, l.ObjectID, l.TenantID
+				v[5], v[6], v[7], v[8] = string(l.Rule), string(l.Status), l.Reason, fmtTime(l.UpdatedAt)
+				return nil
+			})
 		if err != nil {
 			return err
 		}
-		defer closeAll(st)
-		exists, upsert, history, audit := st[0], st[1], st[2], st[3]
-		for i, c := range changes {
-			l := c.Link
-			if l.UpdatedAt.IsZero() {
-				l.UpdatedAt = now
-			}
-			if c.Action == identity.ActionUpdateLink || c.Action == identity.ActionRevokeLink {
-				var one int
-				err := exists.QueryRowContext(ctx, l.Provider, l.Subject).Scan(&one)
-				if errors.Is(err, sql.ErrNoRows) {
-					return fmt.Errorf("link change %d: %s %s: no such link: %w", i, c.Action, l.Key(), store.ErrNotFound)
-				}
-				if err != nil {
-					return err
-				}
-			}
-			// A revoked ThirdPartyAccountLink leaves the link as it is (history and audit only).
-			if store.WritesLinkRow(c.Action) {
-				if _, err := upsert.ExecContext(ctx, l.Provider, l.Subject, l.SalesforceUserID, l.ObjectID, l.TenantID, string(l.Rule),
-					string(l.Status), l.Reason, fmtTime(l.UpdatedAt)); err != nil {
-					return err
-				}
-			}
-			if _, err := history.ExecContext(ctx, nullRun(runID), fmtTime(l.UpdatedAt), string(c.Action), l.Provider, l.Subject,
-				l.SalesforceUserID, l.ObjectID, l.TenantID, string(l.Rule), string(l.Status), l.Reason, c.Actor, c.Detail); err != nil {
-				return err
-			}
-			e := identity.AuditEvent{RunID: runID, At: now, Actor: c.Actor, Kind: store.LinkAuditKind(c.Action), Target: l.Key().String(), Detail: c.Detail}
-			if _, err := audit.ExecContext(ctx, auditArgs(e)...); err != nil {
-				return err
-			}
+		err = upsertBatch(ctx, tx, `INSERT INTO link_history (run_id, at, action, provider, subject, salesforce_user_id,
+				object_id, tenant_id, rule, status, reason, actor, detail)`, 13, "", len(changes), func(i int, v []any) error {
+			c, l := &changes[i], &links[i]
+			v[0], v[1], v[2], v[3], v[4], v[5] = nullRun(runID), fmtTime(l.UpdatedAt), string(c.Action), l.Provider, l.Subject, l.SalesforceUserID
+			v[6], v[7], v[8], v[9], v[10], v[11], v[12] = l.ObjectID, l.TenantID, string(l.Rule), string(l.Status), l.Reason, c.Actor, c.Detail
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		return nil
+		return upsertBatch(ctx, tx, "INSERT INTO audit_events ("+auditCols+")", 6, "", len(changes), func(i int, v []any) error {
+			c := &changes[i]
+			e := identity.AuditEvent{RunID: runID, At: now, Actor: c.Actor, Kind: store.LinkAuditKind(c.Action), Target: links[i].Key().String(), Detail: c.Detail}
+			copy(v, auditArgs(e))
+			return nil
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: apply %d link changes: %w", len(changes), err)
+	}
+	return nil
+}
+
+// checkLinksExist fails with store.ErrNotFound when an update or revocation
+// names a link that neither the store nor an earlier change of the batch
+// holds.
+func checkLinksExist(ctx context.Context, tx *sql.Tx, changes []identity.LinkChange) error {
+	var keys [][2]string
+	for _, c := range changes {
+		if c.Action == identity.ActionUpdateLink || c.Action == identity.ActionRevokeLink {
+			keys = append(keys, [2]string{c.Link.Provider, c.Link.Subject})
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	js, err := json.Marshal(keys)
+	if err != nil {
+		return err
+	}
+	held := map[identity.LinkKey]bool{}
+	err = scanAll(ctx, tx, "links", `SELECT l.provider, l.subject FROM json_each(?) AS k
+		JOIN links AS l ON l.provider = k.value ->> '$[0]' AND l.subject = k.value ->> '$[1]'`, []any{string(js)},
+		func(rows *sql.Rows) (identity.LinkKey, error) {
+			var k identity.LinkKey
+			return k, rows.Scan(&k.Provider, &k.Subject)
+		}, func(k identity.LinkKey) error { held[k] = true; return nil })
+	if err != nil {
+		return err
+	}
+	for i, c := range changes {
+		k := c.Link.Key()
+		switch {
+		case c.Action == identity.ActionUpdateLink || c.Action == identity.ActionRevokeLink:
+			if !held[k] {
+				return fmt.Errorf("link change %d: %s %s: no such link: %w", i, c.Action, k, store.ErrNotFound)
+			}
+		case store.WritesLinkRow(c.Action):
+			held[k] = true
+		}
 	}
 	return nil
 }

@@ -302,7 +302,10 @@ func (s *Store) ListAudit(ctx context.Context, sinceSeq int64, limit int) ([]ide
 	return out, nil
 }
 
-const auditInsert = `INSERT INTO audit_events (run_id, at, actor, kind, target, detail) VALUES (?, ?, ?, ?, ?, ?)`
+const (
+	auditCols   = "run_id, at, actor, kind, target, detail"
+	auditInsert = "INSERT INTO audit_events (" + auditCols + ") VALUES (?, ?, ?, ?, ?, ?)"
+)
 
 func auditArgs(e identity.AuditEvent) []any {
 	return []any{nullRun(e.RunID), fmtTime(e.At), e.Actor, e.Kind, e.Target, e.Detail}

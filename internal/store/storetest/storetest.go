@@ -55,6 +55,7 @@ func Run(t *testing.T, open Opener) {
 		{"ObservationValidation", testObservationValidation},
 		{"LinkLifecycle", testLinkLifecycle},
 		{"LinkBatchAtomic", testLinkBatchAtomic},
+		{"LinkBatchInOrder", testLinkBatchInOrder},
 		{"LinkValidation", testLinkValidation},
 		{"RevokeAccountLink", testRevokeAccountLink},
 		{"Decisions", testDecisions},
@@ -923,6 +924,39 @@ func testLinkBatchAtomic(t *testing.T, s store.Store) {
 	}
 	if evs := listAudit(t, s); len(evs) != 1 {
 		t.Fatalf("failed batch wrote audit events: %+v", evs)
+	}
+}
+
+// The changes of a batch apply in order: one may update or revoke a link an
+// earlier one of the same batch created, and the last change of a key wins.
+func testLinkBatchInOrder(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	r := startRun(t, s, identity.KindRun)
+	batch := []identity.LinkChange{
+		{Action: identity.ActionCreateLink, Link: link("sub-a", "005A", identity.LinkActive), Actor: "run", Detail: "1"},
+		{Action: identity.ActionCreateLink, Link: link("sub-b", "005B", identity.LinkActive), Actor: "run", Detail: "2"},
+		{Action: identity.ActionUpdateLink, Link: link("sub-a", "005Z", identity.LinkActive), Actor: "run", Detail: "3"},
+		{Action: identity.ActionRevokeLink, Link: link("sub-b", "005B", identity.LinkRevoked), Actor: "run", Detail: "4"},
+	}
+	must(t, s.ApplyLinkChanges(ctx, r.ID, batch))
+	got := map[string]string{}
+	for _, l := range scanLinks(t, s) {
+		got[l.Subject] = l.SalesforceUserID + " " + string(l.Status)
+	}
+	if want := map[string]string{"sub-a": "005Z active", "sub-b": "005B revoked"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("links after a batch that changes its own links: %v, want %v", got, want)
+	}
+	h, err := s.LinkHistory(ctx, identity.LinkKey{Provider: "EntraOIDC", Subject: "sub-a"})
+	must(t, err)
+	if len(h) != 2 {
+		t.Fatalf("history of sub-a: %d entries, want 2: %+v", len(h), h)
+	}
+	var details []string
+	for _, e := range listAudit(t, s) {
+		details = append(details, e.Detail)
+	}
+	if fmt.Sprint(details) != "[1 2 3 4]" {
+		t.Fatalf("audit events in the order %v, want the batch's [1 2 3 4]", details)
 	}
 }
 
