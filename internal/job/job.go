@@ -308,7 +308,9 @@ func (j *Job) startProgress(ctx context.Context) (stop func()) {
 
 // read syncs both sides concurrently into mirror (DESIGN §4: the wall time
 // is the longer chain, not the sum) and returns the notes the sources raised.
-func (j *Job) read(ctx context.Context, log *slog.Logger, mirror store.Store, runID int64, full bool, counts map[string]int64) ([]string, error) {
+// read syncs both sides into mirror at once; sfDone, if not nil, is called
+// as soon as the Salesforce side is stored.
+func (j *Job) read(ctx context.Context, log *slog.Logger, mirror store.Store, runID int64, full bool, counts map[string]int64, sfDone func()) ([]string, error) {
 	var (
 		wg              sync.WaitGroup
 		entraRes, sfRes SyncResult
@@ -329,6 +331,8 @@ func (j *Job) read(ctx context.Context, log *slog.Logger, mirror store.Store, ru
 		sfRes, sfErr = j.Salesforce.Sync(readCtx, j.counted(mirror), runID, full)
 		if sfErr != nil {
 			cancelRead()
+		} else if sfDone != nil {
+			sfDone()
 		}
 	}()
 	wg.Wait()
@@ -368,7 +372,17 @@ func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outco
 			}
 		}()
 	}
-	notes, err := j.read(ctx, log, j.Store, out.Run.ID, opt.Kind == identity.KindBackfill, counts)
+	var pre *preload
+	var sfDone func()
+	if opt.Kind == identity.KindBackfill {
+		// A backfill plans every identity: Salesforce's side of the
+		// snapshot is loaded while Entra's, the longer chain, is still
+		// being read.
+		pre = &preload{}
+		sfDone = func() { pre.start(ctx, j.Store) }
+		defer pre.wait()
+	}
+	notes, err := j.read(ctx, log, j.Store, out.Run.ID, opt.Kind == identity.KindBackfill, counts, sfDone)
 	if err != nil {
 		return err
 	}
@@ -380,7 +394,7 @@ func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outco
 	if opt.Reconcile, err = withOwner(ctx, j.Store, opt.Reconcile); err != nil {
 		return err
 	}
-	p, err := j.makePlan(ctx, log, opt, out.Run.ID, counts)
+	p, err := j.makePlan(ctx, log, opt, out.Run.ID, counts, pre)
 	if err != nil {
 		return err
 	}
@@ -631,7 +645,7 @@ func (j *Job) dryRun(ctx context.Context, log *slog.Logger, opt Options, out *Ou
 	if err != nil {
 		return fmt.Errorf("dry run: %w", err)
 	}
-	notes, err := j.read(ctx, log, scratch, mirrorRun.ID, true, counts)
+	notes, err := j.read(ctx, log, scratch, mirrorRun.ID, true, counts, nil)
 	if err != nil {
 		return err
 	}

@@ -44,9 +44,50 @@ type plan struct {
 	note string // why a full plan, or what the incremental plan covered
 }
 
+// preload is Salesforce's side of a full plan's snapshot, loaded while the
+// Entra side is still being read.
+type preload struct {
+	done chan struct{} // closed once snap and err are set; nil until start
+	snap *reconcile.Snapshot
+	err  error
+}
+
+// start loads Salesforce's side from st in the background.
+func (p *preload) start(ctx context.Context, st reconcile.Mirror) {
+	p.done = make(chan struct{})
+	go func() {
+		defer close(p.done)
+		p.snap = reconcile.NewSnapshot()
+		p.err = reconcile.LoadSalesforce(ctx, st, p.snap)
+	}()
+}
+
+// wait waits for a started load to end (nil or not started: at once).
+func (p *preload) wait() {
+	if p != nil && p.done != nil {
+		<-p.done
+	}
+}
+
+// load completes the snapshot: from the preload when it was started, whole
+// otherwise.
+func (j *Job) load(ctx context.Context, pre *preload) (*reconcile.Snapshot, error) {
+	if pre == nil || pre.done == nil {
+		return reconcile.Load(ctx, j.Store, j.Store)
+	}
+	pre.wait()
+	if pre.err != nil {
+		return nil, pre.err
+	}
+	if err := reconcile.LoadRest(ctx, j.Store, j.Store, pre.snap); err != nil {
+		return nil, err
+	}
+	return pre.snap, nil
+}
+
 // makePlan plans incrementally over the last successful run when it can, and
-// in full otherwise.
-func (j *Job) makePlan(ctx context.Context, log *slog.Logger, opt Options, runID int64, counts map[string]int64) (plan, error) {
+// in full otherwise (with Salesforce's side from pre when it was preloaded).
+func (j *Job) makePlan(ctx context.Context, log *slog.Logger, opt Options, runID int64, counts map[string]int64, pre *preload) (plan, error) {
 	digest := configDigest(opt.Reconcile)
 	base, why, err := j.incrementalBase(ctx, opt, digest)
 	if err != nil {
@@ -73,7 +114,7 @@ func (j *Job) makePlan(ctx context.Context, log *slog.Logger, opt Options, runID
 			return plan{}, err
 		}
 	}
-	snap, err := reconcile.Load(ctx, j.Store, j.Store)
+	snap, err := j.load(ctx, pre)
 	if err != nil {
 		return plan{}, err
 	}

@@ -104,6 +104,9 @@ func (s *Snapshot) sameOID(oid string) string {
 	if i, ok := s.entraIdx(oid); ok {
 		return s.entra[i].oid
 	}
+	if r := s.sfByFed.first(oid); r >= 0 {
+		return s.sf[r].fed
+	}
 	return oid
 }
 
@@ -314,7 +317,7 @@ func (s *Snapshot) AddEntraUser(u identity.EntraUser) error {
 		s.deleted[oid] = struct{}{}
 		return nil
 	}
-	r := entraRec{oid: oid, tid: s.internStr(strings.ToLower(u.TenantID)), upn: strings.TrimSpace(u.UPN)}
+	r := entraRec{oid: s.sameOID(oid), tid: s.internStr(strings.ToLower(u.TenantID)), upn: strings.TrimSpace(u.UPN)}
 	r.mailKey = sameOrFold(u.Mail, r.upn)
 	if u.AccountEnabled {
 		r.flags |= eEnabled
