@@ -352,9 +352,9 @@ func (s *Source) full(ctx context.Context, sink Sink, runID int64, res *Result) 
 
 // listPages reads a user listing page by page into the sink, one transaction
 // per page; cursor (if any) is committed with the last page. The next page is
-// requested as soon as a page has been decoded, while that page is stored: the
-// store does not lengthen the chain of requests, and at most two pages are in
-// memory.
+// requested as soon as a page's link is found, while that page is decoded and
+// stored: neither lengthens the chain of requests, and at most two pages are
+// in memory.
 func (s *Source) listPages(ctx context.Context, sink Sink, runID int64, ri *abs.RequestInformation, what string, deleted identity.Deletion,
 	cursor *identity.Cursor, res *Result) error {
 	ctx, cancel := context.WithCancel(ctx)
@@ -363,6 +363,15 @@ func (s *Source) listPages(ctx context.Context, sink Sink, runID int64, ri *abs.
 		body []byte
 		err  error
 	}
+	fetch := func(link string, n int) chan answer {
+		next := make(chan answer, 1)
+		what := fmt.Sprintf("%s (page %d)", what, n)
+		go func() {
+			b, err := s.c.getURL(ctx, link, what, "User.Read.All")
+			next <- answer{b, err}
+		}()
+		return next
+	}
 	var page userPage
 	batch := make([]identity.EntraUser, 0, s.cfg.PageSize)
 	body, err := s.c.get(ctx, ri, what, "User.Read.All")
@@ -370,18 +379,22 @@ func (s *Source) listPages(ctx context.Context, sink Sink, runID int64, ri *abs.
 		if err != nil {
 			return err
 		}
+		// The next page is requested before this one is decoded when the
+		// link can be found without decoding it (peekNextLink).
+		var next chan answer
+		early := peekNextLink(body)
+		if early != "" {
+			next = fetch(early, n+1)
+		}
 		if err := decodeUserPage(body, &page); err != nil {
 			return fmt.Errorf("entra: %s: decode page %d: %w", what, n, err)
 		}
 		body = nil
-		var next chan answer
-		if page.NextLink != "" {
-			next = make(chan answer, 1)
-			link, what := page.NextLink, fmt.Sprintf("%s (page %d)", what, n+1)
-			go func() {
-				b, err := s.c.getURL(ctx, link, what, "User.Read.All")
-				next <- answer{b, err}
-			}()
+		switch {
+		case next == nil && page.NextLink != "":
+			next = fetch(page.NextLink, n+1)
+		case next != nil && page.NextLink != early:
+			return fmt.Errorf("entra: %s: page %d names its next page twice, differently (Graph sent a malformed page)", what, n)
 		}
 		if deleted == identity.NotDeleted {
 			res.Pages++

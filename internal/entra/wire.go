@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/idlinkhq/idlink/internal/identity"
 )
@@ -198,4 +199,110 @@ func normOID(id string) string {
 // isUserType reports whether a directoryObject item is a user.
 func (w *wireUser) isUser() bool {
 	return w.ODataType == "" || strings.EqualFold(w.ODataType, "#microsoft.graph.user")
+}
+
+// peekNextLink returns a page's top-level @odata.nextLink without decoding
+// the page, so that the next request goes out before this page is decoded:
+// Graph sends the link before the value (https://learn.microsoft.com/graph/paging),
+// and when it comes after, the scan skips the value without decoding it.
+// It returns "" when the page has no link or is not the object it should be
+// (decoding the page then says what is wrong).
+func peekNextLink(body []byte) string {
+	const key = `"@odata.nextLink"`
+	i := skipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
+		return ""
+	}
+	i++
+	for {
+		i = skipSpace(body, i)
+		if i >= len(body) || body[i] != '"' {
+			return ""
+		}
+		end := stringEnd(body, i)
+		if end < 0 {
+			return ""
+		}
+		isKey := string(body[i:end]) == key
+		i = skipSpace(body, end)
+		if i >= len(body) || body[i] != ':' {
+			return ""
+		}
+		i = skipSpace(body, i+1)
+		vend := valueEnd(body, i)
+		if vend < 0 {
+			return ""
+		}
+		if isKey {
+			v, err := jsonString(body[i:vend])
+			if err != nil || !utf8.Valid(v) { // decoding would replace what is not UTF-8
+				return ""
+			}
+			return string(v)
+		}
+		i = skipSpace(body, vend)
+		if i >= len(body) || body[i] != ',' {
+			return "" // '}' (no link) or not JSON
+		}
+		i++
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index after the JSON string starting at b[i] ('"'),
+// or -1.
+func stringEnd(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return -1
+}
+
+// valueEnd returns the index after the JSON value starting at b[i], or -1;
+// it checks only the nesting and the strings, not the scalars.
+func valueEnd(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		return stringEnd(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				if j = stringEnd(b, j); j < 0 {
+					return -1
+				}
+				j-- // the loop's j++ moves past the string
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return -1
+	}
+	j := i
+	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\n' && b[j] != '\r' && b[j] != '\t' {
+		j++
+	}
+	if j == i {
+		return -1
+	}
+	return j
 }

@@ -374,11 +374,12 @@ func (s *Sim) listUsers(w http.ResponseWriter, r *http.Request, want userState) 
 		}
 		tok = pageToken{kind: kind, mask: mask, top: uint64(top)}
 	}
-	b := getBuf()
-	defer putBuf(b)
-	buf := append((*b)[:0], `{"@odata.context":`...)
-	buf = appendStr(buf, s.graphURL+"/v1.0/$metadata#"+ctx+selectSuffix(tok.mask, q.Get("$select") != "" || tok.mask != defaultProps))
-	buf = append(buf, `,"value":[`...)
+	// Graph sends @odata.nextLink before the page's value, as in the paging
+	// article's example (https://learn.microsoft.com/graph/paging and the
+	// #30DaysMSGraph day 7 sample): the page is built first, then framed.
+	items := getBuf()
+	defer putBuf(items)
+	page := (*items)[:0]
 	s.mu.RLock()
 	pos, n, emitted := int(tok.pos), len(s.users), 0
 	for ; pos < n && emitted < int(tok.top); pos++ {
@@ -387,9 +388,9 @@ func (s *Sim) listUsers(w http.ResponseWriter, r *http.Request, want userState) 
 			continue
 		}
 		if emitted > 0 {
-			buf = append(buf, ',')
+			page = append(page, ',')
 		}
-		buf = appendUser(buf, u, tok.mask, false)
+		page = appendUser(page, u, tok.mask, false)
 		emitted++
 	}
 	// Skip trailing users of the other state so the last page has no empty follower.
@@ -397,7 +398,11 @@ func (s *Sim) listUsers(w http.ResponseWriter, r *http.Request, want userState) 
 		pos++
 	}
 	s.mu.RUnlock()
-	buf = append(buf, ']')
+	*items = page
+	b := getBuf()
+	defer putBuf(b)
+	buf := append((*b)[:0], `{"@odata.context":`...)
+	buf = appendStr(buf, s.graphURL+"/v1.0/$metadata#"+ctx+selectSuffix(tok.mask, q.Get("$select") != "" || tok.mask != defaultProps))
 	if pos < n {
 		tok.pos = uint64(pos)
 		link := s.graphURL + path + "?$top=" + strconv.FormatUint(tok.top, 10)
@@ -408,7 +413,9 @@ func (s *Sim) listUsers(w http.ResponseWriter, r *http.Request, want userState) 
 		buf = append(buf, `,"@odata.nextLink":`...)
 		buf = appendStr(buf, link)
 	}
-	buf = append(buf, '}')
+	buf = append(buf, `,"value":[`...)
+	buf = append(buf, page...)
+	buf = append(buf, "]}"...)
 	*b = buf
 	writeJSON(w, buf)
 }
