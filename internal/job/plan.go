@@ -79,10 +79,14 @@ func (j *Job) load(ctx context.Context, pre *preload) (*reconcile.Snapshot, erro
 	if pre.err != nil {
 		return nil, pre.err
 	}
-	if err := reconcile.LoadRest(ctx, j.Store, j.Store, pre.snap); err != nil {
+	// The plan owns the snapshot now: the preload outlives it (Job.run
+	// waits for it on every return) and must not keep it alive.
+	snap := pre.snap
+	pre.snap = nil
+	if err := reconcile.LoadRest(ctx, j.Store, j.Store, snap); err != nil {
 		return nil, err
 	}
-	return pre.snap, nil
+	return snap, nil
 }
 
 // makePlan plans incrementally over the last successful run when it can, and

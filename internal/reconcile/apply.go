@@ -229,9 +229,9 @@ func (ap *applier) recordAside(ctx context.Context, proposals, writes, accountRe
 	return err
 }
 
-// saveChunk is how many action records one transaction saves while link
-// writes are being recorded beside it: at 5-10 µs a row, a batch's record
-// waits some 10 ms at most for the store.
+// saveChunk is how many action records, or proposals, one transaction
+// saves while link writes are being recorded beside it: a batch's record
+// waits for the store some 10 ms (records) to 50 ms (proposals) at most.
 const saveChunk = 1024
 
 // holdIfLimited checks the safety limits: a plan that breaks them, and that
@@ -282,11 +282,11 @@ func (ap *applier) sortActions() (writes, proposals, accountRevokes []int) {
 	return writes, proposals, accountRevokes
 }
 
-// recordProposals records proposals and adoptions in the store, a batch
-// per transaction.
+// recordProposals records proposals and adoptions in the store, saveChunk
+// of them per transaction.
 func (ap *applier) recordProposals(ctx context.Context, proposals []int) error {
-	for start := 0; start < len(proposals); start += ap.opt.BatchSize {
-		batch := proposals[start:min(start+ap.opt.BatchSize, len(proposals))]
+	for start := 0; start < len(proposals); start += saveChunk {
+		batch := proposals[start:min(start+saveChunk, len(proposals))]
 		changes := make([]identity.LinkChange, len(batch))
 		for k, i := range batch {
 			changes[k] = linkChange(ap.r.Actions[i], ap.opt.Actor)

@@ -16,24 +16,39 @@ import (
 )
 
 // pipelineStore is the real store with ApplyLinkChanges instrumented: it can
-// fail its n-th call, and its first waitNext calls wait (up to a deadline)
-// for the writer to start another Salesforce call, counting the overlaps.
+// fail its n-th call, and when next is set, a recording that leaves batches
+// of size batch unrecorded waits (up to a deadline) until the writer has
+// started the call of the batch after it, counting the overlaps.
 type pipelineStore struct {
 	*sqlite.Store
 	calls    atomic.Int32
 	failAt   int32
-	waitNext int32
+	batch    int
+	batches  int
+	recorded int           // batches recorded so far
 	next     chan struct{} // a Salesforce call started
+	started  int           // calls started, as taken from next
 	overlaps atomic.Int32
 }
 
 func (s *pipelineStore) ApplyLinkChanges(ctx context.Context, runID int64, changes []identity.LinkChange) error {
 	n := s.calls.Add(1)
-	if n <= s.waitNext {
-		select {
-		case <-s.next:
-			s.overlaps.Add(1)
-		case <-time.After(10 * time.Second): // a deadline: Apply sent nothing while recording
+	if s.next != nil {
+		s.recorded += len(changes) / s.batch // recordings run one at a time
+		if s.recorded < s.batches {
+			deadline := time.After(10 * time.Second) // a deadline: Apply sent nothing while recording
+			for s.started <= s.recorded {
+				select {
+				case <-s.next:
+					s.started++
+					continue
+				case <-deadline:
+				}
+				break
+			}
+			if s.started > s.recorded {
+				s.overlaps.Add(1)
+			}
 		}
 	}
 	if n == s.failAt {
@@ -60,71 +75,96 @@ func (h *harness) planFor() (identity.Run, *Result) {
 	return run, r
 }
 
-// A failure to record batch k in the store also fails batch k+1, which was
-// already on its way to Salesforce: both stay pending for the next run, and
-// nothing after them is sent.
+// A failure to record the first batch in the store also fails the second,
+// which was already on its way to Salesforce: both stay pending for the
+// next run, and nothing after them is sent. (With one call at a time, at
+// most two batches are written and not recorded; the second may be recorded
+// with the first, in the same failed transaction, or after it.)
 func TestApplyStoreFailureWhilePipelined(t *testing.T) {
 	h := newHarness(t)
 	h.seed(8)
 	run, r := h.planFor()
-	st := &pipelineStore{Store: h.st, failAt: 2}
+	st := &pipelineStore{Store: h.st, failAt: 1}
 	res, err := Apply(h.ctx, st, h.sf, r, ApplyOptions{RunID: run.ID, BatchSize: 2, Limits: h.cfg.Limits})
 	if err == nil || !strings.Contains(err.Error(), "disk I/O error") {
 		t.Fatalf("want the store's error, got %v", err)
 	}
-	if !slices.Equal(h.sf.batches, []int{2, 2, 2}) {
-		t.Fatalf("batches sent %v, want [2 2 2]: the third goes out while the second is recorded, the fourth never", h.sf.batches)
+	if !slices.Equal(h.sf.batches, []int{2, 2}) {
+		t.Fatalf("batches sent %v, want [2 2]: the second goes out while the first is recorded, the third never", h.sf.batches)
 	}
-	if res.Applied != 2 || len(res.Failed) != 4 {
-		t.Fatalf("applied %d, failed %d, want 2 and 4", res.Applied, len(res.Failed))
+	if res.Applied != 0 || len(res.Failed) != 4 {
+		t.Fatalf("applied %d, failed %d, want 0 and 4", res.Applied, len(res.Failed))
 	}
 	for _, f := range res.Failed {
 		if !strings.Contains(f.Error, "written to Salesforce but not recorded") {
 			t.Fatalf("failure %q", f.Error)
 		}
 	}
-	if n := len(h.links()); n != 2 {
-		t.Fatalf("%d links recorded, want the first batch's 2", n)
+	if n := len(h.links()); n != 0 {
+		t.Fatalf("%d links recorded, want none", n)
 	}
 	recs, err := h.st.ListActions(h.ctx, run.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if countState(recs, StateApplied) != 2 || countState(recs, StateFailed) != 4 || countState(recs, StatePlanned) != 2 {
+	if countState(recs, StateApplied) != 0 || countState(recs, StateFailed) != 4 || countState(recs, StatePlanned) != 4 {
 		t.Fatalf("states: applied %d failed %d planned %d", countState(recs, StateApplied), countState(recs, StateFailed), countState(recs, StatePlanned))
 	}
 }
 
-// overlapWriter tells the store each time a Salesforce call after the first
-// starts.
+// Batches that are back from Salesforce by the time the one before them is
+// recorded are recorded with it, in one transaction, in plan order.
+func TestApplyRecordsReturnedBatchesTogether(t *testing.T) {
+	h := newHarness(t)
+	h.seed(8)
+	run, r := h.planFor()
+	// Calls 2-4 wait until the first batch is being recorded, and that
+	// recording waits until they have returned.
+	st := &groupStore{Store: h.st, recording: make(chan struct{}), returned: make(chan struct{}, 8)}
+	w := &heldWriter{LinkWriter: h.sf, st: st, first: r.Actions[0].Link.Subject}
+	if !writesIdentityLink(r.Actions[0].Kind) {
+		t.Fatalf("the plan starts with %s, not a link write", r.Actions[0].Kind)
+	}
+	res, err := Apply(h.ctx, st, w, r, ApplyOptions{RunID: run.ID, BatchSize: 2, Concurrency: 4, Limits: h.cfg.Limits})
+	if err != nil || res.Applied != 8 {
+		t.Fatalf("applied %d: %v", res.Applied, err)
+	}
+	if got := st.sizes; !slices.Equal(got, []int{2, 6}) {
+		t.Fatalf("recorded in transactions of %v changes, want [2 6]: the first batch alone, the three back meanwhile together", got)
+	}
+	if n := len(h.links()); n != 8 {
+		t.Fatalf("%d links recorded", n)
+	}
+}
+
+// overlapWriter tells the store each time a Salesforce call starts.
 type overlapWriter struct {
 	*fakeSalesforce
-	st    *pipelineStore
-	calls atomic.Int32
+	st *pipelineStore
 }
 
 func (w *overlapWriter) UpsertLinks(ctx context.Context, links []identity.Link) ([]identity.WriteResult, error) {
-	if w.calls.Add(1) > 1 {
-		w.st.next <- struct{}{}
-	}
+	w.st.next <- struct{}{}
 	return w.fakeSalesforce.UpsertLinks(ctx, links)
 }
 
-// The store records batch k while batch k+1 is written to Salesforce.
+// The store records a batch (or the batches back by then) while the batch
+// after them is written to Salesforce.
 func TestApplyRecordsWhileTheNextBatchIsWritten(t *testing.T) {
 	h := newHarness(t)
 	h.seed(8)
 	run, r := h.planFor()
-	// Recording batches 1-3 waits for the next call: with one call at a
-	// time, that call must start before the batch before it is recorded.
-	st := &pipelineStore{Store: h.st, waitNext: 3, next: make(chan struct{}, 8)}
+	// Every recording but the last waits for the next call: with one call
+	// at a time, that call must start before the batches before it are
+	// recorded.
+	st := &pipelineStore{Store: h.st, batch: 2, batches: 4, next: make(chan struct{}, 8)}
 	w := &overlapWriter{fakeSalesforce: h.sf, st: st}
 	res, err := Apply(h.ctx, st, w, r, ApplyOptions{RunID: run.ID, BatchSize: 2, Limits: h.cfg.Limits})
 	if err != nil || res.Applied != 8 {
 		t.Fatalf("applied %d: %v", res.Applied, err)
 	}
-	if n := st.overlaps.Load(); n != 3 {
-		t.Fatalf("%d of 3 later batches were sent while the store recorded the one before", n)
+	if n, calls := st.overlaps.Load(), st.calls.Load(); n != calls-1 || calls < 2 {
+		t.Fatalf("%d of %d recordings before the last overlapped the next call", n, calls-1)
 	}
 	if n := len(h.links()); n != 8 {
 		t.Fatalf("%d links recorded", n)
@@ -281,4 +321,50 @@ func TestApplyRecordsProposalsWhileWriting(t *testing.T) {
 			t.Fatalf("record %d is %+v, want action %d (%s)", i, rec, i+1, r.Actions[i].Kind)
 		}
 	}
+}
+
+// groupStore is the real store; its first ApplyLinkChanges says it started
+// and waits (up to a deadline) for three Salesforce calls to return.
+type groupStore struct {
+	*sqlite.Store
+	mu        sync.Mutex
+	sizes     []int
+	recording chan struct{}
+	returned  chan struct{}
+}
+
+func (s *groupStore) ApplyLinkChanges(ctx context.Context, runID int64, changes []identity.LinkChange) error {
+	s.mu.Lock()
+	first := len(s.sizes) == 0
+	s.sizes = append(s.sizes, len(changes))
+	s.mu.Unlock()
+	if first && len(changes) == 2 {
+		close(s.recording)
+		deadline := time.After(10 * time.Second)
+		for range 3 {
+			select {
+			case <-s.returned:
+			case <-deadline:
+				return errors.New("the other calls did not return")
+			}
+		}
+	}
+	return s.Store.ApplyLinkChanges(ctx, runID, changes)
+}
+
+// heldWriter lets the first batch through and holds the others until the
+// store records it (the calls may start in any order).
+type heldWriter struct {
+	LinkWriter
+	st    *groupStore
+	first string // the subject the first batch starts with
+}
+
+func (w *heldWriter) UpsertLinks(ctx context.Context, links []identity.Link) ([]identity.WriteResult, error) {
+	if links[0].Subject == w.first {
+		return w.LinkWriter.UpsertLinks(ctx, links)
+	}
+	<-w.st.recording
+	defer func() { w.st.returned <- struct{}{} }()
+	return w.LinkWriter.UpsertLinks(ctx, links)
 }

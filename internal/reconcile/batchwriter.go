@@ -11,8 +11,9 @@ import (
 
 // batchWriter writes the plan's link writes to Salesforce in batches, up to
 // Concurrency calls at once, and records the records Salesforce accepted in
-// the store one batch at a time, in plan order. While batch j is recorded,
-// the calls of the next batches are on their way, so neither the store's
+// the store in plan order, a batch at a time or, when several are back, up
+// to Concurrency batches in one transaction. While batch j is recorded, the
+// calls of the next batches are on their way, so neither the store's
 // transactions nor one slow call lengthen the chain of collection calls
 // (DESIGN §10). At most Concurrency+1 batches are written but not yet
 // recorded: if the store fails, those are reported "written to Salesforce
@@ -56,18 +57,37 @@ func (b *batchWriter) write(ctx context.Context, writes []int) error {
 	b.stop = make(chan struct{})        // closed when no further batch may be sent
 	sent := make(chan struct{})
 	go func() { defer close(sent); b.send(ctx, batches) }()
-	for j, bt := range batches {
-		<-bt.done
-		if j+1 < len(batches) {
-			// The next batch goes out before this one is recorded, so the
-			// store's transaction overlaps a call instead of preceding it.
-			<-batches[j+1].decided
+	for j := 0; j < len(batches); {
+		<-batches[j].done
+		// The batches that are back by now are recorded with it, in one
+		// transaction: at a million identities a commit per batch cost
+		// more than the batch's rows (each commit writes the index pages
+		// its random keys touched). At most k of them, so that the window
+		// keeps a place for the batch after them.
+		n := j + 1
+		for n < len(batches) && n-j < k && closed(batches[n].done) {
+			n++
 		}
-		b.settle(ctx, bt)
+		if n < len(batches) {
+			// The next batch goes out before these are recorded, so the
+			// store's transaction overlaps a call instead of preceding it.
+			<-batches[n].decided
+		}
+		b.settle(ctx, batches[j:n])
+		j = n
 	}
 	b.halt()
 	<-sent
 	return b.runErr
+}
+
+func closed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 func (b *batchWriter) halt() { b.once.Do(func() { close(b.stop) }) }
@@ -114,43 +134,48 @@ func (b *batchWriter) send(ctx context.Context, batches []*sfBatch) {
 	}
 }
 
-// settle takes one batch's answer in plan order: failed records fail, the
-// accepted ones are recorded in the store (unless it failed before), and
-// the window moves on.
-func (b *batchWriter) settle(ctx context.Context, bt *sfBatch) {
-	switch {
-	case bt.skipped && b.storeErr != nil:
-		return // never sent: left planned for the next run
-	case bt.skipped:
-		// Skipped after a failed call: settle saw that call first.
-		for _, i := range bt.idx {
-			b.fail(i, "not written: "+b.callErr.Error())
-		}
-		return
-	case bt.err != nil:
-		err := fmt.Errorf("write %d link records to Salesforce: %w", len(bt.idx), bt.err)
-		b.runErr = errors.Join(b.runErr, err)
-		if b.callErr == nil {
-			b.callErr = err
-		}
-		for _, i := range bt.idx {
-			b.fail(i, "not written: "+err.Error())
-		}
-		<-b.window
-		return
-	}
+// settle takes the answers of consecutive batches in plan order: failed
+// records fail, the accepted ones are recorded in the store in one
+// transaction (unless it failed before), and the window moves on by as many
+// batches.
+func (b *batchWriter) settle(ctx context.Context, group []*sfBatch) {
 	var changes []identity.LinkChange
 	var accepted []int
-	for k, i := range bt.idx {
+	taken := 0 // batches that hold a place in the window until recorded
+	for _, bt := range group {
 		switch {
-		case !bt.results[k].OK:
-			b.fail(i, "salesforce: "+bt.results[k].Error)
-		case b.r.remoteOnly(i):
-			// Only the Salesforce row was live; idlink has no record to change.
-			b.applied(i)
-		default:
-			accepted = append(accepted, i)
-			changes = append(changes, linkChange(b.r.Actions[i], b.opt.Actor))
+		case bt.skipped && b.storeErr != nil:
+			continue // never sent: left planned for the next run
+		case bt.skipped:
+			// Skipped after a failed call: settle saw that call first.
+			for _, i := range bt.idx {
+				b.fail(i, "not written: "+b.callErr.Error())
+			}
+			continue
+		case bt.err != nil:
+			err := fmt.Errorf("write %d link records to Salesforce: %w", len(bt.idx), bt.err)
+			b.runErr = errors.Join(b.runErr, err)
+			if b.callErr == nil {
+				b.callErr = err
+			}
+			for _, i := range bt.idx {
+				b.fail(i, "not written: "+err.Error())
+			}
+			<-b.window
+			continue
+		}
+		taken++
+		for k, i := range bt.idx {
+			switch {
+			case !bt.results[k].OK:
+				b.fail(i, "salesforce: "+bt.results[k].Error)
+			case b.r.remoteOnly(i):
+				// Only the Salesforce row was live; idlink has no record to change.
+				b.applied(i)
+			default:
+				accepted = append(accepted, i)
+				changes = append(changes, linkChange(b.r.Actions[i], b.opt.Actor))
+			}
 		}
 	}
 	if b.storeErr == nil {
@@ -167,7 +192,9 @@ func (b *batchWriter) settle(ctx context.Context, bt *sfBatch) {
 			b.applied(i)
 		}
 	}
-	<-b.window // recorded (or given up): the sender may go one further
+	for range taken {
+		<-b.window // recorded (or given up): the sender may go one further
+	}
 }
 
 func (b *batchWriter) links(idx []int) []identity.Link {
