@@ -84,11 +84,144 @@ type member struct {
 }
 
 // decodeMemberPage decodes into p, reusing its slice (as decodeUserPage).
+// A scan of the page's structure reads the two fields of each member
+// (encoding/json took 0.7 s of a scheduled run's 4.5 s of CPU at a million
+// members); a page the scan does not expect is decoded by encoding/json,
+// which also says what is wrong with it. The scan checks the structure and
+// the values it reads, not the scalars it skips.
 func decodeMemberPage(body []byte, p *memberPage) error {
-	v := p.Value[:cap(p.Value)]
-	clear(v)
-	*p = memberPage{Value: v[:0]}
+	reset := func() {
+		v := p.Value[:cap(p.Value)]
+		clear(v)
+		*p = memberPage{Value: v[:0]}
+	}
+	reset()
+	if scanMemberPage(body, p) {
+		return nil
+	}
+	reset()
 	return json.Unmarshal(body, p)
+}
+
+// scanMemberPage decodes a member page as encoding/json would, or reports
+// false when it meets what it does not handle itself: a key that is not
+// plain ASCII, a value of the wrong type, anything after the page.
+func scanMemberPage(b []byte, p *memberPage) bool {
+	sawValue := false
+	end, ok := scanObject(b, skipSpace(b, 0), func(key []byte, v int) (int, bool) {
+		switch {
+		case bytes.EqualFold(key, []byte("@odata.nextLink")):
+			vend := valueEnd(b, v)
+			if vend < 0 {
+				return 0, false
+			}
+			s, err := jsonString(b[v:vend])
+			if err != nil || s == nil || !utf8.Valid(s) {
+				return 0, false
+			}
+			p.NextLink = string(s)
+			return vend, true
+		case bytes.EqualFold(key, []byte("value")):
+			if sawValue || v >= len(b) || b[v] != '[' {
+				return 0, false
+			}
+			sawValue = true
+			return scanMembers(b, v, p)
+		}
+		vend := valueEnd(b, v)
+		return vend, vend >= 0
+	})
+	return ok && skipSpace(b, end) == len(b)
+}
+
+// scanMembers reads the array at b[i] into p.Value and returns the index
+// after it.
+func scanMembers(b []byte, i int, p *memberPage) (int, bool) {
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		return i + 1, true
+	}
+	for {
+		var m member
+		end, ok := scanObject(b, i, func(key []byte, v int) (int, bool) {
+			vend := valueEnd(b, v)
+			if vend < 0 {
+				return 0, false
+			}
+			switch {
+			case bytes.EqualFold(key, []byte("@odata.type")):
+				return vend, m.Type.UnmarshalJSON(b[v:vend]) == nil
+			case bytes.EqualFold(key, []byte("id")):
+				return vend, m.ID.UnmarshalJSON(b[v:vend]) == nil
+			}
+			return vend, true
+		})
+		if !ok {
+			return 0, false
+		}
+		p.Value = append(p.Value, m)
+		i = skipSpace(b, end)
+		if i >= len(b) {
+			return 0, false
+		}
+		switch b[i] {
+		case ']':
+			return i + 1, true
+		case ',':
+			i = skipSpace(b, i+1)
+		default:
+			return 0, false
+		}
+	}
+}
+
+// scanObject walks the object at b[i], calling field with each key (plain
+// ASCII, no escapes) and where its value starts; field returns where the
+// value ends. scanObject returns the index after the object, or false when
+// the object is malformed, a key is not plain or field refuses.
+func scanObject(b []byte, i int, field func(key []byte, v int) (int, bool)) (int, bool) {
+	if i >= len(b) || b[i] != '{' {
+		return 0, false
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return i + 1, true
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return 0, false
+		}
+		kend := stringEnd(b, i)
+		if kend < 0 {
+			return 0, false
+		}
+		key := b[i+1 : kend-1]
+		for _, c := range key {
+			if c == '\\' || c >= utf8.RuneSelf {
+				return 0, false
+			}
+		}
+		i = skipSpace(b, kend)
+		if i >= len(b) || b[i] != ':' {
+			return 0, false
+		}
+		vend, ok := field(key, skipSpace(b, i+1))
+		if !ok {
+			return 0, false
+		}
+		i = skipSpace(b, vend)
+		if i >= len(b) {
+			return 0, false
+		}
+		switch b[i] {
+		case '}':
+			return i + 1, true
+		case ',':
+			i = skipSpace(b, i+1)
+		default:
+			return 0, false
+		}
+	}
 }
 
 // memberType is a member's @odata.type: absent (a user, as /users lists

@@ -180,6 +180,13 @@ func TestMemberPage(t *testing.T) {
 	if err := decodeMemberPage([]byte(`{"value":[{"id":7}]}`), &page); err == nil {
 		t.Fatal("a number for an id decoded")
 	}
+	// Graph's pages are read by the scan, not handed to encoding/json.
+	graphPage := `{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#directoryObjects","@odata.nextLink":"https://graph.microsoft.com/v1.0/groups/x/members?$skiptoken=a",` +
+		`"value":[{"@odata.type":"#microsoft.graph.user","id":"` + g + `","displayName":"A \"B\"","mail":null},{"@odata.type":"#microsoft.graph.group","id":"` + g + `"}]}`
+	page = memberPage{}
+	if !scanMemberPage([]byte(graphPage), &page) || len(page.Value) != 2 || page.NextLink == "" {
+		t.Fatalf("the scan did not read a page as Graph sends it: %+v", page)
+	}
 }
 
 func TestPeekNextLink(t *testing.T) {
@@ -220,6 +227,35 @@ func FuzzPeekNextLink(f *testing.F) {
 		}
 		if got != p.NextLink && bytes.Count(bytes.ToLower(body), []byte("nextlink")) < 2 {
 			t.Fatalf("peekNextLink = %q, decoding finds %q in %s", got, p.NextLink, body)
+		}
+	})
+}
+
+// A member page the scan decodes is decoded as encoding/json decodes it:
+// the same members in the same order, the same link. (The scan may accept
+// a page encoding/json rejects only for a malformed scalar it skips.)
+func FuzzDecodeMemberPage(f *testing.F) {
+	const g = "6f9619ff-8b86-d011-b42d-00c04fc964ff"
+	f.Add([]byte(`{"@odata.context":"c","@odata.nextLink":"https://g/m?$skiptoken=a","value":[{"@odata.type":"#microsoft.graph.user","id":"` + g + `","displayName":"A"}]}`))
+	f.Add([]byte(`{"value":[{"ID":"{` + g + `}","@ODATA.TYPE":"#microsoft.graph.group"},{"id":null},{}],"@odata.nextLink":"x"}`))
+	f.Add([]byte(`{"value":[{"@odata.type":"\u0023microsoft.graph.user","id":"` + g + `","x":{"y":[1,"]"]}}]}`))
+	f.Add([]byte(`{"value":[],"Value":[{"id":"` + g + `"}]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var want memberPage
+		if err := json.Unmarshal(body, &want); err != nil {
+			return
+		}
+		got := memberPage{Value: []member{{Type: memberGroup}}} // a reused page
+		if err := decodeMemberPage(body, &got); err != nil {
+			t.Fatalf("encoding/json decodes %s, decodeMemberPage fails: %v", body, err)
+		}
+		if got.NextLink != want.NextLink || len(got.Value) != len(want.Value) {
+			t.Fatalf("decoded %+v, encoding/json %+v, from %s", got, want, body)
+		}
+		for i := range want.Value {
+			if got.Value[i] != want.Value[i] {
+				t.Fatalf("member %d: decoded %+v, encoding/json %+v, from %s", i, got.Value[i], want.Value[i], body)
+			}
 		}
 	})
 }
