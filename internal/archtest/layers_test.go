@@ -18,12 +18,13 @@ const module = "github.com/idlinkhq/idlink/"
 var allowed = map[string][]string{
 	"internal/identity":   {},
 	"internal/csvsafe":    {},
+	"internal/jsonscan":   {},
 	"internal/config":     {"internal/identity"},
 	"internal/reconcile":  {"internal/identity", "internal/store"}, // the store's contract only, no backend
 	"internal/store":      {"internal/identity", "migrations"},
 	"internal/job":        {"internal/identity", "internal/reconcile", "internal/store"},
-	"internal/entra":      {"internal/identity"},
-	"internal/salesforce": {"internal/identity"},
+	"internal/entra":      {"internal/identity", "internal/jsonscan"},
+	"internal/salesforce": {"internal/identity", "internal/jsonscan"},
 	"internal/bridge":     {"internal/identity"},
 	// Test helpers fill settings with the shipped defaults (config owns them).
 	"internal/bridge/bridgetest": {"internal/identity", "internal/bridge", "internal/config"},

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/idlinkhq/idlink/internal/identity"
+	"github.com/idlinkhq/idlink/internal/jsonscan"
 )
 
 // selectUsers is the $select of every users call: only what idlink needs.
@@ -108,120 +109,45 @@ func decodeMemberPage(body []byte, p *memberPage) error {
 // plain ASCII, a value of the wrong type, anything after the page.
 func scanMemberPage(b []byte, p *memberPage) bool {
 	sawValue := false
-	end, ok := scanObject(b, skipSpace(b, 0), func(key []byte, v int) (int, bool) {
+	end, ok := jsonscan.Object(b, jsonscan.Space(b, 0), func(key []byte, v int) (int, bool) {
 		switch {
-		case bytes.EqualFold(key, []byte("@odata.nextLink")):
-			vend := valueEnd(b, v)
-			if vend < 0 {
-				return 0, false
-			}
-			s, err := jsonString(b[v:vend])
-			if err != nil || s == nil || !utf8.Valid(s) {
-				return 0, false
-			}
-			p.NextLink = string(s)
-			return vend, true
-		case bytes.EqualFold(key, []byte("value")):
+		case jsonscan.Key(key, "@odata.nextLink"):
+			vend := jsonscan.ValueEnd(b, v)
+			return vend, vend >= 0 && string(b[v:vend]) != "null" && jsonscan.Text(&p.NextLink, b[v:vend])
+		case jsonscan.Key(key, "value"):
 			if sawValue || v >= len(b) || b[v] != '[' {
 				return 0, false
 			}
 			sawValue = true
 			return scanMembers(b, v, p)
 		}
-		vend := valueEnd(b, v)
+		vend := jsonscan.ValueEnd(b, v)
 		return vend, vend >= 0
 	})
-	return ok && skipSpace(b, end) == len(b)
+	return ok && jsonscan.Space(b, end) == len(b)
 }
 
 // scanMembers reads the array at b[i] into p.Value and returns the index
 // after it.
 func scanMembers(b []byte, i int, p *memberPage) (int, bool) {
-	i = skipSpace(b, i+1)
-	if i < len(b) && b[i] == ']' {
-		return i + 1, true
-	}
-	for {
+	return jsonscan.Array(b, i, func(v int) (int, bool) {
 		var m member
-		end, ok := scanObject(b, i, func(key []byte, v int) (int, bool) {
-			vend := valueEnd(b, v)
+		end, ok := jsonscan.Object(b, v, func(key []byte, v int) (int, bool) {
+			vend := jsonscan.ValueEnd(b, v)
 			if vend < 0 {
 				return 0, false
 			}
 			switch {
-			case bytes.EqualFold(key, []byte("@odata.type")):
+			case jsonscan.Key(key, "@odata.type"):
 				return vend, m.Type.UnmarshalJSON(b[v:vend]) == nil
-			case bytes.EqualFold(key, []byte("id")):
+			case jsonscan.Key(key, "id"):
 				return vend, m.ID.UnmarshalJSON(b[v:vend]) == nil
 			}
 			return vend, true
 		})
-		if !ok {
-			return 0, false
-		}
 		p.Value = append(p.Value, m)
-		i = skipSpace(b, end)
-		if i >= len(b) {
-			return 0, false
-		}
-		switch b[i] {
-		case ']':
-			return i + 1, true
-		case ',':
-			i = skipSpace(b, i+1)
-		default:
-			return 0, false
-		}
-	}
-}
-
-// scanObject walks the object at b[i], calling field with each key (plain
-// ASCII, no escapes) and where its value starts; field returns where the
-// value ends. scanObject returns the index after the object, or false when
-// the object is malformed, a key is not plain or field refuses.
-func scanObject(b []byte, i int, field func(key []byte, v int) (int, bool)) (int, bool) {
-	if i >= len(b) || b[i] != '{' {
-		return 0, false
-	}
-	i = skipSpace(b, i+1)
-	if i < len(b) && b[i] == '}' {
-		return i + 1, true
-	}
-	for {
-		if i >= len(b) || b[i] != '"' {
-			return 0, false
-		}
-		kend := stringEnd(b, i)
-		if kend < 0 {
-			return 0, false
-		}
-		key := b[i+1 : kend-1]
-		for _, c := range key {
-			if c == '\\' || c >= utf8.RuneSelf {
-				return 0, false
-			}
-		}
-		i = skipSpace(b, kend)
-		if i >= len(b) || b[i] != ':' {
-			return 0, false
-		}
-		vend, ok := field(key, skipSpace(b, i+1))
-		if !ok {
-			return 0, false
-		}
-		i = skipSpace(b, vend)
-		if i >= len(b) {
-			return 0, false
-		}
-		switch b[i] {
-		case '}':
-			return i + 1, true
-		case ',':
-			i = skipSpace(b, i+1)
-		default:
-			return 0, false
-		}
-	}
+		return end, ok
+	})
 }
 
 // memberType is a member's @odata.type: absent (a user, as /users lists
@@ -239,7 +165,7 @@ const (
 func (t memberType) user() bool { return t == memberAbsent || t == memberUser }
 
 func (t *memberType) UnmarshalJSON(b []byte) error {
-	s, err := jsonString(b)
+	s, err := jsonscan.String(b)
 	if err != nil {
 		return err
 	}
@@ -264,7 +190,7 @@ type memberID struct {
 }
 
 func (m *memberID) UnmarshalJSON(b []byte) error {
-	s, err := jsonString(b)
+	s, err := jsonscan.String(b)
 	if err != nil {
 		return err
 	}
@@ -272,22 +198,6 @@ func (m *memberID) UnmarshalJSON(b []byte) error {
 		m.id, m.ok = identity.ParseObjectID(string(s))
 	}
 	return nil
-}
-
-// jsonString is the content of a JSON string (nil for null), without a copy
-// when it has no escapes.
-func jsonString(b []byte) ([]byte, error) {
-	if string(b) == "null" {
-		return nil, nil
-	}
-	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' && bytes.IndexByte(b, '\\') < 0 {
-		return b[1 : len(b)-1], nil
-	}
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, err
-	}
-	return []byte(s), nil
 }
 
 // decodeUserPage decodes into p, reusing its slice. encoding/json decodes a
@@ -342,100 +252,41 @@ func (w *wireUser) isUser() bool {
 // (decoding the page then says what is wrong).
 func peekNextLink(body []byte) string {
 	const key = `"@odata.nextLink"`
-	i := skipSpace(body, 0)
+	i := jsonscan.Space(body, 0)
 	if i >= len(body) || body[i] != '{' {
 		return ""
 	}
 	i++
 	for {
-		i = skipSpace(body, i)
+		i = jsonscan.Space(body, i)
 		if i >= len(body) || body[i] != '"' {
 			return ""
 		}
-		end := stringEnd(body, i)
+		end := jsonscan.StringEnd(body, i)
 		if end < 0 {
 			return ""
 		}
 		isKey := string(body[i:end]) == key
-		i = skipSpace(body, end)
+		i = jsonscan.Space(body, end)
 		if i >= len(body) || body[i] != ':' {
 			return ""
 		}
-		i = skipSpace(body, i+1)
-		vend := valueEnd(body, i)
+		i = jsonscan.Space(body, i+1)
+		vend := jsonscan.ValueEnd(body, i)
 		if vend < 0 {
 			return ""
 		}
 		if isKey {
-			v, err := jsonString(body[i:vend])
+			v, err := jsonscan.String(body[i:vend])
 			if err != nil || !utf8.Valid(v) { // decoding would replace what is not UTF-8
 				return ""
 			}
 			return string(v)
 		}
-		i = skipSpace(body, vend)
+		i = jsonscan.Space(body, vend)
 		if i >= len(body) || body[i] != ',' {
 			return "" // '}' (no link) or not JSON
 		}
 		i++
 	}
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// stringEnd returns the index after the JSON string starting at b[i] ('"'),
-// or -1.
-func stringEnd(b []byte, i int) int {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1
-		}
-	}
-	return -1
-}
-
-// valueEnd returns the index after the JSON value starting at b[i], or -1;
-// it checks only the nesting and the strings, not the scalars.
-func valueEnd(b []byte, i int) int {
-	if i >= len(b) {
-		return -1
-	}
-	switch b[i] {
-	case '"':
-		return stringEnd(b, i)
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '"':
-				if j = stringEnd(b, j); j < 0 {
-					return -1
-				}
-				j-- // the loop's j++ moves past the string
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return j + 1
-				}
-			}
-		}
-		return -1
-	}
-	j := i
-	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\n' && b[j] != '\r' && b[j] != '\t' {
-		j++
-	}
-	if j == i {
-		return -1
-	}
-	return j
 }

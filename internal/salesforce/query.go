@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/idlinkhq/idlink/internal/jsonscan"
 )
 
 // queryPage is one answer of the query resource.
@@ -16,6 +18,71 @@ type queryPage[T any] struct {
 	Done           bool   `json:"done"`
 	NextRecordsURL string `json:"nextRecordsUrl"`
 	Records        []T    `json:"records"`
+}
+
+// fieldScanner is a record type that reads its own fields from a walked
+// page (scanPage): key is a field's name as the page spells it, raw its
+// JSON value; false means encoding/json must decode the page.
+type fieldScanner interface {
+	scanField(key, raw []byte) bool
+}
+
+// decodePage decodes a query page: by a walk of its structure when the
+// record type reads its own fields (encoding/json spent more time on a
+// million users' pages than storing them), else, or when the walk meets
+// what it does not handle, by encoding/json.
+func decodePage[T any](body []byte, p *queryPage[T]) error {
+	if _, ok := any((*T)(nil)).(fieldScanner); ok && scanPage(body, p) {
+		return nil
+	}
+	*p = queryPage[T]{}
+	return json.Unmarshal(body, p)
+}
+
+// scanPage decodes a query page as encoding/json would, or reports false.
+func scanPage[T any](b []byte, p *queryPage[T]) bool {
+	end, ok := jsonscan.Object(b, jsonscan.Space(b, 0), func(key []byte, v int) (int, bool) {
+		if jsonscan.Key(key, "records") {
+			if v >= len(b) || b[v] != '[' {
+				return 0, false // null, or not a list: encoding/json decides
+			}
+			p.Records = p.Records[:0]
+			return jsonscan.Array(b, v, func(v int) (int, bool) {
+				var r T
+				f := any(&r).(fieldScanner)
+				end, ok := jsonscan.Object(b, v, func(key []byte, v int) (int, bool) {
+					vend := jsonscan.ValueEnd(b, v)
+					return vend, vend >= 0 && f.scanField(key, b[v:vend])
+				})
+				p.Records = append(p.Records, r)
+				return end, ok
+			})
+		}
+		vend := jsonscan.ValueEnd(b, v)
+		if vend < 0 {
+			return 0, false
+		}
+		raw := b[v:vend]
+		switch {
+		case jsonscan.Key(key, "totalSize"):
+			if string(raw) == "null" {
+				return vend, true
+			}
+			// A count: digits without a leading zero; any other number
+			// goes to encoding/json.
+			n, err := strconv.Atoi(string(raw))
+			if err != nil || raw[0] < '0' || raw[0] > '9' || (raw[0] == '0' && len(raw) > 1) {
+				return 0, false
+			}
+			p.TotalSize = n
+		case jsonscan.Key(key, "done"):
+			return vend, jsonscan.Bool(&p.Done, raw)
+		case jsonscan.Key(key, "nextRecordsUrl"):
+			return vend, jsonscan.Text(&p.NextRecordsURL, raw)
+		}
+		return vend, true
+	})
+	return ok && jsonscan.Space(b, end) == len(b)
 }
 
 // queryEach runs soql and hands each page's records to fn, following
@@ -57,7 +124,7 @@ func queryEachFrom[T any](ctx context.Context, c *Client, resource, soql string,
 			return n, a.err
 		}
 		var p queryPage[T]
-		if err := json.Unmarshal(a.body, &p); err != nil {
+		if err := decodePage(a.body, &p); err != nil {
 			return n, fmt.Errorf("salesforce query: page is not valid JSON: %w", err)
 		}
 		last := p.Done || p.NextRecordsURL == ""

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/idlinkhq/idlink/internal/identity"
+	"github.com/idlinkhq/idlink/internal/jsonscan"
 )
 
 // UserSink receives User pages; store.Store satisfies it. The cursor comes
@@ -142,6 +143,28 @@ type userRecord struct {
 
 const userFields = "Id, Username, FederationIdentifier, Email, IsActive, UserType, CreatedDate, SystemModstamp"
 
+func (r *userRecord) scanField(key, raw []byte) bool {
+	switch {
+	case jsonscan.Key(key, "Id"):
+		return jsonscan.Text(&r.ID, raw)
+	case jsonscan.Key(key, "Username"):
+		return jsonscan.Text(&r.Username, raw)
+	case jsonscan.Key(key, "FederationIdentifier"):
+		return jsonscan.Text(&r.FederationIdentifier, raw)
+	case jsonscan.Key(key, "Email"):
+		return jsonscan.Text(&r.Email, raw)
+	case jsonscan.Key(key, "IsActive"):
+		return jsonscan.Bool(&r.IsActive, raw)
+	case jsonscan.Key(key, "UserType"):
+		return jsonscan.Text(&r.UserType, raw)
+	case jsonscan.Key(key, "CreatedDate"):
+		return jsonscan.Text(&r.CreatedDate, raw)
+	case jsonscan.Key(key, "SystemModstamp"):
+		return jsonscan.Text(&r.SystemModstamp, raw)
+	}
+	return true // attributes, and fields idlink does not read
+}
+
 // ReadUsers streams User records into sink, page by page. With Incremental
 // and a stored cursor it reads only users whose SystemModstamp is at or after
 // the cursor minus the configured overlap. The new cursor (the newest
@@ -215,6 +238,20 @@ type accountLinkRecord struct {
 	SsoProviderName  string `json:"SsoProviderName"`
 	RemoteIdentifier string `json:"RemoteIdentifier"`
 	UserID           string `json:"UserId"`
+}
+
+func (r *accountLinkRecord) scanField(key, raw []byte) bool {
+	switch {
+	case jsonscan.Key(key, "Id"):
+		return jsonscan.Text(&r.ID, raw)
+	case jsonscan.Key(key, "SsoProviderName"):
+		return jsonscan.Text(&r.SsoProviderName, raw)
+	case jsonscan.Key(key, "RemoteIdentifier"):
+		return jsonscan.Text(&r.RemoteIdentifier, raw)
+	case jsonscan.Key(key, "UserId"):
+		return jsonscan.Text(&r.UserID, raw)
+	}
+	return true // attributes, and fields idlink does not read
 }
 
 // linkChainCap: "A query() call returns up to 500 rows. A queryMore() call
