@@ -308,8 +308,7 @@ func (j *Job) startProgress(ctx context.Context) (stop func()) {
 
 // read syncs both sides concurrently into mirror (DESIGN §4: the wall time
 // is the longer chain, not the sum) and returns the notes the sources raised.
-// read syncs both sides into mirror at once; sfDone, if not nil, is called
-// as soon as the Salesforce side is stored.
+// sfDone, if not nil, is called as soon as the Salesforce side is stored.
 func (j *Job) read(ctx context.Context, log *slog.Logger, mirror store.Store, runID int64, full bool, counts map[string]int64, sfDone func()) ([]string, error) {
 	var (
 		wg              sync.WaitGroup
