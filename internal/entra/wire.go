@@ -251,42 +251,20 @@ func (w *wireUser) isUser() bool {
 // It returns "" when the page has no link or is not the object it should be
 // (decoding the page then says what is wrong).
 func peekNextLink(body []byte) string {
-	const key = `"@odata.nextLink"`
-	i := jsonscan.Space(body, 0)
-	if i >= len(body) || body[i] != '{' {
-		return ""
-	}
-	i++
-	for {
-		i = jsonscan.Space(body, i)
-		if i >= len(body) || body[i] != '"' {
-			return ""
-		}
-		end := jsonscan.StringEnd(body, i)
-		if end < 0 {
-			return ""
-		}
-		isKey := string(body[i:end]) == key
-		i = jsonscan.Space(body, end)
-		if i >= len(body) || body[i] != ':' {
-			return ""
-		}
-		i = jsonscan.Space(body, i+1)
-		vend := jsonscan.ValueEnd(body, i)
+	var link string
+	jsonscan.Object(body, jsonscan.Space(body, 0), func(key []byte, v int) (int, bool) {
+		vend := jsonscan.ValueEnd(body, v)
 		if vend < 0 {
-			return ""
+			return 0, false
 		}
-		if isKey {
-			v, err := jsonscan.String(body[i:vend])
-			if err != nil || !utf8.Valid(v) { // decoding would replace what is not UTF-8
-				return ""
-			}
-			return string(v)
+		if string(key) != "@odata.nextLink" {
+			return vend, true
 		}
-		i = jsonscan.Space(body, vend)
-		if i >= len(body) || body[i] != ',' {
-			return "" // '}' (no link) or not JSON
+		s, err := jsonscan.String(body[v:vend])
+		if err == nil && utf8.Valid(s) { // decoding would replace what is not UTF-8
+			link = string(s)
 		}
-		i++
-	}
+		return 0, false // found: the rest of the page is not needed
+	})
+	return link
 }
