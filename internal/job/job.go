@@ -450,15 +450,10 @@ func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outco
 	return err
 }
 
-// assessmentChunk is how many assessments one transaction saves while link
-// writes are recorded beside it: at about 5 µs a row, a batch's record waits
-// some 5 ms at most for the store.
-const assessmentChunk = 1024
-
-// saveAssessments saves the assessments at idx, in order, a chunk per
-// transaction.
+// saveAssessments saves the assessments at idx, in order, reconcile.SaveChunk
+// per transaction (they are saved beside Apply's writes).
 func (j *Job) saveAssessments(ctx context.Context, runID int64, as []identity.Assessment, idx []int) error {
-	chunk := make([]identity.Assessment, 0, min(len(idx), assessmentChunk))
+	chunk := make([]identity.Assessment, 0, min(len(idx), reconcile.SaveChunk))
 	for k, i := range idx {
 		chunk = append(chunk, as[i])
 		if len(chunk) == cap(chunk) || k == len(idx)-1 {

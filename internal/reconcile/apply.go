@@ -115,8 +115,9 @@ func Apply(ctx context.Context, st Store, w LinkWriter, r *Result, opt ApplyOpti
 	// What only the store decides does not wait on Salesforce: proposals
 	// are recorded, and they and the flags saved, while the writes are on
 	// their way.
+	byCalls := slices.Concat(writes, accountRevokes) // the actions a Salesforce call decides
 	aside := make(chan error, 1)
-	go func() { aside <- ap.recordAside(ctx, proposals, writes, accountRevokes) }()
+	go func() { aside <- ap.recordAside(ctx, proposals, byCalls) }()
 	bw := &batchWriter{st: st, w: w, r: r, opt: opt, fail: ap.fail, applied: ap.applied}
 	runErr := bw.write(ctx, writes)
 	asideErr := <-aside
@@ -134,8 +135,8 @@ func Apply(ctx context.Context, st Store, w LinkWriter, r *Result, opt ApplyOpti
 	ap.finish()
 	decided := ap.res.Records
 	if asideErr == nil {
-		decided = make([]identity.ActionRecord, 0, len(writes)+len(accountRevokes))
-		for _, i := range slices.Concat(writes, accountRevokes) {
+		decided = make([]identity.ActionRecord, 0, len(byCalls))
+		for _, i := range byCalls {
 			decided = append(decided, ap.res.Records[i])
 		}
 	} // else what was saved aside may be incomplete: save every action
@@ -207,13 +208,13 @@ func (ap *applier) save(ctx context.Context, recs []identity.ActionRecord) error
 // Salesforce call decides (flags and proposals) with its outcome, in chunks:
 // one transaction per chunk lets the writes' batches be recorded in between.
 // The writes and revocations are saved once Salesforce decided them.
-func (ap *applier) recordAside(ctx context.Context, proposals, writes, accountRevokes []int) error {
+func (ap *applier) recordAside(ctx context.Context, proposals, byCalls []int) error {
 	err := ap.recordProposals(ctx, proposals)
 	bySalesforce := make([]bool, len(ap.r.Actions))
-	for _, i := range slices.Concat(writes, accountRevokes) {
+	for _, i := range byCalls {
 		bySalesforce[i] = true
 	}
-	chunk := make([]identity.ActionRecord, 0, saveChunk)
+	chunk := make([]identity.ActionRecord, 0, SaveChunk)
 	for i := range ap.r.Actions {
 		if err != nil {
 			return err
@@ -221,7 +222,7 @@ func (ap *applier) recordAside(ctx context.Context, proposals, writes, accountRe
 		if !bySalesforce[i] {
 			chunk = append(chunk, ap.record(i))
 		}
-		if len(chunk) == saveChunk || (i == len(ap.r.Actions)-1 && len(chunk) > 0) {
+		if len(chunk) == SaveChunk || (i == len(ap.r.Actions)-1 && len(chunk) > 0) {
 			err = ap.save(ctx, chunk)
 			chunk = chunk[:0]
 		}
@@ -229,10 +230,11 @@ func (ap *applier) recordAside(ctx context.Context, proposals, writes, accountRe
 	return err
 }
 
-// saveChunk is how many action records, or proposals, one transaction
-// saves while link writes are being recorded beside it: a batch's record
-// waits for the store some 10 ms (records) to 50 ms (proposals) at most.
-const saveChunk = 1024
+// SaveChunk is how many rows (action records, proposals, and the job's
+// assessments) one transaction saves while link writes are being recorded
+// beside it: a batch's record waits for the store some 5 ms (assessments)
+// to 50 ms (proposals) at most.
+const SaveChunk = 1024
 
 // holdIfLimited checks the safety limits: a plan that breaks them, and that
 // no override covers, is held: its actions are saved as held, nothing is
@@ -282,11 +284,11 @@ func (ap *applier) sortActions() (writes, proposals, accountRevokes []int) {
 	return writes, proposals, accountRevokes
 }
 
-// recordProposals records proposals and adoptions in the store, saveChunk
+// recordProposals records proposals and adoptions in the store, SaveChunk
 // of them per transaction.
 func (ap *applier) recordProposals(ctx context.Context, proposals []int) error {
-	for start := 0; start < len(proposals); start += saveChunk {
-		batch := proposals[start:min(start+saveChunk, len(proposals))]
+	for start := 0; start < len(proposals); start += SaveChunk {
+		batch := proposals[start:min(start+SaveChunk, len(proposals))]
 		changes := make([]identity.LinkChange, len(batch))
 		for k, i := range batch {
 			changes[k] = linkChange(ap.r.Actions[i], ap.opt.Actor)

@@ -92,14 +92,7 @@ func closed(c chan struct{}) bool {
 
 func (b *batchWriter) halt() { b.once.Do(func() { close(b.stop) }) }
 
-func (b *batchWriter) halted() bool {
-	select {
-	case <-b.stop:
-		return true
-	default:
-		return false
-	}
-}
+func (b *batchWriter) halted() bool { return closed(b.stop) }
 
 // send sends the batches in plan order, as the limits allow: at most
 // Concurrency calls at once and Concurrency+1 batches not yet recorded.
