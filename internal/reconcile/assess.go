@@ -11,14 +11,15 @@ import (
 // assessment moves through the stages of assessActive. A stage that settles
 // the assessment (a dispute, no subject yet) records it and returns false.
 type activeCase struct {
-	pi  int
-	pc  *ProviderConfig
-	ps  *provState
-	e   *entraRec
-	m   matchRes
-	A   *sfRec // the matched Salesforce user (nil when none)
-	a   identity.Assessment
-	ctx identity.Link // what flags about this identity name
+	pi   int
+	pc   *ProviderConfig
+	ps   *provState
+	e    *entraRec
+	m    matchRes
+	A    *sfRec // the matched Salesforce user (nil when none): &aRec
+	aRec sfRec
+	a    identity.Assessment
+	ctx  identity.Link // what flags about this identity name
 
 	live []linkState // this user's live links under the provider
 	sub  string      // the resolved subject
@@ -62,7 +63,8 @@ func (p *planner) newCase(e *entraRec, m matchRes, pi int) *activeCase {
 		a:   identity.Assessment{Provider: pc.Name, ObjectID: e.oid, UPN: e.upn},
 		ctx: identity.Link{Provider: pc.Name, ObjectID: e.oid, TenantID: e.tid}}
 	if m.sf >= 0 {
-		x.A = &p.s.sf[m.sf]
+		x.aRec = p.s.sfAt(m.sf)
+		x.A = &x.aRec
 		x.a.SalesforceUserID, x.a.SalesforceUsername = x.A.id, x.A.username
 		x.ctx.SalesforceUserID = x.A.id
 	}
@@ -104,7 +106,7 @@ func (p *planner) matched(x *activeCase) bool {
 		if c := p.emailCandidates(x.e.mailKey); len(c) > 0 {
 			note := fmt.Sprintf("Salesforce user %s has the same email address: a candidate only (email never links); set its FederationIdentifier to the object id if it is this person", p.sfLabels(c))
 			x.a.Detail += "; " + note
-			x.ctx.SalesforceUserID = p.s.sf[c[0]].id
+			x.ctx.SalesforceUserID = p.s.sfID(c[0])
 			p.flag(FlagEmailCandidate, x.ctx, note)
 		}
 	}
@@ -377,7 +379,7 @@ func (p *planner) proposeLink(x *activeCase, g *linkGoal) {
 	x.a.Detail = "matched by " + rule + " only: link proposed to an admin (only oid matches link automatically)"
 	if x.weak {
 		desired.Rule = identity.RuleEmail // the evidence of the subject; an approval makes it a link by a.Rule
-		desired.Reason = "suspected JIT duplicate " + p.s.sf[x.sus.dup].id + " holds this subject: approve to route it to " + x.A.id
+		desired.Reason = "suspected JIT duplicate " + p.s.sfID(x.sus.dup) + " holds this subject: approve to route it to " + x.A.id
 		x.a.Detail = "link proposed to an admin: " + desired.Reason
 	}
 	p.act(identity.Action{Kind: identity.ActionProposeLink, Link: *desired, Reason: desired.Reason}, false)

@@ -28,11 +28,12 @@ func newIndex(key func(int32) string, hint int) *index {
 	return x
 }
 
+// resize makes room for hint records at a load of at most 3/4. The table's
+// size is not a power of two (home slots come from the hash by
+// multiplication, see home): a million records take 1.33 million slots, not
+// 2 million.
 func (x *index) resize(hint int) {
-	size := 16
-	for size*3 < hint*4 { // keep the load under 3/4
-		size *= 2
-	}
+	size := max(16, hint*4/3+1)
 	old := x.slots
 	x.slots = make([]slot, size)
 	x.n = 0
@@ -44,14 +45,24 @@ func (x *index) resize(hint int) {
 }
 
 func (x *index) place(s slot) {
-	mask := uint32(len(x.slots) - 1)
-	for i := s.hash & mask; ; i = (i + 1) & mask {
+	for i := x.home(s.hash); ; i = x.next(i) {
 		if x.slots[i].rec == 0 {
 			x.slots[i] = s
 			x.n++
 			return
 		}
 	}
+}
+
+// home maps a hash onto [0, len(slots)) by multiplication (Lemire's
+// reduction), which, unlike a mask, needs no power-of-two size.
+func (x *index) home(h uint32) int { return int(uint64(h) * uint64(len(x.slots)) >> 32) }
+
+func (x *index) next(i int) int {
+	if i++; i == len(x.slots) {
+		return 0
+	}
+	return i
 }
 
 func hashKey(k string) uint32 {
@@ -62,7 +73,7 @@ func hashKey(k string) uint32 {
 // add indexes rec under its key.
 func (x *index) add(rec int32) {
 	if (x.n+1)*4 > len(x.slots)*3 {
-		x.resize(len(x.slots))
+		x.resize(2 * x.n)
 	}
 	x.place(slot{rec: rec + 1, hash: hashKey(x.key(rec))})
 }
@@ -71,8 +82,7 @@ func (x *index) add(rec int32) {
 // until fn returns false.
 func (x *index) each(k string, fn func(rec int32) bool) {
 	h := hashKey(k)
-	mask := uint32(len(x.slots) - 1)
-	for i := h & mask; ; i = (i + 1) & mask {
+	for i := x.home(h); ; i = x.next(i) {
 		s := x.slots[i]
 		if s.rec == 0 {
 			return

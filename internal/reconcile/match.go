@@ -58,8 +58,10 @@ func (p *planner) matchAll() {
 	}
 	var buf []int32
 	var keys []string
+	var e entraRec
 	for i := range s.entra {
-		m := p.matchOne(&s.entra[i], &buf, &keys)
+		e = s.entraAt(int32(i))
+		m := p.matchOne(&e, &buf, &keys)
 		p.match[i] = m
 		if m.dispute == disputeNone && m.sf >= 0 {
 			switch p.claimant[m.sf] {
@@ -77,7 +79,7 @@ func (p *planner) matchAll() {
 			if p.sharedBy == nil {
 				p.sharedBy = map[int32][]string{}
 			}
-			p.sharedBy[m.sf] = append(p.sharedBy[m.sf], s.entra[i].oid)
+			p.sharedBy[m.sf] = append(p.sharedBy[m.sf], s.strs.get(s.entra[i].oid))
 		}
 	}
 }
@@ -95,7 +97,7 @@ func (p *planner) ruleCandidates(e *entraRec, r identity.Rule, buf []int32, keys
 		}
 	}
 	if len(buf) > 1 {
-		slices.SortFunc(buf, func(a, b int32) int { return strings.Compare(p.s.sf[a].id, p.s.sf[b].id) })
+		slices.SortFunc(buf, func(a, b int32) int { return strings.Compare(p.s.sfID(a), p.s.sfID(b)) })
 	}
 	return buf
 }
@@ -104,7 +106,7 @@ func (p *planner) ruleCandidates(e *entraRec, r identity.Rule, buf []int32, keys
 // on, c carries an object id as FederationIdentifier: that account is claimed
 // by the oid rule alone, so a reused or renamed UPN never takes it.
 func (p *planner) addUPNCandidate(buf []int32, c int32) []int32 {
-	if p.oidRule && p.s.sf[c].fed != "" {
+	if p.oidRule && p.s.sf[c].fed != 0 {
 		return buf
 	}
 	if !slices.Contains(buf, c) {
@@ -155,13 +157,13 @@ func (p *planner) candidatesOf(e *entraRec) []int32 {
 			}
 		}
 	}
-	slices.SortFunc(all, func(a, b int32) int { return strings.Compare(p.s.sf[a].id, p.s.sf[b].id) })
+	slices.SortFunc(all, func(a, b int32) int { return strings.Compare(p.s.sfID(a), p.s.sfID(b)) })
 	return all
 }
 
 func (p *planner) sfLabel(i int32) string {
 	u := &p.s.sf[i]
-	return fmt.Sprintf("%s (%s)", u.id, u.username)
+	return fmt.Sprintf("%s (%s)", p.s.strs.get(u.id), p.s.strs.get(u.username))
 }
 
 func (p *planner) sfLabels(ids []int32) string {

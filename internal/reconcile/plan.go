@@ -230,21 +230,23 @@ func (p *planner) entraPass() {
 	for i := range order {
 		order[i] = int32(i)
 	}
-	slices.SortFunc(order, func(a, b int32) int { return strings.Compare(s.entra[a].oid, s.entra[b].oid) })
+	slices.SortFunc(order, func(a, b int32) int { return strings.Compare(s.strs.get(s.entra[a].oid), s.strs.get(s.entra[b].oid)) })
 	var deferred []int32
+	var e entraRec // one for the whole pass: the cases point at it
 	defer func() {
 		for _, i := range deferred {
-			p.gone(&s.entra[i], p.match[i])
+			e = s.entraAt(i)
+			p.gone(&e, p.match[i])
 		}
 	}()
 	for _, i := range order {
-		e := &s.entra[i]
+		e = s.entraAt(i)
 		m := p.match[i]
 		if m.sf >= 0 {
 			p.accounted[m.sf] = true
 		}
 		if m.dispute != disputeNone {
-			for _, c := range p.candidatesOf(e) {
+			for _, c := range p.candidatesOf(&e) {
 				p.accounted[c] = true
 			}
 		}
@@ -272,10 +274,10 @@ func (p *planner) entraPass() {
 		}
 		var detail string
 		if m.dispute != disputeNone {
-			detail = p.disputeDetail(e, m)
+			detail = p.disputeDetail(&e, m)
 		}
 		for pi := range p.cfg.Providers {
-			p.assessActive(e, m, pi, detail)
+			p.assessActive(&e, m, pi, detail)
 		}
 	}
 }
@@ -441,7 +443,7 @@ func (p *planner) goneAccounts(e *entraRec, m matchRes) (accounts, active []int3
 			active = append(active, j)
 		}
 	}
-	slices.SortFunc(active, func(a, b int32) int { return strings.Compare(p.s.sf[a].id, p.s.sf[b].id) })
+	slices.SortFunc(active, func(a, b int32) int { return strings.Compare(p.s.sfID(a), p.s.sfID(b)) })
 	return accounts, active
 }
 
@@ -457,7 +459,8 @@ func (p *planner) deprovision(pi int, e *entraRec, accounts, active []int32, why
 	}
 	a := identity.Assessment{Provider: pc.Name, Situation: identity.Deprovisioned, ObjectID: e.oid, UPN: e.upn}
 	if len(accounts) > 0 {
-		a.SalesforceUserID, a.SalesforceUsername = p.s.sf[accounts[0]].id, p.s.sf[accounts[0]].username
+		u := p.s.sfAt(accounts[0])
+		a.SalesforceUserID, a.SalesforceUsername = u.id, u.username
 	}
 	for _, ls := range live {
 		p.revoke(pc.Name, ls, why)
@@ -472,8 +475,9 @@ func (p *planner) deprovision(pi int, e *entraRec, accounts, active []int32, why
 		a.Detail = why + ": no link; Salesforce user " + p.sfLabels(active) + " is still active (Entra provisioning should deactivate it)"
 	}
 	for _, j := range active {
-		p.flag(FlagAccountActive, identity.Link{Provider: pc.Name, SalesforceUserID: p.s.sf[j].id, ObjectID: e.oid, TenantID: e.tid},
-			why+" but Salesforce user "+p.s.sf[j].id+" is active")
+		id := p.s.sfID(j)
+		p.flag(FlagAccountActive, identity.Link{Provider: pc.Name, SalesforceUserID: id, ObjectID: e.oid, TenantID: e.tid},
+			why+" but Salesforce user "+id+" is active")
 	}
 	p.assess(a)
 	return true
@@ -565,7 +569,7 @@ func (p *planner) observedSubjects(provider string, ps *provState, e *entraRec, 
 // emailCandidates lists the Salesforce users whose email is mailKey, sorted.
 func (p *planner) emailCandidates(mailKey string) []int32 {
 	c := slices.Clone(p.byMail[mailKey])
-	slices.SortFunc(c, func(x, y int32) int { return strings.Compare(p.s.sf[x].id, p.s.sf[y].id) })
+	slices.SortFunc(c, func(x, y int32) int { return strings.Compare(p.s.sfID(x), p.s.sfID(y)) })
 	return c
 }
 
@@ -577,15 +581,15 @@ func (p *planner) indexEmails() {
 	wanted := map[string]bool{}
 	for i := range p.s.entra {
 		e, m := &p.s.entra[i], p.match[i]
-		if m.sf < 0 && m.dispute == disputeNone && e.active() && e.flags&eInScope != 0 && e.mailKey != "" {
-			wanted[e.mailKey] = true
+		if m.sf < 0 && m.dispute == disputeNone && e.active() && e.flags&eInScope != 0 && e.mailKey != 0 {
+			wanted[p.s.strs.get(e.mailKey)] = true
 		}
 	}
 	if len(wanted) == 0 {
 		return
 	}
 	for i := range p.s.sf {
-		if k := p.s.sf[i].mailKey; wanted[k] {
+		if k := p.s.strs.get(p.s.sf[i].mailKey); wanted[k] {
 			p.byMail[k] = append(p.byMail[k], int32(i))
 		}
 	}
@@ -607,14 +611,11 @@ func (p *planner) vanishedLinks() {
 	for pi, pc := range p.cfg.Providers {
 		ps := p.provs[pi]
 		var subs []string
-		for _, l := range ps.links {
-			if !p.known(l.oid) {
-				subs = append(subs, l.sub)
-			}
-		}
-		for _, l := range ps.remote {
-			if !p.known(l.oid) {
-				subs = append(subs, l.sub)
+		for _, rows := range [][]linkRow{ps.links, ps.remote} {
+			for _, l := range rows {
+				if !p.known(ps.strs.get(l.oid)) {
+					subs = append(subs, ps.strs.get(l.sub))
+				}
 			}
 		}
 		slices.Sort(subs)
@@ -644,7 +645,7 @@ func (p *planner) vanishedLinks() {
 			a := identity.Assessment{Provider: pc.Name, Situation: identity.Orphaned, ObjectID: b.oid,
 				SalesforceUserID: b.sf, Subject: sub, Rule: b.rule}
 			if j, ok := p.s.sfIdx(b.sf); ok {
-				a.SalesforceUsername = p.s.sf[j].username
+				a.SalesforceUsername = p.s.strs.get(p.s.sf[j].username)
 			}
 			a.Detail = "the Entra user " + b.oid + " of this link " + gone + ": link revoked"
 			p.assess(a)
@@ -674,15 +675,15 @@ func (p *planner) orphanUsers() {
 			if p.cfg.Orphans == OrphansAll && !u.standard {
 				continue
 			}
-			if p.cfg.Orphans == OrphansProvisioned && !u.hasFed && !p.hasAccountLink(u.id) {
+			if p.cfg.Orphans == OrphansProvisioned && !u.hasFed && !p.hasAccountLink(s.strs.get(u.id)) {
 				continue
 			}
 		}
 		order = append(order, int32(i))
 	}
-	slices.SortFunc(order, func(a, b int32) int { return strings.Compare(s.sf[a].id, s.sf[b].id) })
+	slices.SortFunc(order, func(a, b int32) int { return strings.Compare(s.sfID(a), s.sfID(b)) })
 	for _, i := range order {
-		u := &s.sf[i]
+		u := s.sfAt(i)
 		a := identity.Assessment{Situation: identity.Orphaned, SalesforceUserID: u.id, SalesforceUsername: u.username}
 		_, deleted := s.deleted[u.fed]
 		switch {
@@ -773,11 +774,11 @@ func (p *planner) countForeign() {
 	}
 	for _, ps := range p.provs {
 		for _, l := range ps.remote {
-			if l.status == stActive && !own[l.store] {
+			if store := ps.strs.get(l.store); l.status == stActive && !own[store] {
 				if p.foreign == nil {
 					p.foreign = map[string]int{}
 				}
-				p.foreign[l.store]++
+				p.foreign[store]++
 			}
 		}
 	}

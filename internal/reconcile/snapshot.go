@@ -23,19 +23,20 @@ import (
 // configured are kept but ignored by Plan. A Snapshot is not safe for
 // concurrent Add calls.
 type Snapshot struct {
-	entra   []entraRec
+	strs    *arena // every string a record holds
+	entra   []entraRow
 	entraBy *index // oid
 	// deleted are permanently deleted Entra users: their identity is gone,
 	// so they are not matched; kept to explain orphans.
 	deleted map[string]struct{}
-	sf      []sfRec
+	sf      []sfRow
 	sfByID  *index // record id
 	sfByFed *index // normalized FederationIdentifier (GUIDs only)
 	sfByKey *index // lower-case Username
 
 	provs     map[string]*provState
 	decisions map[decisionKey]identity.Decision
-	intern    map[string]string // tenant ids, rules: a handful of repeated strings
+	intern    map[string]str // tenant ids, rules, store ids: a handful of repeated strings
 
 	activeLinks int // idlink's active links, the safety limit's denominator
 }
@@ -43,10 +44,11 @@ type Snapshot struct {
 // NewSnapshot returns an empty snapshot.
 func NewSnapshot() *Snapshot {
 	s := &Snapshot{
+		strs:      newArena(),
 		deleted:   map[string]struct{}{},
 		provs:     map[string]*provState{},
 		decisions: map[decisionKey]identity.Decision{},
-		intern:    map[string]string{},
+		intern:    map[string]str{},
 	}
 	s.Reserve(0, 0)
 	return s
@@ -58,14 +60,14 @@ func NewSnapshot() *Snapshot {
 // before adding anything.
 func (s *Snapshot) Reserve(entra, salesforce int) {
 	if len(s.entra) == 0 {
-		s.entra = make([]entraRec, 0, entra)
-		s.entraBy = newIndex(func(r int32) string { return s.entra[r].oid }, entra)
+		s.entra = make([]entraRow, 0, entra)
+		s.entraBy = newIndex(func(r int32) string { return s.strs.get(s.entra[r].oid) }, entra)
 	}
 	if len(s.sf) == 0 {
-		s.sf = make([]sfRec, 0, salesforce)
-		s.sfByID = newIndex(func(r int32) string { return s.sf[r].id }, salesforce)
-		s.sfByFed = newIndex(func(r int32) string { return s.sf[r].fed }, salesforce)
-		s.sfByKey = newIndex(func(r int32) string { return s.sf[r].userKey }, salesforce)
+		s.sf = make([]sfRow, 0, salesforce)
+		s.sfByID = newIndex(func(r int32) string { return s.strs.get(s.sf[r].id) }, salesforce)
+		s.sfByFed = newIndex(func(r int32) string { return s.strs.get(s.sf[r].fed) }, salesforce)
+		s.sfByKey = newIndex(func(r int32) string { return s.strs.get(s.sf[r].userKey) }, salesforce)
 	}
 }
 
@@ -77,9 +79,9 @@ func (s *Snapshot) ReserveProvider(name string, rows int) {
 	if len(ps.tpal)+len(ps.links)+len(ps.remote) > 0 || rows <= 0 {
 		return
 	}
-	ps.tpal = make([]tpalRec, 0, rows)
-	ps.links = make([]linkRec, 0, rows)
-	ps.remote = make([]linkRec, 0, rows)
+	ps.tpal = make([]tpalRow, 0, rows)
+	ps.links = make([]linkRow, 0, rows)
+	ps.remote = make([]linkRow, 0, rows)
 	for _, x := range []*index{ps.tpalBySub, ps.tpalByUser, ps.linksBySub, ps.linksByOID, ps.remoteBySub, ps.remoteByOID} {
 		x.resize(rows)
 	}
@@ -95,29 +97,28 @@ func (s *Snapshot) sfIdx(id string) (int32, bool) {
 	return i, i >= 0
 }
 
-// The same* functions return the copy of a value the snapshot already holds,
-// so that the many records naming one object id, Salesforce user or subject
-// share one string: a store scan allocates each column of each row anew, and
-// at a million identities the copies are hundreds of megabytes.
+// The same* functions return the str of a value the snapshot already holds,
+// or store it: the many records naming one object id, Salesforce user or
+// subject share one copy of it.
 
-func (s *Snapshot) sameOID(oid string) string {
+func (s *Snapshot) sameOID(oid string) str {
 	if i, ok := s.entraIdx(oid); ok {
 		return s.entra[i].oid
 	}
 	if r := s.sfByFed.first(oid); r >= 0 {
 		return s.sf[r].fed
 	}
-	return oid
+	return s.strs.put(oid)
 }
 
-func (s *Snapshot) sameSF(id string) string {
+func (s *Snapshot) sameSF(id string) str {
 	if i, ok := s.sfIdx(id); ok {
 		return s.sf[i].id
 	}
-	return id
+	return s.strs.put(id)
 }
 
-func (ps *provState) sameSub(sub string) string {
+func (ps *provState) sameSub(sub string) str {
 	if r := ps.tpalBySub.first(sub); r >= 0 {
 		return ps.tpal[r].sub
 	}
@@ -127,7 +128,19 @@ func (ps *provState) sameSub(sub string) string {
 	if r := ps.linksBySub.first(sub); r >= 0 {
 		return ps.links[r].sub
 	}
-	return sub
+	if r := ps.obsBySub.first(sub); r >= 0 {
+		return ps.obs[r].sub
+	}
+	return ps.strs.put(sub)
+}
+
+// sameFold returns the str of foldKey(v): other when that is its value.
+func (s *Snapshot) sameFold(v string, other str) str {
+	k := foldKey(v)
+	if k == s.strs.get(other) {
+		return other
+	}
+	return s.strs.put(k)
 }
 
 const (
@@ -137,29 +150,68 @@ const (
 	eSoftDeleted
 )
 
+// Records come in two forms: rows, as the snapshot stores them (strs), and
+// recs, as the planner reads them (strings, substrings of the arena).
+
+type entraRow struct {
+	oid, tid, upn, mailKey str
+	flags                  uint8
+}
+
 type entraRec struct {
 	oid, tid, upn, mailKey string
 	flags                  uint8
 }
 
-func (e *entraRec) active() bool {
-	return e.flags&eEnabled != 0 && e.flags&eSoftDeleted == 0
+func (s *Snapshot) entraAt(i int32) entraRec {
+	r := &s.entra[i]
+	return entraRec{oid: s.strs.get(r.oid), tid: s.strs.get(r.tid), upn: s.strs.get(r.upn), mailKey: s.strs.get(r.mailKey), flags: r.flags}
 }
 
-type sfRec struct {
-	id, username, userKey, fed, mailKey string
+func (e *entraRow) active() bool { return e.flags&eEnabled != 0 && e.flags&eSoftDeleted == 0 }
+func (e *entraRec) active() bool { return e.flags&eEnabled != 0 && e.flags&eSoftDeleted == 0 }
+
+type sfRow struct {
 	created                             int64 // CreatedDate, Unix seconds; 0 when unknown
-	hasFed                              bool  // any FederationIdentifier, GUID or not
+	id, username, userKey, fed, mailKey str
+	hasFed                              bool // any FederationIdentifier, GUID or not
 	active                              bool
 	standard                            bool // UserType Standard or empty: not an integration/portal user
 }
 
-// linkRec is a Link without its provider.
+type sfRec struct {
+	id, username, userKey, fed, mailKey string
+	created                             int64
+	hasFed, active, standard            bool
+}
+
+func (s *Snapshot) sfAt(i int32) sfRec {
+	r := &s.sf[i]
+	return sfRec{id: s.strs.get(r.id), username: s.strs.get(r.username), userKey: s.strs.get(r.userKey), fed: s.strs.get(r.fed),
+		mailKey: s.strs.get(r.mailKey), created: r.created, hasFed: r.hasFed, active: r.active, standard: r.standard}
+}
+
+// sfID is the record id of Salesforce user i (for sorting).
+func (s *Snapshot) sfID(i int32) string { return s.strs.get(s.sf[i].id) }
+
+// linkRow is a Link without its provider.
+type linkRow struct {
+	sub, sf, oid, tid str
+	store             str // Identity_Link__c rows: the writing database (interned)
+	rule              str // interned
+	status            status
+}
+
 type linkRec struct {
 	sub, sf, oid, tid string
-	store             string        // Identity_Link__c rows: the writing database (interned)
-	rule              identity.Rule // interned
+	store             string
+	rule              identity.Rule
 	status            status
+}
+
+func (a *arena) linkRec(r *linkRow) linkRec {
+	return linkRec{sub: a.get(r.sub), sf: a.get(r.sf), oid: a.get(r.oid), tid: a.get(r.tid), store: a.get(r.store),
+		rule: identity.Rule(a.get(r.rule)), status: r.status}
 }
 
 // status is a LinkStatus in one byte.
@@ -187,34 +239,36 @@ func (l linkRec) link(provider string) identity.Link {
 		TenantID: l.tid, Rule: l.rule, Status: statusNames[l.status]}
 }
 
-type tpalRec struct{ sub, user string }
-type obsRec struct{ sub, oid string }
+type tpalRow struct{ sub, user str }
+type obsRow struct{ sub, oid str }
 
 // provState holds one provider's rows, each table with its indexes.
 type provState struct {
-	tpal                     []tpalRec
+	strs                     *arena // the snapshot's
+	tpal                     []tpalRow
 	tpalBySub, tpalByUser    *index
-	obs                      []obsRec
+	obs                      []obsRow
 	obsBySub, obsByOID       *index
-	links                    []linkRec // idlink's link records
+	links                    []linkRow // idlink's link records
 	linksBySub, linksByOID   *index
-	remote                   []linkRec // Identity_Link__c rows
+	remote                   []linkRow // Identity_Link__c rows
 	remoteBySub, remoteByOID *index
 	// conflicts: per subject, what the recorded observation conflicts say
 	// (for the admin; the oids themselves are in obs).
 	conflicts map[string][]string
 }
 
-func newProvState() *provState {
-	ps := &provState{}
-	ps.tpalBySub = newIndex(func(r int32) string { return ps.tpal[r].sub }, 0)
-	ps.tpalByUser = newIndex(func(r int32) string { return ps.tpal[r].user }, 0)
-	ps.obsBySub = newIndex(func(r int32) string { return ps.obs[r].sub }, 0)
-	ps.obsByOID = newIndex(func(r int32) string { return ps.obs[r].oid }, 0)
-	ps.linksBySub = newIndex(func(r int32) string { return ps.links[r].sub }, 0)
-	ps.linksByOID = newIndex(func(r int32) string { return ps.links[r].oid }, 0)
-	ps.remoteBySub = newIndex(func(r int32) string { return ps.remote[r].sub }, 0)
-	ps.remoteByOID = newIndex(func(r int32) string { return ps.remote[r].oid }, 0)
+func newProvState(strs *arena) *provState {
+	ps := &provState{strs: strs}
+	get := strs.get
+	ps.tpalBySub = newIndex(func(r int32) string { return get(ps.tpal[r].sub) }, 0)
+	ps.tpalByUser = newIndex(func(r int32) string { return get(ps.tpal[r].user) }, 0)
+	ps.obsBySub = newIndex(func(r int32) string { return get(ps.obs[r].sub) }, 0)
+	ps.obsByOID = newIndex(func(r int32) string { return get(ps.obs[r].oid) }, 0)
+	ps.linksBySub = newIndex(func(r int32) string { return get(ps.links[r].sub) }, 0)
+	ps.linksByOID = newIndex(func(r int32) string { return get(ps.links[r].oid) }, 0)
+	ps.remoteBySub = newIndex(func(r int32) string { return get(ps.remote[r].sub) }, 0)
+	ps.remoteByOID = newIndex(func(r int32) string { return get(ps.remote[r].oid) }, 0)
 	return ps
 }
 
@@ -223,7 +277,7 @@ func (ps *provState) rows() int { return len(ps.tpal) + len(ps.obs) + len(ps.lin
 // tpalUser is the Salesforce user Salesforce signs sub in as.
 func (ps *provState) tpalUser(sub string) (string, bool) {
 	if r := ps.tpalBySub.first(sub); r >= 0 {
-		return ps.tpal[r].user, true
+		return ps.strs.get(ps.tpal[r].user), true
 	}
 	return "", false
 }
@@ -231,7 +285,7 @@ func (ps *provState) tpalUser(sub string) (string, bool) {
 // tpalSubs appends to buf[:0] the subs that sign in as user, sorted.
 func (ps *provState) tpalSubs(user string, buf []string) []string {
 	buf = buf[:0]
-	ps.tpalByUser.each(user, func(r int32) bool { buf = append(buf, ps.tpal[r].sub); return true })
+	ps.tpalByUser.each(user, func(r int32) bool { buf = append(buf, ps.strs.get(ps.tpal[r].sub)); return true })
 	slices.Sort(buf)
 	return buf
 }
@@ -241,7 +295,7 @@ func (ps *provState) hasTPAL(user string) bool { return ps.tpalByUser.first(user
 // obsOIDs appends to buf[:0] the oids observed with sub, sorted.
 func (ps *provState) obsOIDs(sub string, buf []string) []string {
 	buf = buf[:0]
-	ps.obsBySub.each(sub, func(r int32) bool { buf = append(buf, ps.obs[r].oid); return true })
+	ps.obsBySub.each(sub, func(r int32) bool { buf = append(buf, ps.strs.get(ps.obs[r].oid)); return true })
 	slices.Sort(buf)
 	return buf
 }
@@ -249,21 +303,21 @@ func (ps *provState) obsOIDs(sub string, buf []string) []string {
 // obsSubs appends to buf[:0] the subs observed with oid, sorted.
 func (ps *provState) obsSubs(oid string, buf []string) []string {
 	buf = buf[:0]
-	ps.obsByOID.each(oid, func(r int32) bool { buf = append(buf, ps.obs[r].sub); return true })
+	ps.obsByOID.each(oid, func(r int32) bool { buf = append(buf, ps.strs.get(ps.obs[r].sub)); return true })
 	slices.Sort(buf)
 	return buf
 }
 
 func (ps *provState) link(sub string) (linkRec, bool) {
 	if r := ps.linksBySub.first(sub); r >= 0 {
-		return ps.links[r], true
+		return ps.strs.linkRec(&ps.links[r]), true
 	}
 	return linkRec{}, false
 }
 
 func (ps *provState) remoteLink(sub string) (linkRec, bool) {
 	if r := ps.remoteBySub.first(sub); r >= 0 {
-		return ps.remote[r], true
+		return ps.strs.linkRec(&ps.remote[r]), true
 	}
 	return linkRec{}, false
 }
@@ -272,8 +326,8 @@ func (ps *provState) remoteLink(sub string) (linkRec, bool) {
 // rows that name oid, sorted, without repeats.
 func (ps *provState) linkSubs(oid string, buf []string) []string {
 	buf = buf[:0]
-	ps.linksByOID.each(oid, func(r int32) bool { buf = append(buf, ps.links[r].sub); return true })
-	ps.remoteByOID.each(oid, func(r int32) bool { buf = append(buf, ps.remote[r].sub); return true })
+	ps.linksByOID.each(oid, func(r int32) bool { buf = append(buf, ps.strs.get(ps.links[r].sub)); return true })
+	ps.remoteByOID.each(oid, func(r int32) bool { buf = append(buf, ps.strs.get(ps.remote[r].sub)); return true })
 	slices.Sort(buf)
 	return slices.Compact(buf)
 }
@@ -283,20 +337,21 @@ type decisionKey struct{ provider, sub, sf, oid string }
 func (s *Snapshot) prov(name string) *provState {
 	p := s.provs[name]
 	if p == nil {
-		p = newProvState()
+		p = newProvState(s.strs)
 		s.provs[name] = p
 	}
 	return p
 }
 
-func (s *Snapshot) internStr(v string) string {
+func (s *Snapshot) internStr(v string) str {
 	if x, ok := s.intern[v]; ok {
 		return x
 	}
+	x := s.strs.put(v)
 	if len(s.intern) < 1024 {
-		s.intern[v] = v
+		s.intern[v] = x
 	}
-	return v
+	return x
 }
 
 // AddEntraUser adds one Entra user. Its signature fits Store.ScanEntraUsers.
@@ -317,8 +372,8 @@ func (s *Snapshot) AddEntraUser(u identity.EntraUser) error {
 		s.deleted[oid] = struct{}{}
 		return nil
 	}
-	r := entraRec{oid: s.sameOID(oid), tid: s.internStr(strings.ToLower(u.TenantID)), upn: strings.TrimSpace(u.UPN)}
-	r.mailKey = sameOrFold(u.Mail, r.upn)
+	r := entraRow{oid: s.sameOID(oid), tid: s.internStr(strings.ToLower(u.TenantID)), upn: s.strs.put(strings.TrimSpace(u.UPN))}
+	r.mailKey = s.sameFold(u.Mail, r.upn)
 	if u.AccountEnabled {
 		r.flags |= eEnabled
 	}
@@ -337,7 +392,7 @@ func (s *Snapshot) AddEntraUser(u identity.EntraUser) error {
 	}
 	s.entra = append(s.entra, r)
 	s.entraBy.add(int32(len(s.entra) - 1))
-	return nil
+	return s.strs.err
 }
 
 // AddSalesforceUser adds one Salesforce user. Its signature fits Store.ScanSalesforceUsers.
@@ -351,8 +406,12 @@ func (s *Snapshot) AddSalesforceUser(u identity.SalesforceUser) error {
 	fedRaw := strings.TrimSpace(u.FederationIdentifier)
 	fed, _ := identity.NormalizeGUID(fedRaw)
 	ut := u.UserType
-	r := sfRec{id: u.ID, username: u.Username, userKey: foldKey(u.Username), fed: s.sameOID(fed), hasFed: fedRaw != "",
-		mailKey: sameOrFold(u.Email, u.Username), active: u.IsActive, standard: ut == "" || strings.EqualFold(ut, "Standard")}
+	r := sfRow{id: s.strs.put(u.ID), username: s.strs.put(u.Username), hasFed: fedRaw != "", active: u.IsActive, standard: ut == "" || strings.EqualFold(ut, "Standard")}
+	if fed != "" {
+		r.fed = s.sameOID(fed)
+	}
+	r.userKey = s.sameFold(u.Username, r.username)
+	r.mailKey = s.sameFold(u.Email, r.userKey)
 	if !u.CreatedDate.IsZero() {
 		r.created = u.CreatedDate.Unix()
 	}
@@ -362,10 +421,10 @@ func (s *Snapshot) AddSalesforceUser(u identity.SalesforceUser) error {
 	if fed != "" {
 		s.sfByFed.add(i)
 	}
-	if r.userKey != "" {
+	if r.userKey != 0 {
 		s.sfByKey.add(i)
 	}
-	return nil
+	return s.strs.err
 }
 
 // AddAccountLink adds one ThirdPartyAccountLink row. Its signature fits Store.ScanAccountLinks.
@@ -380,27 +439,27 @@ func (s *Snapshot) AddAccountLink(l identity.ThirdPartyAccountLink) error {
 		}
 		return fmt.Errorf("ThirdPartyAccountLink %s/%s appears twice, for users %s and %s", l.Provider, l.RemoteIdentifier, user, l.UserID)
 	}
-	p.tpal = append(p.tpal, tpalRec{sub: l.RemoteIdentifier, user: s.sameSF(l.UserID)})
+	p.tpal = append(p.tpal, tpalRow{sub: p.sameSub(l.RemoteIdentifier), user: s.sameSF(l.UserID)})
 	r := int32(len(p.tpal) - 1)
 	p.tpalBySub.add(r)
 	p.tpalByUser.add(r)
-	return nil
+	return s.strs.err
 }
 
-func (s *Snapshot) linkRecord(l identity.Link, what string) (linkRec, error) {
+func (s *Snapshot) linkRecord(l identity.Link, what string) (linkRow, error) {
 	if l.Provider == "" || l.Subject == "" || l.SalesforceUserID == "" {
-		return linkRec{}, fmt.Errorf("%s %s: provider, subject and Salesforce user id are all required", what, l.Key())
+		return linkRow{}, fmt.Errorf("%s %s: provider, subject and Salesforce user id are all required", what, l.Key())
 	}
 	oid, ok := identity.NormalizeGUID(l.ObjectID)
 	if !ok {
-		return linkRec{}, fmt.Errorf("%s %s: object id %q is not a GUID", what, l.Key(), l.ObjectID)
+		return linkRow{}, fmt.Errorf("%s %s: object id %q is not a GUID", what, l.Key(), l.ObjectID)
 	}
 	st, ok := statusOf(l.Status)
 	if !ok {
-		return linkRec{}, fmt.Errorf("%s %s: unknown status %q (want active, proposed or revoked)", what, l.Key(), l.Status)
+		return linkRow{}, fmt.Errorf("%s %s: unknown status %q (want active, proposed or revoked)", what, l.Key(), l.Status)
 	}
-	return linkRec{sub: s.prov(l.Provider).sameSub(l.Subject), sf: s.sameSF(l.SalesforceUserID), oid: s.sameOID(oid), tid: s.internStr(strings.ToLower(l.TenantID)),
-		rule: identity.Rule(s.internStr(string(l.Rule))), status: st}, nil
+	return linkRow{sub: s.prov(l.Provider).sameSub(l.Subject), sf: s.sameSF(l.SalesforceUserID), oid: s.sameOID(oid), tid: s.internStr(strings.ToLower(l.TenantID)),
+		rule: s.internStr(string(l.Rule)), status: st}, nil
 }
 
 // AddLink adds one of idlink's current link records. Its signature fits Store.ScanLinks.
@@ -410,7 +469,7 @@ func (s *Snapshot) AddLink(l identity.Link) error {
 		return err
 	}
 	p := s.prov(l.Provider)
-	if _, dup := p.link(l.Subject); dup {
+	if p.linksBySub.first(l.Subject) >= 0 {
 		return fmt.Errorf("link %s appears twice in the snapshot", l.Key())
 	}
 	p.links = append(p.links, r)
@@ -419,7 +478,7 @@ func (s *Snapshot) AddLink(l identity.Link) error {
 	if r.status == stActive {
 		s.activeLinks++
 	}
-	return nil
+	return s.strs.err
 }
 
 // AddRemoteLink adds one Identity_Link__c row read from Salesforce. Its
@@ -431,13 +490,13 @@ func (s *Snapshot) AddRemoteLink(l identity.Link) error {
 	}
 	r.store = s.internStr(l.StoreID)
 	p := s.prov(l.Provider)
-	if _, dup := p.remoteLink(l.Subject); dup {
+	if p.remoteBySub.first(l.Subject) >= 0 {
 		return fmt.Errorf("Identity_Link__c %s appears twice in the snapshot", l.Key())
 	}
 	p.remote = append(p.remote, r)
 	p.remoteBySub.add(int32(len(p.remote) - 1))
 	p.remoteByOID.add(int32(len(p.remote) - 1))
-	return nil
+	return s.strs.err
 }
 
 // AddObservation adds one (sub, oid) observation. Its signature fits Store.ScanObservations.
@@ -451,14 +510,14 @@ func (s *Snapshot) AddObservation(o identity.Observation) error {
 	}
 	p := s.prov(o.Provider)
 	dup := false
-	p.obsBySub.each(o.Subject, func(r int32) bool { dup = p.obs[r].oid == oid; return !dup })
+	p.obsBySub.each(o.Subject, func(r int32) bool { dup = s.strs.get(p.obs[r].oid) == oid; return !dup })
 	if dup { // the same pair from another source
 		return nil
 	}
-	p.obs = append(p.obs, obsRec{sub: p.sameSub(o.Subject), oid: s.sameOID(oid)})
+	p.obs = append(p.obs, obsRow{sub: p.sameSub(o.Subject), oid: s.sameOID(oid)})
 	p.obsBySub.add(int32(len(p.obs) - 1))
 	p.obsByOID.add(int32(len(p.obs) - 1))
-	return nil
+	return s.strs.err
 }
 
 // AddObservationConflict adds a recorded conflict: sub was seen with
@@ -496,13 +555,4 @@ func (s *Snapshot) AddDecision(d identity.Decision) error {
 	}
 	s.decisions[k] = d
 	return nil
-}
-
-// sameOrFold returns foldKey(v), sharing the memory of other when both fold
-// to the same key (an email address equal to the UPN or Username is common).
-func sameOrFold(v, other string) string {
-	if strings.EqualFold(strings.TrimSpace(v), other) {
-		return foldKey(other)
-	}
-	return foldKey(v)
 }

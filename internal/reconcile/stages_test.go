@@ -172,10 +172,9 @@ func caseOf(t *testing.T, cfg Config, w world, o string) (*planner, *activeCase)
 	s := w.snapshot(t)
 	p := newPlanner(cfg, s)
 	p.prepare()
-	for i := range s.entra {
-		if s.entra[i].oid == o {
-			return p, p.newCase(&s.entra[i], p.match[i], 0)
-		}
+	if i, ok := s.entraIdx(o); ok {
+		e := s.entraAt(i)
+		return p, p.newCase(&e, p.match[i], 0)
 	}
 	t.Fatalf("no Entra user %s", o)
 	return nil, nil

@@ -32,7 +32,7 @@ func (p *planner) findSuspects() {
 	p.suspects = make([]map[string]suspect, len(p.provs))
 	cands, byMail := p.suspectCandidates()
 	for _, c := range cands {
-		owner := p.olderOwner(c.dup, byMail[p.s.sf[c.dup].mailKey])
+		owner := p.olderOwner(c.dup, byMail[p.s.strs.get(p.s.sf[c.dup].mailKey)])
 		if owner < 0 {
 			continue
 		}
@@ -40,7 +40,7 @@ func (p *planner) findSuspects() {
 		if !e.active() || p.match[p.claimant[owner]].dispute != disputeNone {
 			continue
 		}
-		p.addSuspect(c.pi, e.oid, suspect{dup: c.dup, sub: c.sub})
+		p.addSuspect(c.pi, p.s.strs.get(e.oid), suspect{dup: c.dup, sub: c.sub})
 	}
 }
 
@@ -62,19 +62,19 @@ func (p *planner) suspectCandidates() ([]suspectCandidate, map[string][]int32) {
 	var subs []string
 	for i := range p.s.sf {
 		u := &p.s.sf[i]
-		if !u.active || u.hasFed || u.mailKey == "" || u.created == 0 || p.claimant[i] != noClaim {
+		if !u.active || u.hasFed || u.mailKey == 0 || u.created == 0 || p.claimant[i] != noClaim {
 			continue
 		}
 		for pi, ps := range p.provs {
 			if p.cfg.Providers[pi].Strategy != identity.StrategyObserved {
 				continue
 			}
-			subs = ps.tpalSubs(u.id, subs)
+			subs = ps.tpalSubs(p.s.strs.get(u.id), subs)
 			if len(subs) != 1 || p.subjectExplained(ps, subs[0]) {
 				continue
 			}
 			cands = append(cands, suspectCandidate{int32(i), pi, subs[0]})
-			wanted[u.mailKey] = true
+			wanted[p.s.strs.get(u.mailKey)] = true
 		}
 	}
 	if len(cands) == 0 {
@@ -82,7 +82,7 @@ func (p *planner) suspectCandidates() ([]suspectCandidate, map[string][]int32) {
 	}
 	byMail := map[string][]int32{}
 	for i := range p.s.sf {
-		if k := p.s.sf[i].mailKey; wanted[k] {
+		if k := p.s.strs.get(p.s.sf[i].mailKey); wanted[k] {
 			byMail[k] = append(byMail[k], int32(i))
 		}
 	}
