@@ -32,6 +32,7 @@ import (
 	"github.com/idlinkhq/idlink/internal/sim/entrasim"
 	"github.com/idlinkhq/idlink/internal/store"
 	"github.com/idlinkhq/idlink/internal/store/backend"
+	"github.com/idlinkhq/idlink/internal/store/pgtest"
 )
 
 func TestMain(m *testing.M) {
@@ -372,7 +373,10 @@ func (m measurement) reqRatio() float64 {
 	return float64(m.measuredRequests()) / float64(m.floorRequests())
 }
 
-func measureBackfill(ctx context.Context, users int, seed int64, latency time.Duration, logw io.Writer) (measurement, error) {
+// measureBackfill runs one backfill against a new simulated world. pgDSN,
+// when set, names an empty PostgreSQL schema to store in instead of the
+// world's SQLite file.
+func measureBackfill(ctx context.Context, users int, seed int64, latency time.Duration, logw io.Writer, pgDSN string) (measurement, error) {
 	m := measurement{Users: users, Latency: latency}
 	dir, err := os.MkdirTemp("", "idlink-e2ebench-")
 	if err != nil {
@@ -394,6 +398,9 @@ func measureBackfill(ctx context.Context, users int, seed int64, latency time.Du
 	}
 	if k := os.Getenv("IDLINK_BENCH_WRITE_CONCURRENCY"); k != "" {
 		env["IDLINK_SALESFORCE_WRITE_CONCURRENCY"] = k
+	}
+	if pgDSN != "" {
+		env["IDLINK_STORE_DRIVER"], env["IDLINK_STORE_DSN"] = "postgres", pgDSN
 	}
 	cfg, err := config.Load(sim.ready.Config, func(k string) string { return env[k] })
 	if err != nil {
@@ -700,7 +707,11 @@ func TestBackfillReport(t *testing.T) {
 	var walls, wallRatios, reqRatios, heaps, rss []float64
 	var last measurement
 	for i := range runs {
-		m, err := measureBackfill(t.Context(), users, 1, latency, logf)
+		var pgDSN string
+		if os.Getenv("IDLINK_BENCH_POSTGRES") == "1" {
+			pgDSN = pgtest.Schema(t, "idlink_bench_")
+		}
+		m, err := measureBackfill(t.Context(), users, 1, latency, logf, pgDSN)
 		if err != nil {
 			t.Fatalf("run %d: %v", i+1, err)
 		}
@@ -738,7 +749,7 @@ func BenchmarkBackfill100k(b *testing.B) {
 	var total time.Duration
 	for b.Loop() {
 		var err error
-		m, err = measureBackfill(b.Context(), users, 1, defaultLatency, io.Discard)
+		m, err = measureBackfill(b.Context(), users, 1, defaultLatency, io.Discard, "")
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -10,7 +10,9 @@
 //	IDLINK_BENCH_SCHEDULED=1 go test -run TestScheduledRunReport -v -timeout 30m ./internal/e2ebench/
 //
 // IDLINK_BENCH_USERS sets the tenant size (default 100,000), IDLINK_BENCH_CHANGES
-// the changes before the scheduled run (default 1,000).
+// the changes before the scheduled run (default 1,000). IDLINK_BENCH_POSTGRES=1
+// stores the backfill in a new schema of IDLINK_TEST_POSTGRES_DSN's server
+// instead of the world's SQLite file.
 //
 // The simulated world runs in a child process (this test binary re-executed),
 // so that the memory and CPU measured are the job's alone, as for the real

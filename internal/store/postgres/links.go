@@ -115,45 +115,47 @@ func (s *Store) ApplyLinkChanges(ctx context.Context, runID int64, changes []ide
 		}
 	}
 	now := utc(time.Now())
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		for i, c := range changes {
-			l := c.Link
-			if l.UpdatedAt.IsZero() {
-				l.UpdatedAt = now
-			}
-			l.UpdatedAt = utc(l.UpdatedAt)
-			if c.Action == identity.ActionUpdateLink || c.Action == identity.ActionRevokeLink {
+	// One pipelined batch: the statements run in order, as one per round
+	// trip would, but a batch of 200 changes costs one round trip instead of
+	// 600-800 (50 s of a million-user backfill's writes went to them).
+	b := &pgx.Batch{}
+	for i, c := range changes {
+		l := c.Link
+		if l.UpdatedAt.IsZero() {
+			l.UpdatedAt = now
+		}
+		l.UpdatedAt = utc(l.UpdatedAt)
+		if c.Action == identity.ActionUpdateLink || c.Action == identity.ActionRevokeLink {
+			// Sees the rows the batch's earlier changes wrote: a link created
+			// and revoked in one batch is found.
+			b.Queue("SELECT 1 FROM links WHERE provider = $1 AND subject = $2 FOR UPDATE", l.Provider, l.Subject).QueryRow(func(r pgx.Row) error {
 				var one int
-				err := tx.QueryRow(ctx, "SELECT 1 FROM links WHERE provider = $1 AND subject = $2 FOR UPDATE", l.Provider, l.Subject).Scan(&one)
+				err := r.Scan(&one)
 				if errors.Is(err, pgx.ErrNoRows) {
 					return fmt.Errorf("link change %d: %s %s: no such link: %w", i, c.Action, l.Key(), store.ErrNotFound)
 				}
-				if err != nil {
-					return err
-				}
-			}
-			// A revoked ThirdPartyAccountLink leaves the link as it is (history and audit only).
-			if store.WritesLinkRow(c.Action) {
-				if _, err := tx.Exec(ctx, "INSERT INTO links ("+linkCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-					ON CONFLICT (provider, subject) DO UPDATE SET salesforce_user_id = excluded.salesforce_user_id,
-						object_id = excluded.object_id, tenant_id = excluded.tenant_id, rule = excluded.rule,
-						status = excluded.status, reason = excluded.reason, updated_at = excluded.updated_at`,
-					l.Provider, l.Subject, l.SalesforceUserID, l.ObjectID, l.TenantID, string(l.Rule), string(l.Status), l.Reason, l.UpdatedAt); err != nil {
-					return err
-				}
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO link_history (run_id, at, action, provider, subject, salesforce_user_id,
-					object_id, tenant_id, rule, status, reason, actor, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-				nullRun(runID), l.UpdatedAt, string(c.Action), l.Provider, l.Subject, l.SalesforceUserID,
-				l.ObjectID, l.TenantID, string(l.Rule), string(l.Status), l.Reason, c.Actor, c.Detail); err != nil {
 				return err
-			}
-			if err := insertAudit(ctx, tx, identity.AuditEvent{RunID: runID, At: now, Actor: c.Actor,
-				Kind: store.LinkAuditKind(c.Action), Target: l.Key().String(), Detail: c.Detail}); err != nil {
-				return err
-			}
+			})
 		}
-		return nil
+		// A revoked ThirdPartyAccountLink leaves the link as it is (history and audit only).
+		if store.WritesLinkRow(c.Action) {
+			b.Queue("INSERT INTO links ("+linkCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+				ON CONFLICT (provider, subject) DO UPDATE SET salesforce_user_id = excluded.salesforce_user_id,
+					object_id = excluded.object_id, tenant_id = excluded.tenant_id, rule = excluded.rule,
+					status = excluded.status, reason = excluded.reason, updated_at = excluded.updated_at`,
+				l.Provider, l.Subject, l.SalesforceUserID, l.ObjectID, l.TenantID, string(l.Rule), string(l.Status), l.Reason, l.UpdatedAt)
+		}
+		b.Queue(`INSERT INTO link_history (run_id, at, action, provider, subject, salesforce_user_id,
+				object_id, tenant_id, rule, status, reason, actor, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+			nullRun(runID), l.UpdatedAt, string(c.Action), l.Provider, l.Subject, l.SalesforceUserID,
+			l.ObjectID, l.TenantID, string(l.Rule), string(l.Status), l.Reason, c.Actor, c.Detail)
+		queueAudit(b, identity.AuditEvent{RunID: runID, At: now, Actor: c.Actor,
+			Kind: store.LinkAuditKind(c.Action), Target: l.Key().String(), Detail: c.Detail})
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// Close reports the first statement's error, a missing link
+		// included; the transaction then writes nothing.
+		return tx.SendBatch(ctx, b).Close()
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: apply %d link changes: %w", len(changes), err)

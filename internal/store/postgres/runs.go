@@ -279,10 +279,16 @@ func (s *Store) ListAudit(ctx context.Context, sinceSeq int64, limit int) ([]ide
 	return out, nil
 }
 
+const insertAuditSQL = `INSERT INTO audit_events (run_id, at, actor, kind, target, detail) VALUES ($1, $2, $3, $4, $5, $6)`
+
 func insertAudit(ctx context.Context, tx pgx.Tx, e identity.AuditEvent) error {
-	_, err := tx.Exec(ctx, `INSERT INTO audit_events (run_id, at, actor, kind, target, detail) VALUES ($1, $2, $3, $4, $5, $6)`,
-		nullRun(e.RunID), utc(e.At), e.Actor, e.Kind, e.Target, e.Detail)
+	_, err := tx.Exec(ctx, insertAuditSQL, nullRun(e.RunID), utc(e.At), e.Actor, e.Kind, e.Target, e.Detail)
 	return err
+}
+
+// queueAudit queues the statement insertAudit runs.
+func queueAudit(b *pgx.Batch, e identity.AuditEvent) {
+	b.Queue(insertAuditSQL, nullRun(e.RunID), utc(e.At), e.Actor, e.Kind, e.Target, e.Detail)
 }
 
 // PruneRunDetails deletes the assessments and actions of the runs
