@@ -1148,6 +1148,19 @@ func testActions(t *testing.T, s store.Store) {
 	if !got[0].Action.Link.UpdatedAt.Equal(ts(7)) {
 		t.Fatalf("action link time = %v", got[0].Action.Link.UpdatedAt)
 	}
+	// One call naming a Seq twice keeps the later record, as two calls
+	// would; a record without a Seq takes the next free one.
+	planned := identity.ActionRecord{Seq: 4, Action: identity.Action{Kind: identity.ActionFlag, Flag: "orphan"}, State: "planned"}
+	done := planned
+	done.State = "applied"
+	next := identity.ActionRecord{Action: identity.Action{Kind: identity.ActionFlag, Flag: "guest"}, State: "planned"}
+	must(t, s.SaveActions(ctx, r.ID, []identity.ActionRecord{planned, next, done}))
+	got, err = s.ListActions(ctx, r.ID)
+	must(t, err)
+	next.Seq = 5
+	if want := append(want, done, next); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("ListActions after a Seq saved twice in one call =\n%+v\nwant\n%+v", got, want)
+	}
 	if got, err := s.ListActions(ctx, r.ID+1000); !errors.Is(err, store.ErrNotFound) || len(got) != 0 {
 		t.Fatalf("ListActions(no such run) = %v, %v; want store.ErrNotFound", got, err)
 	}
