@@ -3,7 +3,9 @@ package postgres
 import (
 	"context"
 	"testing"
+	"time"
 
+	"github.com/idlinkhq/idlink/internal/identity"
 	"github.com/idlinkhq/idlink/internal/store"
 	"github.com/idlinkhq/idlink/internal/store/pgtest"
 	"github.com/idlinkhq/idlink/internal/store/storetest"
@@ -47,4 +49,30 @@ func TestLeaseAcrossHandles(t *testing.T) {
 		return s
 	}
 	storetest.LeaseAcrossHandles(t, open(), open())
+}
+
+// Apply saves its records (each with its Seq) while the job saves the run's
+// assessments, which lock the run to number their rows: the records must
+// not wait for that lock.
+func TestSaveActionsWithSeqDoNotWaitForTheRunLock(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	run, err := s.StartRun(ctx, identity.KindBackfill, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, lockRunSQL, run.ID); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	rec := identity.ActionRecord{Seq: 1, Action: identity.Action{Kind: identity.ActionFlag, Flag: "orphan"}, State: "planned"}
+	if err := s.SaveActions(wctx, run.ID, []identity.ActionRecord{rec}); err != nil {
+		t.Fatalf("SaveActions with a Seq while the run is locked: %v", err)
+	}
 }

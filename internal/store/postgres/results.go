@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -11,11 +12,17 @@ import (
 	"github.com/idlinkhq/idlink/internal/store"
 )
 
+// lockRunSQL locks a run's row while a save numbers its rows. NO KEY: the
+// foreign key checks of rows inserted for the run meanwhile (action records
+// beside the assessments) take a key-share lock, which FOR UPDATE would
+// make wait until the save commits.
+const lockRunSQL = "SELECT 1 FROM runs WHERE id = $1 FOR NO KEY UPDATE"
+
 // SaveAssessments appends a run's assessments (after any saved before) in one transaction.
 func (s *Store) SaveAssessments(ctx context.Context, runID int64, as []identity.Assessment) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// Lock the run so that concurrent saves for it number their rows one after the other.
-		if _, err := tx.Exec(ctx, "SELECT 1 FROM runs WHERE id = $1 FOR UPDATE", runID); err != nil {
+		if _, err := tx.Exec(ctx, lockRunSQL, runID); err != nil {
 			return err
 		}
 		var next int
@@ -118,16 +125,22 @@ func (s *Store) Replace(ctx context.Context, run, base int64, r store.Replaced) 
 // SaveActions stores a run's actions keyed by Seq; saving a Seq again replaces
 // it (planned -> applied). A zero Seq gets the next free number.
 func (s *Store) SaveActions(ctx context.Context, runID int64, actions []identity.ActionRecord) error {
+	numbered := !slices.ContainsFunc(actions, func(a identity.ActionRecord) bool { return a.Seq == 0 })
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SELECT 1 FROM runs WHERE id = $1 FOR UPDATE", runID); err != nil {
-			return err
-		}
 		var next int
-		if err := tx.QueryRow(ctx, "SELECT COALESCE(MAX(seq), 0) + 1 FROM run_actions WHERE run_id = $1", runID).Scan(&next); err != nil {
-			return err
-		}
-		for _, a := range actions {
-			next = max(next, a.Seq+1)
+		if !numbered {
+			// Lock the run so that concurrent saves number their records one
+			// after the other. Records that carry their Seq (Apply's) need no
+			// number, and then do not wait for the run's assessment saves.
+			if _, err := tx.Exec(ctx, lockRunSQL, runID); err != nil {
+				return err
+			}
+			if err := tx.QueryRow(ctx, "SELECT COALESCE(MAX(seq), 0) + 1 FROM run_actions WHERE run_id = $1", runID).Scan(&next); err != nil {
+				return err
+			}
+			for _, a := range actions {
+				next = max(next, a.Seq+1)
+			}
 		}
 		// One statement over arrays: a backfill saves a quarter of a
 		// million records at once, and a statement each took 10 s.
