@@ -23,7 +23,8 @@ func benchGUID(prefix string, n int) string {
 }
 
 // feedBenchWorld streams a tenant of n Entra users and about n Salesforce
-// users into s, record by record, as Load does from the store. The mix:
+// users into s, record by record and in the same order as Load does from
+// the store (Salesforce's side first). The mix:
 // 55% linked (idlink link, Identity_Link__c, ThirdPartyAccountLink), 25%
 // signed in but not linked yet (create), 8% provisioned, never signed in,
 // 3% UPN-only (propose), 3% disabled (revoke), 2% JIT duplicates
@@ -39,60 +40,82 @@ func feedBenchWorld(tb testing.TB, s *Snapshot, n int) {
 			tb.Fatal(err)
 		}
 	}
-	sfSeq := 0
-	nextSF := func() string {
-		sfSeq++
-		d := strconv.Itoa(sfSeq)
-		return "005" + "000000000000000"[:15-len(d)] + d
-	}
-	for i := 0; i < n; i++ {
-		oid := benchGUID("00000000-0000-4000-8000-", i)
-		upn := "user" + strconv.Itoa(i) + "@contoso.com"
-		u := identity.EntraUser{ObjectID: c(oid), TenantID: c(tid), UPN: c(upn), Mail: c(upn), AccountEnabled: true, InScope: true, UserType: "Member"}
-		kind := i % 100
-		switch {
-		case kind < 3:
-			u.AccountEnabled = false
-		case kind >= 98:
-			u.InScope = false
+	// Two passes over the same identities, in Load's order: Salesforce's
+	// users and ThirdPartyAccountLink rows first, then Entra's users and the
+	// link records.
+	for _, sfSide := range []bool{true, false} {
+		sfSeq := 0
+		nextSF := func() string {
+			sfSeq++
+			d := strconv.Itoa(sfSeq)
+			return "005" + "000000000000000"[:15-len(d)] + d
 		}
-		must(s.AddEntraUser(u))
-		if kind >= 96 { // unprovisioned or out of scope: no Salesforce user
+		for i := 0; i < n; i++ {
+			oid := benchGUID("00000000-0000-4000-8000-", i)
+			upn := "user" + strconv.Itoa(i) + "@contoso.com"
+			kind := i % 100
+			if !sfSide {
+				u := identity.EntraUser{ObjectID: c(oid), TenantID: c(tid), UPN: c(upn), Mail: c(upn), AccountEnabled: true, InScope: true, UserType: "Member"}
+				switch {
+				case kind < 3:
+					u.AccountEnabled = false
+				case kind >= 98:
+					u.InScope = false
+				}
+				must(s.AddEntraUser(u))
+			}
+			if kind >= 96 { // unprovisioned or out of scope: no Salesforce user
+				continue
+			}
+			id := nextSF()
+			fed := oid
+			if kind >= 88 && kind < 91 {
+				fed = "" // UPN-only
+			}
+			sub := "sub-" + oid
+			if sfSide {
+				must(s.AddSalesforceUser(identity.SalesforceUser{ID: c(id), Username: c(upn), FederationIdentifier: c(fed), Email: c(upn), IsActive: true, UserType: "Standard"}))
+			}
+			switch {
+			case kind < 58: // linked (and the disabled ones were linked)
+				if sfSide {
+					must(s.AddAccountLink(identity.ThirdPartyAccountLink{ID: "0Jr" + id[3:], Provider: "EntraID", RemoteIdentifier: c(sub), UserID: c(id)}))
+					continue
+				}
+				l := func() identity.Link {
+					return identity.Link{Provider: "EntraID", Subject: c(sub), SalesforceUserID: c(id), ObjectID: c(oid), TenantID: c(tid), Rule: identity.RuleObjectID, Status: identity.LinkActive}
+				}
+				must(s.AddLink(l()))
+				must(s.AddRemoteLink(l()))
+			case kind < 83: // signed in once, not linked yet
+				if sfSide {
+					must(s.AddAccountLink(identity.ThirdPartyAccountLink{ID: "0Jr" + id[3:], Provider: "EntraID", RemoteIdentifier: c(sub), UserID: c(id)}))
+				}
+			case kind < 88: // provisioned, never signed in
+			case kind < 91: // UPN-only, observed by the bridge
+				if !sfSide {
+					must(s.AddObservation(identity.Observation{Provider: "EntraID", Subject: c(sub), ObjectID: c(oid), TenantID: c(tid), Source: identity.SourceBridge}))
+				}
+			case kind < 93: // JIT duplicate
+				dup := nextSF()
+				if sfSide {
+					must(s.AddSalesforceUser(identity.SalesforceUser{ID: c(dup), Username: upn + ".jit", Email: c(upn), IsActive: true, UserType: "Standard"}))
+					must(s.AddAccountLink(identity.ThirdPartyAccountLink{ID: "0Jr" + dup[3:], Provider: "EntraID", RemoteIdentifier: c(sub), UserID: c(dup)}))
+					continue
+				}
+				must(s.AddObservation(identity.Observation{Provider: "EntraID", Subject: c(sub), ObjectID: c(oid), TenantID: c(tid), Source: identity.SourceBridge}))
+			}
+		}
+		if !sfSide {
 			continue
 		}
-		id := nextSF()
-		fed := oid
-		if kind >= 88 && kind < 91 {
-			fed = "" // UPN-only
+		for i := 0; i < n/100; i++ { // orphans: leftover FederationIdentifiers
+			must(s.AddSalesforceUser(identity.SalesforceUser{ID: nextSF(), Username: "left" + strconv.Itoa(i) + "@fabrikam.com",
+				FederationIdentifier: benchGUID("11111111-0000-4000-8000-", i), IsActive: true, UserType: "Standard"}))
 		}
-		must(s.AddSalesforceUser(identity.SalesforceUser{ID: c(id), Username: c(upn), FederationIdentifier: c(fed), Email: c(upn), IsActive: true, UserType: "Standard"}))
-		sub := "sub-" + oid
-		switch {
-		case kind < 58: // linked (and the disabled ones were linked)
-			l := func() identity.Link {
-				return identity.Link{Provider: "EntraID", Subject: c(sub), SalesforceUserID: c(id), ObjectID: c(oid), TenantID: c(tid), Rule: identity.RuleObjectID, Status: identity.LinkActive}
-			}
-			must(s.AddAccountLink(identity.ThirdPartyAccountLink{ID: "0Jr" + id[3:], Provider: "EntraID", RemoteIdentifier: c(sub), UserID: c(id)}))
-			must(s.AddLink(l()))
-			must(s.AddRemoteLink(l()))
-		case kind < 83: // signed in once, not linked yet
-			must(s.AddAccountLink(identity.ThirdPartyAccountLink{ID: "0Jr" + id[3:], Provider: "EntraID", RemoteIdentifier: c(sub), UserID: c(id)}))
-		case kind < 88: // provisioned, never signed in
-		case kind < 91: // UPN-only, observed by the bridge
-			must(s.AddObservation(identity.Observation{Provider: "EntraID", Subject: c(sub), ObjectID: c(oid), TenantID: c(tid), Source: identity.SourceBridge}))
-		case kind < 93: // JIT duplicate
-			dup := nextSF()
-			must(s.AddSalesforceUser(identity.SalesforceUser{ID: c(dup), Username: upn + ".jit", Email: c(upn), IsActive: true, UserType: "Standard"}))
-			must(s.AddAccountLink(identity.ThirdPartyAccountLink{ID: "0Jr" + dup[3:], Provider: "EntraID", RemoteIdentifier: c(sub), UserID: c(dup)}))
-			must(s.AddObservation(identity.Observation{Provider: "EntraID", Subject: c(sub), ObjectID: c(oid), TenantID: c(tid), Source: identity.SourceBridge}))
+		for i := 0; i < 3; i++ {
+			must(s.AddSalesforceUser(identity.SalesforceUser{ID: nextSF(), Username: "integration" + strconv.Itoa(i) + "@contoso.com", IsActive: true, UserType: "Standard"}))
 		}
-	}
-	for i := 0; i < n/100; i++ { // orphans: leftover FederationIdentifiers
-		must(s.AddSalesforceUser(identity.SalesforceUser{ID: nextSF(), Username: "left" + strconv.Itoa(i) + "@fabrikam.com",
-			FederationIdentifier: benchGUID("11111111-0000-4000-8000-", i), IsActive: true, UserType: "Standard"}))
-	}
-	for i := 0; i < 3; i++ {
-		must(s.AddSalesforceUser(identity.SalesforceUser{ID: nextSF(), Username: "integration" + strconv.Itoa(i) + "@contoso.com", IsActive: true, UserType: "Standard"}))
 	}
 }
 

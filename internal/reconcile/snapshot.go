@@ -134,6 +134,23 @@ func (ps *provState) sameSub(sub string) str {
 	return ps.strs.put(sub)
 }
 
+// sameUPN shares the Username of the Salesforce user the UPN names
+// (Salesforce's side is loaded first, and provisioning copies the UPN).
+func (s *Snapshot) sameUPN(upn string) str {
+	found := str(0)
+	s.sfByKey.each(foldKey(upn), func(r int32) bool {
+		if s.strs.get(s.sf[r].username) == upn {
+			found = s.sf[r].username
+			return false
+		}
+		return true
+	})
+	if found != 0 || upn == "" {
+		return found
+	}
+	return s.strs.put(upn)
+}
+
 // sameFold returns the str of foldKey(v): other when that is its value.
 func (s *Snapshot) sameFold(v string, other str) str {
 	k := foldKey(v)
@@ -372,7 +389,7 @@ func (s *Snapshot) AddEntraUser(u identity.EntraUser) error {
 		s.deleted[oid] = struct{}{}
 		return nil
 	}
-	r := entraRow{oid: s.sameOID(oid), tid: s.internStr(strings.ToLower(u.TenantID)), upn: s.strs.put(strings.TrimSpace(u.UPN))}
+	r := entraRow{oid: s.sameOID(oid), tid: s.internStr(strings.ToLower(u.TenantID)), upn: s.sameUPN(strings.TrimSpace(u.UPN))}
 	r.mailKey = s.sameFold(u.Mail, r.upn)
 	if u.AccountEnabled {
 		r.flags |= eEnabled
