@@ -6,19 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strings"
 	"sync"
 
 	"github.com/idlinkhq/idlink/internal/identity"
 )
-
-type assignmentPage struct {
-	NextLink string `json:"@odata.nextLink"`
-	Value    []struct {
-		PrincipalID   string `json:"principalId"`
-		PrincipalType string `json:"principalType"`
-	} `json:"value"`
-}
 
 // assignedUsers returns the object ids of the users assigned to the
 // Salesforce enterprise application, directly or as direct members of an
@@ -50,24 +41,23 @@ func (s *Source) assignedUsers(ctx context.Context) (identity.ObjectIDSet, error
 	var groupIDs []string
 	what := "list the Salesforce application's user and group assignments"
 	body, err := s.c.get(ctx, ri, what, "Application.Read.All")
+	var page assignmentPage
 	for {
 		if err != nil {
 			return identity.ObjectIDSet{}, err
 		}
-		var page assignmentPage
-		if err := json.Unmarshal(body, &page); err != nil {
+		if err := decodeAssignmentPage(body, &page); err != nil {
 			return identity.ObjectIDSet{}, fmt.Errorf("entra: decode assignments: %w", err)
 		}
 		for _, a := range page.Value {
-			id, ok := identity.ParseObjectID(a.PrincipalID)
-			if !ok {
+			if !a.PrincipalID.ok {
 				continue
 			}
-			switch {
-			case strings.EqualFold(a.PrincipalType, "User"):
-				scope = append(scope, id)
-			case strings.EqualFold(a.PrincipalType, "Group"):
-				groupIDs = append(groupIDs, id.String())
+			switch a.PrincipalType {
+			case principalUser:
+				scope = append(scope, a.PrincipalID.id)
+			case principalGroup:
+				groupIDs = append(groupIDs, a.PrincipalID.id.String())
 			}
 			// ServicePrincipal assignments are not people: ignored.
 		}

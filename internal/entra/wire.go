@@ -108,18 +108,43 @@ func decodeMemberPage(body []byte, p *memberPage) error {
 // false when it meets what it does not handle itself: a key that is not
 // plain ASCII, a value of the wrong type, anything after the page.
 func scanMemberPage(b []byte, p *memberPage) bool {
+	return scanListPage(b, &p.NextLink, &p.Value, func(m *member, key, raw []byte) bool {
+		switch {
+		case jsonscan.Key(key, "@odata.type"):
+			return m.Type.UnmarshalJSON(raw) == nil
+		case jsonscan.Key(key, "id"):
+			return m.ID.UnmarshalJSON(raw) == nil
+		}
+		return true
+	})
+}
+
+// scanListPage reads a Graph collection page: its @odata.nextLink into next
+// and the objects of its value onto *value, each of an object's fields
+// handed to field (which reports false for a value it does not accept). It
+// reports false for a page it does not handle; the caller then decodes the
+// page with encoding/json, which also says what is wrong with it.
+func scanListPage[T any](b []byte, next *string, value *[]T, field func(x *T, key, raw []byte) bool) bool {
 	sawValue := false
 	end, ok := jsonscan.Object(b, jsonscan.Space(b, 0), func(key []byte, v int) (int, bool) {
 		switch {
 		case jsonscan.Key(key, "@odata.nextLink"):
 			vend := jsonscan.ValueEnd(b, v)
-			return vend, vend >= 0 && string(b[v:vend]) != "null" && jsonscan.Text(&p.NextLink, b[v:vend])
+			return vend, vend >= 0 && string(b[v:vend]) != "null" && jsonscan.Text(next, b[v:vend])
 		case jsonscan.Key(key, "value"):
 			if sawValue || v >= len(b) || b[v] != '[' {
 				return 0, false
 			}
 			sawValue = true
-			return scanMembers(b, v, p)
+			return jsonscan.Array(b, v, func(v int) (int, bool) {
+				var x T
+				end, ok := jsonscan.Object(b, v, func(key []byte, v int) (int, bool) {
+					vend := jsonscan.ValueEnd(b, v)
+					return vend, vend >= 0 && field(&x, key, b[v:vend])
+				})
+				*value = append(*value, x)
+				return end, ok
+			})
 		}
 		vend := jsonscan.ValueEnd(b, v)
 		return vend, vend >= 0
@@ -127,27 +152,67 @@ func scanMemberPage(b []byte, p *memberPage) bool {
 	return ok && jsonscan.Space(b, end) == len(b)
 }
 
-// scanMembers reads the array at b[i] into p.Value and returns the index
-// after it.
-func scanMembers(b []byte, i int, p *memberPage) (int, bool) {
-	return jsonscan.Array(b, i, func(v int) (int, bool) {
-		var m member
-		end, ok := jsonscan.Object(b, v, func(key []byte, v int) (int, bool) {
-			vend := jsonscan.ValueEnd(b, v)
-			if vend < 0 {
-				return 0, false
-			}
-			switch {
-			case jsonscan.Key(key, "@odata.type"):
-				return vend, m.Type.UnmarshalJSON(b[v:vend]) == nil
-			case jsonscan.Key(key, "id"):
-				return vend, m.ID.UnmarshalJSON(b[v:vend]) == nil
-			}
-			return vend, true
-		})
-		p.Value = append(p.Value, m)
-		return end, ok
-	})
+// assignmentPage is a page of the Salesforce application's assignments
+// (appRoleAssignedTo): who, by id and kind. A million-user scope is read
+// whole every run, so it is read like the member pages.
+type assignmentPage struct {
+	NextLink string       `json:"@odata.nextLink"`
+	Value    []assignment `json:"value"`
+}
+
+type assignment struct {
+	PrincipalID   memberID      `json:"principalId"`
+	PrincipalType principalType `json:"principalType"`
+}
+
+// decodeAssignmentPage decodes into p, reusing its slice: a scan of the
+// page when it can, else encoding/json (as decodeMemberPage).
+func decodeAssignmentPage(body []byte, p *assignmentPage) error {
+	reset := func() {
+		v := p.Value[:cap(p.Value)]
+		clear(v)
+		*p = assignmentPage{Value: v[:0]}
+	}
+	reset()
+	if scanListPage(body, &p.NextLink, &p.Value, func(a *assignment, key, raw []byte) bool {
+		switch {
+		case jsonscan.Key(key, "principalId"):
+			return a.PrincipalID.UnmarshalJSON(raw) == nil
+		case jsonscan.Key(key, "principalType"):
+			return a.PrincipalType.UnmarshalJSON(raw) == nil
+		}
+		return true
+	}) {
+		return nil
+	}
+	reset()
+	return json.Unmarshal(body, p)
+}
+
+// principalType is an assignment's principalType: User, Group or anything
+// else (ServicePrincipal), compared without case.
+type principalType uint8
+
+const (
+	principalOther principalType = iota
+	principalUser
+	principalGroup
+)
+
+func (t *principalType) UnmarshalJSON(b []byte) error {
+	s, err := jsonscan.String(b)
+	if err != nil {
+		return err
+	}
+	switch {
+	case bytes.EqualFold(s, []byte("User")):
+		*t = principalUser
+	case bytes.EqualFold(s, []byte("Group")):
+		*t = principalGroup
+	default:
+		*t = principalOther
+	}
+	return nil
 }
 
 // memberType is a member's @odata.type: absent (a user, as /users lists

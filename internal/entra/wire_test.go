@@ -259,3 +259,60 @@ func FuzzDecodeMemberPage(f *testing.F) {
 		}
 	})
 }
+
+func TestAssignmentPage(t *testing.T) {
+	const g = "6f9619ff-8b86-d011-b42d-00c04fc964ff"
+	want, _ := identity.ParseObjectID(g)
+	// An assignment as Graph lists it (appRoleAssignedTo).
+	graphPage := `{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#servicePrincipals('x')/appRoleAssignedTo","@odata.nextLink":"https://graph.microsoft.com/v1.0/servicePrincipals/x/appRoleAssignedTo?$skiptoken=a",` +
+		`"value":[{"id":"41W1zT6z1U-kJxf62svfp1HFE8pMZhxDun-ThPczmJE","deletedDateTime":null,"appRoleId":"00000000-0000-0000-0000-000000000000","createdDateTime":"2021-02-02T04:22:45.9480566Z",` +
+		`"principalDisplayName":"Alice \"A\"","principalId":"` + g + `","principalType":"User","resourceDisplayName":"Salesforce","resourceId":"1c48f923-4fbb-4d37-b772-4d5b6d2c8d3b"},` +
+		`{"principalId":"` + strings.ToUpper(g) + `","principalType":"group"},{"principalId":"{` + g + `}","principalType":"ServicePrincipal"},{"principalId":"abc","principalType":"User"}]}`
+	page := assignmentPage{Value: []assignment{{}, {}, {}, {}, {PrincipalType: principalGroup}}} // a reused page
+	if !scanListPage([]byte(graphPage), &page.NextLink, &page.Value, func(*assignment, []byte, []byte) bool { return true }) {
+		t.Fatal("the scan did not read a page as Graph sends it")
+	}
+	if err := decodeAssignmentPage([]byte(graphPage), &page); err != nil {
+		t.Fatal(err)
+	}
+	wantTypes := []principalType{principalUser, principalGroup, principalOther, principalUser}
+	wantOK := []bool{true, true, true, false}
+	if len(page.Value) != 4 || page.NextLink == "" {
+		t.Fatalf("decoded %+v", page)
+	}
+	for i, a := range page.Value {
+		if a.PrincipalType != wantTypes[i] || a.PrincipalID.ok != wantOK[i] || a.PrincipalID.ok && a.PrincipalID.id != want {
+			t.Fatalf("assignment %d: %+v, want type %d, ok %v", i, a, wantTypes[i], wantOK[i])
+		}
+	}
+	if err := decodeAssignmentPage([]byte(`{"value":[{"principalId":7}]}`), &page); err == nil {
+		t.Fatal("a number for a principalId decoded")
+	}
+}
+
+// An assignment page the scan decodes is decoded as encoding/json decodes
+// it (as FuzzDecodeMemberPage).
+func FuzzDecodeAssignmentPage(f *testing.F) {
+	const g = "6f9619ff-8b86-d011-b42d-00c04fc964ff"
+	f.Add([]byte(`{"@odata.context":"c","@odata.nextLink":"https://g/a?$skiptoken=a","value":[{"id":"x","principalId":"` + g + `","principalType":"User","principalDisplayName":"A"}]}`))
+	f.Add([]byte(`{"value":[{"PRINCIPALID":"{` + g + `}","principaltype":"Group"},{"principalId":null},{}],"@odata.nextLink":"x"}`))
+	f.Add([]byte(`{"value":[{"principalType":"\u0055ser","principalId":"` + g + `","x":{"y":[1,"]"]}}]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var want assignmentPage
+		if err := json.Unmarshal(body, &want); err != nil {
+			return
+		}
+		got := assignmentPage{Value: []assignment{{PrincipalType: principalGroup}}} // a reused page
+		if err := decodeAssignmentPage(body, &got); err != nil {
+			t.Fatalf("encoding/json decodes %s, decodeAssignmentPage fails: %v", body, err)
+		}
+		if got.NextLink != want.NextLink || len(got.Value) != len(want.Value) {
+			t.Fatalf("decoded %+v, encoding/json %+v, from %s", got, want, body)
+		}
+		for i := range want.Value {
+			if got.Value[i] != want.Value[i] {
+				t.Fatalf("assignment %d: decoded %+v, encoding/json %+v, from %s", i, got.Value[i], want.Value[i], body)
+			}
+		}
+	})
+}

@@ -173,7 +173,7 @@ func newPlanner(cfg Config, s *Snapshot) *planner {
 		known[pc.Name] = true
 		ps := s.provs[pc.Name]
 		if ps == nil {
-			ps = (&Snapshot{provs: map[string]*provState{}}).prov(pc.Name)
+			ps = newProvState(s.strs) // no rows: empty tables
 		}
 		p.provs = append(p.provs, ps)
 		p.takenOver = append(p.takenOver, map[string]bool{})

@@ -142,8 +142,8 @@ func (s *Store) SaveActions(ctx context.Context, runID int64, actions []identity
 				next = max(next, a.Seq+1)
 			}
 		}
-		// One statement over arrays: a backfill saves a quarter of a
-		// million records at once, and a statement each took 10 s.
+		// One statement over arrays, not one per record: a backfill saves
+		// a quarter of a million records in one call.
 		var c actionColumns
 		at := map[int]int{} // seq -> its row in c: saving a Seq twice keeps the later record, as one upsert after the other would
 		for i := range actions {
