@@ -91,32 +91,41 @@ type member struct {
 // which also says what is wrong with it. The scan checks the structure and
 // the values it reads, not the scalars it skips.
 func decodeMemberPage(body []byte, p *memberPage) error {
-	reset := func() {
-		v := p.Value[:cap(p.Value)]
-		clear(v)
-		*p = memberPage{Value: v[:0]}
-	}
-	reset()
-	if scanMemberPage(body, p) {
-		return nil
-	}
-	reset()
-	return json.Unmarshal(body, p)
+	return decodeListPage(body, p, &p.NextLink, &p.Value, memberField)
 }
 
 // scanMemberPage decodes a member page as encoding/json would, or reports
 // false when it meets what it does not handle itself: a key that is not
 // plain ASCII, a value of the wrong type, anything after the page.
 func scanMemberPage(b []byte, p *memberPage) bool {
-	return scanListPage(b, &p.NextLink, &p.Value, func(m *member, key, raw []byte) bool {
-		switch {
-		case jsonscan.Key(key, "@odata.type"):
-			return m.Type.UnmarshalJSON(raw) == nil
-		case jsonscan.Key(key, "id"):
-			return m.ID.UnmarshalJSON(raw) == nil
-		}
-		return true
-	})
+	return scanListPage(b, &p.NextLink, &p.Value, memberField)
+}
+
+func memberField(m *member, key, raw []byte) bool {
+	switch {
+	case jsonscan.Key(key, "@odata.type"):
+		return m.Type.UnmarshalJSON(raw) == nil
+	case jsonscan.Key(key, "id"):
+		return m.ID.UnmarshalJSON(raw) == nil
+	}
+	return true
+}
+
+// decodeListPage decodes body into page, whose only fields are its link,
+// next, and its objects, value (whose memory it reuses): by scanListPage
+// when the scan reads it, else by encoding/json.
+func decodeListPage[T any](body []byte, page any, next *string, value *[]T, field func(x *T, key, raw []byte) bool) error {
+	reset := func() {
+		v := (*value)[:cap(*value)]
+		clear(v)
+		*next, *value = "", v[:0]
+	}
+	reset()
+	if scanListPage(body, next, value, field) {
+		return nil
+	}
+	reset()
+	return json.Unmarshal(body, page)
 }
 
 // scanListPage reads a Graph collection page: its @odata.nextLink into next
@@ -165,16 +174,9 @@ type assignment struct {
 	PrincipalType principalType `json:"principalType"`
 }
 
-// decodeAssignmentPage decodes into p, reusing its slice: a scan of the
-// page when it can, else encoding/json (as decodeMemberPage).
+// decodeAssignmentPage decodes into p, reusing its slice (as decodeMemberPage).
 func decodeAssignmentPage(body []byte, p *assignmentPage) error {
-	reset := func() {
-		v := p.Value[:cap(p.Value)]
-		clear(v)
-		*p = assignmentPage{Value: v[:0]}
-	}
-	reset()
-	if scanListPage(body, &p.NextLink, &p.Value, func(a *assignment, key, raw []byte) bool {
+	return decodeListPage(body, p, &p.NextLink, &p.Value, func(a *assignment, key, raw []byte) bool {
 		switch {
 		case jsonscan.Key(key, "principalId"):
 			return a.PrincipalID.UnmarshalJSON(raw) == nil
@@ -182,11 +184,7 @@ func decodeAssignmentPage(body []byte, p *assignmentPage) error {
 			return a.PrincipalType.UnmarshalJSON(raw) == nil
 		}
 		return true
-	}) {
-		return nil
-	}
-	reset()
-	return json.Unmarshal(body, p)
+	})
 }
 
 // principalType is an assignment's principalType: User, Group or anything
