@@ -236,14 +236,17 @@ func (t timedSource) Sync(ctx context.Context, st store.Store, runID int64, full
 // timedWriter records when the first link write started and the last ended.
 type timedWriter struct {
 	reconcile.LinkWriter
+	mu          sync.Mutex // the writes run k at a time
 	first, last time.Time
 }
 
 func (t *timedWriter) UpsertLinks(ctx context.Context, links []identity.Link) ([]identity.WriteResult, error) {
+	t.mu.Lock()
 	if t.first.IsZero() {
 		t.first = time.Now()
 	}
-	defer func() { t.last = time.Now() }()
+	t.mu.Unlock()
+	defer func() { t.mu.Lock(); t.last = time.Now(); t.mu.Unlock() }()
 	return t.LinkWriter.UpsertLinks(ctx, links)
 }
 

@@ -454,16 +454,13 @@ func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outco
 // per transaction (they are saved beside Apply's writes).
 func (j *Job) saveAssessments(ctx context.Context, runID int64, as []identity.Assessment, idx []int) error {
 	chunk := make([]identity.Assessment, 0, min(len(idx), reconcile.SaveChunk))
-	for k, i := range idx {
-		chunk = append(chunk, as[i])
-		if len(chunk) == cap(chunk) || k == len(idx)-1 {
-			if err := j.Store.SaveAssessments(ctx, runID, chunk); err != nil {
-				return err
-			}
-			chunk = chunk[:0]
+	return reconcile.InChunks(idx, func(part []int) error {
+		chunk = chunk[:0]
+		for _, i := range part {
+			chunk = append(chunk, as[i])
 		}
-	}
-	return nil
+		return j.Store.SaveAssessments(ctx, runID, chunk)
+	})
 }
 
 // splitByApply splits the assessments' indexes into those afterApply cannot

@@ -209,25 +209,26 @@ func (ap *applier) save(ctx context.Context, recs []identity.ActionRecord) error
 // one transaction per chunk lets the writes' batches be recorded in between.
 // The writes and revocations are saved once Salesforce decided them.
 func (ap *applier) recordAside(ctx context.Context, proposals, byCalls []int) error {
-	err := ap.recordProposals(ctx, proposals)
+	if err := ap.recordProposals(ctx, proposals); err != nil {
+		return err
+	}
 	bySalesforce := make([]bool, len(ap.r.Actions))
 	for _, i := range byCalls {
 		bySalesforce[i] = true
 	}
-	chunk := make([]identity.ActionRecord, 0, SaveChunk)
+	var aside []int
 	for i := range ap.r.Actions {
-		if err != nil {
-			return err
-		}
 		if !bySalesforce[i] {
-			chunk = append(chunk, ap.record(i))
-		}
-		if len(chunk) == SaveChunk || (i == len(ap.r.Actions)-1 && len(chunk) > 0) {
-			err = ap.save(ctx, chunk)
-			chunk = chunk[:0]
+			aside = append(aside, i)
 		}
 	}
-	return err
+	return InChunks(aside, func(part []int) error {
+		recs := make([]identity.ActionRecord, len(part))
+		for k, i := range part {
+			recs[k] = ap.record(i)
+		}
+		return ap.save(ctx, recs)
+	})
 }
 
 // SaveChunk is how many rows (action records, proposals, and the job's
@@ -235,6 +236,17 @@ func (ap *applier) recordAside(ctx context.Context, proposals, byCalls []int) er
 // beside it: a batch's record waits for the store some 5 ms (assessments)
 // to 50 ms (proposals) at most.
 const SaveChunk = 1024
+
+// InChunks calls save with idx, SaveChunk indexes at a time, in order, until
+// one call fails.
+func InChunks(idx []int, save func(part []int) error) error {
+	for start := 0; start < len(idx); start += SaveChunk {
+		if err := save(idx[start:min(start+SaveChunk, len(idx))]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // holdIfLimited checks the safety limits: a plan that breaks them, and that
 // no override covers, is held: its actions are saved as held, nothing is
@@ -287,8 +299,7 @@ func (ap *applier) sortActions() (writes, proposals, accountRevokes []int) {
 // recordProposals records proposals and adoptions in the store, SaveChunk
 // of them per transaction.
 func (ap *applier) recordProposals(ctx context.Context, proposals []int) error {
-	for start := 0; start < len(proposals); start += SaveChunk {
-		batch := proposals[start:min(start+SaveChunk, len(proposals))]
+	return InChunks(proposals, func(batch []int) error {
 		changes := make([]identity.LinkChange, len(batch))
 		for k, i := range batch {
 			changes[k] = linkChange(ap.r.Actions[i], ap.opt.Actor)
@@ -302,8 +313,8 @@ func (ap *applier) recordProposals(ctx context.Context, proposals []int) error {
 		for _, i := range batch {
 			ap.applied(i)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // revokeAccountLinks carries out the revoke-account-link actions at idx, one

@@ -185,8 +185,11 @@ func (s *Snapshot) entraAt(i int32) entraRec {
 	return entraRec{oid: s.strs.get(r.oid), tid: s.strs.get(r.tid), upn: s.strs.get(r.upn), mailKey: s.strs.get(r.mailKey), flags: r.flags}
 }
 
-func (e *entraRow) active() bool { return e.flags&eEnabled != 0 && e.flags&eSoftDeleted == 0 }
-func (e *entraRec) active() bool { return e.flags&eEnabled != 0 && e.flags&eSoftDeleted == 0 }
+// activeFlags: enabled and not in the recycle bin.
+func activeFlags(f uint8) bool { return f&eEnabled != 0 && f&eSoftDeleted == 0 }
+
+func (e *entraRow) active() bool { return activeFlags(e.flags) }
+func (e *entraRec) active() bool { return activeFlags(e.flags) }
 
 type sfRow struct {
 	created                             int64 // CreatedDate, Unix seconds; 0 when unknown
