@@ -156,7 +156,7 @@ func TestIncrementalRunPlansAsFullPlan(t *testing.T) {
 	if total := inc.Run.Counts["plan.assessments"]; affected == 0 || affected > total/2 {
 		t.Fatalf("the changes reached %d records of %d identities: not a plan of what changed", affected, total)
 	}
-	t.Logf("incremental: %s (%d assessments planned, %d kept, %d actions)", inc.Run.Note, len(inc.Result.Assessments), inc.Result.Identities()-len(inc.Result.Assessments), len(inc.Result.Actions))
+	t.Logf("incremental: %s (%d assessments planned, %d kept, %d actions)", inc.Run.Note, inc.Result.Assessments.Len(), inc.Result.Identities()-inc.Result.Assessments.Len(), len(inc.Result.Actions))
 	full := h.planRun(st, true)
 	if full.Run.PlanBase != 0 {
 		t.Fatalf("full_plan_every 0 planned incrementally: %q", full.Run.Note)
@@ -191,7 +191,7 @@ func TestIncrementalRunPlansAsFullPlan(t *testing.T) {
 		}
 	}
 	misrouted := false
-	for _, a := range inc.Result.Assessments {
+	for _, a := range inc.Result.Assessments.All() {
 		misrouted = misrouted || a.Subject == sub && a.Situation == identity.Misrouted
 	}
 	if !misrouted {

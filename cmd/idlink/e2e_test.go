@@ -133,7 +133,7 @@ func TestBackfillMatchesScenario(t *testing.T) {
 				t.Errorf("the dry run of a new database rewrites the agreeing Identity_Link__c %s", k)
 			}
 		}
-		compareSituations(t, "dry run", want, assessmentKeys(t, sw, plan.Assessments), func(e scenario.Expectation, a identity.Assessment) identity.Situation {
+		compareSituations(t, "dry run", want, assessmentKeys(t, sw, planned(&plan.Assessments)), func(e scenario.Expectation, a identity.Assessment) identity.Situation {
 			return e.Situation
 		})
 		if adopted == 0 {

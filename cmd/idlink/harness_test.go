@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/idlinkhq/idlink/internal/identity"
+	"github.com/idlinkhq/idlink/internal/reconcile"
 	"github.com/idlinkhq/idlink/internal/report"
 	"github.com/idlinkhq/idlink/internal/sim/scenario"
 	"github.com/idlinkhq/idlink/internal/sim/world"
@@ -338,6 +339,15 @@ func expectationKeys(exps []scenario.Expectation) map[string]scenario.Expectatio
 // assessmentKeys keys a run's assessments like the generator's: an Entra
 // identity by oid, a Salesforce user no Entra user accounts for by its id
 // (for every provider: an orphan belongs to none).
+// planned are a plan's assessments as a slice.
+func planned(as *reconcile.Assessments) []identity.Assessment {
+	out := make([]identity.Assessment, 0, as.Len())
+	for _, a := range as.All() {
+		out = append(out, a)
+	}
+	return out
+}
+
 func assessmentKeys(t testing.TB, w *scenario.World, as []identity.Assessment) map[string]identity.Assessment {
 	t.Helper()
 	out := map[string]identity.Assessment{}

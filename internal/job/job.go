@@ -420,7 +420,7 @@ func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outco
 	// Salesforce; the others once it says where those identities stand.
 	settled, pending := splitByApply(res)
 	saved := make(chan error, 1)
-	go func() { saved <- j.saveAssessments(ctx, out.Run.ID, res.Assessments, settled) }()
+	go func() { saved <- j.saveAssessments(ctx, out.Run.ID, &res.Assessments, settled) }()
 	ar, err := reconcile.Apply(ctx, j.Store, w, res, reconcile.ApplyOptions{
 		RunID: out.Run.ID, BatchSize: j.batchSize(opt, res), Concurrency: j.WriteConcurrency, Limits: opt.Reconcile.Limits,
 		Override: reconcile.Override{RunID: opt.Override}, Revoker: j.Revoker, Baseline: base,
@@ -437,12 +437,12 @@ func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outco
 	// The run's assessments say where identities stand after it: an unlinked
 	// identity whose link this run wrote is linked now. They are saved even
 	// when apply failed or was held, so the report shows the run either way.
-	afterApply(res.Assessments, ar.Records)
+	afterApply(&res.Assessments, ar.Records)
 	res.CountSituations(counts)
 	counts["plan.matched"] = int64(res.Matched())
 	countFlags(counts, res)
 	if serr == nil {
-		serr = j.saveAssessments(ctx, out.Run.ID, res.Assessments, pending)
+		serr = j.saveAssessments(ctx, out.Run.ID, &res.Assessments, pending)
 	}
 	if serr != nil {
 		return errors.Join(err, fmt.Errorf("save assessments: %w", serr))
@@ -452,12 +452,12 @@ func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outco
 
 // saveAssessments saves the assessments at idx, in order, reconcile.SaveChunk
 // per transaction (they are saved beside Apply's writes).
-func (j *Job) saveAssessments(ctx context.Context, runID int64, as []identity.Assessment, idx []int) error {
+func (j *Job) saveAssessments(ctx context.Context, runID int64, as *reconcile.Assessments, idx []int) error {
 	chunk := make([]identity.Assessment, 0, min(len(idx), reconcile.SaveChunk))
 	return reconcile.InChunks(idx, func(part []int) error {
 		chunk = chunk[:0]
 		for _, i := range part {
-			chunk = append(chunk, as[i])
+			chunk = append(chunk, as.At(i))
 		}
 		return j.Store.SaveAssessments(ctx, runID, chunk)
 	})
@@ -473,7 +473,7 @@ func splitByApply(res *reconcile.Result) (settled, pending []int) {
 			touched[a.Link.Key()] = true
 		}
 	}
-	for i, a := range res.Assessments {
+	for i, a := range res.Assessments.All() {
 		if a.Subject != "" && touched[identity.LinkKey{Provider: a.Provider, Subject: a.Subject}] {
 			pending = append(pending, i)
 		} else {
@@ -578,7 +578,7 @@ func baseline(ctx context.Context, st store.Store) (*reconcile.Coverage, error) 
 // link). Other misrouted identities stay misrouted: Salesforce's own link
 // still names the duplicate, even where the package's confirmUser routes the
 // sign-in. In place: at a million identities a copy is 150 MB.
-func afterApply(as []identity.Assessment, recs []identity.ActionRecord) {
+func afterApply(as *reconcile.Assessments, recs []identity.ActionRecord) {
 	applied := map[identity.LinkKey]string{} // the Salesforce user an applied active link names
 	revoked := map[identity.LinkKey]bool{}
 	for _, r := range recs {
@@ -594,14 +594,14 @@ func afterApply(as []identity.Assessment, recs []identity.ActionRecord) {
 	if len(applied) == 0 && len(revoked) == 0 {
 		return
 	}
-	for i := range as {
-		a := &as[i]
+	for i, a := range as.All() {
 		if a.Subject == "" {
 			continue
 		}
 		key := identity.LinkKey{Provider: a.Provider, Subject: a.Subject}
 		sf, written := applied[key]
 		written = written && sf == a.SalesforceUserID
+		before := a.Detail
 		switch a.Situation {
 		case identity.Unlinked:
 			if written {
@@ -615,6 +615,9 @@ func afterApply(as []identity.Assessment, recs []identity.ActionRecord) {
 			} else if written {
 				a.Detail = "this run wrote the link that the package's confirmUser uses to route sign-ins to " + a.SalesforceUserID + "; retire the duplicate. Before: " + a.Detail
 			}
+		}
+		if a.Detail != before { // every change above rewrites the detail
+			as.Set(i, a)
 		}
 	}
 }
@@ -666,7 +669,11 @@ func (j *Job) dryRun(ctx context.Context, log *slog.Logger, opt Options, out *Ou
 	if err := j.Store.SaveActions(ctx, out.Run.ID, reconcile.PlanRecords(res, out.Held)); err != nil {
 		return fmt.Errorf("save the planned actions: %w", err)
 	}
-	if err := j.Store.SaveAssessments(ctx, out.Run.ID, res.Assessments); err != nil {
+	all := make([]int, res.Assessments.Len())
+	for i := range all {
+		all[i] = i
+	}
+	if err := j.saveAssessments(ctx, out.Run.ID, &res.Assessments, all); err != nil {
 		return fmt.Errorf("save assessments: %w", err)
 	}
 	return nil

@@ -29,11 +29,15 @@ func TestAfterApplyMarksOnlyAppliedLinksLinked(t *testing.T) {
 		{Action: identity.Action{Kind: identity.ActionCreateLink, Link: link("s3", "005C", identity.LinkActive)}, State: reconcile.StateApplied},
 		{Action: identity.Action{Kind: identity.ActionProposeLink, Link: link("s4", "005D", identity.LinkProposed)}, State: reconcile.StateApplied},
 	}
-	afterApply(as, recs)
+	var res reconcile.Assessments
+	for _, a := range as {
+		res.Append(a)
+	}
+	afterApply(&res, recs)
 	want := []identity.Situation{identity.Linked, identity.Unlinked, identity.Misrouted, identity.Unlinked, identity.Unlinked}
 	for i, w := range want {
-		if as[i].Situation != w {
-			t.Errorf("assessment %d (%s) = %s, want %s", i, as[i].Subject, as[i].Situation, w)
+		if a := res.At(i); a.Situation != w {
+			t.Errorf("assessment %d (%s) = %s, want %s", i, a.Subject, a.Situation, w)
 		}
 	}
 }
@@ -55,7 +59,7 @@ func TestSplitByApplyHoldsBackWhatApplyChanges(t *testing.T) {
 			if i%5 == 4 {
 				sub = ""
 			}
-			res.Assessments = append(res.Assessments, identity.Assessment{Provider: "P", Subject: sub,
+			res.Assessments.Append(identity.Assessment{Provider: "P", Subject: sub,
 				SalesforceUserID: fmt.Sprintf("005%d", rng.IntN(3)), Situation: situations[rng.IntN(len(situations))]})
 		}
 		var recs []identity.ActionRecord
@@ -66,20 +70,23 @@ func TestSplitByApplyHoldsBackWhatApplyChanges(t *testing.T) {
 			recs = append(recs, identity.ActionRecord{Action: a, State: states[rng.IntN(len(states))]})
 		}
 		settled, pending := splitByApply(res)
-		every := make([]int, len(res.Assessments))
+		every := make([]int, res.Assessments.Len())
 		for i := range every {
 			every[i] = i
 		}
 		if all := slices.Sorted(slices.Values(slices.Concat(settled, pending))); !slices.Equal(all, every) ||
 			!slices.IsSorted(settled) || !slices.IsSorted(pending) {
-			t.Fatalf("round %d: settled %v and pending %v do not split %d assessments", round, settled, pending, len(res.Assessments))
+			t.Fatalf("round %d: settled %v and pending %v do not split %d assessments", round, settled, pending, res.Assessments.Len())
 		}
-		before := slices.Clone(res.Assessments)
-		afterApply(res.Assessments, recs)
+		var before []identity.Assessment
+		for _, a := range res.Assessments.All() {
+			before = append(before, a)
+		}
+		afterApply(&res.Assessments, recs)
 		for _, i := range settled {
-			if res.Assessments[i] != before[i] {
+			if after := res.Assessments.At(i); after != before[i] {
 				t.Fatalf("round %d: assessment %d was saved before apply ended, but afterApply changed it: %+v -> %+v",
-					round, i, before[i], res.Assessments[i])
+					round, i, before[i], after)
 			}
 		}
 	}

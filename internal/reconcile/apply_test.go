@@ -236,7 +236,7 @@ func TestApplyPartialFailureRetryAndIdempotence(t *testing.T) {
 	if err != nil || r.WriteActions() != 0 || res.Applied != 0 {
 		t.Fatalf("third run: %v, %v, %v", actionStrings(r.Actions), res, err)
 	}
-	for _, a := range r.Assessments {
+	for _, a := range r.Assessments.All() {
 		if a.Situation != identity.Linked {
 			t.Fatalf("after apply: %+v", a)
 		}

@@ -50,7 +50,7 @@ func (p *planner) assessActive(e *entraRec, m matchRes, pi int, disputeDetail st
 	p.decideLink(x)
 	p.supersede(x)
 	p.finishMisrouted(x)
-	p.assess(x.a)
+	p.assessCase(x)
 }
 
 // newCase starts the case of e under provider pi in the planner's one case
@@ -71,11 +71,21 @@ func (p *planner) newCase(e *entraRec, m matchRes, pi int) *activeCase {
 	return x
 }
 
+// assessCase records x's assessment: its object id and UPN are its Entra
+// user's, its Salesforce user the matched one.
+func (p *planner) assessCase(x *activeCase) {
+	u := none
+	if x.A != nil {
+		u = x.A.row
+	}
+	p.assess(x.a, x.e.row, u)
+}
+
 // dispute settles x as disputed: an admin decides.
 func (p *planner) dispute(x *activeCase, detail string) {
 	x.a.Situation, x.a.Detail = identity.Disputed, detail
 	p.flag(FlagDispute, x.ctx, detail)
-	p.assess(x.a)
+	p.assessCase(x)
 }
 
 // matched: without a matched Salesforce user the identity is unmatched
@@ -110,7 +120,7 @@ func (p *planner) matched(x *activeCase) bool {
 			p.flag(FlagEmailCandidate, x.ctx, note)
 		}
 	}
-	p.assess(x.a)
+	p.assessCase(x)
 	return false
 }
 
@@ -135,7 +145,7 @@ func (p *planner) resolveSubject(x *activeCase) bool {
 			p.withdrawProposals(x.pi, x.e, x.live, "")
 			x.a.Situation = identity.Unlinked
 			x.a.Detail = "matched; subject not known yet: it is learned at the user's first sign-in through the bridge (or from an import)"
-			p.assess(x.a)
+			p.assessCase(x)
 			return false
 		case 1:
 			x.sub = subs[0]
@@ -298,7 +308,7 @@ func (p *planner) keepLink(x *activeCase, g *linkGoal) {
 	desired := &g.desired
 	switch {
 	case g.auto:
-		desired.Reason = "matched by " + string(x.a.Rule)
+		desired.Reason = p.text("matched by ", string(x.a.Rule), "")
 	case g.approved:
 		desired.Reason = decidedBy("approved", g.dec)
 	default:
@@ -332,7 +342,7 @@ func (p *planner) keepLink(x *activeCase, g *linkGoal) {
 		desired.Reason = "adopted: " + desired.Reason
 		p.act(identity.Action{Kind: identity.ActionAdoptLink, Link: *desired, Reason: desired.Reason}, false)
 	default:
-		x.a.Detail = "link to be created: " + desired.Reason
+		x.a.Detail = p.text("link to be created: ", desired.Reason, "")
 		// Over an active Identity_Link__c that names someone else this
 		// re-points a live link: a disruptive change.
 		overwrite := ls.remActive() && !g.remOK
@@ -358,9 +368,9 @@ func (p *planner) proposeLink(x *activeCase, g *linkGoal) {
 		// A database without decisions (a move, a second deployment) meets
 		// an active Identity_Link__c for exactly this match: keep it, and
 		// propose it so that an admin can confirm it here.
-		x.a.Detail = "matched by " + rule + " only; an active Identity_Link__c already links it, but this database has no approval for it: import the decisions of the old database ('idlink links import-decisions') or approve it"
+		x.a.Detail = p.text("matched by ", rule, " only; an active Identity_Link__c already links it, but this database has no approval for it: import the decisions of the old database ('idlink links import-decisions') or approve it")
 		desired.Status = identity.LinkProposed
-		desired.Reason = "matched by " + rule + " only; found active in Salesforce: approve to keep"
+		desired.Reason = p.text("matched by ", rule, " only; found active in Salesforce: approve to keep")
 		p.act(identity.Action{Kind: identity.ActionProposeLink, Link: *desired, Reason: desired.Reason}, false)
 		return
 	}
@@ -371,12 +381,12 @@ func (p *planner) proposeLink(x *activeCase, g *linkGoal) {
 		// before), so a contested link is revoked too.
 		p.forceRevoke(x.pc.Name, ls, "replaced by a proposal: "+rule+" now matches Salesforce user "+x.A.id)
 	} else if g.sameAsProposed {
-		x.a.Detail = "matched by " + rule + " only: proposed, waiting for an admin's approval"
+		x.a.Detail = p.text("matched by ", rule, " only: proposed, waiting for an admin's approval")
 		return
 	}
 	desired.Status = identity.LinkProposed
-	desired.Reason = "matched by " + rule + " only: approve to link"
-	x.a.Detail = "matched by " + rule + " only: link proposed to an admin (only oid matches link automatically)"
+	desired.Reason = p.text("matched by ", rule, " only: approve to link")
+	x.a.Detail = p.text("matched by ", rule, " only: link proposed to an admin (only oid matches link automatically)")
 	if x.weak {
 		desired.Rule = identity.RuleEmail // the evidence of the subject; an approval makes it a link by a.Rule
 		desired.Reason = "suspected JIT duplicate " + p.s.sfID(x.sus.dup) + " holds this subject: approve to route it to " + x.A.id

@@ -104,9 +104,9 @@ func tpal(provider, sub string, sf int) identity.ThirdPartyAccountLink {
 
 // assessmentStrings renders assessments as "provider|who|situation", who being
 // the oid, or the Salesforce id when there is no oid.
-func assessmentStrings(as []identity.Assessment) []string {
-	out := make([]string, len(as))
-	for i, a := range as {
+func assessmentStrings(as *Assessments) []string {
+	out := make([]string, as.Len())
+	for i, a := range as.All() {
 		who := a.ObjectID
 		if who == "" {
 			who = a.SalesforceUserID
@@ -175,3 +175,12 @@ func shippedLimits() Limits {
 
 // noLimits switches every safety limit off.
 var noLimits = Limits{MaxChanges: -1, MaxPercent: -1, MaxCreates: -1, MaxCreatePercent: -1, MaxCoverageDrop: -1}
+
+// assessmentsOf holds as as a plan's assessments.
+func assessmentsOf(as ...identity.Assessment) Assessments {
+	var out Assessments
+	for _, a := range as {
+		out.Append(a)
+	}
+	return out
+}

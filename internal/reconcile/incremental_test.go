@@ -200,7 +200,7 @@ func changeUnique[T any](rng *rand.Rand, rs, pool []T, key func(T) string) []T {
 
 func renderIn(ks KeySet, r *Result, in bool) []string {
 	var out []string
-	for _, a := range r.Assessments {
+	for _, a := range r.Assessments.All() {
 		if AssessmentIn(ks, a) == in {
 			out = append(out, fmt.Sprintf("assessment %+v", a))
 		}

@@ -56,7 +56,7 @@ func (r *Result) Keep(kept Kept, activeLinks int) {
 // Identities is how many assessments the plan stands for: its own and the
 // ones it kept.
 func (r *Result) Identities() int {
-	n := len(r.Assessments)
+	n := r.Assessments.Len()
 	for _, k := range r.Kept.Situations {
 		n += int(k)
 	}
@@ -66,7 +66,7 @@ func (r *Result) Identities() int {
 // CountSituations sets counts' situation counters to those of the plan's
 // assessments and the kept ones.
 func (r *Result) CountSituations(counts map[string]int64) {
-	identity.CountSituations(counts, r.Assessments)
+	r.Assessments.CountSituations(counts)
 	for s, n := range r.Kept.Situations {
 		counts[identity.SituationKey(s)] += n
 	}
@@ -75,7 +75,7 @@ func (r *Result) CountSituations(counts map[string]int64) {
 // Matched is how many identities the plan and what it kept count as matched.
 func (r *Result) Matched() int {
 	n := r.Kept.Matched
-	for _, a := range r.Assessments {
+	for _, a := range r.Assessments.All() {
 		if Matched(a) {
 			n++
 		}

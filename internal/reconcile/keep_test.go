@@ -14,7 +14,7 @@ func TestKeepCountsWhatItKept(t *testing.T) {
 	create := identity.Action{Kind: identity.ActionCreateLink, Link: identity.Link{Provider: pE, Subject: "s", SalesforceUserID: sfid(1), ObjectID: oid(1), Status: identity.LinkActive}}
 	plan := func() *Result {
 		return &Result{
-			Assessments:     []identity.Assessment{{Provider: pE, Situation: identity.Unlinked, ObjectID: oid(1), SalesforceUserID: sfid(1), Subject: "s"}},
+			Assessments:     assessmentsOf(identity.Assessment{Provider: pE, Situation: identity.Unlinked, ObjectID: oid(1), SalesforceUserID: sfid(1), Subject: "s"}),
 			Actions:         []identity.Action{create, create, create},
 			Counts:          map[string]int64{"entra.quiet": 3, "ignored.provider-rows": 1, identity.SituationKey(identity.Unlinked): 1},
 			ComputedCreates: []int{0, 1, 2},

@@ -16,7 +16,7 @@ type Result struct {
 	// order, then links of vanished Entra identities in
 	// (provider, subject) order, then orphaned Salesforce users in record id
 	// order. Orphaned Salesforce users belong to no provider: Provider "".
-	Assessments []identity.Assessment
+	Assessments Assessments
 	// Actions in a deterministic order: revokes, updates, creates, proposals,
 	// flags; within a kind in the order of Assessments.
 	Actions []identity.Action
@@ -124,13 +124,14 @@ type planner struct {
 	// link an Entra user's plan rewrites.
 	takenOver []map[string]bool
 
-	assessments []identity.Assessment
+	assessments Assessments
 	buckets     [7]chunks
 	situations  [7]int64
 	flags       map[string]int64
 	counts      map[string]int64
 
 	strs   []string // scratch
+	texts  map[[3]string]string
 	byMail map[string][]int32
 	// suspects are suspected JIT duplicates per provider, by the Entra
 	// object id of the person whose account they duplicate.
@@ -186,7 +187,7 @@ func newPlanner(cfg Config, s *Snapshot) *planner {
 	p.accounted = make([]bool, len(s.sf))
 	// Most Entra users get one assessment per provider: size it once rather
 	// than doubling a slice of large structs on the way up.
-	p.assessments = make([]identity.Assessment, 0, len(s.entra)*len(cfg.Providers)+len(s.sf)/64+16)
+	p.assessments = newAssessments(s, len(s.entra)*len(cfg.Providers)+len(s.sf)/64+16)
 	return p
 }
 
@@ -199,9 +200,27 @@ func (p *planner) prepare() {
 	p.indexEmails()
 }
 
-func (p *planner) assess(a identity.Assessment) {
+// text joins a, b and c once per plan: a million identities share a few
+// rule-derived reasons and details, and a string each is heap a plan keeps.
+// For parts from small sets only (rules, constants, those reasons).
+func (p *planner) text(a, b, c string) string {
+	k := [3]string{a, b, c}
+	if t, ok := p.texts[k]; ok {
+		return t
+	}
+	if p.texts == nil {
+		p.texts = map[[3]string]string{}
+	}
+	t := a + b + c
+	p.texts[k] = t
+	return t
+}
+
+// assess records a, whose object id and UPN are those of Entra row e and
+// whose Salesforce user is row u (none: it names none).
+func (p *planner) assess(a identity.Assessment, e, u int32) {
 	p.situations[slices.Index(identity.Situations, a.Situation)]++
-	p.assessments = append(p.assessments, a)
+	p.assessments.add(a, e, u)
 }
 
 type planned struct {
@@ -458,9 +477,11 @@ func (p *planner) deprovision(pi int, e *entraRec, accounts, active []int32, why
 		return false
 	}
 	a := identity.Assessment{Provider: pc.Name, Situation: identity.Deprovisioned, ObjectID: e.oid, UPN: e.upn}
+	u := none
 	if len(accounts) > 0 {
-		u := p.s.sfAt(accounts[0])
-		a.SalesforceUserID, a.SalesforceUsername = u.id, u.username
+		u = accounts[0]
+		rec := p.s.sfAt(u)
+		a.SalesforceUserID, a.SalesforceUsername = rec.id, rec.username
 	}
 	for _, ls := range live {
 		p.revoke(pc.Name, ls, why)
@@ -479,7 +500,7 @@ func (p *planner) deprovision(pi int, e *entraRec, accounts, active []int32, why
 		p.flag(FlagAccountActive, identity.Link{Provider: pc.Name, SalesforceUserID: id, ObjectID: e.oid, TenantID: e.tid},
 			why+" but Salesforce user "+id+" is active")
 	}
-	p.assess(a)
+	p.assess(a, e.row, u)
 	return true
 }
 
@@ -648,7 +669,8 @@ func (p *planner) vanishedLinks() {
 				a.SalesforceUsername = p.s.strs.get(p.s.sf[j].username)
 			}
 			a.Detail = "the Entra user " + b.oid + " of this link " + gone + ": link revoked"
-			p.assess(a)
+			// Its object id is no Entra row's: kept whole.
+			p.assess(a, none, none)
 		}
 	}
 }
@@ -706,7 +728,7 @@ func (p *planner) orphanUsers() {
 			a.Detail += ": deactivate it or fix its FederationIdentifier/Username"
 			p.flag(FlagOrphan, identity.Link{SalesforceUserID: u.id}, a.Detail)
 		}
-		p.assess(a)
+		p.assess(a, none, i)
 	}
 }
 
@@ -786,15 +808,21 @@ func (p *planner) countForeign() {
 
 func (p *planner) result() *Result {
 	r := &Result{Assessments: p.assessments, ActiveLinks: p.s.activeLinks, Counts: p.counts, Foreign: p.foreign, StoreID: p.cfg.StoreID}
+	buckets, situations, flags := p.buckets, p.situations, p.flags
+	// From here the planner's tables and the snapshot's lookup tables are
+	// garbage (unless the caller holds the snapshot): the copy of the
+	// actions below need not be held beside them. The assessments keep
+	// only the snapshot's rows and strings.
+	*p = planner{}
 	// A key written by a create or update is not also revoked: the write
 	// re-points it (a user taking over a link another identity held). A
 	// proposal does not replace a revoke: it is not written to Salesforce,
 	// where the old row must still be revoked.
 	revoked := map[identity.LinkKey]bool{}
-	p.buckets[kindIndex(identity.ActionRevokeLink)].each(func(pa *planned) { revoked[pa.a.Link.Key()] = false })
+	buckets[kindIndex(identity.ActionRevokeLink)].each(func(pa *planned) { revoked[pa.a.Link.Key()] = false })
 	if len(revoked) > 0 {
 		for _, kind := range []identity.ActionKind{identity.ActionCreateLink, identity.ActionUpdateLink} {
-			p.buckets[kindIndex(kind)].each(func(pa *planned) {
+			buckets[kindIndex(kind)].each(func(pa *planned) {
 				if _, ok := revoked[pa.a.Link.Key()]; ok {
 					revoked[pa.a.Link.Key()] = true
 				}
@@ -802,13 +830,13 @@ func (p *planner) result() *Result {
 		}
 	}
 	n := 0
-	for _, b := range p.buckets {
+	for _, b := range buckets {
 		n += b.n
 	}
 	r.Actions = make([]identity.Action, 0, n)
-	for k := range p.buckets {
+	for k := range buckets {
 		count := 0
-		p.buckets[k].drain(func(pa *planned) {
+		buckets[k].drain(func(pa *planned) {
 			if kindOrder[k] == identity.ActionRevokeLink {
 				// Skip revokes of keys a write re-points, and repeats: two
 				// identities may both let go of one link.
@@ -833,10 +861,10 @@ func (p *planner) result() *Result {
 			r.Counts["action."+string(kindOrder[k])] = int64(count)
 		}
 	}
-	for i, c := range p.situations {
+	for i, c := range situations {
 		r.Counts[identity.SituationKey(identity.Situations[i])] = c
 	}
-	for f, c := range p.flags {
+	for f, c := range flags {
 		r.Counts["flag."+f] = c
 	}
 	return r

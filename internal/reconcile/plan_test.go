@@ -641,13 +641,13 @@ func TestPlanSituations(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d := diff(tt.assess, assessmentStrings(r.Assessments)); d != "" {
+			if d := diff(tt.assess, assessmentStrings(&r.Assessments)); d != "" {
 				t.Errorf("assessments differ:%s\n  details: %v", d, details(r))
 			}
 			if d := diff(tt.actions, actionStrings(r.Actions)); d != "" {
 				t.Errorf("actions differ:%s\n  details: %v", d, details(r))
 			}
-			for _, a := range r.Assessments {
+			for _, a := range r.Assessments.All() {
 				if a.Detail == "" {
 					t.Errorf("assessment %+v has no detail for the admin", a)
 				}
@@ -658,7 +658,7 @@ func TestPlanSituations(t *testing.T) {
 
 func details(r *Result) []string {
 	var out []string
-	for _, a := range r.Assessments {
+	for _, a := range r.Assessments.All() {
 		out = append(out, string(a.Situation)+": "+a.Detail)
 	}
 	return out

@@ -126,7 +126,7 @@ func CoverageAfter(r *Result) Coverage {
 		}
 	}
 	c := r.keptCoverage()
-	for _, a := range r.Assessments {
+	for _, a := range r.Assessments.All() {
 		switch a.Situation {
 		case identity.Linked:
 			c.Linked++

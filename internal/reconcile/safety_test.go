@@ -24,7 +24,7 @@ func TestCheckLimitsMassChanges(t *testing.T) {
 					r.Actions = append(r.Actions, identity.Action{Kind: identity.ActionCreateLink, Link: identity.Link{Provider: pB, Subject: oid(i), SalesforceUserID: sfid(i), ObjectID: oid(i), Status: identity.LinkActive}})
 				}
 			}
-			r.Assessments = append(r.Assessments, a)
+			r.Assessments.Append(a)
 		}
 		return r
 	}

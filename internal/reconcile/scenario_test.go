@@ -85,7 +85,7 @@ func TestScenarioSituations(t *testing.T) {
 			}
 			// The engine's view, keyed like the generator's.
 			got := map[string]identity.Assessment{}
-			for _, a := range r.Assessments {
+			for _, a := range r.Assessments.All() {
 				var keys []string
 				switch {
 				case a.ObjectID != "":

@@ -178,11 +178,12 @@ type entraRow struct {
 type entraRec struct {
 	oid, tid, upn, mailKey string
 	flags                  uint8
+	row                    int32 // in Snapshot.entra
 }
 
 func (s *Snapshot) entraAt(i int32) entraRec {
 	r := &s.entra[i]
-	return entraRec{oid: s.strs.get(r.oid), tid: s.strs.get(r.tid), upn: s.strs.get(r.upn), mailKey: s.strs.get(r.mailKey), flags: r.flags}
+	return entraRec{oid: s.strs.get(r.oid), tid: s.strs.get(r.tid), upn: s.strs.get(r.upn), mailKey: s.strs.get(r.mailKey), flags: r.flags, row: i}
 }
 
 // activeFlags: enabled and not in the recycle bin.
@@ -203,12 +204,13 @@ type sfRec struct {
 	id, username, userKey, fed, mailKey string
 	created                             int64
 	hasFed, active, standard            bool
+	row                                 int32 // in Snapshot.sf
 }
 
 func (s *Snapshot) sfAt(i int32) sfRec {
 	r := &s.sf[i]
 	return sfRec{id: s.strs.get(r.id), username: s.strs.get(r.username), userKey: s.strs.get(r.userKey), fed: s.strs.get(r.fed),
-		mailKey: s.strs.get(r.mailKey), created: r.created, hasFed: r.hasFed, active: r.active, standard: r.standard}
+		mailKey: s.strs.get(r.mailKey), created: r.created, hasFed: r.hasFed, active: r.active, standard: r.standard, row: i}
 }
 
 // sfID is the record id of Salesforce user i (for sorting).

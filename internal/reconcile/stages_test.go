@@ -136,23 +136,23 @@ func TestAssessStages(t *testing.T) {
 				through := st.run(p, x)
 				if st.name != tc.stage {
 					if !through {
-						t.Fatalf("stage %s settled the case before %s: %+v", st.name, tc.stage, p.assessments)
+						t.Fatalf("stage %s settled the case before %s: %+v", st.name, tc.stage, assessmentStrings(&p.assessments))
 					}
 					continue
 				}
 				if tc.settles == "" {
-					if !through || len(p.assessments) > 0 {
-						t.Fatalf("%s settled the case: %+v", st.name, p.assessments)
+					if !through || p.assessments.Len() > 0 {
+						t.Fatalf("%s settled the case: %+v", st.name, assessmentStrings(&p.assessments))
 					}
 					if tc.check != nil {
 						tc.check(t, p, x)
 					}
 					return
 				}
-				if through || len(p.assessments) != 1 {
-					t.Fatalf("%s let the case through (assessments %+v)", st.name, p.assessments)
+				if through || p.assessments.Len() != 1 {
+					t.Fatalf("%s let the case through (assessments %+v)", st.name, assessmentStrings(&p.assessments))
 				}
-				if a := p.assessments[0]; a.Situation != tc.settles || !strings.Contains(a.Detail, tc.detail) {
+				if a := p.assessments.At(0); a.Situation != tc.settles || !strings.Contains(a.Detail, tc.detail) {
 					t.Errorf("settled as %s (%q), want %s with %q", a.Situation, a.Detail, tc.settles, tc.detail)
 				}
 				return
