@@ -22,8 +22,7 @@ type Assessments struct {
 	rows  []assessRow
 	whole map[int32]identity.Assessment // the rows marked whole, by position
 	src   rowSource
-	names []string // providers, situations and rules, by number
-	num   map[string]uint8
+	names numbered // providers, situations and rules
 }
 
 // rowSource is what the rows name: the snapshot's Entra and Salesforce rows
@@ -58,8 +57,9 @@ func (as *Assessments) At(i int) identity.Assessment {
 	if r.whole {
 		return as.whole[int32(i)]
 	}
-	a := identity.Assessment{Provider: as.names[r.prov], Situation: identity.Situation(as.names[r.sit]),
-		Rule: identity.Rule(as.names[r.rule]), Subject: r.sub, Detail: r.detail}
+	n := as.names.names
+	a := identity.Assessment{Provider: n[r.prov], Situation: identity.Situation(n[r.sit]),
+		Rule: identity.Rule(n[r.rule]), Subject: r.sub, Detail: r.detail}
 	if r.entra != none {
 		e := &as.src.entra[r.entra]
 		a.ObjectID, a.UPN = as.src.strs.get(e.oid), as.src.strs.get(e.upn)
@@ -105,7 +105,7 @@ func (as *Assessments) add(a identity.Assessment, e, u int32) {
 // where a says what they hold, else kept whole.
 func (as *Assessments) encode(i int32, a identity.Assessment, e, u int32) assessRow {
 	r := assessRow{entra: e, sf: u, sub: a.Subject, detail: a.Detail}
-	ok := as.number(a.Provider, &r.prov) && as.number(string(a.Situation), &r.sit) && as.number(string(a.Rule), &r.rule)
+	ok := as.names.number(a.Provider, &r.prov) && as.names.number(string(a.Situation), &r.sit) && as.names.number(string(a.Rule), &r.rule)
 	if e != none && e < int32(len(as.src.entra)) {
 		row := &as.src.entra[e]
 		ok = ok && a.ObjectID == as.src.strs.get(row.oid) && a.UPN == as.src.strs.get(row.upn)
@@ -131,22 +131,29 @@ func (as *Assessments) encode(i int32, a identity.Assessment, e, u int32) assess
 	return assessRow{entra: r.entra, sf: r.sf, whole: true}
 }
 
+// numbered gives each of a handful of repeated strings (providers,
+// situations, rules, kinds) a small number.
+type numbered struct {
+	names []string
+	num   map[string]uint8
+}
+
 // number sets *n to name's number, adding it when new; false when there is
-// no room (a plan has a handful of providers, situations and rules).
-func (as *Assessments) number(name string, n *uint8) bool {
-	if k, ok := as.num[name]; ok {
+// no room (a plan has a handful of each).
+func (m *numbered) number(name string, n *uint8) bool {
+	if k, ok := m.num[name]; ok {
 		*n = k
 		return true
 	}
-	if len(as.names) > 255 {
+	if len(m.names) > 255 {
 		return false
 	}
-	if as.num == nil {
-		as.num = map[string]uint8{}
+	if m.num == nil {
+		m.num = map[string]uint8{}
 	}
-	*n = uint8(len(as.names))
-	as.names = append(as.names, name)
-	as.num[name] = *n
+	*n = uint8(len(m.names))
+	m.names = append(m.names, name)
+	m.num[name] = *n
 	return true
 }
 
@@ -156,7 +163,7 @@ func (as *Assessments) CountSituations(counts map[string]int64) {
 	for _, s := range identity.Situations {
 		counts[identity.SituationKey(s)] = 0
 	}
-	bySit := make([]int64, len(as.names))
+	bySit := make([]int64, len(as.names.names))
 	for i := range as.rows {
 		if r := &as.rows[i]; r.whole {
 			counts[identity.SituationKey(as.whole[int32(i)].Situation)]++
@@ -166,7 +173,7 @@ func (as *Assessments) CountSituations(counts map[string]int64) {
 	}
 	for n, c := range bySit {
 		if c > 0 {
-			counts[identity.SituationKey(identity.Situation(as.names[n]))] += c
+			counts[identity.SituationKey(identity.Situation(as.names.names[n]))] += c
 		}
 	}
 }

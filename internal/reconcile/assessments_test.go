@@ -2,6 +2,8 @@ package reconcile
 
 import (
 	"testing"
+	"time"
+	"unsafe"
 
 	"github.com/idlinkhq/idlink/internal/identity"
 )
@@ -77,5 +79,44 @@ func TestAssessmentsGiveBackWhatWasAdded(t *testing.T) {
 		if got := counts[identity.SituationKey(sit)]; got != want[sit] {
 			t.Errorf("CountSituations: %s = %d, want %d", sit, got, want[sit])
 		}
+	}
+}
+
+// A planned action is the action it was made from, whatever it holds.
+func TestPlannedActionsGiveBackWhatWasPlanned(t *testing.T) {
+	link := identity.Link{Provider: pE, Subject: "sub-1", SalesforceUserID: sfid(1), ObjectID: oid(1), TenantID: "tid",
+		Rule: identity.RuleObjectID, Status: identity.LinkActive, Reason: "matched by oid"}
+	dated := link
+	dated.UpdatedAt = time.Date(2026, 12, 6, 1, 0, 0, 0, time.UTC)
+	stored := link
+	stored.StoreID = "db-1"
+	tests := []struct {
+		name  string
+		a     identity.Action
+		whole bool
+	}{
+		{"a create", identity.Action{Kind: identity.ActionCreateLink, Link: link, Reason: "matched by oid"}, false},
+		{"a flag", identity.Action{Kind: identity.ActionFlag, Flag: FlagOrphan, Link: identity.Link{SalesforceUserID: sfid(2)}, Reason: "orphan"}, false},
+		{"a link with a time", identity.Action{Kind: identity.ActionUpdateLink, Link: dated}, true},
+		{"a link with a database id", identity.Action{Kind: identity.ActionRevokeLink, Link: stored}, true},
+	}
+	var c plannedActions
+	var xs []planned
+	for i, tt := range tests {
+		xs = append(xs, c.encode(tt.a, i%2 == 0))
+	}
+	for i, tt := range tests {
+		if got := c.decode(&xs[i]); got != tt.a {
+			t.Errorf("%s: decode = %+v, want %+v", tt.name, got, tt.a)
+		}
+		if got := c.key(&xs[i]); got != tt.a.Link.Key() {
+			t.Errorf("%s: key = %v, want %v", tt.name, got, tt.a.Link.Key())
+		}
+		if (xs[i].whole > 0) != tt.whole || xs[i].disruptive != (i%2 == 0) {
+			t.Errorf("%s: whole %v disruptive %v, want %v %v", tt.name, xs[i].whole > 0, xs[i].disruptive, tt.whole, i%2 == 0)
+		}
+	}
+	if n := unsafe.Sizeof(planned{}); n > 96 {
+		t.Errorf("a planned action takes %d bytes, want at most 96", n)
 	}
 }

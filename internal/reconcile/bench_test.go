@@ -191,8 +191,6 @@ func BenchmarkPlan(b *testing.B) {
 				t0 := time.Now()
 				s := NewSnapshot()
 				// As the CLI can with the previous run's counts.
-				s.Reserve(n, n+n/20)
-				s.ReserveProvider("EntraID", n*3/4)
 				feedBenchWorld(b, s, n)
 				t1, c1 := time.Now(), cpuTime()
 				r, err := Plan(cfg, s)

@@ -36,6 +36,7 @@ func (x *index) resize(hint int) {
 	size := max(16, hint*4/3+1)
 	old := x.slots
 	x.slots = make([]slot, size)
+	adviseHugePages(x.slots)
 	x.n = 0
 	for _, s := range old {
 		if s.rec != 0 {

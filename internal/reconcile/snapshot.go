@@ -50,41 +50,11 @@ func NewSnapshot() *Snapshot {
 		decisions: map[decisionKey]identity.Decision{},
 		intern:    map[string]str{},
 	}
-	s.Reserve(0, 0)
+	s.entraBy = newIndex(func(r int32) string { return s.strs.get(s.entra[r].oid) }, 0)
+	s.sfByID = newIndex(func(r int32) string { return s.strs.get(s.sf[r].id) }, 0)
+	s.sfByFed = newIndex(func(r int32) string { return s.strs.get(s.sf[r].fed) }, 0)
+	s.sfByKey = newIndex(func(r int32) string { return s.strs.get(s.sf[r].userKey) }, 0)
 	return s
-}
-
-// Reserve sizes the snapshot for about entra Entra users and salesforce
-// Salesforce users (e.g. the counts of the previous run), so that loading a
-// large tenant does not grow its tables step by step. Optional; call it
-// before adding anything.
-func (s *Snapshot) Reserve(entra, salesforce int) {
-	if len(s.entra) == 0 {
-		s.entra = make([]entraRow, 0, entra)
-		s.entraBy = newIndex(func(r int32) string { return s.strs.get(s.entra[r].oid) }, entra)
-	}
-	if len(s.sf) == 0 {
-		s.sf = make([]sfRow, 0, salesforce)
-		s.sfByID = newIndex(func(r int32) string { return s.strs.get(s.sf[r].id) }, salesforce)
-		s.sfByFed = newIndex(func(r int32) string { return s.strs.get(s.sf[r].fed) }, salesforce)
-		s.sfByKey = newIndex(func(r int32) string { return s.strs.get(s.sf[r].userKey) }, salesforce)
-	}
-}
-
-// ReserveProvider sizes one provider's tables for about rows
-// ThirdPartyAccountLink rows, links and Identity_Link__c rows each (e.g. the
-// previous run's counts). Optional; call it before adding that provider's rows.
-func (s *Snapshot) ReserveProvider(name string, rows int) {
-	ps := s.prov(name)
-	if len(ps.tpal)+len(ps.links)+len(ps.remote) > 0 || rows <= 0 {
-		return
-	}
-	ps.tpal = make([]tpalRow, 0, rows)
-	ps.links = make([]linkRow, 0, rows)
-	ps.remote = make([]linkRow, 0, rows)
-	for _, x := range []*index{ps.tpalBySub, ps.tpalByUser, ps.linksBySub, ps.linksByOID, ps.remoteBySub, ps.remoteByOID} {
-		x.resize(rows)
-	}
 }
 
 func (s *Snapshot) entraIdx(oid string) (int32, bool) {
@@ -412,7 +382,7 @@ func (s *Snapshot) AddEntraUser(u identity.EntraUser) error {
 	default:
 		return fmt.Errorf("entra user %s: unknown deletion state %q", oid, u.Deleted)
 	}
-	s.entra = append(s.entra, r)
+	s.entra = appendRow(s.entra, r)
 	s.entraBy.add(int32(len(s.entra) - 1))
 	return s.strs.err
 }
@@ -437,7 +407,7 @@ func (s *Snapshot) AddSalesforceUser(u identity.SalesforceUser) error {
 	if !u.CreatedDate.IsZero() {
 		r.created = u.CreatedDate.Unix()
 	}
-	s.sf = append(s.sf, r)
+	s.sf = appendRow(s.sf, r)
 	i := int32(len(s.sf) - 1)
 	s.sfByID.add(i)
 	if fed != "" {
@@ -461,7 +431,7 @@ func (s *Snapshot) AddAccountLink(l identity.ThirdPartyAccountLink) error {
 		}
 		return fmt.Errorf("ThirdPartyAccountLink %s/%s appears twice, for users %s and %s", l.Provider, l.RemoteIdentifier, user, l.UserID)
 	}
-	p.tpal = append(p.tpal, tpalRow{sub: p.sameSub(l.RemoteIdentifier), user: s.sameSF(l.UserID)})
+	p.tpal = appendRow(p.tpal, tpalRow{sub: p.sameSub(l.RemoteIdentifier), user: s.sameSF(l.UserID)})
 	r := int32(len(p.tpal) - 1)
 	p.tpalBySub.add(r)
 	p.tpalByUser.add(r)
@@ -494,7 +464,7 @@ func (s *Snapshot) AddLink(l identity.Link) error {
 	if p.linksBySub.first(l.Subject) >= 0 {
 		return fmt.Errorf("link %s appears twice in the snapshot", l.Key())
 	}
-	p.links = append(p.links, r)
+	p.links = appendRow(p.links, r)
 	p.linksBySub.add(int32(len(p.links) - 1))
 	p.linksByOID.add(int32(len(p.links) - 1))
 	if r.status == stActive {
@@ -515,7 +485,7 @@ func (s *Snapshot) AddRemoteLink(l identity.Link) error {
 	if p.remoteBySub.first(l.Subject) >= 0 {
 		return fmt.Errorf("Identity_Link__c %s appears twice in the snapshot", l.Key())
 	}
-	p.remote = append(p.remote, r)
+	p.remote = appendRow(p.remote, r)
 	p.remoteBySub.add(int32(len(p.remote) - 1))
 	p.remoteByOID.add(int32(len(p.remote) - 1))
 	return s.strs.err
@@ -536,7 +506,7 @@ func (s *Snapshot) AddObservation(o identity.Observation) error {
 	if dup { // the same pair from another source
 		return nil
 	}
-	p.obs = append(p.obs, obsRow{sub: p.sameSub(o.Subject), oid: s.sameOID(oid)})
+	p.obs = appendRow(p.obs, obsRow{sub: p.sameSub(o.Subject), oid: s.sameOID(oid)})
 	p.obsBySub.add(int32(len(p.obs) - 1))
 	p.obsByOID.add(int32(len(p.obs) - 1))
 	return s.strs.err
@@ -577,4 +547,16 @@ func (s *Snapshot) AddDecision(d identity.Decision) error {
 	}
 	s.decisions[k] = d
 	return nil
+}
+
+// appendRow appends r to rows like append, and advises a new backing array
+// to use huge pages (adviseHugePages): records are looked up at random.
+func appendRow[T any](rows []T, r T) []T {
+	if len(rows) < cap(rows) {
+		return append(rows, r)
+	}
+	grown := make([]T, len(rows), max(2*cap(rows), 16))
+	adviseHugePages(grown)
+	copy(grown, rows)
+	return append(grown, r)
 }
