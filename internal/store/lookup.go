@@ -26,6 +26,10 @@ var LookupIndexes = []struct{ Name, Table, Columns string }{
 	{"decisions_subject", "decisions", "provider, subject"},
 	{"decisions_user", "decisions", "salesforce_user_id"},
 	{"decisions_oid", "decisions", "object_id"},
+	// An incremental plan reads its base run's assessments of the
+	// identities it plans again (AssessmentsAbout): without this, a scan of
+	// the full run's million rows in every scheduled run.
+	{"run_assessments_identity", "run_assessments", "run_id, object_id, salesforce_user_id"},
 }
 
 // CreateLookupIndexes and DropLookupIndexes are the statements that make and

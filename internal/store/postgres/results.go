@@ -71,8 +71,9 @@ func (s *Store) chain() store.ChainReader {
 }
 
 // ownAssessments streams the assessments run id saved itself; with about,
-// only those about its identities (a scan of the run's rows: no index per
-// identity, which every full run would pay for on a million rows).
+// only those about its identities (by the lookup index on the identity once
+// an incremental plan has built the lookups, else by a scan of the run's
+// rows: the planner's statistics choose).
 func (s *Store) ownAssessments(ctx context.Context, id int64, about *store.IdentitySet, fn func(identity.Assessment) error) error {
 	if about == nil {
 		return scanAll(ctx, s.pool, "assessments", "SELECT "+assessmentCols+" FROM run_assessments WHERE run_id = $1 ORDER BY seq",

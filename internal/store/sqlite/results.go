@@ -59,8 +59,10 @@ func (s *Store) chain() store.ChainReader {
 }
 
 // ownAssessments streams the assessments run id saved itself; with about,
-// only those about its identities (a scan of the run's rows: no index per
-// identity, which every full run would pay for on a million rows).
+// only those about its identities: by the lookup index on the identity when
+// the lookups are built (an incremental plan builds them first), else by a
+// scan of the run's rows. SQLite has no statistics to prefer the index over
+// the primary key's order, so it is named.
 func (s *Store) ownAssessments(ctx context.Context, id int64, about *store.IdentitySet, fn func(identity.Assessment) error) error {
 	if about == nil {
 		return scanAll(ctx, s.r, "assessments", "SELECT "+assessmentCols+" FROM run_assessments WHERE run_id = ? ORDER BY seq",
@@ -75,9 +77,27 @@ func (s *Store) ownAssessments(ctx context.Context, id int64, about *store.Ident
 	if err != nil {
 		return err
 	}
-	return scanAll(ctx, s.r, "assessments", "SELECT "+assessmentCols+` FROM run_assessments WHERE run_id = ?1
+	var indexed bool
+	err = s.r.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'run_assessments_identity')").Scan(&indexed)
+	if err != nil {
+		return fmt.Errorf("sqlite: read assessments: %w", err)
+	}
+	q := "SELECT " + assessmentCols + ` FROM run_assessments WHERE run_id = ?1
 		AND (object_id IN (SELECT value FROM json_each(?2)) OR (object_id = '' AND salesforce_user_id IN (SELECT value FROM json_each(?3))))
-		ORDER BY seq`, []any{id, string(oids), string(sfs)}, scanAssessment, fn)
+		ORDER BY seq`
+	if indexed {
+		// The same rows, each branch by the index: a row without an object
+		// id is found by its Salesforce user unless "" is a named object id.
+		q = "SELECT " + assessmentCols + ` FROM (
+			SELECT seq, ` + assessmentCols + ` FROM run_assessments INDEXED BY run_assessments_identity
+				WHERE run_id = ?1 AND object_id IN (SELECT value FROM json_each(?2))
+			UNION ALL
+			SELECT seq, ` + assessmentCols + ` FROM run_assessments INDEXED BY run_assessments_identity
+				WHERE run_id = ?1 AND object_id = '' AND salesforce_user_id IN (SELECT value FROM json_each(?3))
+				AND NOT EXISTS (SELECT 1 FROM json_each(?2) WHERE value = ''))
+			ORDER BY seq`
+	}
+	return scanAll(ctx, s.r, "assessments", q, []any{id, string(oids), string(sfs)}, scanAssessment, fn)
 }
 
 // replaced gives add the run_replaced rows of run id.

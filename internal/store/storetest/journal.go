@@ -461,6 +461,24 @@ func testReplaceAssessments(t *testing.T, s store.Store) {
 	if got, want := fmt.Sprint(about), fmt.Sprint([]identity.Assessment{own, as[3], as[4]}); got != want {
 		t.Fatalf("AssessmentsAbout = %s, want %s", got, want)
 	}
+	// With the lookups built (a backend may then read by an index), the
+	// same rows in the same order, also when "" is among the object ids.
+	aboutOf := func(oids, sfs []string) string {
+		var got []identity.Assessment
+		must(t, s.AssessmentsAbout(ctx, r3.ID, oids, sfs, func(a identity.Assessment) error { got = append(got, a); return nil }))
+		return fmt.Sprint(got)
+	}
+	queries := [][2][]string{{{oid(2), oid(3)}, {"005Y", "005B"}}, {{"", oid(3)}, {"005Y"}}, {{oid(1)}, {"005X", "005Z"}}, {nil, {"005Y"}}}
+	var before []string
+	for _, q := range queries {
+		before = append(before, aboutOf(q[0], q[1]))
+	}
+	must(t, s.PrepareRelated(ctx))
+	for i, q := range queries {
+		if got := aboutOf(q[0], q[1]); got != before[i] {
+			t.Fatalf("AssessmentsAbout(%q, %q) with the lookups built = %s, without %s", q[0], q[1], got, before[i])
+		}
+	}
 	// The base keeps its own.
 	if got, want := scan(base.ID), fmt.Sprint(as); got != want {
 		t.Fatalf("the base run's assessments changed: %s", got)
