@@ -12,8 +12,8 @@ const hugePage = 2 << 20
 // are probed at random, a few times per record: where THP is "madvise" (a
 // common default, and Go does not advise its heap), every probe of a
 // million-record table misses the TLB, and loading a million identities
-// took 25 s of CPU instead of 7. An error (an old kernel, THP off) leaves
-// the pages as they are.
+// took a third more CPU (tables sized for a million up front: three times
+// as much). An error (an old kernel, THP off) leaves the pages as they are.
 func adviseHugePages[T any](s []T) {
 	var zero T
 	size := uintptr(cap(s)) * unsafe.Sizeof(zero)
