@@ -172,17 +172,6 @@ func SituationOfKey(k string) (Situation, bool) {
 	return Situation(s), ok
 }
 
-// CountSituations sets counts' situation counters to the situations of as,
-// every situation present (zero included).
-func CountSituations(counts map[string]int64, as []Assessment) {
-	for _, s := range Situations {
-		counts[SituationKey(s)] = 0
-	}
-	for _, a := range as {
-		counts[SituationKey(a.Situation)]++
-	}
-}
-
 // SituationCount is the number of identities in situation s after the run.
 func (r Run) SituationCount(s Situation) int64 { return r.Counts[SituationKey(s)] }
 

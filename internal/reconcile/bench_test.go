@@ -190,7 +190,6 @@ func BenchmarkPlan(b *testing.B) {
 				c0 := cpuTime()
 				t0 := time.Now()
 				s := NewSnapshot()
-				// As the CLI can with the previous run's counts.
 				feedBenchWorld(b, s, n)
 				t1, c1 := time.Now(), cpuTime()
 				r, err := Plan(cfg, s)

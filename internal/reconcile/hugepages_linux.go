@@ -24,6 +24,6 @@ func adviseHugePages[T any](s []T) {
 	lo := (start + hugePage - 1) &^ (hugePage - 1)
 	hi := (start + size) &^ (hugePage - 1)
 	if hi > lo {
-		syscall.Syscall(syscall.SYS_MADVISE, lo, hi-lo, syscall.MADV_HUGEPAGE) //nolint:errcheck // advice only
+		_, _, _ = syscall.Syscall(syscall.SYS_MADVISE, lo, hi-lo, syscall.MADV_HUGEPAGE)
 	}
 }
