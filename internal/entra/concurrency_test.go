@@ -3,6 +3,7 @@ package entra
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -69,6 +70,57 @@ func TestScopeAndListingRunConcurrently(t *testing.T) {
 		if got[oidOf(i)].InScope != (i == 7) {
 			t.Fatalf("user %d in scope %v after the sync", i, got[oidOf(i)].InScope)
 		}
+	}
+}
+
+// aheadSink holds the recycle bin's page until Graph has been asked for the
+// last page of the user listing, and notes the order the pages are stored in.
+type aheadSink struct {
+	Sink
+	sim      *entrasim.Sim
+	last     int64 // the listing's pages
+	order    []identity.Deletion
+	ranAhead bool
+}
+
+func (s *aheadSink) UpsertEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser, cur *identity.Cursor) error {
+	if len(users) > 0 {
+		if users[0].Deleted == identity.SoftDeleted {
+			select {
+			case <-s.sim.Faults.Reached(entrasim.EPUsers, s.last):
+				s.ranAhead = true
+			case <-time.After(10 * time.Second): // a client that stores before it reads on never sends it
+			}
+		}
+		s.order = append(s.order, users[0].Deleted)
+	}
+	return s.Sink.UpsertEntraUsers(ctx, runID, users, cur)
+}
+
+// The user listing is read while the recycle bin's pages are stored, and
+// neither waits for the other's storing; the recycle bin is still stored
+// first, so a user both name ends as the listing says.
+func TestListingRunsAheadOfStoring(t *testing.T) {
+	w := newWorld(t, 2500) // 3 pages of 999
+	must(t, w.sim.AddUser(identity.EntraUser{ObjectID: oidOf(9003), UPN: "binned@contoso.com", AccountEnabled: true, Deleted: identity.SoftDeleted}))
+	st := openStore(t)
+	sink := &aheadSink{Sink: st, sim: w.sim, last: 3}
+	res, err := w.source(t, w.config()).Sync(context.Background(), sink, startRun(t, st), ModeFull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sink.ranAhead {
+		t.Error("the user listing's pages were not requested while the recycle bin's page was stored")
+	}
+	want := []identity.Deletion{identity.SoftDeleted, identity.NotDeleted, identity.NotDeleted, identity.NotDeleted}
+	if !slices.Equal(sink.order, want) {
+		t.Errorf("pages stored in the order %v, want %v", sink.order, want)
+	}
+	if res.Users != 2501 || res.RecycleBin != 1 || res.Pages != 3 {
+		t.Errorf("result %+v", res)
+	}
+	if got := stored(t, st); len(got) != 2501 || got[oidOf(9003)].Deleted != identity.SoftDeleted {
+		t.Errorf("stored %d users, the binned one %+v", len(got), got[oidOf(9003)])
 	}
 }
 

@@ -317,6 +317,23 @@ func (s *Source) count(res *Result, u *identity.EntraUser) {
 // only users in neither listing are marked hard deleted. After a complete listing, stored users that
 // were not seen are marked hard deleted.
 func (s *Source) full(ctx context.Context, sink Sink, runID int64, res *Result) error {
+	ctx, cancel := context.WithCancel(ctx)
+	// The recycle bin holds users absent from /users that are only soft
+	// deleted (restorable for 30 days), which delta would also say. Its pages
+	// are read beside the token request and the user listing, and stored
+	// before the listing's pages, so that a user both lists name (restored
+	// while read) ends as the listing says.
+	bin := s.fetchPages(ctx, s.c.request("/directory/deletedItems/microsoft.graph.user", odata(splitSelect(), s.cfg.PageSize)),
+		"list deleted users (recycle bin)")
+	var users <-chan fetchedPage
+	defer func() {
+		cancel() // on a failure: stops the readings still under way
+		drain(bin)
+		drain(users)
+	}()
+
+	// The deltaLink is taken before the listing begins: a change made while
+	// the listing runs is then in the next delta, whichever page it touched.
 	latest := s.cfg.GraphBaseURL + "/v1.0/users/delta?$select=" + url.QueryEscape(selectUsers) + "&$deltatoken=latest"
 	body, err := s.c.getURL(ctx, latest, "get a deltaLink (users delta, $deltatoken=latest)", "User.Read.All")
 	if err != nil {
@@ -330,16 +347,12 @@ func (s *Source) full(ctx context.Context, sink Sink, runID int64, res *Result) 
 	if deltaLink == "" {
 		return errors.New("entra: Graph answered $deltatoken=latest without @odata.deltaLink")
 	}
+	users = s.fetchPages(ctx, s.c.request("/users", odata(splitSelect(), s.cfg.PageSize)), "list users")
 
-	// The recycle bin first: those users are absent from /users but are only
-	// soft deleted (restorable for 30 days), which delta would also say.
-	ri := s.c.request("/directory/deletedItems/microsoft.graph.user", odata(splitSelect(), s.cfg.PageSize))
-	if err := s.listPages(ctx, sink, runID, ri, "list deleted users (recycle bin)", identity.SoftDeleted, nil, res); err != nil {
+	if err := s.storePages(ctx, sink, runID, bin, "list deleted users (recycle bin)", identity.SoftDeleted, nil, res); err != nil {
 		return err
 	}
-
-	ri = s.c.request("/users", odata(splitSelect(), s.cfg.PageSize))
-	if err := s.listPages(ctx, sink, runID, ri, "list users", identity.NotDeleted, &identity.Cursor{Name: s.CursorName(), Value: deltaLink}, res); err != nil {
+	if err := s.storePages(ctx, sink, runID, users, "list users", identity.NotDeleted, &identity.Cursor{Name: s.CursorName(), Value: deltaLink}, res); err != nil {
 		return err
 	}
 	n, err := sink.MarkEntraUsersNotSeen(ctx, runID)
@@ -350,50 +363,88 @@ func (s *Source) full(ctx context.Context, sink Sink, runID int64, res *Result) 
 	return nil
 }
 
-// listPages reads a user listing page by page into the sink, one transaction
-// per page; cursor (if any) is committed with the last page. The next page is
-// requested as soon as a page's link is found, while that page is decoded and
-// stored: neither lengthens the chain of requests, and at most two pages are
-// in memory.
-func (s *Source) listPages(ctx context.Context, sink Sink, runID int64, ri *abs.RequestInformation, what string, deleted identity.Deletion,
+// fetchedPage is one page of a listing as read: its body and the link
+// followed from it ("" on the last page), or why the listing stopped.
+type fetchedPage struct {
+	body []byte
+	next string
+	err  error
+}
+
+// pagesAhead is how many read pages may wait to be stored. Each page names
+// the next, so the chain of requests is the listing's critical path; it goes
+// on while pages are decoded and stored and stalls only when storing falls
+// this far behind (a page of 999 users is about 0.4 MB).
+const pagesAhead = 16
+
+// fetchPages reads a listing's pages one after another, each as soon as the
+// one before names it, and hands them over in order. The channel closes after
+// the last page, after a page with an error, or when ctx ends; its reader
+// must drain it (drain) so that the goroutine ends.
+func (s *Source) fetchPages(ctx context.Context, ri *abs.RequestInformation, what string) <-chan fetchedPage {
+	out := make(chan fetchedPage, pagesAhead)
+	go func() {
+		defer close(out)
+		body, err := s.c.get(ctx, ri, what, "User.Read.All")
+		for n := 1; ; n++ {
+			p := fetchedPage{body: body, err: err}
+			if err == nil {
+				// Graph sends the link before the value; when the scan does
+				// not find it, decoding decides (and storePages says what is
+				// wrong with a page that does not decode).
+				if p.next = peekNextLink(body); p.next == "" {
+					var page userPage
+					if decodeUserPage(body, &page) == nil {
+						p.next = page.NextLink
+					}
+				}
+			}
+			select {
+			case out <- p:
+			case <-ctx.Done():
+				return
+			}
+			if p.err != nil || p.next == "" {
+				return
+			}
+			body, err = s.c.getURL(ctx, p.next, fmt.Sprintf("%s (page %d)", what, n+1), "User.Read.All")
+		}
+	}()
+	return out
+}
+
+// drain waits for fetchPages to end, discarding what it still hands over
+// (its context is cancelled by then, or it has ended). A nil channel is a
+// listing never started.
+func drain(pages <-chan fetchedPage) {
+	if pages == nil {
+		return
+	}
+	for range pages {
+	}
+}
+
+// storePages stores a listing's pages as fetchPages hands them over, one
+// transaction per page; cursor (if any) is committed with the last page.
+func (s *Source) storePages(ctx context.Context, sink Sink, runID int64, pages <-chan fetchedPage, what string, deleted identity.Deletion,
 	cursor *identity.Cursor, res *Result) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // stops a page requested in vain when storing fails
-	type answer struct {
-		body []byte
-		err  error
-	}
-	fetch := func(link string, n int) chan answer {
-		next := make(chan answer, 1)
-		what := fmt.Sprintf("%s (page %d)", what, n)
-		go func() {
-			b, err := s.c.getURL(ctx, link, what, "User.Read.All")
-			next <- answer{b, err}
-		}()
-		return next
-	}
 	var page userPage
 	batch := make([]identity.EntraUser, 0, s.cfg.PageSize)
-	body, err := s.c.get(ctx, ri, what, "User.Read.All")
 	for n := 1; ; n++ {
-		if err != nil {
-			return err
+		p, ok := <-pages
+		switch {
+		case !ok:
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return fmt.Errorf("entra: %s: the listing ended before its last page", what)
+		case p.err != nil:
+			return p.err
 		}
-		// The next page is requested before this one is decoded when the
-		// link can be found without decoding it (peekNextLink).
-		var next chan answer
-		early := peekNextLink(body)
-		if early != "" {
-			next = fetch(early, n+1)
-		}
-		if err := decodeUserPage(body, &page); err != nil {
+		if err := decodeUserPage(p.body, &page); err != nil {
 			return fmt.Errorf("entra: %s: decode page %d: %w", what, n, err)
 		}
-		body = nil
-		switch {
-		case next == nil && page.NextLink != "":
-			next = fetch(page.NextLink, n+1)
-		case next != nil && page.NextLink != early:
+		if page.NextLink != p.next {
 			return fmt.Errorf("entra: %s: page %d names its next page twice, differently (Graph sent a malformed page)", what, n)
 		}
 		if deleted == identity.NotDeleted {
@@ -420,17 +471,15 @@ func (s *Source) listPages(ctx context.Context, sink Sink, runID int64, ri *abs.
 			batch = append(batch, u)
 		}
 		var c *identity.Cursor
-		if page.NextLink == "" {
+		if p.next == "" {
 			c = cursor
 		}
 		if err := sink.UpsertEntraUsers(ctx, runID, batch, c); err != nil {
 			return fmt.Errorf("entra: %s: store page %d: %w", what, n, err)
 		}
-		if next == nil {
+		if p.next == "" {
 			return nil
 		}
-		a := <-next
-		body, err = a.body, a.err
 	}
 }
 
