@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -77,6 +78,17 @@ func simChild(spec, dir string) error {
 		return err
 	}
 	defer w.Close()
+	if path := os.Getenv("IDLINK_BENCH_SIM_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	w.Entra.Faults.SetAll(fault.Faults{Latency: latency}, entraEndpoints...)
 	w.Salesforce.Faults().SetAll(fault.Faults{Latency: latency}, sfEndpoints...)
 	ca := filepath.Join(dir, "sim-ca.pem")
