@@ -59,6 +59,13 @@ type Cursor struct {
 	Value string
 }
 
+// AccountLinkPagesCursor names the cursor in which a complete read of
+// ThirdPartyAccountLink keeps a digest of each page it stored, so that the
+// next read can skip the pages stored unchanged. Every write of the stored
+// account links deletes it in the same transaction (store.Store), so that it
+// never describes rows the store no longer holds.
+const AccountLinkPagesCursor = "salesforce/account-link-pages"
+
 // ObservationOutcome says what RecordObservation did.
 type ObservationOutcome string
 

@@ -676,3 +676,66 @@ func TestUpsertLinksAnswersPerRecord(t *testing.T) {
 		t.Error("daily limit: want an error")
 	}
 }
+
+// countingLinkSink counts the writes of account links that reach the store.
+type countingLinkSink struct {
+	Sink
+	upserts, drops int
+}
+
+func (s *countingLinkSink) UpsertAccountLinks(ctx context.Context, runID int64, l []identity.ThirdPartyAccountLink) error {
+	s.upserts++
+	return s.Sink.UpsertAccountLinks(ctx, runID, l)
+}
+
+func (s *countingLinkSink) DropAccountLinksExcept(ctx context.Context, ids []string) (int64, error) {
+	s.drops++
+	return s.Sink.DropAccountLinksExcept(ctx, ids)
+}
+
+// A read stores only the pages of links that differ from what the last
+// complete read stored, and drops links only when the pages differ; a write
+// of the stored links by anyone makes the next read compare every page.
+func TestAccountLinkPagesStoredUnchangedAreSkipped(t *testing.T) {
+	srv := newSim(t, 1300, 1200) // 3 pages of 500
+	ctx := context.Background()
+	c := newClient(t, ccConfig(srv))
+	st, run := openStore(t)
+	read := func(name string, upserts, drops int, notSeen int64) {
+		t.Helper()
+		sink := &countingLinkSink{Sink: st}
+		n, gone, _, err := c.ReadAccountLinks(ctx, sink, run)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if sink.upserts != upserts || sink.drops != drops || gone != notSeen {
+			t.Errorf("%s: %d pages stored, %d drops, %d dropped; want %d, %d, %d", name, sink.upserts, sink.drops, gone, upserts, drops, notSeen)
+		}
+		var stored []identity.ThirdPartyAccountLink
+		err = st.ScanAccountLinks(ctx, func(l identity.ThirdPartyAccountLink) error { stored = append(stored, l); return nil })
+		org := srv.Org.AccountLinks()
+		if err != nil || n != len(org) || fmt.Sprint(stored) != fmt.Sprint(org) {
+			t.Fatalf("%s: read %d, stored %d links, the org has %d (or other values)", name, n, len(stored), len(org))
+		}
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	read("first read", 3, 1, 0)
+	read("nothing changed", 0, 0, 0)
+	// A link written to the store by anyone else: every page is compared
+	// again and the link the org does not have is dropped.
+	must(st.UpsertAccountLinks(ctx, run, []identity.ThirdPartyAccountLink{{ID: "0Jr8d0000000zzzAAA", Provider: provider, RemoteIdentifier: "gone", UserID: "0058d0000000001AAA"}}))
+	read("after a write elsewhere", 3, 1, 1)
+	read("nothing changed again", 0, 0, 0)
+	// A sign-in adds a link: its page (the last) is stored, and the read
+	// checks for deletions.
+	users := srv.Org.Users()
+	_, err := srv.Org.AddAccountLink(identity.ThirdPartyAccountLink{Provider: provider, RemoteIdentifier: "sub-new", UserID: users[1250].ID})
+	must(err)
+	read("a link added", 1, 1, 0)
+	read("nothing changed at last", 0, 0, 0)
+}

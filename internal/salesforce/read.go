@@ -2,6 +2,9 @@ package salesforce
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -22,8 +25,12 @@ type UserSink interface {
 
 // AccountLinkSink receives ThirdPartyAccountLink pages; store.Store satisfies it.
 type AccountLinkSink interface {
+	// UpsertAccountLinks and DropAccountLinksExcept delete the cursor
+	// identity.AccountLinkPagesCursor in the transaction that writes.
 	UpsertAccountLinks(ctx context.Context, runID int64, links []identity.ThirdPartyAccountLink) error
 	DropAccountLinksExcept(ctx context.Context, ids []string) (int64, error)
+	GetCursor(ctx context.Context, name string) (value string, ok bool, err error)
+	SetCursor(ctx context.Context, c identity.Cursor) error
 }
 
 // RemoteLinkSink receives Identity_Link__c pages; store.Store satisfies it.
@@ -275,6 +282,13 @@ const linkChainCap = 2500
 // short list. Only after every provider is read completely are links not
 // seen dropped from the snapshot. A provider that reads no link while the
 // org holds links of other providers is named in the notes.
+//
+// Every run reads every link (the object has no SystemModstamp), nearly all
+// unchanged, so a page whose digest the last complete read recorded
+// (identity.AccountLinkPagesCursor) is not handed to the store at all: the
+// store holds exactly those rows, since any write of the links deletes the
+// digests. When every page is such a page and no other was read, nothing
+// can have been deleted either.
 func (c *Client) ReadAccountLinks(ctx context.Context, sink AccountLinkSink, runID int64) (n int, notSeen int64, notes []string, err error) {
 	if len(c.cfg.Providers) == 0 {
 		return 0, 0, nil, errors.New("read ThirdPartyAccountLink: no Auth. Provider configured: list the provider developer names (SsoProviderName) to read")
@@ -283,9 +297,19 @@ func (c *Client) ReadAccountLinks(ctx context.Context, sink AccountLinkSink, run
 	if err != nil {
 		return 0, 0, notes, err
 	}
+	stored, _, err := sink.GetCursor(ctx, identity.AccountLinkPagesCursor)
+	if err != nil {
+		return 0, 0, notes, fmt.Errorf("read ThirdPartyAccountLink: %w", err)
+	}
+	pages := linkPages{stored: map[string]bool{}}
+	if stored != "" {
+		for _, d := range strings.Split(stored, ",") {
+			pages.stored[d] = true
+		}
+	}
 	var empty, seen []string
 	for _, ref := range refs {
-		k, err := c.readProviderLinks(ctx, sink, runID, ref, &seen)
+		k, err := c.readProviderLinks(ctx, sink, runID, ref, &seen, &pages)
 		n += k
 		if err != nil {
 			return n, 0, notes, fmt.Errorf("read ThirdPartyAccountLink of provider %s: %w", ref.name, err)
@@ -304,11 +328,47 @@ func (c *Client) ReadAccountLinks(ctx context.Context, sink AccountLinkSink, run
 			notes = append(notes, note)
 		}
 	}
+	if pages.unchanged() {
+		// The same pages as the read that stored them: nothing was deleted.
+		return n, 0, notes, nil
+	}
 	notSeen, err = sink.DropAccountLinksExcept(ctx, seen)
 	if err != nil {
 		return n, 0, notes, fmt.Errorf("read ThirdPartyAccountLink: drop links not seen: %w", err)
 	}
+	if err := sink.SetCursor(ctx, identity.Cursor{Name: identity.AccountLinkPagesCursor, Value: strings.Join(pages.read, ",")}); err != nil {
+		return n, notSeen, notes, fmt.Errorf("read ThirdPartyAccountLink: record the pages' digests: %w", err)
+	}
 	return n, notSeen, notes, nil
+}
+
+// linkPages are the digests of ThirdPartyAccountLink pages: those the last
+// complete read stored (the store holds their rows as they were) and those
+// this read met.
+type linkPages struct {
+	stored  map[string]bool
+	read    []string
+	written int // pages read whose digest was not among stored
+}
+
+// unchanged reports whether this read met exactly the pages stored.
+func (p *linkPages) unchanged() bool {
+	return p.written == 0 && len(p.read) == len(p.stored)
+}
+
+// linkPageDigest identifies a page of links as it would be stored: 128 bits
+// of SHA-256 over each row's values, each prefixed by its length so that no
+// two pages hash alike by a value moving between fields.
+func linkPageDigest(links []identity.ThirdPartyAccountLink) string {
+	h := sha256.New()
+	var n [binary.MaxVarintLen64]byte
+	for _, l := range links {
+		for _, v := range [...]string{l.ID, l.Provider, l.RemoteIdentifier, l.UserID} {
+			h.Write(n[:binary.PutUvarint(n[:], uint64(len(v)))])
+			h.Write([]byte(v))
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // providerRef is a configured provider and how its links are filtered.
@@ -429,7 +489,7 @@ func (c *Client) otherProvidersNote(ctx context.Context, refs []providerRef, emp
 	return fmt.Sprintf("provider %s read no ThirdPartyAccountLink rows, but the org holds links of other Auth. Providers (%s): check providers[].name and auth_provider_id", strings.Join(empty, ", "), strings.Join(names, ", ")), nil
 }
 
-func (c *Client) readProviderLinks(ctx context.Context, sink AccountLinkSink, runID int64, ref providerRef, seen *[]string) (int, error) {
+func (c *Client) readProviderLinks(ctx context.Context, sink AccountLinkSink, runID int64, ref providerRef, seen *[]string, pages *linkPages) (int, error) {
 	where := ref.where()
 	want, err := c.count(ctx, "SELECT COUNT() FROM ThirdPartyAccountLink WHERE "+where)
 	if err != nil {
@@ -456,6 +516,12 @@ func (c *Client) readProviderLinks(ctx context.Context, sink AccountLinkSink, ru
 			if len(batch) == 0 {
 				return nil
 			}
+			d := linkPageDigest(batch)
+			pages.read = append(pages.read, d)
+			if pages.stored[d] {
+				return nil // stored as it is by the read that recorded d
+			}
+			pages.written++
 			if err := sink.UpsertAccountLinks(ctx, runID, batch); err != nil {
 				return fmt.Errorf("store page: %w", err)
 			}

@@ -74,6 +74,9 @@ type Store interface {
 	// Salesforce snapshot: users, ThirdPartyAccountLink rows and Identity_Link__c rows.
 	UpsertSalesforceUsers(ctx context.Context, runID int64, users []identity.SalesforceUser, cursor *identity.Cursor) error
 	ScanSalesforceUsers(ctx context.Context, fn func(identity.SalesforceUser) error) error
+	// UpsertAccountLinks and DropAccountLinksExcept also delete the cursor
+	// identity.AccountLinkPagesCursor in their transaction: it describes the
+	// rows stored, and only the read that wrote them sets it again.
 	UpsertAccountLinks(ctx context.Context, runID int64, links []identity.ThirdPartyAccountLink) error
 	// DropAccountLinksExcept drops from the snapshot every account link
 	// whose Id is not among ids, the Ids a complete read saw (it may

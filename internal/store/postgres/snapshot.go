@@ -433,6 +433,9 @@ func scanSalesforceUser(r pgx.Rows) (identity.SalesforceUser, error) {
 func (s *Store) UpsertAccountLinks(ctx context.Context, runID int64, links []identity.ThirdPartyAccountLink) error {
 	order := uniqueKeyOrder(len(links), func(i int) string { return links[i].ID })
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := dropPagesCursor(ctx, tx); err != nil {
+			return err
+		}
 		return inChunks(order, func(part []int32) error {
 			var id, prov, rid, uid []string
 			for _, i := range part {
@@ -464,12 +467,27 @@ func (s *Store) UpsertAccountLinks(ctx context.Context, runID int64, links []ide
 // unnested ids plans as an anti-join, which a NOT IN of a quarter million
 // values would not once they outgrow work_mem.
 func (s *Store) DropAccountLinksExcept(ctx context.Context, ids []string) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM account_links a
-		WHERE NOT EXISTS (SELECT 1 FROM unnest($1::text[]) AS seen (id) WHERE seen.id = a.id)`, nonNil(ids))
+	var n int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := dropPagesCursor(ctx, tx); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM account_links a
+			WHERE NOT EXISTS (SELECT 1 FROM unnest($1::text[]) AS seen (id) WHERE seen.id = a.id)`, nonNil(ids))
+		n = tag.RowsAffected()
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("postgres: drop account links a complete read did not see: %w", err)
 	}
-	return tag.RowsAffected(), nil
+	return n, nil
+}
+
+// dropPagesCursor deletes identity.AccountLinkPagesCursor: the account links
+// are about to change.
+func dropPagesCursor(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, "DELETE FROM cursors WHERE name = $1", identity.AccountLinkPagesCursor)
+	return err
 }
 
 // ScanAccountLinks streams the ThirdPartyAccountLink snapshot in Id order.

@@ -457,6 +457,9 @@ func (s *Store) UpsertAccountLinks(ctx context.Context, runID int64, links []ide
 		if err != nil {
 			return err
 		}
+		if err := dropPagesCursor(ctx, tx); err != nil {
+			return err
+		}
 		var write []*identity.ThirdPartyAccountLink
 		for i := range links {
 			if !same[i] {
@@ -515,6 +518,13 @@ func unchangedAccountLinks(ctx context.Context, tx *sql.Tx, links []identity.Thi
 	return same, nil
 }
 
+// dropPagesCursor deletes identity.AccountLinkPagesCursor: the account links
+// are about to change.
+func dropPagesCursor(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, "DELETE FROM cursors WHERE name = ?", identity.AccountLinkPagesCursor)
+	return err
+}
+
 // DropAccountLinksExcept removes from the snapshot the account links a
 // complete read did not see (Salesforce deleted them): it walks the stored
 // Ids in order beside the sorted ids read, so that a read of every row
@@ -523,6 +533,9 @@ func (s *Store) DropAccountLinksExcept(ctx context.Context, ids []string) (int64
 	slices.Sort(ids)
 	var n int64
 	err := s.write(ctx, func(tx *sql.Tx) error {
+		if err := dropPagesCursor(ctx, tx); err != nil {
+			return err
+		}
 		var gone []string
 		err := scanAll(ctx, tx, "account links", "SELECT id FROM account_links ORDER BY id", nil,
 			func(rows *sql.Rows) (string, error) {

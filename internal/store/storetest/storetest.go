@@ -666,6 +666,32 @@ func testAccountLinks(t *testing.T, s store.Store) {
 	if err := s.UpsertAccountLinks(ctx, r2.ID, []identity.ThirdPartyAccountLink{{Provider: "x"}}); err == nil {
 		t.Fatal("UpsertAccountLinks accepted a row without Id")
 	}
+	// The digests of the pages a read stored describe the rows stored: any
+	// write of the links deletes them, a refused one does not.
+	pages := identity.Cursor{Name: identity.AccountLinkPagesCursor, Value: "d1,d2"}
+	for _, write := range []struct {
+		name string
+		fn   func() error
+	}{
+		{"UpsertAccountLinks", func() error {
+			return s.UpsertAccountLinks(ctx, r2.ID, []identity.ThirdPartyAccountLink{{ID: "0JL7", Provider: "EntraOIDC", RemoteIdentifier: "sub-7", UserID: "005G"}})
+		}},
+		{"DropAccountLinksExcept", func() error { _, err := s.DropAccountLinksExcept(ctx, []string{"0JL7"}); return err }},
+		{"DropAccountLinksExcept, nothing to drop", func() error { _, err := s.DropAccountLinksExcept(ctx, []string{"0JL7"}); return err }},
+	} {
+		must(t, s.SetCursor(ctx, pages))
+		must(t, write.fn())
+		if v, ok, err := s.GetCursor(ctx, pages.Name); err != nil || ok {
+			t.Fatalf("after %s the pages' digests are still %q (%v)", write.name, v, err)
+		}
+	}
+	must(t, s.SetCursor(ctx, pages))
+	if err := s.UpsertAccountLinks(ctx, r2.ID, []identity.ThirdPartyAccountLink{{Provider: "x"}}); err == nil {
+		t.Fatal("UpsertAccountLinks accepted a row without Id")
+	}
+	if v, ok, err := s.GetCursor(ctx, pages.Name); err != nil || v != pages.Value || !ok {
+		t.Fatalf("after a refused write the pages' digests are %q, %v (%v); want them kept", v, ok, err)
+	}
 }
 
 func testRemoteLinks(t *testing.T, s store.Store) {
