@@ -738,4 +738,13 @@ func TestAccountLinkPagesStoredUnchangedAreSkipped(t *testing.T) {
 	must(err)
 	read("a link added", 1, 1, 0)
 	read("nothing changed at last", 0, 0, 0)
+
+	// An org without links: a store that holds one the read did not record
+	// is emptied, and only then are no pages "the same pages".
+	empty := newSim(t, 10, 0)
+	c, srv = newClient(t, ccConfig(empty)), empty
+	st, run = openStore(t)
+	must(st.UpsertAccountLinks(ctx, run, []identity.ThirdPartyAccountLink{{ID: "0Jr8d0000000zzzAAA", Provider: provider, RemoteIdentifier: "gone", UserID: "0058d0000000001AAA"}}))
+	read("no links in the org", 0, 1, 1)
+	read("still none", 0, 0, 0)
 }

@@ -297,11 +297,11 @@ func (c *Client) ReadAccountLinks(ctx context.Context, sink AccountLinkSink, run
 	if err != nil {
 		return 0, 0, notes, err
 	}
-	stored, _, err := sink.GetCursor(ctx, identity.AccountLinkPagesCursor)
+	stored, recorded, err := sink.GetCursor(ctx, identity.AccountLinkPagesCursor)
 	if err != nil {
 		return 0, 0, notes, fmt.Errorf("read ThirdPartyAccountLink: %w", err)
 	}
-	pages := linkPages{stored: map[string]bool{}}
+	pages := linkPages{recorded: recorded, stored: map[string]bool{}}
 	if stored != "" {
 		for _, d := range strings.Split(stored, ",") {
 			pages.stored[d] = true
@@ -346,14 +346,15 @@ func (c *Client) ReadAccountLinks(ctx context.Context, sink AccountLinkSink, run
 // complete read stored (the store holds their rows as they were) and those
 // this read met.
 type linkPages struct {
-	stored  map[string]bool
-	read    []string
-	written int // pages read whose digest was not among stored
+	recorded bool // the cursor was there: without it the store may hold anything
+	stored   map[string]bool
+	read     []string
+	written  int // pages read whose digest was not among stored
 }
 
 // unchanged reports whether this read met exactly the pages stored.
 func (p *linkPages) unchanged() bool {
-	return p.written == 0 && len(p.read) == len(p.stored)
+	return p.recorded && p.written == 0 && len(p.read) == len(p.stored)
 }
 
 // linkPageDigest identifies a page of links as it would be stored: 128 bits
