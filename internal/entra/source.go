@@ -320,7 +320,7 @@ func (s *Source) full(ctx context.Context, sink Sink, runID int64, res *Result) 
 	ctx, cancel := context.WithCancel(ctx)
 	// The recycle bin holds users absent from /users that are only soft
 	// deleted (restorable for 30 days), which delta would also say. Its pages
-	// are read beside the token request and the user listing, and stored
+	// are read beside the delta anchor request and the user listing, stored
 	// before the listing's pages, so that a user both lists name (restored
 	// while read) ends as the listing says.
 	bin := s.fetchPages(ctx, s.c.request("/directory/deletedItems/microsoft.graph.user", odata(splitSelect(), s.cfg.PageSize)),
