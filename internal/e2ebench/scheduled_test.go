@@ -45,18 +45,29 @@ type jobResult struct {
 	Err         string           `json:"err,omitempty"`
 }
 
+// profileCPU profiles the process's CPU into the file open makes, until stop.
+func profileCPU(open func() (*os.File, error)) (stop func(), err error) {
+	f, err := open()
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
 func jobChild(kind, cfgPath string) error {
 	if dir := os.Getenv("IDLINK_BENCH_CPUPROFILE_DIR"); dir != "" {
 		// One profile per run, to see where its CPU goes.
-		f, err := os.OpenFile(profilePath(dir, kind, "cpu"), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		stop, err := profileCPU(func() (*os.File, error) {
+			return os.OpenFile(profilePath(dir, kind, "cpu"), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		})
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+		defer stop()
 	}
 	if dir := os.Getenv("IDLINK_BENCH_HEAPPROFILE_DIR"); dir != "" {
 		stop := heapNearPeak(profilePath(dir, kind, "heap"))

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -79,15 +78,11 @@ func simChild(spec, dir string) error {
 	}
 	defer w.Close()
 	if path := os.Getenv("IDLINK_BENCH_SIM_CPUPROFILE"); path != "" {
-		f, err := os.Create(path)
+		stop, err := profileCPU(func() (*os.File, error) { return os.Create(path) })
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+		defer stop()
 	}
 	w.Entra.Faults.SetAll(fault.Faults{Latency: latency}, entraEndpoints...)
 	w.Salesforce.Faults().SetAll(fault.Faults{Latency: latency}, sfEndpoints...)
