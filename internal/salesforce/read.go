@@ -361,15 +361,15 @@ func (p *linkPages) unchanged() bool {
 // of SHA-256 over each row's values, each prefixed by its length so that no
 // two pages hash alike by a value moving between fields.
 func linkPageDigest(links []identity.ThirdPartyAccountLink) string {
-	h := sha256.New()
-	var n [binary.MaxVarintLen64]byte
+	var b []byte
 	for _, l := range links {
 		for _, v := range [...]string{l.ID, l.Provider, l.RemoteIdentifier, l.UserID} {
-			h.Write(n[:binary.PutUvarint(n[:], uint64(len(v)))])
-			h.Write([]byte(v))
+			b = binary.AppendUvarint(b, uint64(len(v)))
+			b = append(b, v...)
 		}
 	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
 }
 
 // providerRef is a configured provider and how its links are filtered.
