@@ -21,15 +21,16 @@ type timingSink struct {
 	sim        *entrasim.Sim
 	start      time.Time
 	first      atomic.Int64 // ns after start
+	last       int          // the listing's pages
 	pages      int
 	prefetched int
 }
 
-func (s *timingSink) UpsertEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser, cur *identity.Cursor) error {
+func (s *timingSink) StageEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser) error {
 	s.first.CompareAndSwap(0, int64(time.Since(s.start)))
 	if len(users) > 0 && users[0].Deleted == identity.NotDeleted {
 		s.pages++
-		if cur == nil { // not the last page: page k+1 should be on its way
+		if s.pages < s.last { // page k+1 should be on its way
 			want := int64(s.pages + 1)
 			select {
 			case <-s.sim.Faults.Reached(entrasim.EPUsers, want):
@@ -38,7 +39,7 @@ func (s *timingSink) UpsertEntraUsers(ctx context.Context, runID int64, users []
 			}
 		}
 	}
-	return s.Sink.UpsertEntraUsers(ctx, runID, users, cur)
+	return s.Sink.StageEntraUsers(ctx, runID, users)
 }
 
 // The assignment scope and the user listing are read concurrently, and each
@@ -51,7 +52,7 @@ func TestScopeAndListingRunConcurrently(t *testing.T) {
 	cfg := w.config()
 	cfg.Scope, cfg.SalesforceAppID = ScopeAppAssignments, sfAppID
 	st := openStore(t)
-	sink := &timingSink{Sink: st, sim: s, start: time.Now()}
+	sink := &timingSink{Sink: st, sim: s, start: time.Now(), last: 3}
 	res, err := w.source(t, cfg).Sync(context.Background(), sink, startRun(t, st), ModeFull)
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +84,7 @@ type aheadSink struct {
 	ranAhead bool
 }
 
-func (s *aheadSink) UpsertEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser, cur *identity.Cursor) error {
+func (s *aheadSink) StageEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser) error {
 	if len(users) > 0 {
 		if users[0].Deleted == identity.SoftDeleted {
 			select {
@@ -94,7 +95,7 @@ func (s *aheadSink) UpsertEntraUsers(ctx context.Context, runID int64, users []i
 		}
 		s.order = append(s.order, users[0].Deleted)
 	}
-	return s.Sink.UpsertEntraUsers(ctx, runID, users, cur)
+	return s.Sink.StageEntraUsers(ctx, runID, users)
 }
 
 // The user listing is read while the recycle bin's pages are stored, and

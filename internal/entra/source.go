@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	abs "github.com/microsoft/kiota-abstractions-go"
@@ -19,7 +20,11 @@ type Sink interface {
 	// same transaction.
 	UpsertEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser, cursor *identity.Cursor) error
 	LookupEntraUsers(ctx context.Context, oids []string) (map[string]identity.EntraUser, error)
-	MarkEntraUsersNotSeen(ctx context.Context, runID int64) (int64, error)
+	// A full listing: begun, staged page by page, finished with its cursor
+	// and the marking of the users it did not hold (store.Store says how).
+	BeginEntraListing(ctx context.Context, runID int64) error
+	StageEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser) error
+	FinishEntraListing(ctx context.Context, runID int64, cursor *identity.Cursor) (int64, error)
 	SetEntraScope(ctx context.Context, inScope identity.ObjectIDSet) error
 	ChangeEntraScope(ctx context.Context, from string, inScope identity.ObjectIDSet, users []identity.ObjectID) (bool, error)
 	GetCursor(ctx context.Context, name string) (value string, ok bool, err error)
@@ -59,6 +64,10 @@ type Source struct {
 	cfg Config
 	c   *client
 	log *slog.Logger
+	// scope is this sync's app-assignment scope once read (nil before and
+	// when every user is in scope): a full listing's pages stored after that
+	// carry their users' flags, so that applyScope finds them right.
+	scope atomic.Pointer[identity.ObjectIDSet]
 }
 
 // New validates cfg and builds the Graph client. It makes no request.
@@ -92,6 +101,7 @@ func (s *Source) CursorName() string {
 // the complete scope (it always did, for users not in this read).
 func (s *Source) Sync(ctx context.Context, sink Sink, runID int64, mode Mode) (Result, error) {
 	s.c.throttle.reset()
+	s.scope.Store(nil)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type scopeRead struct {
@@ -105,6 +115,8 @@ func (s *Source) Sync(ctx context.Context, sink Sink, runID int64, mode Mode) (R
 			scope, err := s.assignedUsers(ctx)
 			if err != nil {
 				cancel() // the read is useless without its scope
+			} else {
+				s.scope.Store(&scope)
 			}
 			scoped <- scopeRead{scope, err}
 		}()
@@ -349,15 +361,21 @@ func (s *Source) full(ctx context.Context, sink Sink, runID int64, res *Result) 
 	}
 	users = s.fetchPages(ctx, s.c.request("/users", odata(splitSelect(), s.cfg.PageSize)), "list users")
 
-	if err := s.storePages(ctx, sink, runID, bin, "list deleted users (recycle bin)", identity.SoftDeleted, nil, res); err != nil {
+	if err := sink.BeginEntraListing(ctx, runID); err != nil {
+		return fmt.Errorf("entra: begin storing the full listing: %w", err)
+	}
+	if err := s.storePages(ctx, sink, runID, bin, "list deleted users (recycle bin)", identity.SoftDeleted, res); err != nil {
 		return err
 	}
-	if err := s.storePages(ctx, sink, runID, users, "list users", identity.NotDeleted, &identity.Cursor{Name: s.CursorName(), Value: deltaLink}, res); err != nil {
+	if err := s.storePages(ctx, sink, runID, users, "list users", identity.NotDeleted, res); err != nil {
 		return err
 	}
-	n, err := sink.MarkEntraUsersNotSeen(ctx, runID)
+	// The deltaLink and the marking of the users no listing held are
+	// committed together: a run stopped between the two would otherwise
+	// leave a deltaLink after which no run marks them.
+	n, err := sink.FinishEntraListing(ctx, runID, &identity.Cursor{Name: s.CursorName(), Value: deltaLink})
 	if err != nil {
-		return fmt.Errorf("entra: mark users missing from the full listing: %w", err)
+		return fmt.Errorf("entra: store the full listing and mark the users missing from it: %w", err)
 	}
 	res.NotSeen = n
 	return nil
@@ -424,10 +442,9 @@ func drain(pages <-chan fetchedPage) {
 	}
 }
 
-// storePages stores a listing's pages as fetchPages hands them over, one
-// transaction per page; cursor (if any) is committed with the last page.
+// storePages stages a listing's pages as fetchPages hands them over.
 func (s *Source) storePages(ctx context.Context, sink Sink, runID int64, pages <-chan fetchedPage, what string, deleted identity.Deletion,
-	cursor *identity.Cursor, res *Result) error {
+	res *Result) error {
 	var page userPage
 	batch := make([]identity.EntraUser, 0, s.cfg.PageSize)
 	for n := 1; ; n++ {
@@ -461,7 +478,10 @@ func (s *Source) storePages(ctx context.Context, sink Sink, runID int64, pages <
 			}
 			u := identity.EntraUser{ObjectID: oid, TenantID: s.cfg.TenantID, Deleted: deleted}
 			w.merge(&u)
-			u.InScope = true // until applyScope sets it from the scope read beside
+			u.InScope = true // until applyScope sets it from the scope read beside, unless read already
+			if scope := s.scope.Load(); scope != nil {
+				u.InScope = scope.Has(oid)
+			}
 			if deleted == identity.NotDeleted {
 				s.count(res, &u)
 			} else {
@@ -470,11 +490,7 @@ func (s *Source) storePages(ctx context.Context, sink Sink, runID int64, pages <
 			}
 			batch = append(batch, u)
 		}
-		var c *identity.Cursor
-		if p.next == "" {
-			c = cursor
-		}
-		if err := sink.UpsertEntraUsers(ctx, runID, batch, c); err != nil {
+		if err := sink.StageEntraUsers(ctx, runID, batch); err != nil {
 			return fmt.Errorf("entra: %s: store page %d: %w", what, n, err)
 		}
 		if p.next == "" {

@@ -74,6 +74,14 @@ func (c countingStore) UpsertEntraUsers(ctx context.Context, runID int64, users 
 	return err
 }
 
+func (c countingStore) StageEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser) error {
+	err := c.Store.StageEntraUsers(ctx, runID, users)
+	if err == nil {
+		c.m.entra.Add(int64(len(users)))
+	}
+	return err
+}
+
 func (c countingStore) UpsertSalesforceUsers(ctx context.Context, runID int64, users []identity.SalesforceUser, cursor *identity.Cursor) error {
 	err := c.Store.UpsertSalesforceUsers(ctx, runID, users, cursor)
 	if err == nil {

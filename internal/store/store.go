@@ -57,9 +57,19 @@ type Store interface {
 	UpsertEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser, cursor *identity.Cursor) error
 	// LookupEntraUsers returns the stored users among oids (for merging delta pages).
 	LookupEntraUsers(ctx context.Context, oids []string) (map[string]identity.EntraUser, error)
-	// MarkEntraUsersNotSeen marks every user not upserted by runID as hard deleted
-	// (after a complete full listing); it returns how many changed.
-	MarkEntraUsersNotSeen(ctx context.Context, runID int64) (int64, error)
+	// A full listing is written in three steps: BeginEntraListing, then
+	// StageEntraUsers for each page as read, then FinishEntraListing after the
+	// last. A backend may hold staged users apart until the finish (to write
+	// them in key order) or write them at once; a listing cut short may
+	// leave some of them written, but never its cursor nor its marking, and
+	// BeginEntraListing starts runID's listing over.
+	BeginEntraListing(ctx context.Context, runID int64) error
+	StageEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser) error
+	// FinishEntraListing makes every user runID's listing staged stored as
+	// last staged, marks hard deleted every other stored user that is not
+	// already, and stores cursor, in one transaction; it returns how many
+	// users it marked.
+	FinishEntraListing(ctx context.Context, runID int64, cursor *identity.Cursor) (int64, error)
 	// SetEntraScope sets InScope for exactly the given oids and clears it
 	// for all others, and records the scope (EntraScope).
 	SetEntraScope(ctx context.Context, inScope identity.ObjectIDSet) error

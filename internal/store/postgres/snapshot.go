@@ -250,11 +250,33 @@ func (s *Store) LookupEntraUsers(ctx context.Context, oids []string) (map[string
 	return out, err
 }
 
-// MarkEntraUsersNotSeen marks hard deleted every user that runID did not
-// upsert and that is not already hard deleted. It then forgets what earlier
-// runs saw (their marking is over); runID's own record stays, so calling it
+// BeginEntraListing forgets which users an earlier attempt at runID's
+// listing saw.
+//
+// PostgreSQL writes a listing's pages into entra_users as they come
+// (StageEntraUsers is UpsertEntraUsers, which records each user in
+// entra_seen): unlike SQLite's, its inserts of scattered keys keep up with
+// Graph's paging, and holding the listing apart would add a copy.
+func (s *Store) BeginEntraListing(ctx context.Context, runID int64) error {
+	if _, err := s.pool.Exec(ctx, "DELETE FROM entra_seen WHERE run_id = $1", runID); err != nil {
+		return fmt.Errorf("postgres: begin the entra listing of run %d: %w", runID, err)
+	}
+	return nil
+}
+
+// StageEntraUsers writes a page of runID's listing (see BeginEntraListing).
+func (s *Store) StageEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser) error {
+	return s.UpsertEntraUsers(ctx, runID, users, nil)
+}
+
+// FinishEntraListing marks hard deleted every user that runID's listing did
+// not write and that is not already, forgets what earlier runs saw (their
+// marking is over) and stores cursor. runID's own record stays, so finishing
 // again changes nothing.
-func (s *Store) MarkEntraUsersNotSeen(ctx context.Context, runID int64) (int64, error) {
+func (s *Store) FinishEntraListing(ctx context.Context, runID int64, cursor *identity.Cursor) (int64, error) {
+	if err := store.CheckCursor(cursor); err != nil {
+		return 0, fmt.Errorf("postgres: finish the entra listing: %w", err)
+	}
 	var n int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if err := lockSnapshot(ctx, tx, "entra_users"); err != nil {
@@ -267,11 +289,13 @@ func (s *Store) MarkEntraUsersNotSeen(ctx context.Context, runID int64) (int64, 
 			return err
 		}
 		n = tag.RowsAffected()
-		_, err = tx.Exec(ctx, "DELETE FROM entra_seen WHERE run_id < $1", runID)
-		return err
+		if _, err = tx.Exec(ctx, "DELETE FROM entra_seen WHERE run_id < $1", runID); err != nil {
+			return err
+		}
+		return setCursor(ctx, tx, cursor)
 	})
 	if err != nil {
-		return 0, fmt.Errorf("postgres: mark entra users not seen by run %d: %w", runID, err)
+		return 0, fmt.Errorf("postgres: finish the entra listing of run %d: %w", runID, err)
 	}
 	return n, nil
 }

@@ -38,6 +38,8 @@ type Store struct {
 	// (writeEntra), so that SetEntraScope can tell whether what it read
 	// outside its transaction is still what the table holds.
 	entraWrites atomic.Int64
+	// directRows is listingDirectRows (tests lower it).
+	directRows int64
 }
 
 var _ store.Store = (*Store)(nil)
@@ -110,7 +112,7 @@ func OpenNoMigrate(ctx context.Context, path string) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	return &Store{path: path, w: w, r: r}, nil
+	return &Store{path: path, w: w, r: r, directRows: listingDirectRows}, nil
 }
 
 // Close closes the database.

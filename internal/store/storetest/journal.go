@@ -84,8 +84,16 @@ func testJournal(t *testing.T, s store.Store) {
 	journaled(t, s, &seq, "an unchanged scope", func() error { return s.SetEntraScope(ctx, identity.ObjectIDSetOf(u3.ObjectID)) })
 	r3 := startRun(t, s, identity.KindRun)
 	u3.InScope = true // as the scope set it: re-read unchanged
-	journaled(t, s, &seq, "re-reading a user", func() error { return s.UpsertEntraUsers(ctx, r3.ID, []identity.EntraUser{u3}, nil) })
-	journaled(t, s, &seq, "marking users not seen", func() error { _, err := s.MarkEntraUsersNotSeen(ctx, r3.ID); return err }, eu(u2), eu(u2))
+	journaled(t, s, &seq, "a full listing re-reading a user", func() error {
+		if err := s.BeginEntraListing(ctx, r3.ID); err != nil {
+			return err
+		}
+		return s.StageEntraUsers(ctx, r3.ID, []identity.EntraUser{u3})
+	})
+	journaled(t, s, &seq, "finishing the listing: re-read unchanged, the user not listed marked", func() error {
+		_, err := s.FinishEntraListing(ctx, r3.ID, nil)
+		return err
+	}, eu(u2), eu(u2))
 
 	sf := identity.SalesforceUser{ID: "005A", Username: "a@contoso.com", Email: "a@contoso.com", FederationIdentifier: oid(1), IsActive: true, SystemModstamp: ts(1)}
 	sfc := func(u identity.SalesforceUser) identity.Change {

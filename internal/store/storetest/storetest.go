@@ -36,7 +36,7 @@ func Run(t *testing.T, open Opener) {
 		{"LeaseExpiry", testLeaseExpiry},
 		{"LeaseRace", testLeaseRace},
 		{"EntraUpsertInPlace", testEntraUpsert},
-		{"EntraMarkNotSeen", testEntraMarkNotSeen},
+		{"EntraListing", testEntraListing},
 		{"EntraScope", testEntraScope},
 		{"EntraLookup", testEntraLookup},
 		{"EntraLargeBatch", testEntraLargeBatch},
@@ -350,28 +350,125 @@ func testEntraUpsert(t *testing.T, s store.Store) {
 	}
 }
 
-func testEntraMarkNotSeen(t *testing.T, s store.Store) {
+func testEntraListing(t *testing.T, s store.Store) {
 	ctx := ctxT(t)
+	const name = "graph.users.delta"
+	listing := func(r identity.Run, cursor string, pages ...[]identity.EntraUser) int64 {
+		t.Helper()
+		must(t, s.BeginEntraListing(ctx, r.ID))
+		for _, p := range pages {
+			must(t, s.StageEntraUsers(ctx, r.ID, p))
+		}
+		n, err := s.FinishEntraListing(ctx, r.ID, &identity.Cursor{Name: name, Value: cursor})
+		must(t, err)
+		return n
+	}
+	cursorIs := func(when, want string) {
+		t.Helper()
+		if v, _, err := s.GetCursor(ctx, name); err != nil || v != want {
+			t.Fatalf("%s: cursor = %q, %v; want %q", when, v, err, want)
+		}
+	}
+	stored := func(when string, want map[string]identity.EntraUser) {
+		t.Helper()
+		got := scanEntra(t, s)
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d users stored, want %d", when, len(got), len(want))
+		}
+		for _, u := range got {
+			if u != want[u.ObjectID] {
+				t.Fatalf("%s: stored %+v\nwant %+v", when, u, want[u.ObjectID])
+			}
+		}
+	}
+
+	// A first listing into an empty store, in pages of descending object
+	// ids, each larger than one statement.
+	const n = 3000
+	all := entraUsers(0, n)
+	want := map[string]identity.EntraUser{}
+	for _, u := range all {
+		want[u.ObjectID] = u
+	}
+	slices.Reverse(all)
 	r1 := startRun(t, s, identity.KindBackfill)
-	must(t, s.UpsertEntraUsers(ctx, r1.ID, entraUsers(0, 6), nil))
+	if m := listing(r1, "delta-1", all[:999], all[999:1998], all[1998:]); m != 0 {
+		t.Fatalf("first listing marked %d users, want 0", m)
+	}
+	stored("after the first listing", want)
+	cursorIs("after the first listing", "delta-1")
+
+	// The next: user 0 first in the recycle bin, then listed (the later
+	// version wins); user 1 only in the recycle bin; user 5 renamed; a new
+	// user; users 2000 on gone.
+	bin := entraUsers(0, 2)
+	for i := range bin {
+		bin[i].Deleted = identity.SoftDeleted
+	}
+	live := append(entraUsers(0, 1), entraUsers(2, 2000)...)
+	live[4].UPN = "renamed@contoso.com"
+	live = append(live, entraUser(n+1))
 	r2 := startRun(t, s, identity.KindBackfill)
-	must(t, s.UpsertEntraUsers(ctx, r2.ID, entraUsers(0, 3), nil))
-	n, err := s.MarkEntraUsersNotSeen(ctx, r2.ID)
-	must(t, err)
-	if n != 3 {
-		t.Fatalf("MarkEntraUsersNotSeen = %d, want 3", n)
+	if m := listing(r2, "delta-2", bin, live); m != n-2000 {
+		t.Fatalf("second listing marked %d users, want %d", m, n-2000)
 	}
-	for i, u := range scanEntra(t, s) {
-		want := identity.NotDeleted
-		if i >= 3 {
-			want = identity.HardDeleted
-		}
-		if u.Deleted != want {
-			t.Fatalf("user %d: Deleted = %q, want %q", i, u.Deleted, want)
+	want[bin[1].ObjectID] = bin[1]
+	want[live[4].ObjectID] = live[4]
+	want[oid(n+1)] = entraUser(n + 1)
+	for i := 2000; i < n; i++ {
+		u := want[oid(i)]
+		u.Deleted = identity.HardDeleted
+		want[oid(i)] = u
+	}
+	stored("after the second listing", want)
+	cursorIs("after the second listing", "delta-2")
+	// Finishing again (its commit's answer lost) changes nothing.
+	if m, err := s.FinishEntraListing(ctx, r2.ID, &identity.Cursor{Name: name, Value: "delta-2"}); err != nil || m != 0 {
+		t.Fatalf("finishing the second listing again = %d, %v; want 0", m, err)
+	}
+	stored("after finishing again", want)
+
+	// A listing cut short stores neither its cursor nor its marking, and
+	// the next listing starts over: what it staged counts for nothing.
+	r3 := startRun(t, s, identity.KindBackfill)
+	must(t, s.BeginEntraListing(ctx, r3.ID))
+	cut := entraUser(3)
+	cut.UPN = "cut-short@contoso.com"
+	must(t, s.StageEntraUsers(ctx, r3.ID, []identity.EntraUser{cut, entraUser(n + 2)}))
+	cursorIs("after a listing cut short", "delta-2")
+	if u := scanEntra(t, s); len(u) != len(want) && len(u) != len(want)+1 {
+		t.Fatalf("after a listing cut short: %d users stored, want %d or %d", len(u), len(want), len(want)+1)
+	}
+	r4 := startRun(t, s, identity.KindBackfill)
+	listing(r4, "delta-4", entraUsers(0, 10))
+	cursorIs("after the listing that followed", "delta-4")
+	for _, u := range scanEntra(t, s) {
+		i := slices.IndexFunc(entraUsers(0, 10), func(w identity.EntraUser) bool { return w.ObjectID == u.ObjectID })
+		switch {
+		case i >= 0 && u != entraUser(i):
+			t.Fatalf("after the listing that followed: %+v, want %+v", u, entraUser(i))
+		case i < 0 && u.Deleted != identity.HardDeleted:
+			t.Fatalf("after the listing that followed: %s is %q, want hard deleted (not in the listing)", u.ObjectID, u.Deleted)
 		}
 	}
-	if n, err = s.MarkEntraUsersNotSeen(ctx, r2.ID); err != nil || n != 0 {
-		t.Fatalf("second MarkEntraUsersNotSeen = %d, %v; want 0 (already marked)", n, err)
+
+	// With the lookup keys kept, a listing keeps them too.
+	must(t, s.PrepareRelated(ctx))
+	r5 := startRun(t, s, identity.KindBackfill)
+	renamed := entraUser(7)
+	renamed.UPN = "Renamed-Seven@Contoso.com"
+	listing(r5, "delta-5", []identity.EntraUser{entraUser(6), renamed})
+	upn, _ := store.EntraUserKeys(renamed)
+	old, _ := store.EntraUserKeys(entraUser(7))
+	for _, q := range []struct {
+		upn  string
+		want int
+	}{{upn, 1}, {old, 0}} {
+		rs, err := s.Related(ctx, identity.KeyQuery{UPNs: []string{q.upn}})
+		must(t, err)
+		if len(rs.Entra) != q.want {
+			t.Fatalf("Related(UPN %q) after a listing = %d Entra users, want %d", q.upn, len(rs.Entra), q.want)
+		}
 	}
 }
 
@@ -507,9 +604,6 @@ func testEntraLargeBatch(t *testing.T, s store.Store) {
 	}))
 	if count != n+n/2 {
 		t.Fatalf("after the second batch: %d users, want %d", count, n+n/2)
-	}
-	if m, err := s.MarkEntraUsersNotSeen(ctx, r2.ID); err != nil || m != int64(n/2) {
-		t.Fatalf("MarkEntraUsersNotSeen after the second batch = %d, %v; want %d", m, err, n/2)
 	}
 }
 
