@@ -170,3 +170,66 @@ func TestGroupMembersReadConcurrently(t *testing.T) {
 		t.Errorf("the scope read took %s: the 8 group listings did not overlap", took)
 	}
 }
+
+// holdSink, when slow, keeps the listing's first page from the store until
+// Graph has been asked for the page after the one that puts more than
+// holdBehind pages in waiting; it notes the page the listing was held at.
+type holdSink struct {
+	Sink
+	sim    *entrasim.Sim
+	slow   bool
+	pages  int
+	heldAt int
+}
+
+func (s *holdSink) StageEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser) error {
+	if len(users) > 0 && users[0].Deleted == identity.NotDeleted {
+		s.pages++
+		if s.slow && s.pages == 1 {
+			select {
+			case <-s.sim.Faults.Reached(entrasim.EPUsers, holdBehind+3):
+			case <-time.After(10 * time.Second):
+			}
+		}
+	}
+	return s.Sink.StageEntraUsers(ctx, runID, users)
+}
+
+func (s *holdSink) HoldEntraListing(ctx context.Context, runID int64) error {
+	if s.heldAt == 0 {
+		s.heldAt = s.pages + 1
+	}
+	return s.Sink.HoldEntraListing(ctx, runID)
+}
+
+// A store that falls behind the listing gets the rest of it held for the
+// finish; one that keeps up with Graph (200 ms a page here) writes every
+// page as it comes. Both end with the listing stored.
+func TestListingHeldWhenTheStoreFallsBehind(t *testing.T) {
+	const pages = holdBehind + 3
+	w := newWorld(t, pages*999)
+	w.sim.Faults.Set(entrasim.EPUsers, fault.Faults{Latency: 200 * time.Millisecond})
+	for _, slow := range []bool{false, true} {
+		t.Run(fmt.Sprintf("slow=%v", slow), func(t *testing.T) {
+			w.sim.Faults.Reset()
+			st := openStore(t)
+			hs := &holdSink{Sink: st, sim: w.sim, slow: slow}
+			res, err := w.source(t, w.config()).Sync(context.Background(), hs, startRun(t, st), ModeFull)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Pages != pages || res.Users != pages*999 {
+				t.Fatalf("result %+v", res)
+			}
+			switch {
+			case slow && hs.heldAt != 2:
+				t.Errorf("the listing was held at page %d, want 2 (once %d pages waited for the store)", hs.heldAt, holdBehind)
+			case !slow && hs.heldAt != 0:
+				t.Errorf("a store that kept up had the listing held at page %d", hs.heldAt)
+			}
+			if got := stored(t, st); len(got) != pages*999 {
+				t.Errorf("stored %d users, want %d", len(got), pages*999)
+			}
+		})
+	}
+}

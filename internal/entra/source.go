@@ -24,6 +24,7 @@ type Sink interface {
 	// and the marking of the users it did not hold (store.Store says how).
 	BeginEntraListing(ctx context.Context, runID int64) error
 	StageEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser) error
+	HoldEntraListing(ctx context.Context, runID int64) error
 	FinishEntraListing(ctx context.Context, runID int64, cursor *identity.Cursor) (int64, error)
 	SetEntraScope(ctx context.Context, inScope identity.ObjectIDSet) error
 	ChangeEntraScope(ctx context.Context, from string, inScope identity.ObjectIDSet, users []identity.ObjectID) (bool, error)
@@ -364,10 +365,11 @@ func (s *Source) full(ctx context.Context, sink Sink, runID int64, res *Result) 
 	if err := sink.BeginEntraListing(ctx, runID); err != nil {
 		return fmt.Errorf("entra: begin storing the full listing: %w", err)
 	}
-	if err := s.storePages(ctx, sink, runID, bin, "list deleted users (recycle bin)", identity.SoftDeleted, res); err != nil {
+	held := false
+	if err := s.storePages(ctx, sink, runID, bin, "list deleted users (recycle bin)", identity.SoftDeleted, &held, res); err != nil {
 		return err
 	}
-	if err := s.storePages(ctx, sink, runID, users, "list users", identity.NotDeleted, res); err != nil {
+	if err := s.storePages(ctx, sink, runID, users, "list users", identity.NotDeleted, &held, res); err != nil {
 		return err
 	}
 	// The deltaLink and the marking of the users no listing held are
@@ -442,9 +444,17 @@ func drain(pages <-chan fetchedPage) {
 	}
 }
 
-// storePages stages a listing's pages as fetchPages hands them over.
+// holdBehind is how many read pages may wait for the store before the rest
+// of a listing is held for its finish: the store's writes have fallen behind
+// Graph's paging then, and a held page costs it a fraction (a million users
+// written page by page took 37 s of CPU; staged 3.4 s, and 6.8 s to write
+// them in key order at the finish).
+const holdBehind = pagesAhead / 2
+
+// storePages stages a listing's pages as fetchPages hands them over, and
+// holds the listing (once) when its pages wait for the store.
 func (s *Source) storePages(ctx context.Context, sink Sink, runID int64, pages <-chan fetchedPage, what string, deleted identity.Deletion,
-	res *Result) error {
+	held *bool, res *Result) error {
 	var page userPage
 	batch := make([]identity.EntraUser, 0, s.cfg.PageSize)
 	for n := 1; ; n++ {
@@ -457,6 +467,13 @@ func (s *Source) storePages(ctx context.Context, sink Sink, runID int64, pages <
 			return fmt.Errorf("entra: %s: the listing ended before its last page", what)
 		case p.err != nil:
 			return p.err
+		}
+		if !*held && len(pages) >= holdBehind {
+			if err := sink.HoldEntraListing(ctx, runID); err != nil {
+				return fmt.Errorf("entra: %s: hold the listing for its finish: %w", what, err)
+			}
+			*held = true
+			s.log.Info("the store fell behind the listing: the rest is written at its end", "page", n, "waiting", len(pages))
 		}
 		if err := decodeUserPage(p.body, &page); err != nil {
 			return fmt.Errorf("entra: %s: decode page %d: %w", what, n, err)

@@ -59,12 +59,14 @@ type Store interface {
 	LookupEntraUsers(ctx context.Context, oids []string) (map[string]identity.EntraUser, error)
 	// A full listing is written in three steps: BeginEntraListing, then
 	// StageEntraUsers for each page as read, then FinishEntraListing after the
-	// last. A backend may hold staged users apart until the finish (to write
-	// them in key order) or write them at once; a listing cut short may
+	// last. A backend writes staged users at once, or holds them apart until
+	// the finish (to write them in key order) once HoldEntraListing asked it
+	// to, when the writes fall behind the reading; a listing cut short may
 	// leave some of them written, but never its cursor nor its marking, and
 	// BeginEntraListing starts runID's listing over.
 	BeginEntraListing(ctx context.Context, runID int64) error
 	StageEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser) error
+	HoldEntraListing(ctx context.Context, runID int64) error
 	// FinishEntraListing makes every user runID's listing staged stored as
 	// last staged, marks hard deleted every other stored user that is not
 	// already, and stores cursor, in one transaction; it returns how many

@@ -264,6 +264,10 @@ func (s *Store) BeginEntraListing(ctx context.Context, runID int64) error {
 	return nil
 }
 
+// HoldEntraListing changes nothing: PostgreSQL keeps writing the pages as
+// they come (see BeginEntraListing).
+func (s *Store) HoldEntraListing(ctx context.Context, runID int64) error { return nil }
+
 // StageEntraUsers writes a page of runID's listing (see BeginEntraListing).
 func (s *Store) StageEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser) error {
 	return s.UpsertEntraUsers(ctx, runID, users, nil)

@@ -194,16 +194,6 @@ func (s *Store) LookupEntraUsers(ctx context.Context, oids []string) (map[string
 	return out, nil
 }
 
-// listingDirectRows is how many users of a full listing are written into
-// entra_users as they come; the rest wait in entra_listing for the finish to
-// write them in key order. Into a table this small a page's scattered
-// inserts keep up with Graph's paging, while sorting them at the finish would
-// lengthen the listing (0.4-0.5 s per 100,000 users); beyond it they cost
-// ever more of the two cores the listing shares (a listing of a million
-// users written page by page: 37 s of CPU, against 3.4 s staged and 6.8 s to
-// finish).
-const listingDirectRows = 200_000
-
 // BeginEntraListing drops what a listing cut short left in entra_listing
 // and records that runID's listing is under way.
 func (s *Store) BeginEntraListing(ctx context.Context, runID int64) error {
@@ -211,9 +201,9 @@ func (s *Store) BeginEntraListing(ctx context.Context, runID int64) error {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM entra_listing"); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO entra_listing_state (one, run_id, finished, was_empty, staged)
+		_, err := tx.ExecContext(ctx, `INSERT INTO entra_listing_state (one, run_id, finished, was_empty, held)
 			VALUES (1, ?, 0, NOT EXISTS (SELECT 1 FROM entra_users), 0)
-			ON CONFLICT (one) DO UPDATE SET run_id = excluded.run_id, finished = 0, was_empty = excluded.was_empty, staged = 0`, runID)
+			ON CONFLICT (one) DO UPDATE SET run_id = excluded.run_id, finished = 0, was_empty = excluded.was_empty, held = 0`, runID)
 		return err
 	})
 	if err != nil {
@@ -224,15 +214,14 @@ func (s *Store) BeginEntraListing(ctx context.Context, runID int64) error {
 
 // listing is where runID's listing stands (entra_listing_state).
 type listing struct {
-	begun, finished, wasEmpty bool
-	staged                    int64
+	begun, finished, wasEmpty, held bool
 }
 
 func listingState(ctx context.Context, tx *sql.Tx, runID int64) (listing, error) {
 	var l listing
 	var run int64
-	err := tx.QueryRowContext(ctx, "SELECT run_id, finished, was_empty, staged FROM entra_listing_state").
-		Scan(&run, &l.finished, &l.wasEmpty, &l.staged)
+	err := tx.QueryRowContext(ctx, "SELECT run_id, finished, was_empty, held FROM entra_listing_state").
+		Scan(&run, &l.finished, &l.wasEmpty, &l.held)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && run != runID) {
 		return listing{}, nil
 	}
@@ -246,9 +235,28 @@ func errListingNotBegun(runID int64) error {
 	return fmt.Errorf("run %d has no entra listing under way (BeginEntraListing first)", runID)
 }
 
+// HoldEntraListing makes the rest of runID's listing wait in entra_listing
+// for the finish, which writes it in key order (see the migration that made
+// the table for why).
+func (s *Store) HoldEntraListing(ctx context.Context, runID int64) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		switch l, err := listingState(ctx, tx, runID); {
+		case err != nil:
+			return err
+		case !l.begun || l.finished:
+			return errListingNotBegun(runID)
+		}
+		_, err := tx.ExecContext(ctx, "UPDATE entra_listing_state SET held = 1")
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: hold the entra listing of run %d: %w", runID, err)
+	}
+	return nil
+}
+
 // StageEntraUsers records a page of runID's full listing in entra_listing
-// and, while the listing is under listingDirectRows users, writes it into
-// entra_users too (applied).
+// and, unless the listing is held, writes it into entra_users too (applied).
 func (s *Store) StageEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser) error {
 	err := s.writeEntra(ctx, func(tx *sql.Tx) error {
 		l, err := listingState(ctx, tx, runID)
@@ -258,7 +266,7 @@ func (s *Store) StageEntraUsers(ctx context.Context, runID int64, users []identi
 		case !l.begun || l.finished:
 			return errListingNotBegun(runID)
 		}
-		applied := l.staged < s.directRows
+		applied := !l.held
 		if applied {
 			if err := upsertEntra(ctx, tx, users); err != nil {
 				return err
@@ -275,10 +283,6 @@ func (s *Store) StageEntraUsers(ctx context.Context, runID int64, users []identi
 				a[13], a[14] = store.EntraUserKeys(*u)
 				return nil
 			})
-		if err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, "UPDATE entra_listing_state SET staged = staged + ?", len(users))
 		return err
 	})
 	if err != nil {

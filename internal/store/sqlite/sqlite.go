@@ -38,8 +38,6 @@ type Store struct {
 	// (writeEntra), so that SetEntraScope can tell whether what it read
 	// outside its transaction is still what the table holds.
 	entraWrites atomic.Int64
-	// directRows is listingDirectRows (tests lower it).
-	directRows int64
 }
 
 var _ store.Store = (*Store)(nil)
@@ -112,7 +110,7 @@ func OpenNoMigrate(ctx context.Context, path string) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	return &Store{path: path, w: w, r: r, directRows: listingDirectRows}, nil
+	return &Store{path: path, w: w, r: r}, nil
 }
 
 // Close closes the database.

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -22,20 +21,6 @@ func openTemp(t *testing.T) *Store {
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return openTemp(t) })
-}
-
-// The suite again with full listings written at their finish: beyond their
-// first 1,000 users, and not at all as they come.
-func TestConformanceListingsFinished(t *testing.T) {
-	for _, rows := range []int64{1000, 0} {
-		t.Run(fmt.Sprintf("direct=%d", rows), func(t *testing.T) {
-			storetest.Run(t, func(t *testing.T) store.Store {
-				s := openTemp(t)
-				s.directRows = rows
-				return s
-			})
-		})
-	}
 }
 
 func TestLeaseAcrossHandles(t *testing.T) {

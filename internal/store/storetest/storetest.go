@@ -353,10 +353,15 @@ func testEntraUpsert(t *testing.T, s store.Store) {
 func testEntraListing(t *testing.T, s store.Store) {
 	ctx := ctxT(t)
 	const name = "graph.users.delta"
+	// A nil page holds the rest of the listing.
 	listing := func(r identity.Run, cursor string, pages ...[]identity.EntraUser) int64 {
 		t.Helper()
 		must(t, s.BeginEntraListing(ctx, r.ID))
 		for _, p := range pages {
+			if p == nil {
+				must(t, s.HoldEntraListing(ctx, r.ID))
+				continue
+			}
 			must(t, s.StageEntraUsers(ctx, r.ID, p))
 		}
 		n, err := s.FinishEntraListing(ctx, r.ID, &identity.Cursor{Name: name, Value: cursor})
@@ -383,7 +388,7 @@ func testEntraListing(t *testing.T, s store.Store) {
 	}
 
 	// A first listing into an empty store, in pages of descending object
-	// ids, each larger than one statement.
+	// ids, each larger than one statement, held after the first.
 	const n = 3000
 	all := entraUsers(0, n)
 	want := map[string]identity.EntraUser{}
@@ -392,15 +397,15 @@ func testEntraListing(t *testing.T, s store.Store) {
 	}
 	slices.Reverse(all)
 	r1 := startRun(t, s, identity.KindBackfill)
-	if m := listing(r1, "delta-1", all[:999], all[999:1998], all[1998:]); m != 0 {
+	if m := listing(r1, "delta-1", all[:999], nil, all[999:1998], all[1998:]); m != 0 {
 		t.Fatalf("first listing marked %d users, want 0", m)
 	}
 	stored("after the first listing", want)
 	cursorIs("after the first listing", "delta-1")
 
-	// The next: user 0 first in the recycle bin, then listed (the later
-	// version wins); user 1 only in the recycle bin; user 5 renamed; a new
-	// user; users 2000 on gone.
+	// The next, held from the start: user 0 first in the recycle bin, then
+	// listed (the later version wins); user 1 only in the recycle bin; user
+	// 5 renamed; a new user; users 2000 on gone.
 	bin := entraUsers(0, 2)
 	for i := range bin {
 		bin[i].Deleted = identity.SoftDeleted
@@ -409,7 +414,7 @@ func testEntraListing(t *testing.T, s store.Store) {
 	live[4].UPN = "renamed@contoso.com"
 	live = append(live, entraUser(n+1))
 	r2 := startRun(t, s, identity.KindBackfill)
-	if m := listing(r2, "delta-2", bin, live); m != n-2000 {
+	if m := listing(r2, "delta-2", nil, bin, live); m != n-2000 {
 		t.Fatalf("second listing marked %d users, want %d", m, n-2000)
 	}
 	want[bin[1].ObjectID] = bin[1]
@@ -452,12 +457,12 @@ func testEntraListing(t *testing.T, s store.Store) {
 		}
 	}
 
-	// With the lookup keys kept, a listing keeps them too.
+	// With the lookup keys kept, a listing keeps them too, held or not.
 	must(t, s.PrepareRelated(ctx))
 	r5 := startRun(t, s, identity.KindBackfill)
 	renamed := entraUser(7)
 	renamed.UPN = "Renamed-Seven@Contoso.com"
-	listing(r5, "delta-5", []identity.EntraUser{entraUser(6), renamed})
+	listing(r5, "delta-5", []identity.EntraUser{entraUser(6)}, nil, []identity.EntraUser{renamed})
 	upn, _ := store.EntraUserKeys(renamed)
 	old, _ := store.EntraUserKeys(entraUser(7))
 	for _, q := range []struct {
