@@ -447,8 +447,8 @@ func drain(pages <-chan fetchedPage) {
 // holdBehind is how many read pages may wait for the store before the rest
 // of a listing is held for its finish: the store's writes have fallen behind
 // Graph's paging then, and a held page costs it a fraction (a million users
-// written page by page took 37 s of CPU; staged 3.4 s, and 6.8 s to write
-// them in key order at the finish).
+// written page by page took 38.5 s of SQLite's CPU, held 11.3 s:
+// IDLINK_BENCH_ROWS=1000000 TestThroughputReport).
 const holdBehind = pagesAhead / 2
 
 // storePages stages a listing's pages as fetchPages hands them over, and

@@ -278,7 +278,12 @@ func (s *Store) StageEntraUsers(ctx context.Context, runID int64, users []identi
 				if err := store.CheckEntraUser(i, *u); err != nil {
 					return err
 				}
-				a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8] = runID, b2i(applied), u.ObjectID, u.TenantID, u.UPN, u.Mail, u.DisplayName, u.GivenName, u.Surname
+				a[0], a[1], a[2] = runID, b2i(applied), u.ObjectID
+				if applied { // the finish needs only its object id, to mark the users not listed
+					clear(a[3:])
+					return nil
+				}
+				a[3], a[4], a[5], a[6], a[7], a[8] = u.TenantID, u.UPN, u.Mail, u.DisplayName, u.GivenName, u.Surname
 				a[9], a[10], a[11], a[12] = b2i(u.AccountEnabled), string(u.Deleted), b2i(u.InScope), u.UserType
 				a[13], a[14] = store.EntraUserKeys(*u)
 				return nil
