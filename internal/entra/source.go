@@ -25,8 +25,9 @@ type Sink interface {
 	BeginEntraListing(ctx context.Context, runID int64) error
 	StageEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser) error
 	HoldEntraListing(ctx context.Context, runID int64) error
-	FinishEntraListing(ctx context.Context, runID int64, cursor *identity.Cursor) (int64, error)
+	FinishEntraListing(ctx context.Context, runID int64, cursor *identity.Cursor) (notSeen int64, whole bool, err error)
 	SetEntraScope(ctx context.Context, inScope identity.ObjectIDSet) error
+	FixEntraScope(ctx context.Context, inScope identity.ObjectIDSet, users []identity.ObjectID) error
 	ChangeEntraScope(ctx context.Context, from string, inScope identity.ObjectIDSet, users []identity.ObjectID) (bool, error)
 	GetCursor(ctx context.Context, name string) (value string, ok bool, err error)
 }
@@ -183,7 +184,7 @@ func (s *Source) readUsers(ctx context.Context, sink Sink, runID int64, mode Mod
 		res = Result{InScope: keep.InScope, Resynced: true, Note: keep.Note, Skipped: keep.Skipped}
 	}
 	res.Kind = "full"
-	return res, s.full(ctx, sink, runID, &res)
+	return res, s.full(ctx, sink, runID, &res, written)
 }
 
 func (s *Source) finish(res Result, err error) (Result, error) {
@@ -206,10 +207,15 @@ func (s *Source) finish(res Result, err error) (Result, error) {
 
 // writtenUsers are the live users a delta read wrote with InScope still
 // unknown (true), up to maxScopeFixes; beyond that only the whole scope is
-// recorded again.
+// recorded again. listed are the users a full listing wrote before the
+// scope was read (16 bytes each: a listing's every user fits), and whole
+// says that the listing wrote every stored user: the others carrying the
+// scope's flags, only these need them.
 type writtenUsers struct {
 	users    []identity.EntraUser
 	overflow bool
+	listed   []identity.ObjectID
+	whole    bool
 }
 
 // maxScopeFixes bounds the users a delta run keeps to correct their InScope
@@ -248,15 +254,26 @@ const scopePending = "pending"
 
 // applyScope records which stored users are assigned to the app. Recording
 // it means checking every stored user (13 % of a scheduled run's CPU at a
-// million users), so a delta run whose scope has the digest recorded
-// before only corrects the users it wrote itself; any other run records the
-// whole scope. The digest is stored in the same transaction as the last
+// million users, 1.5 s after a million-user backfill's listing), so a delta
+// run whose scope has the digest recorded before only corrects the users it
+// wrote itself, and so does a full listing that wrote every stored user
+// (those it wrote before the scope was read; the others carry their flags);
+// any other run records the whole scope. The digest is stored in the same transaction as the last
 // change, so that it always describes what the store holds.
 func (s *Source) applyScope(ctx context.Context, sink Sink, runID int64, scope *identity.ObjectIDSet, recorded string, deltaRun bool, written *writtenUsers) error {
 	if scope == nil {
 		return nil
 	}
 	digest := &identity.Cursor{Name: s.scopeCursorName(), Value: scope.Digest()}
+	if !deltaRun && written.whole && !written.overflow {
+		if err := sink.FixEntraScope(ctx, *scope, append(writtenIDs(written.users), written.listed...)); err != nil {
+			return fmt.Errorf("entra: record the app-assignment scope: %w", err)
+		}
+		if err := sink.UpsertEntraUsers(ctx, runID, nil, digest); err != nil {
+			return fmt.Errorf("entra: record the scope's digest: %w", err)
+		}
+		return nil
+	}
 	if deltaRun && !written.overflow {
 		if recorded == digest.Value {
 			return s.fixScope(ctx, sink, runID, *scope, written.users, digest)
@@ -264,13 +281,7 @@ func (s *Source) applyScope(ctx context.Context, sink Sink, runID int64, scope *
 		// A changed scope: when the store holds the scope the recorded
 		// digest describes, only the users in one of the two, and the
 		// users this run wrote, can need another flag.
-		var wrote []identity.ObjectID
-		for _, u := range written.users {
-			if id, ok := identity.ParseObjectID(u.ObjectID); ok {
-				wrote = append(wrote, id)
-			}
-		}
-		ok, err := sink.ChangeEntraScope(ctx, recorded, *scope, wrote)
+		ok, err := sink.ChangeEntraScope(ctx, recorded, *scope, writtenIDs(written.users))
 		if err != nil {
 			return fmt.Errorf("entra: record the app-assignment scope's changes: %w", err)
 		}
@@ -288,6 +299,16 @@ func (s *Source) applyScope(ctx context.Context, sink Sink, runID int64, scope *
 		return fmt.Errorf("entra: record the scope's digest: %w", err)
 	}
 	return nil
+}
+
+func writtenIDs(users []identity.EntraUser) []identity.ObjectID {
+	var ids []identity.ObjectID
+	for _, u := range users {
+		if id, ok := identity.ParseObjectID(u.ObjectID); ok {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // fixScope sets InScope of the users this run wrote, the scope being
@@ -329,7 +350,7 @@ func (s *Source) count(res *Result, u *identity.EntraUser) {
 // read too (one request for up to 999 of them) and recorded as soft deleted;
 // only users in neither listing are marked hard deleted. After a complete listing, stored users that
 // were not seen are marked hard deleted.
-func (s *Source) full(ctx context.Context, sink Sink, runID int64, res *Result) error {
+func (s *Source) full(ctx context.Context, sink Sink, runID int64, res *Result, written *writtenUsers) error {
 	ctx, cancel := context.WithCancel(ctx)
 	// The recycle bin holds users absent from /users that are only soft
 	// deleted (restorable for 30 days), which delta would also say. Its pages
@@ -365,21 +386,21 @@ func (s *Source) full(ctx context.Context, sink Sink, runID int64, res *Result) 
 	if err := sink.BeginEntraListing(ctx, runID); err != nil {
 		return fmt.Errorf("entra: begin storing the full listing: %w", err)
 	}
-	held := false
-	if err := s.storePages(ctx, sink, runID, bin, "list deleted users (recycle bin)", identity.SoftDeleted, &held, res); err != nil {
+	l := listing{written: written}
+	if err := s.storePages(ctx, sink, runID, bin, "list deleted users (recycle bin)", identity.SoftDeleted, &l, res); err != nil {
 		return err
 	}
-	if err := s.storePages(ctx, sink, runID, users, "list users", identity.NotDeleted, &held, res); err != nil {
+	if err := s.storePages(ctx, sink, runID, users, "list users", identity.NotDeleted, &l, res); err != nil {
 		return err
 	}
 	// The deltaLink and the marking of the users no listing held are
 	// committed together: a run stopped between the two would otherwise
 	// leave a deltaLink after which no run marks them.
-	n, err := sink.FinishEntraListing(ctx, runID, &identity.Cursor{Name: s.CursorName(), Value: deltaLink})
+	n, whole, err := sink.FinishEntraListing(ctx, runID, &identity.Cursor{Name: s.CursorName(), Value: deltaLink})
 	if err != nil {
 		return fmt.Errorf("entra: store the full listing and mark the users missing from it: %w", err)
 	}
-	res.NotSeen = n
+	res.NotSeen, written.whole = n, whole
 	return nil
 }
 
@@ -451,10 +472,16 @@ func drain(pages <-chan fetchedPage) {
 // IDLINK_BENCH_ROWS=1000000 TestThroughputReport).
 const holdBehind = pagesAhead / 2
 
+// listing is where a full listing's storing stands.
+type listing struct {
+	held    bool          // the store was asked to hold the rest for the finish
+	written *writtenUsers // users stored before the scope was read
+}
+
 // storePages stages a listing's pages as fetchPages hands them over, and
 // holds the listing (once) when its pages wait for the store.
 func (s *Source) storePages(ctx context.Context, sink Sink, runID int64, pages <-chan fetchedPage, what string, deleted identity.Deletion,
-	held *bool, res *Result) error {
+	l *listing, res *Result) error {
 	var page userPage
 	batch := make([]identity.EntraUser, 0, s.cfg.PageSize)
 	for n := 1; ; n++ {
@@ -468,11 +495,11 @@ func (s *Source) storePages(ctx context.Context, sink Sink, runID int64, pages <
 		case p.err != nil:
 			return p.err
 		}
-		if !*held && len(pages) >= holdBehind {
+		if !l.held && len(pages) >= holdBehind {
 			if err := sink.HoldEntraListing(ctx, runID); err != nil {
 				return fmt.Errorf("entra: %s: hold the listing for its finish: %w", what, err)
 			}
-			*held = true
+			l.held = true
 			s.log.Info("the store fell behind the listing: the rest is written at its end", "page", n, "waiting", len(pages))
 		}
 		if err := decodeUserPage(p.body, &page); err != nil {
@@ -498,6 +525,12 @@ func (s *Source) storePages(ctx context.Context, sink Sink, runID int64, pages <
 			u.InScope = true // until applyScope sets it from the scope read beside, unless read already
 			if scope := s.scope.Load(); scope != nil {
 				u.InScope = scope.Has(oid)
+			} else if s.cfg.Scope == ScopeAppAssignments {
+				if id, ok := identity.ParseObjectID(oid); ok {
+					l.written.listed = append(l.written.listed, id)
+				} else {
+					l.written.overflow = true // not one to name: the whole scope is recorded
+				}
 			}
 			if deleted == identity.NotDeleted {
 				s.count(res, &u)

@@ -69,12 +69,18 @@ type Store interface {
 	HoldEntraListing(ctx context.Context, runID int64) error
 	// FinishEntraListing makes every user runID's listing staged stored as
 	// last staged, marks hard deleted every other stored user that is not
-	// already, and stores cursor, in one transaction; it returns how many
-	// users it marked.
-	FinishEntraListing(ctx context.Context, runID int64, cursor *identity.Cursor) (int64, error)
+	// already, and stores cursor, in one transaction. It returns how many
+	// users it marked, and whether every stored user is one the listing
+	// wrote (false also when the backend cannot tell cheaply).
+	FinishEntraListing(ctx context.Context, runID int64, cursor *identity.Cursor) (notSeen int64, whole bool, err error)
 	// SetEntraScope sets InScope for exactly the given oids and clears it
 	// for all others, and records the scope (EntraScope).
 	SetEntraScope(ctx context.Context, inScope identity.ObjectIDSet) error
+	// FixEntraScope records inScope as SetEntraScope does but sets InScope
+	// only of the users named, for a caller that knows every other stored
+	// user's flag is inScope's already (a listing that wrote every stored
+	// user, those it read before the scope named).
+	FixEntraScope(ctx context.Context, inScope identity.ObjectIDSet, users []identity.ObjectID) error
 	// ChangeEntraScope, when the scope recorded last has the digest from
 	// (identity.ObjectIDSet.Digest), sets InScope from inScope for the
 	// users in exactly one of the two and for the users named, records

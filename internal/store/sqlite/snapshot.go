@@ -301,11 +301,12 @@ func (s *Store) StageEntraUsers(ctx context.Context, runID int64, users []identi
 // the later row updates the earlier), marks hard deleted the stored users
 // the listing did not hold, and stores cursor, in one transaction.
 // Finishing a finished listing again changes nothing.
-func (s *Store) FinishEntraListing(ctx context.Context, runID int64, cursor *identity.Cursor) (int64, error) {
+func (s *Store) FinishEntraListing(ctx context.Context, runID int64, cursor *identity.Cursor) (int64, bool, error) {
 	if err := store.CheckCursor(cursor); err != nil {
-		return 0, fmt.Errorf("sqlite: finish the entra listing: %w", err)
+		return 0, false, fmt.Errorf("sqlite: finish the entra listing: %w", err)
 	}
 	var n int64
+	var whole bool
 	err := s.writeEntra(ctx, func(tx *sql.Tx) error {
 		l, err := listingState(ctx, tx, runID)
 		switch {
@@ -314,8 +315,10 @@ func (s *Store) FinishEntraListing(ctx context.Context, runID int64, cursor *ide
 		case !l.begun:
 			return errListingNotBegun(runID)
 		case l.finished:
+			whole = l.wasEmpty
 			return nil
 		}
+		whole = l.wasEmpty // else it would take another walk of both tables to tell
 		_, err = tx.ExecContext(ctx, "INSERT INTO entra_users ("+entraCols+") SELECT "+entraCols+
 			" FROM entra_listing WHERE run_id = ? AND applied = 0 ORDER BY oid, rowid "+entraUpsert, runID)
 		if err != nil {
@@ -354,9 +357,9 @@ func (s *Store) FinishEntraListing(ctx context.Context, runID int64, cursor *ide
 		return setCursor(ctx, tx, cursor)
 	})
 	if err != nil {
-		return 0, fmt.Errorf("sqlite: finish the entra listing of run %d: %w", runID, err)
+		return 0, false, fmt.Errorf("sqlite: finish the entra listing of run %d: %w", runID, err)
 	}
-	return n, nil
+	return n, whole, nil
 }
 
 // SetEntraScope sets InScope for exactly the given oids and clears it for all
@@ -390,6 +393,21 @@ func (s *Store) SetEntraScope(ctx context.Context, inScope identity.ObjectIDSet)
 	}
 	if err != nil {
 		return fmt.Errorf("sqlite: set entra scope (%d users): %w", inScope.Len(), err)
+	}
+	return nil
+}
+
+// FixEntraScope records inScope and sets InScope of the users named.
+func (s *Store) FixEntraScope(ctx context.Context, inScope identity.ObjectIDSet, users []identity.ObjectID) error {
+	err := s.writeEntra(ctx, func(tx *sql.Tx) error {
+		on, off := store.SplitScope(inScope, users)
+		if err := setInScope(ctx, tx, on, off); err != nil {
+			return err
+		}
+		return store.PutScope(ctx, scopeChunks(tx), inScope)
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: record the entra scope (%d users) and fix %d users' flags: %w", inScope.Len(), len(users), err)
 	}
 	return nil
 }

@@ -147,8 +147,8 @@ func ThroughputReport(t *testing.T, name string, open func(t *testing.T) store.S
 			}
 		}
 		staged, stagedCPU := time.Since(start), processCPU()-cpu0
-		if m, err := paged.FinishEntraListing(ctx, r.ID, nil); err != nil || m != 0 {
-			t.Fatalf("FinishEntraListing = %d, %v; want 0 marked", m, err)
+		if m, whole, err := paged.FinishEntraListing(ctx, r.ID, nil); err != nil || m != 0 || !whole {
+			t.Fatalf("FinishEntraListing = %d, %v, %v; want 0 marked, every stored user written", m, whole, err)
 		}
 		d, cpu := time.Since(start), processCPU()-cpu0
 		how := "written as they come"

@@ -91,7 +91,7 @@ func testJournal(t *testing.T, s store.Store) {
 		return s.StageEntraUsers(ctx, r3.ID, []identity.EntraUser{u3})
 	})
 	journaled(t, s, &seq, "finishing the listing: re-read unchanged, the user not listed marked", func() error {
-		_, err := s.FinishEntraListing(ctx, r3.ID, nil)
+		_, _, err := s.FinishEntraListing(ctx, r3.ID, nil)
 		return err
 	}, eu(u2), eu(u2))
 

@@ -354,7 +354,7 @@ func testEntraListing(t *testing.T, s store.Store) {
 	ctx := ctxT(t)
 	const name = "graph.users.delta"
 	// A nil page holds the rest of the listing.
-	listing := func(r identity.Run, cursor string, pages ...[]identity.EntraUser) int64 {
+	listing := func(r identity.Run, cursor string, pages ...[]identity.EntraUser) (marked int64, whole bool) {
 		t.Helper()
 		must(t, s.BeginEntraListing(ctx, r.ID))
 		for _, p := range pages {
@@ -364,9 +364,9 @@ func testEntraListing(t *testing.T, s store.Store) {
 			}
 			must(t, s.StageEntraUsers(ctx, r.ID, p))
 		}
-		n, err := s.FinishEntraListing(ctx, r.ID, &identity.Cursor{Name: name, Value: cursor})
+		n, whole, err := s.FinishEntraListing(ctx, r.ID, &identity.Cursor{Name: name, Value: cursor})
 		must(t, err)
-		return n
+		return n, whole
 	}
 	cursorIs := func(when, want string) {
 		t.Helper()
@@ -397,8 +397,8 @@ func testEntraListing(t *testing.T, s store.Store) {
 	}
 	slices.Reverse(all)
 	r1 := startRun(t, s, identity.KindBackfill)
-	if m := listing(r1, "delta-1", all[:999], nil, all[999:1998], all[1998:]); m != 0 {
-		t.Fatalf("first listing marked %d users, want 0", m)
+	if m, whole := listing(r1, "delta-1", all[:999], nil, all[999:1998], all[1998:]); m != 0 || !whole {
+		t.Fatalf("first listing: marked %d users, wrote every stored user %v; want 0, true", m, whole)
 	}
 	stored("after the first listing", want)
 	cursorIs("after the first listing", "delta-1")
@@ -414,8 +414,8 @@ func testEntraListing(t *testing.T, s store.Store) {
 	live[4].UPN = "renamed@contoso.com"
 	live = append(live, entraUser(n+1))
 	r2 := startRun(t, s, identity.KindBackfill)
-	if m := listing(r2, "delta-2", nil, bin, live); m != n-2000 {
-		t.Fatalf("second listing marked %d users, want %d", m, n-2000)
+	if m, whole := listing(r2, "delta-2", nil, bin, live); m != n-2000 || whole {
+		t.Fatalf("second listing: marked %d users, wrote every stored user %v; want %d, false", m, whole, n-2000)
 	}
 	want[bin[1].ObjectID] = bin[1]
 	want[live[4].ObjectID] = live[4]
@@ -428,8 +428,8 @@ func testEntraListing(t *testing.T, s store.Store) {
 	stored("after the second listing", want)
 	cursorIs("after the second listing", "delta-2")
 	// Finishing again (its commit's answer lost) changes nothing.
-	if m, err := s.FinishEntraListing(ctx, r2.ID, &identity.Cursor{Name: name, Value: "delta-2"}); err != nil || m != 0 {
-		t.Fatalf("finishing the second listing again = %d, %v; want 0", m, err)
+	if m, whole, err := s.FinishEntraListing(ctx, r2.ID, &identity.Cursor{Name: name, Value: "delta-2"}); err != nil || m != 0 || whole {
+		t.Fatalf("finishing the second listing again = %d, %v, %v; want 0, false", m, whole, err)
 	}
 	stored("after finishing again", want)
 
@@ -445,7 +445,9 @@ func testEntraListing(t *testing.T, s store.Store) {
 		t.Fatalf("after a listing cut short: %d users stored, want %d or %d", len(u), len(want), len(want)+1)
 	}
 	r4 := startRun(t, s, identity.KindBackfill)
-	listing(r4, "delta-4", entraUsers(0, 10))
+	if _, whole := listing(r4, "delta-4", entraUsers(0, 10)); whole {
+		t.Fatal("a listing that left other users stored says it wrote every stored user")
+	}
 	cursorIs("after the listing that followed", "delta-4")
 	for _, u := range scanEntra(t, s) {
 		i := slices.IndexFunc(entraUsers(0, 10), func(w identity.EntraUser) bool { return w.ObjectID == u.ObjectID })
@@ -462,7 +464,7 @@ func testEntraListing(t *testing.T, s store.Store) {
 	r5 := startRun(t, s, identity.KindBackfill)
 	renamed := entraUser(7)
 	renamed.UPN = "Renamed-Seven@Contoso.com"
-	listing(r5, "delta-5", []identity.EntraUser{entraUser(6)}, nil, []identity.EntraUser{renamed})
+	_, _ = listing(r5, "delta-5", []identity.EntraUser{entraUser(6)}, nil, []identity.EntraUser{renamed})
 	upn, _ := store.EntraUserKeys(renamed)
 	old, _ := store.EntraUserKeys(entraUser(7))
 	for _, q := range []struct {
@@ -535,6 +537,17 @@ func testEntraScope(t *testing.T, s store.Store) {
 		t.Fatalf("ChangeEntraScope after SetEntraScope(none) = %v, %v; want true", ok, err)
 	}
 	inScope("changed from none", func(i int) bool { return i == 1 || i == 2 || i == 7 })
+
+	// Fixing: only the users named take the scope's flags (3 in, 7 out, 42
+	// not stored); user 9, not named, keeps the flag the test gives it
+	// although the scope says otherwise. The scope is recorded.
+	us[9].InScope = true
+	must(t, s.UpsertEntraUsers(ctx, r.ID, us[9:], nil))
+	must(t, s.FixEntraScope(ctx, next, slices.Collect(identity.ObjectIDSetOf(oid(3), oid(7), oid(42)).All())))
+	inScope("fixed", func(i int) bool { return i == 1 || i == 2 || i == 3 || i == 9 })
+	if ok, err := s.ChangeEntraScope(ctx, next.Digest(), next, nil); err != nil || !ok {
+		t.Fatalf("ChangeEntraScope from the scope FixEntraScope recorded = %v, %v; want true", ok, err)
+	}
 }
 
 func testEntraLookup(t *testing.T, s store.Store) {
