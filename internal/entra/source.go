@@ -258,8 +258,9 @@ const scopePending = "pending"
 // run whose scope has the digest recorded before only corrects the users it
 // wrote itself, and so does a full listing that wrote every stored user
 // (those it wrote before the scope was read; the others carry their flags);
-// any other run records the whole scope. The digest is stored in the same transaction as the last
-// change, so that it always describes what the store holds.
+// any other run records the whole scope. The digest is stored in the same
+// transaction as the last change, so that it always describes what the store
+// holds.
 func (s *Source) applyScope(ctx context.Context, sink Sink, runID int64, scope *identity.ObjectIDSet, recorded string, deltaRun bool, written *writtenUsers) error {
 	if scope == nil {
 		return nil
