@@ -275,13 +275,13 @@ func (s *Store) StageEntraUsers(ctx context.Context, runID int64, users []identi
 		err = upsertBatch(ctx, tx, "INSERT INTO entra_listing (run_id, applied, "+entraCols+", upn_key, mail_key)", 15, "",
 			len(users), func(i int, a []any) error {
 				u := &users[i]
-				if err := store.CheckEntraUser(i, *u); err != nil {
-					return err
-				}
 				a[0], a[1], a[2] = runID, b2i(applied), u.ObjectID
-				if applied { // the finish needs only its object id, to mark the users not listed
+				if applied { // checked by upsertEntra; the finish needs only its object id, to mark the users not listed
 					clear(a[3:])
 					return nil
+				}
+				if err := store.CheckEntraUser(i, *u); err != nil {
+					return err
 				}
 				a[3], a[4], a[5], a[6], a[7], a[8] = u.TenantID, u.UPN, u.Mail, u.DisplayName, u.GivenName, u.Surname
 				a[9], a[10], a[11], a[12] = b2i(u.AccountEnabled), string(u.Deleted), b2i(u.InScope), u.UserType

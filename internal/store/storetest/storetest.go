@@ -459,6 +459,18 @@ func testEntraListing(t *testing.T, s store.Store) {
 		}
 	}
 
+	// A bad user is refused, held or not.
+	r6 := startRun(t, s, identity.KindBackfill)
+	must(t, s.BeginEntraListing(ctx, r6.ID))
+	bad := []identity.EntraUser{{ObjectID: oid(9), Deleted: "gone"}}
+	if err := s.StageEntraUsers(ctx, r6.ID, bad); err == nil {
+		t.Fatal("StageEntraUsers accepted an unknown deletion kind")
+	}
+	must(t, s.HoldEntraListing(ctx, r6.ID))
+	if err := s.StageEntraUsers(ctx, r6.ID, bad); err == nil {
+		t.Fatal("StageEntraUsers accepted an unknown deletion kind in a held listing")
+	}
+
 	// With the lookup keys kept, a listing keeps them too, held or not.
 	must(t, s.PrepareRelated(ctx))
 	r5 := startRun(t, s, identity.KindBackfill)
