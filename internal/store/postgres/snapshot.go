@@ -294,11 +294,16 @@ func (s *Store) FinishEntraListing(ctx context.Context, runID int64, cursor *ide
 			return err
 		}
 		n = tag.RowsAffected()
-		// One anti-join over the users, which can spare the caller
-		// recording the scope by a join of every user with it (4.7 s at a
-		// million users).
-		err = tx.QueryRow(ctx, `SELECT NOT EXISTS (SELECT 1 FROM entra_users AS u
-			WHERE NOT EXISTS (SELECT 1 FROM entra_seen AS s WHERE s.run_id = $1 AND s.oid = u.oid))`, runID).Scan(&whole)
+		// Every user the listing did not write is marked hard deleted now,
+		// and a listing writes none so, so no hard deleted user means it
+		// wrote every stored user (one that was staged hard deleted only
+		// makes the answer a safe "no"). That spares the caller recording
+		// the scope by a join of every user with it (4.7 s at a million).
+		// Not an anti-join of the users with entra_seen: inside NOT EXISTS
+		// PostgreSQL plans it to find a first row fast, a nested loop over
+		// both tables, which had not ended after two minutes at a million.
+		err = tx.QueryRow(ctx, `SELECT NOT EXISTS (SELECT 1 FROM entra_users WHERE deleted = $1)`,
+			string(identity.HardDeleted)).Scan(&whole)
 		if err != nil {
 			return err
 		}
