@@ -11,8 +11,8 @@
 //
 // IDLINK_BENCH_USERS sets the tenant size (default 100,000), IDLINK_BENCH_CHANGES
 // the changes before the scheduled run (default 1,000). IDLINK_BENCH_POSTGRES=1
-// stores the backfill in a new schema of IDLINK_TEST_POSTGRES_DSN's server
-// instead of the world's SQLite file. IDLINK_BENCH_SIM_CPUPROFILE names a file
+// stores the runs of either in a new schema of IDLINK_TEST_POSTGRES_DSN's
+// server instead of the world's SQLite file. IDLINK_BENCH_SIM_CPUPROFILE names a file
 // for a CPU profile of the simulator's process (the last world started).
 //
 // The simulated world runs in a child process (this test binary re-executed),

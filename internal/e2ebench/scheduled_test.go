@@ -23,6 +23,7 @@ import (
 	"github.com/idlinkhq/idlink/internal/job"
 	"github.com/idlinkhq/idlink/internal/reconcile"
 	"github.com/idlinkhq/idlink/internal/store/backend"
+	"github.com/idlinkhq/idlink/internal/store/pgtest"
 	"github.com/idlinkhq/idlink/internal/wire"
 )
 
@@ -155,7 +156,7 @@ func runJob(kind, cfgPath string) (jobResult, error) {
 	return res, err
 }
 
-func runJobChild(kind string, sim *simProc) (jobResult, error) {
+func runJobChild(kind string, sim *simProc, env []string) (jobResult, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return jobResult{}, err
@@ -165,6 +166,7 @@ func runJobChild(kind string, sim *simProc) (jobResult, error) {
 	// The changes disable hundreds of linked users at once: more revokes than
 	// the shipped safety limit lets through without an admin's review.
 	cmd.Env = append(cmd.Env, "IDLINK_SAFETY_MAX_CHANGES=1000000", "IDLINK_SAFETY_MAX_CHANGE_PERCENT=100")
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stderr = os.Stderr
 	b, err := cmd.Output()
 	var r jobResult
@@ -210,9 +212,11 @@ const (
 // changed: a backfill of IDLINK_BENCH_USERS users (default 100,000), the
 // first run after it (a full plan), then twice IDLINK_BENCH_CHANGES changes
 // in the tenant (default 1,000) and a run; the second is measured,
-// each in its own process (IDLINK_BENCH_CPUPROFILE_DIR: a CPU profile of each). It prints both runs' wall time, CPU time and peak
-// RSS, and fails when the run takes more than 5 % of the backfill's CPU or
-// more than 200 MiB. Opt-in: IDLINK_BENCH_SCHEDULED=1.
+// each in its own process (IDLINK_BENCH_CPUPROFILE_DIR: a CPU profile of each;
+// IDLINK_BENCH_POSTGRES=1: the runs store in a new PostgreSQL schema, whose
+// server's CPU is not counted). It prints both runs' wall time, CPU time and peak
+// RSS, and fails when the run takes more than 5 % of the backfill's CPU (on
+// SQLite) or more than 200 MiB. Opt-in: IDLINK_BENCH_SCHEDULED=1.
 func TestScheduledRunReport(t *testing.T) {
 	if os.Getenv("IDLINK_BENCH_SCHEDULED") != "1" {
 		t.Skip("set IDLINK_BENCH_SCHEDULED=1 to run the scheduled-run benchmark")
@@ -220,6 +224,10 @@ func TestScheduledRunReport(t *testing.T) {
 	users := envInt("IDLINK_BENCH_USERS", defaultUsers)
 	changes := envInt("IDLINK_BENCH_CHANGES", 1000)
 	latency := benchLatency()
+	var env []string // the store: the world's SQLite file, or a new PostgreSQL schema
+	if os.Getenv("IDLINK_BENCH_POSTGRES") == "1" {
+		env = []string{"IDLINK_STORE_DRIVER=postgres", "IDLINK_STORE_DSN=" + pgtest.Schema(t, "idlink_bench_")}
+	}
 	dir := t.TempDir()
 	sim, err := startSim(users, 1, latency, dir)
 	if err != nil {
@@ -227,14 +235,14 @@ func TestScheduledRunReport(t *testing.T) {
 	}
 	defer sim.stop()
 
-	full, err := runJobChild(string(identity.KindBackfill), sim)
+	full, err := runJobChild(string(identity.KindBackfill), sim, env)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The first run after a backfill reads back what the backfill wrote and
 	// plans in full (the backfill's own writes are more changes than an
 	// incremental plan takes): the schedule's steady state starts after it.
-	settle, err := runJobChild(string(identity.KindRun), sim)
+	settle, err := runJobChild(string(identity.KindRun), sim, env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,14 +253,14 @@ func TestScheduledRunReport(t *testing.T) {
 	// The first incremental run after a backfill builds the indexes its
 	// lookups read (a backfill drops them); the runs after it are the
 	// schedule's steady state, which the targets are about.
-	first, err := runJobChild(string(identity.KindRun), sim)
+	first, err := runJobChild(string(identity.KindRun), sim, env)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := sim.change(changes); err != nil {
 		t.Fatal(err)
 	}
-	run, err := runJobChild(string(identity.KindRun), sim)
+	run, err := runJobChild(string(identity.KindRun), sim, env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +286,11 @@ func TestScheduledRunReport(t *testing.T) {
 		sits = append(sits, fmt.Sprintf("%s %d", s, run.Counts[identity.SituationKey(s)]))
 	}
 	fmt.Printf("  situations after the run: %s\n", strings.Join(sits, " "))
-	if share > targetScheduledCPUShare {
+	if env != nil {
+		// The job's CPU leaves out the database server's, which does most
+		// of a backfill's storing and little of a scheduled run's.
+		fmt.Printf("  (PostgreSQL: the server's CPU is counted in neither run, so the share is not held to the target)\n")
+	} else if share > targetScheduledCPUShare {
 		t.Errorf("the scheduled run took %.1f %% of the backfill's CPU; want <= %.0f %%", 100*share, 100*targetScheduledCPUShare)
 	}
 	if run.PeakRSS > targetScheduledRSS {
