@@ -75,15 +75,7 @@ func (s *Source) assignedUsers(ctx context.Context) (identity.ObjectIDSet, error
 		// One allocation for every member: grown by appending, the list of
 		// a million assigned users was made again some twenty times as it
 		// doubled (0.39 s of a scheduled run's 4.8 s of CPU at a million).
-		n := len(scope)
-		for _, p := range parts {
-			n += len(p)
-		}
-		scope = slices.Grow(scope, n-len(scope))
-		for _, p := range parts {
-			scope = append(scope, p...)
-		}
-		return identity.NewObjectIDSet(scope), nil
+		return identity.NewObjectIDSet(slices.Concat(append([][]identity.ObjectID{scope}, parts...)...)), nil
 	}
 	add := func(id identity.ObjectID) { scope = append(scope, id) }
 	covered := map[string]bool{} // groups already flattened as part of another assigned group

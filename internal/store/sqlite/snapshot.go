@@ -106,9 +106,6 @@ func keyOrder(n int, key func(i int) string) []int32 {
 
 const entraCols = "oid, tenant_id, upn, mail, display_name, given_name, surname, account_enabled, deleted, in_scope, user_type"
 
-// UpsertEntraUsers writes a batch of Entra users (inserting new ones, updating
-// known ones in place) and the cursor, all in one transaction: either the
-// whole batch and the cursor are stored, or nothing is.
 // entraUpsert writes a user over its stored version, unless every field is
 // the same: a stored user whose fields are unchanged is not rewritten.
 const entraUpsert = `ON CONFLICT (oid) DO UPDATE SET tenant_id = excluded.tenant_id, upn = excluded.upn, mail = excluded.mail,
@@ -120,6 +117,9 @@ WHERE (entra_users.tenant_id, entra_users.upn, entra_users.mail, entra_users.dis
 	IS NOT (excluded.tenant_id, excluded.upn, excluded.mail, excluded.display_name, excluded.given_name,
 	excluded.surname, excluded.account_enabled, excluded.deleted, excluded.in_scope, excluded.user_type)`
 
+// UpsertEntraUsers writes a batch of Entra users (inserting new ones, updating
+// known ones in place) and the cursor, all in one transaction: either the
+// whole batch and the cursor are stored, or nothing is.
 func (s *Store) UpsertEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser, cursor *identity.Cursor) error {
 	if err := store.CheckCursor(cursor); err != nil {
 		return fmt.Errorf("sqlite: upsert entra users: %w", err)
