@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/idlinkhq/idlink/internal/identity"
@@ -282,6 +283,9 @@ func (ap *applier) holdIfLimited(ctx context.Context) (held bool, err error) {
 // Salesforce and the store, proposals and adoptions to the store only (a
 // proposal must not reach the login handler, an adopted link is in
 // Salesforce already), revocations of Salesforce's own links.
+//
+// Within each kind, writes and proposals go in the order of their subjects
+// (inSubjectOrder).
 func (ap *applier) sortActions() (writes, proposals, accountRevokes []int) {
 	for i, a := range ap.r.Actions {
 		switch {
@@ -293,7 +297,33 @@ func (ap *applier) sortActions() (writes, proposals, accountRevokes []int) {
 			accountRevokes = append(accountRevokes, i)
 		}
 	}
+	ap.inSubjectOrder(writes)
+	ap.inSubjectOrder(proposals)
 	return writes, proposals, accountRevokes
+}
+
+// inSubjectOrder sorts each run of actions of one kind in idx by subject.
+// The store keeps links and their history by (provider, subject): a batch
+// of subjects that follow one another touches a few neighbouring pages of
+// those B-trees, where a batch in the plan's order touched about one page
+// per change (at a million identities that made recording the link
+// changes, their commits most of all, the bound of the writes' phase). The
+// plan's order of kinds stays: revokes of wrong links go before the creates
+// that a failed call would stop. The sort is stable, so the changes of one
+// subject keep their plan order; changes of different subjects are
+// independent records, in Salesforce (Subject__c is the upsert key) as in
+// the store.
+func (ap *applier) inSubjectOrder(idx []int) {
+	bySubject := func(i, j int) int { return strings.Compare(ap.r.Actions[i].Link.Subject, ap.r.Actions[j].Link.Subject) }
+	for start := 0; start < len(idx); {
+		kind := ap.r.Actions[idx[start]].Kind
+		end := start + 1
+		for end < len(idx) && ap.r.Actions[idx[end]].Kind == kind {
+			end++
+		}
+		slices.SortStableFunc(idx[start:end], bySubject)
+		start = end
+	}
 }
 
 // recordProposals records proposals and adoptions in the store, SaveChunk

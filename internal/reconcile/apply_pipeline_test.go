@@ -121,10 +121,16 @@ func TestApplyRecordsReturnedBatchesTogether(t *testing.T) {
 	// Calls 2-4 wait until the first batch is being recorded, and that
 	// recording waits until they have returned.
 	st := &groupStore{Store: h.st, recording: make(chan struct{}), returned: make(chan struct{}, 8)}
-	w := &heldWriter{LinkWriter: h.sf, st: st, first: r.Actions[0].Link.Subject}
 	if !writesIdentityLink(r.Actions[0].Kind) {
 		t.Fatalf("the plan starts with %s, not a link write", r.Actions[0].Kind)
 	}
+	first := r.Actions[0].Link.Subject // the first batch starts with the least subject of the first kind
+	for _, a := range r.Actions {
+		if a.Kind == r.Actions[0].Kind && a.Link.Subject < first {
+			first = a.Link.Subject
+		}
+	}
+	w := &heldWriter{LinkWriter: h.sf, st: st, first: first}
 	res, err := Apply(h.ctx, st, w, r, ApplyOptions{RunID: run.ID, BatchSize: 2, Concurrency: 4, Limits: h.cfg.Limits})
 	if err != nil || res.Applied != 8 {
 		t.Fatalf("applied %d: %v", res.Applied, err)
@@ -367,4 +373,61 @@ func (w *heldWriter) UpsertLinks(ctx context.Context, links []identity.Link) ([]
 	<-w.st.recording
 	defer func() { w.st.returned <- struct{}{} }()
 	return w.LinkWriter.UpsertLinks(ctx, links)
+}
+
+// orderWriter records the subjects of each call, in the order the calls
+// come.
+type orderWriter struct {
+	LinkWriter
+	mu    sync.Mutex
+	calls [][]string
+}
+
+func (w *orderWriter) UpsertLinks(ctx context.Context, links []identity.Link) ([]identity.WriteResult, error) {
+	w.mu.Lock()
+	var subs []string
+	for _, l := range links {
+		subs = append(subs, l.Subject)
+	}
+	w.calls = append(w.calls, subs)
+	w.mu.Unlock()
+	return w.LinkWriter.UpsertLinks(ctx, links)
+}
+
+// Link writes go out in the plan's order of kinds (revokes before updates
+// before creates) and, within a kind, in the order of their subjects, so
+// that each batch the store records holds neighbouring keys; the store
+// records them in that order too.
+func TestApplyWritesEachKindInSubjectOrder(t *testing.T) {
+	h := linkedHarness(t, 4)
+	run, err := h.st.StartRun(h.ctx, identity.KindRun, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoke := func(n int) identity.Action {
+		return identity.Action{Kind: identity.ActionRevokeLink, Link: link(pB, oid(n), n, n, identity.LinkRevoked)}
+	}
+	update := func(n int) identity.Action {
+		return identity.Action{Kind: identity.ActionUpdateLink, Link: link(pB, oid(n), 50+n, n, identity.LinkActive)}
+	}
+	create := func(n int) identity.Action {
+		return identity.Action{Kind: identity.ActionCreateLink, Link: link(pB, oid(n), n, n, identity.LinkActive)}
+	}
+	r := &Result{Actions: []identity.Action{revoke(3), revoke(1), update(4), update(2), create(9), create(7), create(8)},
+		Disruptive: []int{0, 1, 2, 3}, ActiveLinks: 4}
+	w := &orderWriter{LinkWriter: h.sf}
+	res, err := Apply(h.ctx, h.st, w, r, ApplyOptions{RunID: run.ID, BatchSize: 2, Concurrency: 1, Limits: noLimits})
+	if err != nil || res.Applied != 7 {
+		t.Fatalf("applied %d: %v", res.Applied, err)
+	}
+	want := [][]string{{oid(1), oid(3)}, {oid(2), oid(4)}, {oid(7), oid(8)}, {oid(9)}}
+	if !slices.EqualFunc(w.calls, want, slices.Equal[[]string]) {
+		t.Fatalf("calls %v, want %v", w.calls, want)
+	}
+	// The records of the run's actions stay in the plan's order.
+	for i, rec := range res.Records {
+		if rec.Action.Link.Subject != r.Actions[i].Link.Subject || rec.State != StateApplied {
+			t.Fatalf("record %d: %s %s, want %s applied", i, rec.Action.Link.Subject, rec.State, r.Actions[i].Link.Subject)
+		}
+	}
 }

@@ -11,8 +11,9 @@ import (
 
 // batchWriter writes the plan's link writes to Salesforce in batches, up to
 // Concurrency calls at once, and records the records Salesforce accepted in
-// the store in plan order, a batch at a time or, when several are back, up
-// to Concurrency batches in one transaction. While batch j is recorded, the
+// the store in write order (Apply's: each kind's subjects in order), a batch
+// at a time or, when several are back, up to Concurrency batches in one
+// transaction. While batch j is recorded, the
 // calls of the next batches are on their way, so neither the store's
 // transactions nor one slow call lengthen the chain of collection calls
 // (DESIGN §10). At most Concurrency+1 batches are written but not yet
@@ -32,7 +33,7 @@ type batchWriter struct {
 	stop          chan struct{} // closed by halt: no further batch is sent
 	once          sync.Once
 
-	runErr, callErr, storeErr error // settle's, in plan order
+	runErr, callErr, storeErr error // settle's, in write order
 }
 
 // sfBatch is one Salesforce call: the action indexes it carries and, once
@@ -94,7 +95,7 @@ func (b *batchWriter) halt() { b.once.Do(func() { close(b.stop) }) }
 
 func (b *batchWriter) halted() bool { return closed(b.stop) }
 
-// send sends the batches in plan order, as the limits allow: at most
+// send sends the batches in write order, as the limits allow: at most
 // Concurrency calls at once and Concurrency+1 batches not yet recorded.
 // After a failure (halt) the rest are skipped.
 func (b *batchWriter) send(ctx context.Context, batches []*sfBatch) {
@@ -127,7 +128,7 @@ func (b *batchWriter) send(ctx context.Context, batches []*sfBatch) {
 	}
 }
 
-// settle takes the answers of consecutive batches in plan order: failed
+// settle takes the answers of consecutive batches in write order: failed
 // records fail, the accepted ones are recorded in the store in one
 // transaction (unless it failed before), and the window moves on by as many
 // batches.
