@@ -102,6 +102,16 @@ func TestKubernetesCronJob(t *testing.T) {
 			t.Errorf("secret volume %s has mode %#o: files belong to root with group fsGroup %d, so the non-root process needs group read (0440)", v.Name, mode, *psc.FSGroup)
 		}
 	}
+	var memLimit string
+	for _, e := range c.Env {
+		if e.Name == "GOMEMLIMIT" {
+			if e.ValueFrom != nil {
+				t.Errorf("GOMEMLIMIT comes from %+v: a limit equal to the container's lets the process reach it; set a value below limits.memory", e.ValueFrom)
+			}
+			memLimit = e.Value
+		}
+	}
+	checkMemoryLimit(t, "the CronJob", memLimit, c.Resources.Limits.Memory().Value())
 	if pod.RestartPolicy != corev1.RestartPolicyNever || cron.Spec.ConcurrencyPolicy != batchv1.ForbidConcurrent {
 		t.Errorf("restartPolicy %s, concurrencyPolicy %s: want Never and Forbid", pod.RestartPolicy, cron.Spec.ConcurrencyPolicy)
 	}
@@ -132,5 +142,30 @@ func TestSystemdUnit(t *testing.T) {
 		if !strings.Contains(string(raw), want) {
 			t.Errorf("idlink.service lacks %q", want)
 		}
+	}
+	memMax := regexp.MustCompile(`(?m)^MemoryMax=(\d+)G$`).FindStringSubmatch(string(raw))
+	goLimit := regexp.MustCompile(`(?m)^Environment=GOMEMLIMIT=(\S+)$`).FindStringSubmatch(string(raw))
+	if memMax == nil || goLimit == nil {
+		t.Fatal("idlink.service needs MemoryMax=<n>G and Environment=GOMEMLIMIT=<below it>")
+	}
+	gib, _ := strconv.ParseInt(memMax[1], 10, 64)
+	checkMemoryLimit(t, "idlink.service", goLimit[1], gib<<30)
+}
+
+// checkMemoryLimit checks that a GOMEMLIMIT value parses as the Go runtime
+// reads it (a number with B, KiB, MiB, GiB or TiB) and lies between half and
+// 95 % of the memory the process is given: below it Go would collect without
+// end, at it the process reaches its limit before Go collects harder.
+func checkMemoryLimit(t *testing.T, where, value string, limit int64) {
+	t.Helper()
+	m := regexp.MustCompile(`^(\d+)(B|KiB|MiB|GiB|TiB)?$`).FindStringSubmatch(value)
+	if m == nil {
+		t.Errorf("%s: GOMEMLIMIT %q is not a number of bytes with a unit Go reads (B, KiB, MiB, GiB, TiB)", where, value)
+		return
+	}
+	n, _ := strconv.ParseInt(m[1], 10, 64)
+	n <<= map[string]int{"": 0, "B": 0, "KiB": 10, "MiB": 20, "GiB": 30, "TiB": 40}[m[2]]
+	if limit <= 0 || n > limit*95/100 || n < limit/2 {
+		t.Errorf("%s: GOMEMLIMIT %s (%d bytes) against a memory limit of %d bytes: want between half and 95 %% of it", where, value, n, limit)
 	}
 }
