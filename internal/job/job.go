@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -417,13 +418,16 @@ func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outco
 		return err
 	}
 	// The assessments apply cannot change are saved while it waits on
-	// Salesforce; the others once it says where those identities stand.
+	// Salesforce; the others as it decides where those identities stand.
 	settled, pending := splitByApply(res)
 	saved := make(chan error, 1)
 	go func() { saved <- j.saveAssessments(ctx, out.Run.ID, &res.Assessments, settled) }()
+	ps := newPendingSaver(res, pending, func(as []identity.Assessment) error {
+		return j.Store.SaveAssessments(ctx, out.Run.ID, as)
+	})
 	ar, err := reconcile.Apply(ctx, j.Store, w, res, reconcile.ApplyOptions{
 		RunID: out.Run.ID, BatchSize: j.batchSize(opt, res), Concurrency: j.WriteConcurrency, Limits: opt.Reconcile.Limits,
-		Override: reconcile.Override{RunID: opt.Override}, Revoker: j.Revoker, Baseline: base,
+		Override: reconcile.Override{RunID: opt.Override}, Revoker: j.Revoker, Baseline: base, Decided: ps.decided,
 	})
 	serr := <-saved
 	out.Apply = ar
@@ -442,7 +446,7 @@ func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outco
 	counts["plan.matched"] = int64(res.Matched())
 	countFlags(counts, res)
 	if serr == nil {
-		serr = j.saveAssessments(ctx, out.Run.ID, &res.Assessments, pending)
+		serr = j.saveAssessments(ctx, out.Run.ID, &res.Assessments, ps.unsaved())
 	}
 	if serr != nil {
 		return errors.Join(err, fmt.Errorf("save assessments: %w", serr))
@@ -572,54 +576,178 @@ func baseline(ctx context.Context, st store.Store) (*reconcile.Coverage, error) 
 }
 
 // afterApply updates the assessments to where identities stand after the
-// applied records: an unlinked identity whose create or update this run
-// applied is linked, and so is a misrouted one whose wrong
-// ThirdPartyAccountLink this run revoked (its next sign-in finds the correct
-// link). Other misrouted identities stay misrouted: Salesforce's own link
-// still names the duplicate, even where the package's confirmUser routes the
-// sign-in. In place: at a million identities a copy is 150 MB.
+// applied records (outcome.after). In place: at a million identities a copy
+// is 150 MB.
 func afterApply(as *reconcile.Assessments, recs []identity.ActionRecord) {
-	applied := map[identity.LinkKey]string{} // the Salesforce user an applied active link names
-	revoked := map[identity.LinkKey]bool{}
+	outcomes := map[identity.LinkKey]*outcome{}
 	for _, r := range recs {
 		if r.State != reconcile.StateApplied || !movesSituation(r.Action) {
 			continue
 		}
-		if r.Action.Kind == identity.ActionRevokeAccountLink {
-			revoked[r.Action.Link.Key()] = true
-		} else {
-			applied[r.Action.Link.Key()] = r.Action.Link.SalesforceUserID
+		o := outcomes[r.Action.Link.Key()]
+		if o == nil {
+			o = &outcome{}
+			outcomes[r.Action.Link.Key()] = o
 		}
+		o.add(r)
 	}
-	if len(applied) == 0 && len(revoked) == 0 {
+	if len(outcomes) == 0 {
 		return
 	}
 	for i, a := range as.All() {
 		if a.Subject == "" {
 			continue
 		}
-		key := identity.LinkKey{Provider: a.Provider, Subject: a.Subject}
-		sf, written := applied[key]
-		written = written && sf == a.SalesforceUserID
-		before := a.Detail
-		switch a.Situation {
-		case identity.Unlinked:
-			if written {
-				a.Situation = identity.Linked
-				a.Detail = "linked by this run: " + a.Detail
+		if o := outcomes[identity.LinkKey{Provider: a.Provider, Subject: a.Subject}]; o != nil {
+			if b, changed := o.after(a); changed {
+				as.Set(i, b)
 			}
-		case identity.Misrouted:
-			if revoked[key] {
-				a.Situation = identity.Linked
-				a.Detail = "linked; this run revoked the ThirdPartyAccountLink to the JIT duplicate: " + a.Detail
-			} else if written {
-				a.Detail = "this run wrote the link that the package's confirmUser uses to route sign-ins to " + a.SalesforceUserID + "; retire the duplicate. Before: " + a.Detail
-			}
-		}
-		if a.Detail != before { // every change above rewrites the detail
-			as.Set(i, a)
 		}
 	}
+}
+
+// outcome is what this run's applied records did to one link key: the
+// Salesforce user its last applied active link names, and whether it
+// revoked Salesforce's own link to a JIT duplicate.
+type outcome struct {
+	written bool
+	sf      string
+	revoked bool
+}
+
+// add takes an applied record that moves its identity (movesSituation).
+func (o *outcome) add(r identity.ActionRecord) {
+	if r.Action.Kind == identity.ActionRevokeAccountLink {
+		o.revoked = true
+	} else {
+		o.written, o.sf = true, r.Action.Link.SalesforceUserID
+	}
+}
+
+// after returns a as it stands after o, and whether that changed it: an
+// unlinked identity whose create or update this run applied is linked, and
+// so is a misrouted one whose wrong ThirdPartyAccountLink this run revoked
+// (its next sign-in finds the correct link). Other misrouted identities
+// stay misrouted: Salesforce's own link still names the duplicate, even
+// where the package's confirmUser routes the sign-in.
+func (o *outcome) after(a identity.Assessment) (identity.Assessment, bool) {
+	written := o.written && o.sf == a.SalesforceUserID
+	before := a.Detail
+	switch a.Situation {
+	case identity.Unlinked:
+		if written {
+			a.Situation = identity.Linked
+			a.Detail = "linked by this run: " + a.Detail
+		}
+	case identity.Misrouted:
+		if o.revoked {
+			a.Situation = identity.Linked
+			a.Detail = "linked; this run revoked the ThirdPartyAccountLink to the JIT duplicate: " + a.Detail
+		} else if written {
+			a.Detail = "this run wrote the link that the package's confirmUser uses to route sign-ins to " + a.SalesforceUserID + "; retire the duplicate. Before: " + a.Detail
+		}
+	}
+	return a, a.Detail != before // every change above rewrites the detail
+}
+
+// pendingSaver saves the assessments apply can change (splitByApply's
+// pending) while Apply runs: once the records of every action that can move
+// an identity's link key are decided, its assessment is final and saved,
+// SaveChunk at a time. At a million identities these were a fifth of the
+// assessments, saved one after another once the last write was recorded.
+// Decided calls come one at a time (reconcile.ApplyOptions), beside the
+// job's saving of the settled assessments: both only read the assessments,
+// which afterApply changes once Apply has returned.
+type pendingSaver struct {
+	as    *reconcile.Assessments
+	byKey map[identity.LinkKey][]int // pending assessments by link key
+	open  map[identity.LinkKey]int   // actions of the key that can move it, not yet decided
+	recs  map[identity.LinkKey][]identity.ActionRecord
+	seen  []bool // by action: its record was counted
+	saved []bool // by assessment
+	ready []identity.Assessment
+	at    []int // the assessments in ready
+	chunk int   // how many are saved together (reconcile.SaveChunk)
+	save  func([]identity.Assessment) error
+}
+
+func newPendingSaver(res *reconcile.Result, pending []int, save func([]identity.Assessment) error) *pendingSaver {
+	p := &pendingSaver{as: &res.Assessments, byKey: map[identity.LinkKey][]int{}, open: map[identity.LinkKey]int{},
+		recs: map[identity.LinkKey][]identity.ActionRecord{}, seen: make([]bool, len(res.Actions)),
+		saved: make([]bool, res.Assessments.Len()), chunk: reconcile.SaveChunk, save: save}
+	for _, i := range pending {
+		a := res.Assessments.At(i)
+		k := identity.LinkKey{Provider: a.Provider, Subject: a.Subject}
+		p.byKey[k] = append(p.byKey[k], i)
+	}
+	for _, a := range res.Actions {
+		if movesSituation(a) {
+			p.open[a.Link.Key()]++
+		}
+	}
+	return p
+}
+
+// decided takes saved action records (reconcile.ApplyOptions.Decided).
+func (p *pendingSaver) decided(recs []identity.ActionRecord) error {
+	for _, r := range recs {
+		i := r.Seq - 1
+		if i < 0 || i >= len(p.seen) || p.seen[i] || !movesSituation(r.Action) {
+			continue
+		}
+		p.seen[i] = true
+		k := r.Action.Link.Key()
+		p.recs[k] = append(p.recs[k], r)
+		if p.open[k]--; p.open[k] > 0 {
+			continue
+		}
+		// In plan order, as afterApply reads them: the last applied link wins.
+		slices.SortFunc(p.recs[k], func(a, b identity.ActionRecord) int { return a.Seq - b.Seq })
+		var o outcome
+		for _, r := range p.recs[k] {
+			if r.State == reconcile.StateApplied {
+				o.add(r)
+			}
+		}
+		delete(p.recs, k)
+		for _, j := range p.byKey[k] {
+			a, _ := o.after(p.as.At(j))
+			p.ready, p.at = append(p.ready, a), append(p.at, j)
+		}
+		if len(p.ready) >= p.chunk {
+			if err := p.flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (p *pendingSaver) flush() error {
+	if err := p.save(p.ready); err != nil {
+		return fmt.Errorf("save %d assessments: %w", len(p.ready), err)
+	}
+	for _, j := range p.at {
+		p.saved[j] = true
+	}
+	p.ready, p.at = p.ready[:0], p.at[:0]
+	return nil
+}
+
+// unsaved returns the pending assessments decided has not saved, those it
+// gathered for its next chunk included: once Apply has returned, afterApply
+// gives them the values decided would have saved.
+func (p *pendingSaver) unsaved() []int {
+	var out []int
+	for _, idx := range p.byKey {
+		for _, j := range idx {
+			if !p.saved[j] {
+				out = append(out, j)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // dryRun reads both sides in full into a scratch store and plans against the

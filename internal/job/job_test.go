@@ -3,6 +3,7 @@ package job
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -123,5 +124,79 @@ func TestMeterReportsUntilStopped(t *testing.T) {
 	last := seen[len(seen)-1]
 	if last.Stage != "done" || last.EntraUsers != 999 || last.Written != 4 || last.ToWrite != 10 {
 		t.Fatalf("last report = %+v", last)
+	}
+}
+
+// The pending saver saves, while Apply runs, exactly the assessments whose
+// every moving action is decided, with the values afterApply gives them
+// once Apply has returned; what it has not saved, unsaved names, so that
+// the pending assessments are saved once each. Records come in any order
+// and chunks, some twice (a failed Apply saves every record again).
+func TestPendingSaverSavesWhatAfterApplyGives(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	kinds := []identity.ActionKind{identity.ActionCreateLink, identity.ActionUpdateLink, identity.ActionAdoptLink,
+		identity.ActionRevokeAccountLink, identity.ActionProposeLink, identity.ActionFlag}
+	statuses := []identity.LinkStatus{identity.LinkActive, identity.LinkProposed, identity.LinkRevoked}
+	states := []string{reconcile.StateApplied, reconcile.StateApplied, reconcile.StateFailed, reconcile.StatePlanned}
+	situations := []identity.Situation{identity.Unlinked, identity.Misrouted, identity.Linked}
+	early := 0
+	for round := range 500 {
+		res := &reconcile.Result{}
+		for i := range 16 {
+			sub := fmt.Sprintf("s%d", rng.IntN(6))
+			if i%7 == 6 {
+				sub = ""
+			}
+			res.Assessments.Append(identity.Assessment{Provider: "P", Subject: sub,
+				SalesforceUserID: fmt.Sprintf("005%d", rng.IntN(2)), Situation: situations[rng.IntN(len(situations))]})
+		}
+		var recs []identity.ActionRecord
+		for i := range 10 {
+			a := identity.Action{Kind: kinds[rng.IntN(len(kinds))], Link: identity.Link{Provider: "P",
+				Subject: fmt.Sprintf("s%d", rng.IntN(6)), SalesforceUserID: fmt.Sprintf("005%d", rng.IntN(2)), Status: statuses[rng.IntN(len(statuses))]}}
+			res.Actions = append(res.Actions, a)
+			recs = append(recs, identity.ActionRecord{Seq: i + 1, Action: a, State: states[rng.IntN(len(states))]})
+		}
+		_, pending := splitByApply(res)
+		saved := map[int]identity.Assessment{}
+		var p *pendingSaver
+		p = newPendingSaver(res, pending, func(as []identity.Assessment) error {
+			for k, j := range p.at {
+				if _, twice := saved[j]; twice {
+					t.Fatalf("round %d: assessment %d saved twice", round, j)
+				}
+				saved[j] = as[k]
+			}
+			return nil
+		})
+		p.chunk = 1 + rng.IntN(3)
+		// Some records are decided, in a random order and chunks, some twice.
+		order := rng.Perm(len(recs))[:rng.IntN(len(recs)+1)]
+		order = append(order, order[:rng.IntN(len(order)+1)]...)
+		for len(order) > 0 {
+			n := 1 + rng.IntN(len(order))
+			var chunk []identity.ActionRecord
+			for _, i := range order[:n] {
+				chunk = append(chunk, recs[i])
+			}
+			if err := p.decided(chunk); err != nil {
+				t.Fatal(err)
+			}
+			order = order[n:]
+		}
+		afterApply(&res.Assessments, recs)
+		unsaved := p.unsaved()
+		if got := slices.Sorted(slices.Values(slices.Concat(unsaved, slices.Collect(maps.Keys(saved))))); !slices.Equal(got, pending) {
+			t.Fatalf("round %d: saved %v and unsaved %v, want the pending %v once each", round, slices.Sorted(maps.Keys(saved)), unsaved, pending)
+		}
+		for j, a := range saved {
+			if want := res.Assessments.At(j); a != want {
+				t.Fatalf("round %d: assessment %d saved as %+v, afterApply gives %+v", round, j, a, want)
+			}
+		}
+		early += len(saved)
+	}
+	if early == 0 {
+		t.Fatal("no assessment was saved before Apply returned: the test exercised nothing")
 	}
 }

@@ -68,6 +68,13 @@ type ApplyOptions struct {
 	// Baseline is the coverage of the previous successful run, for the
 	// coverage-drop limit; nil when there is none.
 	Baseline *Coverage
+	// Decided, if set, is called with action records once they are saved,
+	// their outcome final: the link writes' as their batches are recorded,
+	// so a caller can save what depends on them while the later batches
+	// are on their way. One call at a time; a record may come twice (the
+	// records of a failed Apply are saved again); an error stops Apply as
+	// a store failure does.
+	Decided func(recs []identity.ActionRecord) error
 }
 
 // Failure is an action that was not applied.
@@ -117,10 +124,15 @@ func Apply(ctx context.Context, st Store, w LinkWriter, r *Result, opt ApplyOpti
 	// are recorded, and they and the flags saved, while the writes are on
 	// their way.
 	byCalls := slices.Concat(writes, accountRevokes) // the actions a Salesforce call decides
+	// The writes' records are saved beside the writes too, as their batches
+	// are recorded: room for every batch, so that recording never waits.
+	settled := make(chan []int, (len(writes)+opt.BatchSize-1)/opt.BatchSize)
 	aside := make(chan error, 1)
-	go func() { aside <- ap.recordAside(ctx, proposals, byCalls) }()
-	bw := &batchWriter{st: st, w: w, r: r, opt: opt, fail: ap.fail, applied: ap.applied}
+	go func() { aside <- ap.recordAside(ctx, proposals, byCalls, settled) }()
+	bw := &batchWriter{st: st, w: w, r: r, opt: opt, fail: ap.fail, applied: ap.applied,
+		settled: func(idx []int) { settled <- idx }}
 	runErr := bw.write(ctx, writes)
+	close(settled)
 	asideErr := <-aside
 	runErr = errors.Join(runErr, asideErr)
 	if runErr == nil {
@@ -136,8 +148,8 @@ func Apply(ctx context.Context, st Store, w LinkWriter, r *Result, opt ApplyOpti
 	ap.finish()
 	decided := ap.res.Records
 	if asideErr == nil {
-		decided = make([]identity.ActionRecord, 0, len(byCalls))
-		for _, i := range byCalls {
+		decided = make([]identity.ActionRecord, 0, len(accountRevokes))
+		for _, i := range accountRevokes {
 			decided = append(decided, ap.res.Records[i])
 		}
 	} // else what was saved aside may be incomplete: save every action
@@ -197,39 +209,69 @@ func (ap *applier) record(i int) identity.ActionRecord {
 	return identity.ActionRecord{Seq: i + 1, Action: ap.r.Actions[i], State: ap.states[i], Error: ap.errs[i]}
 }
 
-// save saves action records (Seq says which action each is).
+// save saves action records (Seq says which action each is) and hands
+// them to Decided.
 func (ap *applier) save(ctx context.Context, recs []identity.ActionRecord) error {
 	if err := ap.st.SaveActions(ctx, ap.opt.RunID, recs); err != nil {
 		return fmt.Errorf("save the actions of run %d: %w", ap.opt.RunID, err)
 	}
+	if ap.opt.Decided != nil {
+		if err := ap.opt.Decided(recs); err != nil {
+			return fmt.Errorf("after saving the actions of run %d: %w", ap.opt.RunID, err)
+		}
+	}
 	return nil
 }
 
-// recordAside records the proposals, then saves every action that no
-// Salesforce call decides (flags and proposals) with its outcome, in chunks:
-// one transaction per chunk lets the writes' batches be recorded in between.
-// The writes and revocations are saved once Salesforce decided them.
-func (ap *applier) recordAside(ctx context.Context, proposals, byCalls []int) error {
-	if err := ap.recordProposals(ctx, proposals); err != nil {
-		return err
-	}
-	bySalesforce := make([]bool, len(ap.r.Actions))
-	for _, i := range byCalls {
-		bySalesforce[i] = true
-	}
-	var aside []int
-	for i := range ap.r.Actions {
-		if !bySalesforce[i] {
-			aside = append(aside, i)
-		}
-	}
-	return InChunks(aside, func(part []int) error {
+// saveIdx saves the records of the actions at idx, SaveChunk per
+// transaction.
+func (ap *applier) saveIdx(ctx context.Context, idx []int) error {
+	return InChunks(idx, func(part []int) error {
 		recs := make([]identity.ActionRecord, len(part))
 		for k, i := range part {
 			recs[k] = ap.record(i)
 		}
 		return ap.save(ctx, recs)
 	})
+}
+
+// recordAside records the proposals, then saves every action that no
+// Salesforce call decides (flags and proposals) with its outcome, then the
+// link writes' as settled brings them (their batches recorded), in chunks:
+// one transaction per chunk lets the writes' batches be recorded in between.
+// The revocations of Salesforce's own links are saved once Salesforce
+// decided them. After an error settled is still drained, so that the batch
+// writer never waits on it.
+func (ap *applier) recordAside(ctx context.Context, proposals, byCalls []int, settled <-chan []int) error {
+	err := ap.recordProposals(ctx, proposals)
+	if err == nil {
+		bySalesforce := make([]bool, len(ap.r.Actions))
+		for _, i := range byCalls {
+			bySalesforce[i] = true
+		}
+		var aside []int
+		for i := range ap.r.Actions {
+			if !bySalesforce[i] {
+				aside = append(aside, i)
+			}
+		}
+		err = ap.saveIdx(ctx, aside)
+	}
+	var due []int
+	for idx := range settled {
+		if err != nil {
+			continue
+		}
+		// Saved once nothing more is waiting, or a chunk is full.
+		if due = append(due, idx...); len(due) >= SaveChunk || len(settled) == 0 {
+			err = ap.saveIdx(ctx, due)
+			due = due[:0]
+		}
+	}
+	if err == nil {
+		err = ap.saveIdx(ctx, due)
+	}
+	return err
 }
 
 // SaveChunk is how many rows (action records, proposals, and the job's

@@ -431,3 +431,73 @@ func TestApplyWritesEachKindInSubjectOrder(t *testing.T) {
 		}
 	}
 }
+
+// lastHeldWriter holds the call of the batch that starts with subject last
+// until decided is closed (or a deadline passed, when Apply saves the
+// writes' records only after the last call).
+type lastHeldWriter struct {
+	LinkWriter
+	last    string
+	decided <-chan struct{}
+	overlap bool
+}
+
+func (w *lastHeldWriter) UpsertLinks(ctx context.Context, links []identity.Link) ([]identity.WriteResult, error) {
+	if links[0].Subject == w.last {
+		select {
+		case <-w.decided:
+			w.overlap = true
+		case <-time.After(5 * time.Second):
+		}
+	}
+	return w.LinkWriter.UpsertLinks(ctx, links)
+}
+
+// The records of the link writes are saved, and handed to Decided, as their
+// batches are recorded, while the later batches are on their way: what
+// depends on them (the job's assessments) need not wait for the last call.
+// Decided sees every action's record once.
+func TestApplySavesWriteRecordsWhileWriting(t *testing.T) {
+	h := newHarness(t)
+	h.seed(6)
+	run, r := h.planFor()
+	var subs []string
+	for _, a := range r.Actions {
+		if a.Kind != identity.ActionCreateLink {
+			t.Fatalf("the plan holds a %s; want six creates", a.Kind)
+		}
+		subs = append(subs, a.Link.Subject)
+	}
+	slices.Sort(subs)
+	firstDecided := make(chan struct{})
+	w := &lastHeldWriter{LinkWriter: h.sf, last: subs[4], decided: firstDecided}
+	seen := map[int]int{}
+	decided := func(recs []identity.ActionRecord) error {
+		for _, rec := range recs {
+			seen[rec.Seq]++
+			if rec.State == StateApplied && len(seen) == 1 {
+				close(firstDecided)
+			}
+		}
+		return nil
+	}
+	res, err := Apply(h.ctx, h.st, w, r, ApplyOptions{RunID: run.ID, BatchSize: 2, Concurrency: 1, Limits: h.cfg.Limits, Decided: decided})
+	if err != nil || res.Applied != 6 {
+		t.Fatalf("applied %d: %v", res.Applied, err)
+	}
+	if !w.overlap {
+		t.Fatal("the last batch went out before any write's record was saved and decided")
+	}
+	for seq := 1; seq <= len(r.Actions); seq++ {
+		if seen[seq] != 1 {
+			t.Fatalf("Decided saw the record of action %d %d times, want once (%v)", seq, seen[seq], seen)
+		}
+	}
+	recs, err := h.st.ListActions(h.ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 6 || countState(recs, StateApplied) != 6 {
+		t.Fatalf("saved %d records, %d applied; want 6 applied", len(recs), countState(recs, StateApplied))
+	}
+}

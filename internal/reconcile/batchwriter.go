@@ -28,6 +28,7 @@ type batchWriter struct {
 	opt     ApplyOptions
 	fail    func(i int, msg string)
 	applied func(i int)
+	settled func(idx []int) // the actions of batches whose outcome is final
 
 	calls, window chan struct{} // the limits of send
 	stop          chan struct{} // closed by halt: no further batch is sent
@@ -188,6 +189,11 @@ func (b *batchWriter) settle(ctx context.Context, group []*sfBatch) {
 	}
 	for range taken {
 		<-b.window // recorded (or given up): the sender may go one further
+	}
+	if b.settled != nil {
+		for _, bt := range group {
+			b.settled(bt.idx)
+		}
 	}
 }
 
