@@ -419,17 +419,25 @@ func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outco
 	}
 	// The assessments apply cannot change are saved while it waits on
 	// Salesforce; the others as it decides where those identities stand.
-	settled, pending := splitByApply(res)
+	// Which are which is worked out beside Apply's start: before the first
+	// write it took 0.36 s at a million identities.
+	var ps *pendingSaver
+	split := make(chan struct{})
 	saved := make(chan error, 1)
-	go func() { saved <- j.saveAssessments(ctx, out.Run.ID, &res.Assessments, settled) }()
-	ps := newPendingSaver(res, pending, func(as []identity.Assessment) error {
-		return j.Store.SaveAssessments(ctx, out.Run.ID, as)
-	})
+	go func() {
+		settled, pending := splitByApply(res)
+		ps = newPendingSaver(res, pending, func(as []identity.Assessment) error {
+			return j.Store.SaveAssessments(ctx, out.Run.ID, as)
+		})
+		close(split)
+		saved <- j.saveAssessments(ctx, out.Run.ID, &res.Assessments, settled)
+	}()
+	decided := func(recs []identity.ActionRecord) error { <-split; return ps.decided(recs) }
 	ar, err := reconcile.Apply(ctx, j.Store, w, res, reconcile.ApplyOptions{
 		RunID: out.Run.ID, BatchSize: j.batchSize(opt, res), Concurrency: j.WriteConcurrency, Limits: opt.Reconcile.Limits,
-		Override: reconcile.Override{RunID: opt.Override}, Revoker: j.Revoker, Baseline: base, Decided: ps.decided,
+		Override: reconcile.Override{RunID: opt.Override}, Revoker: j.Revoker, Baseline: base, Decided: decided,
 	})
-	serr := <-saved
+	serr := <-saved // after split: ps is set
 	out.Apply = ar
 	counts["applied"] = int64(ar.Applied)
 	counts["failed"] = int64(len(ar.Failed))
