@@ -13,14 +13,14 @@ import (
 // Concurrency calls at once, and records the records Salesforce accepted in
 // the store in write order (Apply's: each kind's subjects in order), a batch
 // at a time or, when several are back, up to Concurrency batches in one
-// transaction. While batch j is recorded, the
-// calls of the next batches are on their way, so neither the store's
-// transactions nor one slow call lengthen the chain of collection calls
-// (DESIGN §10). At most Concurrency+1 batches are written but not yet
-// recorded: if the store fails, those are reported "written to Salesforce
-// but not recorded" and the next run plans them again (upserts by subject
-// are idempotent). A failed call stops new calls; the ones already on their
-// way finish and are recorded.
+// transaction. While batch j is recorded, the calls of the next batches are
+// on their way, so neither the store's transactions nor one slow call
+// lengthen the chain of collection calls (DESIGN §10). At most
+// Concurrency+1 batches are written but not yet recorded: if the store
+// fails, those are reported "written to Salesforce but not recorded" and the
+// next run plans them again (upserts by subject are idempotent). A failed
+// call stops new calls; the ones already on their way finish and are
+// recorded. Each group settled is handed to settled, its outcome final.
 type batchWriter struct {
 	st      Store
 	w       LinkWriter
