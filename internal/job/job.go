@@ -424,18 +424,20 @@ func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outco
 	var ps *pendingSaver
 	split := make(chan struct{})
 	saved := make(chan error, 1)
+	prio := reconcile.NewPriority() // Apply's recording of written batches goes first
 	go func() {
 		settled, pending := splitByApply(res)
 		ps = newPendingSaver(res, pending, func(as []identity.Assessment) error {
+			prio.Yield()
 			return j.Store.SaveAssessments(ctx, out.Run.ID, as)
 		})
 		close(split)
-		saved <- j.saveAssessments(ctx, out.Run.ID, &res.Assessments, settled)
+		saved <- j.saveAssessments(ctx, out.Run.ID, &res.Assessments, settled, prio)
 	}()
 	decided := func(recs []identity.ActionRecord) error { <-split; return ps.decided(recs) }
 	ar, err := reconcile.Apply(ctx, j.Store, w, res, reconcile.ApplyOptions{
 		RunID: out.Run.ID, BatchSize: j.batchSize(opt, res), Concurrency: j.WriteConcurrency, Limits: opt.Reconcile.Limits,
-		Override: reconcile.Override{RunID: opt.Override}, Revoker: j.Revoker, Baseline: base, Decided: decided,
+		Override: reconcile.Override{RunID: opt.Override}, Revoker: j.Revoker, Baseline: base, Decided: decided, Priority: prio,
 	})
 	serr := <-saved // after split: ps is set
 	out.Apply = ar
@@ -454,7 +456,7 @@ func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outco
 	counts["plan.matched"] = int64(res.Matched())
 	countFlags(counts, res)
 	if serr == nil {
-		serr = j.saveAssessments(ctx, out.Run.ID, &res.Assessments, ps.unsaved())
+		serr = j.saveAssessments(ctx, out.Run.ID, &res.Assessments, ps.unsaved(), nil)
 	}
 	if serr != nil {
 		return errors.Join(err, fmt.Errorf("save assessments: %w", serr))
@@ -463,10 +465,11 @@ func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outco
 }
 
 // saveAssessments saves the assessments at idx, in order, reconcile.SaveChunk
-// per transaction (they are saved beside Apply's writes).
-func (j *Job) saveAssessments(ctx context.Context, runID int64, as *reconcile.Assessments, idx []int) error {
+// per transaction; beside Apply's writes, each chunk after prio.Yield.
+func (j *Job) saveAssessments(ctx context.Context, runID int64, as *reconcile.Assessments, idx []int, prio *reconcile.Priority) error {
 	chunk := make([]identity.Assessment, 0, min(len(idx), reconcile.SaveChunk))
 	return reconcile.InChunks(idx, func(part []int) error {
+		prio.Yield()
 		chunk = chunk[:0]
 		for _, i := range part {
 			chunk = append(chunk, as.At(i))
@@ -809,7 +812,7 @@ func (j *Job) dryRun(ctx context.Context, log *slog.Logger, opt Options, out *Ou
 	for i := range all {
 		all[i] = i
 	}
-	if err := j.saveAssessments(ctx, out.Run.ID, &res.Assessments, all); err != nil {
+	if err := j.saveAssessments(ctx, out.Run.ID, &res.Assessments, all, nil); err != nil {
 		return fmt.Errorf("save assessments: %w", err)
 	}
 	return nil

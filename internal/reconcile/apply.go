@@ -75,6 +75,9 @@ type ApplyOptions struct {
 	// records of a failed Apply are saved again); an error stops Apply as
 	// a store failure does.
 	Decided func(recs []identity.ActionRecord) error
+	// Priority, shared with what the caller saves beside Apply, gives the
+	// recording of written batches the store first; nil: Apply's own.
+	Priority *Priority
 }
 
 // Failure is an action that was not applied.
@@ -108,6 +111,9 @@ func Apply(ctx context.Context, st Store, w LinkWriter, r *Result, opt ApplyOpti
 	}
 	if opt.Actor == "" {
 		opt.Actor = "idlink run " + strconv.FormatInt(opt.RunID, 10)
+	}
+	if opt.Priority == nil {
+		opt.Priority = NewPriority()
 	}
 	if err := opt.Limits.Validate(); err != nil {
 		return ApplyResult{}, fmt.Errorf("apply: %w", err)
@@ -227,6 +233,7 @@ func (ap *applier) save(ctx context.Context, recs []identity.ActionRecord) error
 // transaction.
 func (ap *applier) saveIdx(ctx context.Context, idx []int) error {
 	return InChunks(idx, func(part []int) error {
+		ap.opt.Priority.Yield()
 		recs := make([]identity.ActionRecord, len(part))
 		for k, i := range part {
 			recs[k] = ap.record(i)
@@ -372,6 +379,7 @@ func (ap *applier) inSubjectOrder(idx []int) {
 // of them per transaction.
 func (ap *applier) recordProposals(ctx context.Context, proposals []int) error {
 	return InChunks(proposals, func(batch []int) error {
+		ap.opt.Priority.Yield()
 		changes := make([]identity.LinkChange, len(batch))
 		for k, i := range batch {
 			changes[k] = linkChange(ap.r.Actions[i], ap.opt.Actor)

@@ -61,6 +61,7 @@ func (b *batchWriter) write(ctx context.Context, writes []int) error {
 	go func() { defer close(sent); b.send(ctx, batches) }()
 	for j := 0; j < len(batches); {
 		<-batches[j].done
+		recorded := b.opt.Priority.recording() // back: its recording goes before what is saved beside it
 		// The batches that are back by now are recorded with it, in one
 		// transaction: at a million identities a commit per batch cost
 		// more than the batch's rows (each commit writes the index pages
@@ -76,6 +77,7 @@ func (b *batchWriter) write(ctx context.Context, writes []int) error {
 			<-batches[n].decided
 		}
 		b.settle(ctx, batches[j:n])
+		recorded()
 		j = n
 	}
 	b.halt()
