@@ -476,7 +476,7 @@ func testEntraListing(t *testing.T, s store.Store) {
 	r5 := startRun(t, s, identity.KindBackfill)
 	renamed := entraUser(7)
 	renamed.UPN = "Renamed-Seven@Contoso.com"
-	_, _ = listing(r5, "delta-5", []identity.EntraUser{entraUser(6)}, nil, []identity.EntraUser{renamed})
+	listing(r5, "delta-5", []identity.EntraUser{entraUser(6)}, nil, []identity.EntraUser{renamed})
 	upn, _ := store.EntraUserKeys(renamed)
 	old, _ := store.EntraUserKeys(entraUser(7))
 	for _, q := range []struct {
