@@ -71,6 +71,15 @@ func hashKey(k string) uint32 {
 	return uint32(h) ^ uint32(h>>32)
 }
 
+// fit shrinks the table to the size resize gives its records when that
+// saves more than a fifth of it (add doubles the table as it grows).
+// Placing the records again needs no key: the slots keep their hashes.
+func (x *index) fit() {
+	if want := max(16, x.n*4/3+1); len(x.slots) > want*5/4 {
+		x.resize(x.n)
+	}
+}
+
 // add indexes rec under its key.
 func (x *index) add(rec int32) {
 	if (x.n+1)*4 > len(x.slots)*3 {

@@ -20,21 +20,32 @@ func TestIndexFindsEveryRecord(t *testing.T) {
 				keys = append(keys, "k"+strconv.Itoa(i%(c.n/3+1))) // about three records per key
 				x.add(int32(i))
 			}
-			if x.n != c.n || x.n*4 > len(x.slots)*3 {
-				t.Fatalf("%d entries in %d slots, want %d at a load of at most 3/4", x.n, len(x.slots), c.n)
-			}
 			want := map[string][]int32{}
 			for i, k := range keys {
 				want[k] = append(want[k], int32(i))
 			}
-			for k, recs := range want {
-				if got := x.all(k, nil); !slices.Equal(got, recs) {
-					t.Fatalf("all(%q) = %v, want %v", k, got, recs)
+			check := func() {
+				t.Helper()
+				if x.n != c.n || x.n*4 > len(x.slots)*3 {
+					t.Fatalf("%d entries in %d slots, want %d at a load of at most 3/4", x.n, len(x.slots), c.n)
+				}
+				for k, recs := range want {
+					if got := x.all(k, nil); !slices.Equal(got, recs) {
+						t.Fatalf("all(%q) = %v, want %v", k, got, recs)
+					}
+				}
+				if r := x.first("absent"); r != -1 {
+					t.Fatalf("first(absent) = %d", r)
 				}
 			}
-			if r := x.first("absent"); r != -1 {
-				t.Fatalf("first(absent) = %d", r)
+			check()
+			// Fitted, a table is at most a fifth larger than resize sizes it
+			// for its records, and finds the same.
+			x.fit()
+			if fitted := max(16, c.n*4/3+1); len(x.slots) > fitted*5/4 {
+				t.Fatalf("fitted: %d slots for %d records, want at most %d", len(x.slots), c.n, fitted*5/4)
 			}
+			check()
 		})
 	}
 }

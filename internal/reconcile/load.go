@@ -52,9 +52,10 @@ func LoadSalesforce(ctx context.Context, mirror Mirror, s *Snapshot) error {
 }
 
 // LoadRest adds what LoadSalesforce did not to s: Entra's users,
-// Identity_Link__c rows, and idlink's own records.
+// Identity_Link__c rows, and idlink's own records. It ends the load: s is
+// then fitted to what it holds, for Plan.
 func LoadRest(ctx context.Context, mirror Mirror, state State, s *Snapshot) error {
-	return loadSteps([]loadStep{
+	if err := loadSteps([]loadStep{
 		{"Entra users", func() error { return streamed(ctx, mirror.ScanEntraUsers, s.AddEntraUser) }},
 		{"Identity_Link__c rows", func() error { return streamed(ctx, mirror.ScanRemoteLinks, s.AddRemoteLink) }},
 		{"links", func() error { return streamed(ctx, state.ScanLinks, s.AddLink) }},
@@ -69,7 +70,11 @@ func LoadRest(ctx context.Context, mirror Mirror, state State, s *Snapshot) erro
 			return err
 		}},
 		{"decisions", func() error { return streamed(ctx, state.ScanDecisions, s.AddDecision) }},
-	})
+	}); err != nil {
+		return err
+	}
+	s.fit()
+	return nil
 }
 
 type loadStep struct {

@@ -317,6 +317,16 @@ func TestPlanProperties(t *testing.T) {
 				}
 			}
 
+			// Fitting the loaded snapshot to its size (as LoadRest does)
+			// changes nothing either.
+			fitted := w.snapshot(t)
+			fitted.fit()
+			if r2, err := Plan(cfg, fitted); err != nil {
+				t.Fatal(err)
+			} else if !samePlan(r, r2) {
+				t.Fatalf("plan of the fitted snapshot differs:%s", firstDifference(r, r2))
+			}
+
 			// Idempotence: after a successful apply, planning again writes nothing.
 			w2 := applyPerfectly(w, r)
 			r2, err := Plan(cfg, w2.snapshot(t))

@@ -2,8 +2,10 @@ package reconcile
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/idlinkhq/idlink/internal/identity"
 )
@@ -547,6 +549,49 @@ func (s *Snapshot) AddDecision(d identity.Decision) error {
 	}
 	s.decisions[k] = d
 	return nil
+}
+
+// fit lets go of the spare room the rows and indexes grew into while the
+// snapshot was loaded. Both double as they grow, so up to half of each is
+// empty, and a plan holds the whole snapshot until its result is built: at
+// a million identities the spare room was ~110 MiB of ~360 MiB. Called once,
+// after the last Add; Adds after it still work (they grow again).
+func (s *Snapshot) fit() {
+	s.entra, s.sf = fitRows(s.entra), fitRows(s.sf)
+	xs := []*index{s.entraBy, s.sfByID, s.sfByFed, s.sfByKey}
+	for _, ps := range s.provs {
+		ps.tpal, ps.obs, ps.links, ps.remote = fitRows(ps.tpal), fitRows(ps.obs), fitRows(ps.links), fitRows(ps.remote)
+		xs = append(xs, ps.tpalBySub, ps.tpalByUser, ps.obsBySub, ps.obsByOID, ps.linksBySub, ps.linksByOID, ps.remoteBySub, ps.remoteByOID)
+	}
+	// Placing a million records again takes ~20 ms per index, nearly all
+	// of it cache misses; the indexes are independent, and nothing else
+	// runs between a load and its plan.
+	next := make(chan *index, len(xs))
+	for _, x := range xs {
+		next <- x
+	}
+	close(next)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(xs)) {
+		wg.Go(func() {
+			for x := range next {
+				x.fit()
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// fitRows returns rows in a backing array of their length when more than
+// an eighth of rows' capacity is spare, else rows.
+func fitRows[T any](rows []T) []T {
+	if cap(rows)-len(rows) <= cap(rows)/8 {
+		return rows
+	}
+	fitted := make([]T, len(rows))
+	adviseHugePages(fitted)
+	copy(fitted, rows)
+	return fitted
 }
 
 // appendRow appends r to rows like append, and advises a new backing array
