@@ -250,7 +250,9 @@ func (t *timedWriter) UpsertLinks(ctx context.Context, links []identity.Link) ([
 	return t.LinkWriter.UpsertLinks(ctx, links)
 }
 
-// memSampler tracks the peak of live heap objects while the run works.
+// memSampler tracks the peak of the heap's objects while the run works:
+// live ones and garbage not yet collected (what a memory limit bounds), not
+// the live heap alone.
 type memSampler struct {
 	stop chan struct{}
 	done chan struct{}
@@ -656,7 +658,7 @@ func (m measurement) report(w io.Writer) {
 		m.SFRead.Round(time.Millisecond), m.SFRead.Seconds()/(time.Duration(m.SFChainFloor)*m.Latency).Seconds(), time.Duration(m.SFChainFloor)*m.Latency)
 	fmt.Fprintf(w, "    read end -> first write (snapshot, plan) %s   first -> last write %s (floor %s)   rest %s\n", m.Plan.Round(time.Millisecond), m.Apply.Round(time.Millisecond),
 		time.Duration(m.writeChain())*m.Latency, (m.Wall - m.ReadWall - m.Plan - m.Apply).Round(time.Millisecond))
-	fmt.Fprintf(w, "  peak memory of the job process: live heap %.1f MiB, RSS (VmHWM) %.1f MiB\n", mib(m.PeakHeap), mib(m.PeakRSS))
+	fmt.Fprintf(w, "  peak memory of the job process: heap objects (garbage not yet collected included) %.1f MiB, RSS (VmHWM) %.1f MiB\n", mib(m.PeakHeap), mib(m.PeakRSS))
 	fmt.Fprint(w, "  situations:")
 	for _, s := range identity.Situations {
 		fmt.Fprintf(w, " %s %d", s, m.Situations[string(s)])

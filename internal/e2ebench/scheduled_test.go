@@ -98,8 +98,9 @@ func profilePath(dir, run, kind string) string {
 	}
 }
 
-// heapNearPeak writes a heap profile to path each time the live heap has
-// grown by a tenth over the largest seen, so that the file left shows what
+// heapNearPeak writes a heap profile to path each time the heap in use
+// (HeapInuse: spans holding objects, garbage included) has grown by a tenth
+// over the largest seen, so that the file left shows what
 // held the memory near the peak (a profile taken at the end shows what is
 // left). SQLite's own memory is not Go heap and is not in it.
 func heapNearPeak(path string) (stop func()) {
