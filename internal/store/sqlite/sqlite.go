@@ -26,11 +26,12 @@ import (
 // writerCacheKiB is the writer connection's page cache. A backfill's
 // writes reach the whole of several tables' indexes at once (staged and
 // stored users, assessments, actions, link history); with 64 MiB the
-// writer read back evicted pages ~175,000 times in a 100,000-user
-// backfill, each read a system call (expensive on virtual machines).
-// 128 MiB: that backfill 1.666 -> 1.544 of its floor (medians of three;
-// 256 MiB 1.507) for ~50 MiB more RSS. SQLite's memory is outside Go's
-// GOMEMLIMIT: the deployments leave room for it (configs/deploy).
+// writer read evicted pages back ~175,000 times in a 100,000-user
+// backfill, each read a system call (expensive on virtual machines), and
+// that backfill took 8 % longer (TestBackfillReport; 256 MiB gained 2 %
+// more) for ~50 MiB less RSS. At a million users neither size holds what
+// the writes reach: the same CPU, ~125 MiB more RSS. SQLite's memory is
+// outside Go's GOMEMLIMIT: the deployments leave room for it.
 const writerCacheKiB = 128 << 10
 
 // busyTimeout is how long a write waits for another process's write lock.
