@@ -5,8 +5,10 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/idlinkhq/idlink/internal/identity"
+	"github.com/idlinkhq/idlink/internal/sim/entrasim"
 	"github.com/idlinkhq/idlink/internal/store"
 )
 
@@ -120,4 +122,36 @@ func (f *failDigest) UpsertEntraUsers(ctx context.Context, runID int64, users []
 		return errors.New("killed")
 	}
 	return f.scopeCounter.UpsertEntraUsers(ctx, runID, users, cur)
+}
+
+// pendingMarkOutlived marks the scope pending only once the sync's context
+// is done, and then fails as a transaction rolled back under it does
+// (database/sql: "transaction has already been committed or rolled back").
+type pendingMarkOutlived struct{ Sink }
+
+func (s pendingMarkOutlived) UpsertEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser, cur *identity.Cursor) error {
+	if cur != nil && cur.Value == scopePending {
+		select {
+		case <-ctx.Done():
+			return errors.New("transaction rolled back")
+		case <-time.After(time.Minute):
+			return errors.New("the failed scope read did not cancel the sync")
+		}
+	}
+	return s.Sink.UpsertEntraUsers(ctx, runID, users, cur)
+}
+
+// A scope read that fails while the pending mark is being written is the
+// cause the sync reports, whatever the cancelled write says.
+func TestScopeFailureIsTheCauseWhileMarkingPending(t *testing.T) {
+	w := newWorld(t, 5)
+	st := openStore(t)
+	must(t, w.sim.SetGraphPermissions(jobID, entrasim.PermUserReadAll))
+	cfg := w.config()
+	cfg.Scope, cfg.SalesforceAppID = ScopeAppAssignments, sfAppID
+	_, err := w.source(t, cfg).Sync(context.Background(), pendingMarkOutlived{st}, startRun(t, st), ModeFull)
+	var pe *PermissionError
+	if !errors.As(err, &pe) || pe.Permission != "Application.Read.All" {
+		t.Fatalf("error %v, want missing Application.Read.All", err)
+	}
 }

@@ -128,8 +128,9 @@ func (s *Source) Sync(ctx context.Context, sink Sink, runID int64, mode Mode) (R
 	if err != nil {
 		if scoped != nil {
 			cancel()
-			// A failed scope read cancels this one: its failure is the cause.
-			if sr := <-scoped; sr.err != nil && errors.Is(err, context.Canceled) {
+			// A failed scope read cancels this one: its own failure is the
+			// cause, whatever the cancelled write reported.
+			if sr := <-scoped; sr.err != nil && !errors.Is(sr.err, context.Canceled) {
 				err = sr.err
 			}
 		}

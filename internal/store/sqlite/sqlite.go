@@ -200,9 +200,20 @@ func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
-		return err
+		return ctxCause(ctx, err)
 	}
-	return tx.Commit()
+	return ctxCause(ctx, tx.Commit())
+}
+
+// ctxCause names the context as the cause when it ended the transaction:
+// database/sql rolls a transaction back once its context is done, and the
+// statements after that fail with sql.ErrTxDone, which says nothing of why
+// (a caller that tells a cancellation from a failure needs context.Canceled).
+func ctxCause(ctx context.Context, err error) error {
+	if errors.Is(err, sql.ErrTxDone) && ctx.Err() != nil {
+		return fmt.Errorf("%w (the transaction was rolled back)", ctx.Err())
+	}
+	return err
 }
 
 // writeEntra is write for transactions that write entra_users: it counts
