@@ -380,7 +380,7 @@ func (j *Job) run(ctx context.Context, log *slog.Logger, opt Options, out *Outco
 		// being read.
 		pre = &preload{}
 		sfDone = func() { pre.start(ctx, j.Store) }
-		defer pre.wait()
+		defer pre.close()
 	}
 	notes, err := j.read(ctx, log, j.Store, out.Run.ID, opt.Kind == identity.KindBackfill, counts, sfDone)
 	if err != nil {
@@ -783,16 +783,16 @@ func (j *Job) dryRun(ctx context.Context, log *slog.Logger, opt Options, out *Ou
 		return err
 	}
 	out.Run.Note = strings.Join(append([]string{"dry run: nothing was written to Salesforce or to links"}, notes...), "; ")
-	snap, err := reconcile.Load(ctx, scratch, j.Store)
-	if err != nil {
-		return err
-	}
 	if opt.Reconcile, err = withOwner(ctx, j.Store, opt.Reconcile); err != nil {
 		return err
 	}
-	res, err := reconcile.Plan(opt.Reconcile, snap)
+	snap, err := loadSalesforce(ctx, scratch)
 	if err != nil {
-		return fmt.Errorf("plan: %w", err)
+		return err
+	}
+	res, err := planRest(ctx, opt.Reconcile, scratch, j.Store, snap)
+	if err != nil {
+		return err
 	}
 	out.Result = res
 	maps.Copy(counts, res.Counts)

@@ -57,8 +57,7 @@ func (p *preload) start(ctx context.Context, st reconcile.Mirror) {
 	p.done = make(chan struct{})
 	go func() {
 		defer close(p.done)
-		p.snap = reconcile.NewSnapshot()
-		p.err = reconcile.LoadSalesforce(ctx, st, p.snap)
+		p.snap, p.err = loadSalesforce(ctx, st)
 	}()
 }
 
@@ -69,11 +68,34 @@ func (p *preload) wait() {
 	}
 }
 
-// load completes the snapshot: from the preload when it was started, whole
-// otherwise.
-func (j *Job) load(ctx context.Context, pre *preload) (*reconcile.Snapshot, error) {
+// close waits for a started load to end and ends the collector's pace of
+// a snapshot no plan took.
+func (p *preload) close() {
+	p.wait()
+	if p != nil && p.snap != nil {
+		p.snap.EndGCPace()
+		p.snap = nil
+	}
+}
+
+// loadSalesforce is a snapshot of Salesforce's side from mirror, asked to
+// pace the collector once it is large (ended by planRest, or here when the
+// load fails).
+func loadSalesforce(ctx context.Context, mirror reconcile.Mirror) (*reconcile.Snapshot, error) {
+	snap := reconcile.NewSnapshot()
+	snap.PaceGC()
+	if err := reconcile.LoadSalesforce(ctx, mirror, snap); err != nil {
+		snap.EndGCPace()
+		return nil, err
+	}
+	return snap, nil
+}
+
+// salesforceSide is a snapshot holding Salesforce's side: the preload's
+// when it was started, loaded now otherwise.
+func (j *Job) salesforceSide(ctx context.Context, pre *preload) (*reconcile.Snapshot, error) {
 	if pre == nil || pre.done == nil {
-		return reconcile.Load(ctx, j.Store, j.Store)
+		return loadSalesforce(ctx, j.Store)
 	}
 	pre.wait()
 	if pre.err != nil {
@@ -83,9 +105,6 @@ func (j *Job) load(ctx context.Context, pre *preload) (*reconcile.Snapshot, erro
 	// waits for it on every return) and must not keep it alive.
 	snap := pre.snap
 	pre.snap = nil
-	if err := reconcile.LoadRest(ctx, j.Store, j.Store, snap); err != nil {
-		return nil, err
-	}
 	return snap, nil
 }
 
@@ -118,15 +137,29 @@ func (j *Job) makePlan(ctx context.Context, log *slog.Logger, opt Options, runID
 			return plan{}, err
 		}
 	}
-	snap, err := j.load(ctx, pre)
+	snap, err := j.salesforceSide(ctx, pre)
 	if err != nil {
 		return plan{}, err
 	}
-	res, err := reconcile.Plan(opt.Reconcile, snap)
+	res, err := planRest(ctx, opt.Reconcile, j.Store, j.Store, snap)
 	if err != nil {
-		return plan{}, fmt.Errorf("plan: %w", err)
+		return plan{}, err
 	}
 	return plan{res: res, seq: seq, note: "full plan: " + why}, nil
+}
+
+// planRest loads the rest of snap, which holds Salesforce's side, and plans
+// every identity; then the collector's pace is Go's again.
+func planRest(ctx context.Context, cfg reconcile.Config, mirror reconcile.Mirror, state reconcile.State, snap *reconcile.Snapshot) (*reconcile.Result, error) {
+	defer snap.EndGCPace()
+	if err := reconcile.LoadRest(ctx, mirror, state, snap); err != nil {
+		return nil, err
+	}
+	res, err := reconcile.Plan(cfg, snap)
+	if err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
+	return res, nil
 }
 
 // incrementalBase is the run an incremental plan builds on, or why there is

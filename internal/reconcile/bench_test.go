@@ -171,8 +171,9 @@ func (h *heapSampler) Stop() uint64 { close(h.stop); h.wg.Wait(); return h.peak 
 // planning, for 10k, 100k and 1M Entra users against about as many
 // Salesforce users. Run with -benchtime=1x; figures: load-s, plan-s,
 // peak-heap-MiB (heap objects, live or not yet collected, sampled every
-// 2 ms, including the result: set GOMEMLIMIT to see the bound a memory
-// limit gives), live-MiB (snapshot and result after GC: the most the plan
+// 2 ms, including the result; the collector paced by the snapshot as in
+// the job, so GOGC=100 shows Go's default pace and GOMEMLIMIT the bound a
+// memory limit gives), live-MiB (snapshot and result after GC: the most the plan
 // holds at once, what a memory limit must leave room for), retained-MiB
 // (the result after GC: its assessments hold the snapshot's rows and
 // strings; the snapshot itself is not held, as the job does not hold it),
@@ -192,14 +193,16 @@ func BenchmarkPlan(b *testing.B) {
 				c0 := cpuTime()
 				t0 := time.Now()
 				s := NewSnapshot()
+				s.PaceGC() // paced and fitted as the job's full plans are
 				feedBenchWorld(b, s, n)
-				s.fit() // as LoadRest does
+				s.fit()
 				t1, c1 := time.Now(), cpuTime()
 				r, err := Plan(cfg, s)
 				if err != nil {
 					b.Fatal(err)
 				}
 				t2, c2 := time.Now(), cpuTime()
+				s.EndGCPace()
 				loadCPU += c1 - c0
 				planCPU += c2 - c1
 				p := hs.Stop()

@@ -41,6 +41,8 @@ type Snapshot struct {
 	intern    map[string]str // tenant ids, rules, store ids: a handful of repeated strings
 
 	activeLinks int // idlink's active links, the safety limit's denominator
+
+	pace gcPace // PaceGC
 }
 
 // NewSnapshot returns an empty snapshot.
@@ -386,6 +388,7 @@ func (s *Snapshot) AddEntraUser(u identity.EntraUser) error {
 	}
 	s.entra = appendRow(s.entra, r)
 	s.entraBy.add(int32(len(s.entra) - 1))
+	s.paceIfLarge()
 	return s.strs.err
 }
 
@@ -418,6 +421,7 @@ func (s *Snapshot) AddSalesforceUser(u identity.SalesforceUser) error {
 	if r.userKey != 0 {
 		s.sfByKey.add(i)
 	}
+	s.paceIfLarge()
 	return s.strs.err
 }
 
