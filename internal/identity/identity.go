@@ -230,25 +230,17 @@ func normalizeGUID(s string) (string, bool) {
 	return string(b), true
 }
 
-// canonical reports whether s is a GUID in canonical form.
+// canonical reports whether s is a GUID in canonical form (digits checked
+// as ParseCanonicalObjectID does).
 func canonical(s string) bool {
-	if len(s) != 36 {
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
 		return false
 	}
-	for i := 0; i < 36; i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-				return false
-			}
-		}
+	var bad byte
+	for _, i := range canonicalDigits {
+		bad |= hexValue[s[i]] | hexValue[s[i+1]]
 	}
-	return true
+	return bad < 16
 }
 
 // Assessment is the situation of one identity for one provider in one run,

@@ -34,39 +34,39 @@ func ParseObjectID(s string) (ObjectID, bool) {
 // parses a million of them.
 func ParseCanonicalObjectID[T string | []byte](s T) (ObjectID, bool) {
 	var id ObjectID
-	if len(s) != 36 {
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
 		return id, false
 	}
-	n := 0
-	for i := 0; i < 36; i += 2 {
-		switch i {
-		case 8, 13, 18, 23:
-			if s[i] != '-' {
-				return id, false
-			}
-			i-- // the segments have even lengths: the next pair starts after the dash
-			continue
-		}
-		hi, lo := lowerHex(s[i]), lowerHex(s[i+1])
-		if hi > 15 || lo > 15 {
-			return id, false
-		}
+	// Every digit is looked up, the bad ones found once at the end: a
+	// branch per digit made this several times slower (136 ns an id against
+	// 20 in BenchmarkParseCanonicalObjectID).
+	var bad byte
+	for n, i := range canonicalDigits {
+		hi, lo := hexValue[s[i]], hexValue[s[i+1]]
+		bad |= hi | lo
 		id[n] = hi<<4 | lo
-		n++
 	}
-	return id, true
+	return id, bad < 16
 }
 
-// lowerHex is the value of a lower-case hex digit, or 255.
-func lowerHex(c byte) byte {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0'
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10
+// canonicalDigits are where each byte's two digits start in the canonical
+// form 8-4-4-4-12.
+var canonicalDigits = [16]uint8{0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34}
+
+// hexValue is the value of each lower-case hex digit; 0xff for any other byte.
+var hexValue = func() (t [256]byte) {
+	for c := range t {
+		switch {
+		case c >= '0' && c <= '9':
+			t[c] = byte(c - '0')
+		case c >= 'a' && c <= 'f':
+			t[c] = byte(c - 'a' + 10)
+		default:
+			t[c] = 0xff
+		}
 	}
-	return 255
-}
+	return t
+}()
 
 // String is the canonical form: lower case 8-4-4-4-12.
 func (id ObjectID) String() string {
