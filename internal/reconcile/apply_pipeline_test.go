@@ -64,7 +64,7 @@ func (h *harness) planFor() (identity.Run, *Result) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	snap, err := Load(h.ctx, h.st, h.st)
+	snap, err := load(h.ctx, h.st)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -114,7 +114,7 @@ func (h *harness) run(opt ApplyOptions) (identity.Run, *Result, ApplyResult, err
 			h.t.Fatal(err)
 		}
 	}
-	snap, err := Load(h.ctx, h.st, h.st)
+	snap, err := load(h.ctx, h.st)
 	if err != nil {
 		h.t.Fatal(err)
 	}

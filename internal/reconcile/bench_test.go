@@ -23,7 +23,7 @@ func benchGUID(prefix string, n int) string {
 }
 
 // feedBenchWorld streams a tenant of n Entra users and about n Salesforce
-// users into s, record by record and in the same order as Load does from
+// users into s, record by record and in the same order as a full load does from
 // the store (Salesforce's side first). The mix:
 // 55% linked (idlink link, Identity_Link__c, ThirdPartyAccountLink), 25%
 // signed in but not linked yet (create), 8% provisioned, never signed in,
@@ -40,7 +40,7 @@ func feedBenchWorld(tb testing.TB, s *Snapshot, n int) {
 			tb.Fatal(err)
 		}
 	}
-	// Two passes over the same identities, in Load's order: Salesforce's
+	// Two passes over the same identities, in a full load's order: Salesforce's
 	// users and ThirdPartyAccountLink rows first, then Entra's users and the
 	// link records.
 	for _, sfSide := range []bool{true, false} {

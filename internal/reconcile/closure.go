@@ -203,7 +203,7 @@ func (c *closure) take(r identity.Records, known KeySet, frontier []Key) []Key {
 	return frontier
 }
 
-// snapshot adds the records in the order Load does: users before the rows
+// snapshot adds the records in the order a full load does: users before the rows
 // that name them.
 func (c *closure) snapshot() (*Snapshot, error) {
 	s := NewSnapshot()

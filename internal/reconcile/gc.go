@@ -10,11 +10,13 @@ import (
 // live heap again, so a plan that holds 428 MiB at a million identities
 // peaked at 673 MiB. The snapshot's records hold no pointers (strs and int32
 // tables, see arena.go and index.go): a collection has little to mark in
-// them, and collecting at 30 % growth cost no measurable CPU in BenchmarkPlan
-// at a million (medians of three alternating runs: load 5.50 s against 5.57,
-// plan 3.07 s against 3.11) nor at 300,000, while the peak heap at a million
-// stayed under 0.5 GiB.
-const planGCPercent = 30
+// them, and collecting at 25-30 % growth cost no measurable CPU in
+// BenchmarkPlan at a million (load 5.0-5.4 s against 5.4-5.8 s at 100 %,
+// plan 2.8-3.2 s against 2.9-3.2 s) nor at 300,000. The peak does not fall
+// steadily with the pace; 25 % gave the steadiest one under 0.5 GiB: at a
+// million, three runs each, 30 % peaked at 470-512 MiB, 25 % at
+// 485.3-485.7, 20 % at 495-498.
+const planGCPercent = 25
 
 // pacedFromUsers is the number of users (Salesforce's and Entra's) from
 // which a snapshot paces the collector. Below it the heap is small, the

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -183,4 +184,19 @@ func assessmentsOf(as ...identity.Assessment) Assessments {
 		out.Append(a)
 	}
 	return out
+}
+
+// load loads a whole snapshot from st, both halves in turn.
+func load(ctx context.Context, st interface {
+	Mirror
+	State
+}) (*Snapshot, error) {
+	s := NewSnapshot()
+	if err := LoadSalesforce(ctx, st, s); err != nil {
+		return nil, err
+	}
+	if err := LoadRest(ctx, st, st, s); err != nil {
+		return nil, err
+	}
+	return s, nil
 }

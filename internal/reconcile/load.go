@@ -24,23 +24,11 @@ type State interface {
 	ScanDecisions(ctx context.Context, fn func(identity.Decision) error) error
 }
 
-// Load streams everything Plan needs, one row at a time: the mirror of both
-// sides from mirror, idlink's own records from state. A run passes the same
-// store twice; a dry run reads both sides into a scratch store and its state
-// from the real one. It is LoadSalesforce and LoadRest in turn; a caller
-// whose Salesforce side is read before its Entra side (a backfill reads
-// both at once, and Salesforce's is the shorter chain) runs the first while
-// Entra is still being read.
-func Load(ctx context.Context, mirror Mirror, state State) (*Snapshot, error) {
-	s := NewSnapshot()
-	if err := LoadSalesforce(ctx, mirror, s); err != nil {
-		return nil, err
-	}
-	if err := LoadRest(ctx, mirror, state, s); err != nil {
-		return nil, err
-	}
-	return s, nil
-}
+// A snapshot is loaded in two halves: LoadSalesforce, then LoadRest. A run
+// passes the same store as mirror and state; a dry run reads both sides into
+// a scratch store and its state from the real one. A backfill reads both
+// sides at once and Salesforce's is the shorter chain, so its first half is
+// loaded while Entra is still being read.
 
 // LoadSalesforce adds Salesforce's users and ThirdPartyAccountLink rows to
 // a new snapshot s.
