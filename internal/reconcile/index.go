@@ -28,12 +28,14 @@ func newIndex(key func(int32) string, hint int) *index {
 	return x
 }
 
-// resize makes room for hint records at a load of at most 3/4. The table's
-// size is not a power of two (home slots come from the hash by
-// multiplication, see home): a million records take 1.33 million slots, not
-// 2 million.
+// tableSize is the table for n records at a load of at most 3/4. It is not
+// a power of two (home slots come from the hash by multiplication, see
+// home): a million records take 1.33 million slots, not 2 million.
+func tableSize(n int) int { return max(16, n*4/3+1) }
+
+// resize makes room for hint records (tableSize).
 func (x *index) resize(hint int) {
-	size := max(16, hint*4/3+1)
+	size := tableSize(hint)
 	old := x.slots
 	x.slots = make([]slot, size)
 	adviseHugePages(x.slots)
@@ -71,11 +73,11 @@ func hashKey(k string) uint32 {
 	return uint32(h) ^ uint32(h>>32)
 }
 
-// fit shrinks the table to the size resize gives its records when that
-// saves more than a fifth of it (add doubles the table as it grows).
-// Placing the records again needs no key: the slots keep their hashes.
+// fit shrinks the table to tableSize of its records when that saves more
+// than a fifth of it (add doubles the table as it grows). Placing the
+// records again needs no key: the slots keep their hashes.
 func (x *index) fit() {
-	if want := max(16, x.n*4/3+1); len(x.slots) > want*5/4 {
+	if want := tableSize(x.n); len(x.slots) > want*5/4 {
 		x.resize(x.n)
 	}
 }

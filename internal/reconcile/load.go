@@ -24,14 +24,12 @@ type State interface {
 	ScanDecisions(ctx context.Context, fn func(identity.Decision) error) error
 }
 
-// A snapshot is loaded in two halves: LoadSalesforce, then LoadRest. A run
-// passes the same store as mirror and state; a dry run reads both sides into
-// a scratch store and its state from the real one. A backfill reads both
-// sides at once and Salesforce's is the shorter chain, so its first half is
-// loaded while Entra is still being read.
-
 // LoadSalesforce adds Salesforce's users and ThirdPartyAccountLink rows to
-// a new snapshot s.
+// a new snapshot s: the first half of a snapshot's load, LoadRest the
+// second. A run passes the same store as mirror and state; a dry run reads
+// both sides into a scratch store and its state from the real one. A
+// backfill reads both sides at once and Salesforce's is the shorter chain,
+// so its first half is loaded while Entra is still being read.
 func LoadSalesforce(ctx context.Context, mirror Mirror, s *Snapshot) error {
 	return loadSteps([]loadStep{
 		{"Salesforce users", func() error { return streamed(ctx, mirror.ScanSalesforceUsers, s.AddSalesforceUser) }},
