@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/google/uuid"
@@ -52,11 +54,33 @@ type counters struct {
 // entraEndpoints and sfEndpoints are every endpoint the simulators wrap; all
 // get the same latency.
 var (
-	entraEndpoints = []string{entrasim.EPToken, entrasim.EPOpenID, entrasim.EPKeys, entrasim.EPUsers, entrasim.EPDelta,
-		entrasim.EPSP, entrasim.EPAssignments, entrasim.EPMembers, entrasim.EPUserinfo}
+	entraEndpoints = []string{entrasim.EPToken, entrasim.EPOpenID, entrasim.EPKeys, entrasim.EPUsers, entrasim.EPDeleted,
+		entrasim.EPDelta, entrasim.EPSP, entrasim.EPAssignments, entrasim.EPMembers, entrasim.EPUserinfo}
 	sfEndpoints = []string{sfsim.EndpointToken, sfsim.EndpointQuery, sfsim.EndpointQueryMore, sfsim.EndpointCollections,
-		sfsim.EndpointLimits, sfsim.EndpointBulk}
+		sfsim.EndpointLimits, sfsim.EndpointBulk, sfsim.EndpointRevoke}
 )
+
+// withoutLatency is an error naming the endpoints that served requests but
+// are in neither list (so got no latency), nil when there are none.
+func (c counters) withoutLatency() error {
+	var missing []string
+	for _, side := range []struct {
+		name   string
+		served map[string]fault.Counter
+		listed []string
+	}{{"entra", c.Entra, entraEndpoints}, {"salesforce", c.Salesforce, sfEndpoints}} {
+		for ep, n := range side.served {
+			if n.Requests > 0 && !slices.Contains(side.listed, ep) {
+				missing = append(missing, side.name+"/"+ep)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return fmt.Errorf("the simulator served %s without the benchmark's latency: add them to entraEndpoints or sfEndpoints", strings.Join(missing, ", "))
+	}
+	return nil
+}
 
 func simChild(spec, dir string) error {
 	var users int
@@ -253,4 +277,32 @@ func addProvisionedUser(w *world.World, upn string) error {
 
 func childSpec(users int, seed int64, latency time.Duration) string {
 	return strconv.Itoa(users) + "," + strconv.FormatInt(seed, 10) + "," + latency.String()
+}
+
+func TestWithoutLatency(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		c    counters
+		want string // "" for no error, else a part of it
+	}{
+		{"every endpoint listed", counters{
+			Entra:      map[string]fault.Counter{entrasim.EPUsers: {Requests: 3}, entrasim.EPDeleted: {Requests: 1}},
+			Salesforce: map[string]fault.Counter{sfsim.EndpointRevoke: {Requests: 2}},
+		}, ""},
+		{"an unlisted endpoint that served nothing", counters{Entra: map[string]fault.Counter{"new": {}}}, ""},
+		{"unlisted endpoints that served requests", counters{
+			Entra:      map[string]fault.Counter{"new": {Requests: 1}},
+			Salesforce: map[string]fault.Counter{"other": {Requests: 4}},
+		}, "entra/new, salesforce/other"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.c.withoutLatency()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("withoutLatency: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("withoutLatency: %v, want an error naming %q", err, tc.want)
+			}
+		})
+	}
 }

@@ -171,23 +171,40 @@ func TestGroupMembersReadConcurrently(t *testing.T) {
 	}
 }
 
-// holdSink, when slow, keeps the listing's first page from the store until
-// Graph has been asked for the page after the one that puts more than
-// holdBehind pages in waiting; it notes the page the listing was held at.
+// holdSink stores the listing's pages at the pace of its kind and notes the
+// page the listing was held at.
 type holdSink struct {
 	Sink
 	sim    *entrasim.Sim
-	slow   bool
+	kind   storeKind
+	last   int // the listing's pages
 	pages  int
 	heldAt int
 }
 
+type storeKind int
+
+const (
+	keepsUp     storeKind = iota // stores each page at once
+	stallsOnce                   // keeps the first page until more than holdBehind wait behind it, then keeps up
+	staysBehind                  // stores a page each time Graph answers two: the pages waiting grow until Graph waits
+)
+
 func (s *holdSink) StageEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser) error {
 	if len(users) > 0 && users[0].Deleted == identity.NotDeleted {
 		s.pages++
-		if s.slow && s.pages == 1 {
+		asked := int64(0) // wait until Graph has been asked for this many pages
+		switch {
+		case s.kind == stallsOnce && s.pages == 1:
+			asked = holdBehind + 3
+		case s.kind == staysBehind:
+			// At most pagesAhead wait and one more is asked for: beyond
+			// that Graph waits for the store.
+			asked = int64(min(2*s.pages, s.pages+pagesAhead+1, s.last))
+		}
+		if asked > 0 {
 			select {
-			case <-s.sim.Faults.Reached(entrasim.EPUsers, holdBehind+3):
+			case <-s.sim.Faults.Reached(entrasim.EPUsers, asked):
 			case <-time.After(10 * time.Second):
 			}
 		}
@@ -202,34 +219,127 @@ func (s *holdSink) HoldEntraListing(ctx context.Context, runID int64) error {
 	return s.Sink.HoldEntraListing(ctx, runID)
 }
 
-// A store that falls behind the listing gets the rest of it held for the
-// finish; one that keeps up with Graph (200 ms a page here) writes every
-// page as it comes. Both end with the listing stored.
-func TestListingHeldWhenTheStoreFallsBehind(t *testing.T) {
-	const pages = holdBehind + 3
-	w := newWorld(t, pages*999)
-	w.sim.Faults.Set(entrasim.EPUsers, fault.Faults{Latency: 200 * time.Millisecond})
-	for _, slow := range []bool{false, true} {
-		t.Run(fmt.Sprintf("slow=%v", slow), func(t *testing.T) {
+// A store that stays behind the listing gets the rest of it held for the
+// finish; one that keeps up with Graph, or stalls once and catches up,
+// writes every page as it comes. All end with the listing stored.
+func TestListingHeldWhenTheStoreStaysBehind(t *testing.T) {
+	const (
+		pageSize = 50
+		pages    = holdBehind + 2*pagesAhead
+	)
+	w := newWorld(t, pages*pageSize)
+	for _, tc := range []struct {
+		name string
+		kind storeKind
+		held bool
+	}{
+		{"keeps up", keepsUp, false},
+		{"stalls once", stallsOnce, false},
+		{"stays behind", staysBehind, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			w.sim.Faults.Reset()
+			w.sim.Faults.Set(entrasim.EPUsers, fault.Faults{Latency: 50 * time.Millisecond})
 			st := openStore(t)
-			hs := &holdSink{Sink: st, sim: w.sim, slow: slow}
-			res, err := w.source(t, w.config()).Sync(context.Background(), hs, startRun(t, st), ModeFull)
+			hs := &holdSink{Sink: st, sim: w.sim, kind: tc.kind, last: pages}
+			cfg := w.config()
+			cfg.PageSize = pageSize
+			res, err := w.source(t, cfg).Sync(context.Background(), hs, startRun(t, st), ModeFull)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Pages != pages || res.Users != pages*999 {
+			if res.Pages != pages || res.Users != pages*pageSize {
 				t.Fatalf("result %+v", res)
 			}
 			switch {
-			case slow && hs.heldAt != 2:
-				t.Errorf("the listing was held at page %d, want 2 (once %d pages waited for the store)", hs.heldAt, holdBehind)
-			case !slow && hs.heldAt != 0:
-				t.Errorf("a store that kept up had the listing held at page %d", hs.heldAt)
+			case tc.held && hs.heldAt == 0:
+				t.Errorf("a store that stayed behind wrote every page as it came")
+			case !tc.held && hs.heldAt != 0:
+				t.Errorf("the listing was held at page %d", hs.heldAt)
 			}
-			if got := stored(t, st); len(got) != pages*999 {
-				t.Errorf("stored %d users, want %d", len(got), pages*999)
+			if got := stored(t, st); len(got) != pages*pageSize {
+				t.Errorf("stored %d users, want %d", len(got), pages*pageSize)
 			}
 		})
+	}
+}
+
+func TestPace(t *testing.T) {
+	rising := func(from, to, then, n int) []int { // from..to one by one, then n times then
+		var w []int
+		for v := from; v <= to; v++ {
+			w = append(w, v)
+		}
+		for range n {
+			w = append(w, then)
+		}
+		return w
+	}
+	zeros := func(n int) []int { return make([]int, n) }
+	for _, tc := range []struct {
+		name    string
+		waiting []int // pages waiting as each page is taken
+		holdAt  int   // the page take first says hold (1-based), 0 for never
+	}{
+		{"keeps up", zeros(100), 0},
+		{"falls behind for good", rising(0, pagesAhead, pagesAhead, 40), holdBehind + 1 + pagesAhead - 1},
+		{"stays at holdBehind", slices.Concat([]int{0}, slices.Repeat([]int{holdBehind}, 40)), 1 + pagesAhead},
+		{"a stall that drains", slices.Concat(zeros(10), []int{12, 11, 11, 10, 10, 9, 9, 8, 8, 8, 8, 7, 6, 5, 4, 3, 2, 1}, zeros(40)), 0},
+		{"pages waiting from the start, draining slowly", slices.Concat(
+			[]int{16, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15},
+			[]int{14, 14, 14, 14, 14, 14, 14, 14, 13, 13, 13, 13, 13, 13, 13, 13, 12, 12, 12, 12, 11, 11, 10, 10}, zeros(20)), 0},
+		{"pages waiting from the start, then behind for good", slices.Repeat([]int{pagesAhead}, 60), pagesAhead + pagesAhead},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var p pace
+			got := 0
+			for i, w := range tc.waiting {
+				if p.take(w) {
+					got = i + 1
+					break
+				}
+			}
+			if got != tc.holdAt {
+				t.Errorf("hold at page %d, want %d", got, tc.holdAt)
+			}
+		})
+	}
+}
+
+// Pages of the listing that arrive while the recycle bin's are stored wait
+// for the bin, not for the store: a store that keeps up with them and with
+// the pages after has nothing held.
+func TestListingNotHeldForPagesThatWaitedForTheRecycleBin(t *testing.T) {
+	const (
+		pageSize  = 10
+		binPages  = 3
+		listPages = pagesAhead + holdBehind + 4
+	)
+	w := newWorld(t, (binPages+listPages)*pageSize)
+	for i := range binPages * pageSize {
+		if err := w.sim.SoftDelete(oidOf(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The bin's chain (3 x 400 ms) lets the listing's pages (50 ms each)
+	// fill what may wait before its first is stored.
+	w.sim.Faults.Set(entrasim.EPDeleted, fault.Faults{Latency: 400 * time.Millisecond})
+	w.sim.Faults.Set(entrasim.EPUsers, fault.Faults{Latency: 50 * time.Millisecond})
+	st := openStore(t)
+	hs := &holdSink{Sink: st, sim: w.sim}
+	cfg := w.config()
+	cfg.PageSize = pageSize
+	res, err := w.source(t, cfg).Sync(context.Background(), hs, startRun(t, st), ModeFull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Pages != listPages || res.RecycleBin != binPages*pageSize {
+		t.Fatalf("result %+v", res)
+	}
+	if hs.heldAt != 0 {
+		t.Errorf("the listing was held at page %d for pages that waited while the recycle bin was stored", hs.heldAt)
+	}
+	if got := stored(t, st); len(got) != (binPages+listPages)*pageSize {
+		t.Errorf("stored %d users, want %d", len(got), (binPages+listPages)*pageSize)
 	}
 }

@@ -467,11 +467,13 @@ func drain(pages <-chan fetchedPage) {
 	}
 }
 
-// holdBehind is how many read pages may wait for the store before the rest
-// of a listing is held for its finish: the store's writes have fallen behind
-// Graph's paging then, and a held page costs it a fraction (a million users
-// written page by page took 38.5 s of SQLite's CPU, held 11.3 s:
-// IDLINK_BENCH_ROWS=1000000 TestThroughputReport).
+// holdBehind is how many read pages waiting for the store count as behind.
+// A held page costs the store a fraction of a page written as it comes (a
+// million users written page by page took 38.5 s of SQLite's CPU, held
+// 11.3 s: IDLINK_BENCH_ROWS=1000000 TestThroughputReport), but the held
+// pages are written after the last one, where the run waits for them (5 s
+// at a million users here), so a listing is held only when the store stays
+// behind: see pace.
 const holdBehind = pagesAhead / 2
 
 // listing is where a full listing's storing stands.
@@ -480,12 +482,53 @@ type listing struct {
 	written *writtenUsers // users stored before the scope was read
 }
 
+// pace follows how many of a listing's pages wait for the store as each is
+// taken, and tells when the store has fallen behind Graph for good: for
+// pagesAhead pages in a row at least holdBehind were waiting, and no fewer
+// than pagesAhead pages before. A store that stalls once (a checkpoint) and
+// catches up, or that gains on Graph however slowly, writes every page as it
+// comes. The pages already waiting when the first is taken came while
+// something else was stored (the recycle bin's pages go first: at a million
+// users its 21-page chain let 16 of the listing's pages arrive) and say
+// nothing of the store's pace: they are not counted. Holding a million-user
+// listing on such a start, or on the slow first pages while Salesforce's
+// side is stored beside them, cost its read 4-5 s here; written as they
+// came, at most 1.4 pages waited on average over any 40 after the start.
+type pace struct {
+	taken   int             // pages taken
+	early   int             // pages waiting when the first was taken
+	behind  int             // pages in a row taken with holdBehind or more waiting
+	waiting [pagesAhead]int // pages waiting when each of the last pagesAhead was taken
+}
+
+// take notes a page taken with waiting pages behind it, and says whether
+// the listing should now be held.
+func (p *pace) take(waiting int) bool {
+	p.taken++
+	if p.taken == 1 {
+		p.early = waiting
+	}
+	slot := &p.waiting[p.taken%pagesAhead]
+	before := *slot // pagesAhead pages ago (0 for the first pagesAhead)
+	*slot = waiting
+	if p.taken <= p.early {
+		return false
+	}
+	if waiting < holdBehind {
+		p.behind = 0
+		return false
+	}
+	p.behind++
+	return p.behind >= pagesAhead && waiting >= before
+}
+
 // storePages stages a listing's pages as fetchPages hands them over, and
-// holds the listing (once) when its pages wait for the store.
+// holds the listing (once) when the store stays behind them (pace).
 func (s *Source) storePages(ctx context.Context, sink Sink, runID int64, pages <-chan fetchedPage, what string, deleted identity.Deletion,
 	l *listing, res *Result) error {
 	var page userPage
 	batch := make([]identity.EntraUser, 0, s.cfg.PageSize)
+	var pc pace
 	for n := 1; ; n++ {
 		p, ok := <-pages
 		switch {
@@ -497,7 +540,7 @@ func (s *Source) storePages(ctx context.Context, sink Sink, runID int64, pages <
 		case p.err != nil:
 			return p.err
 		}
-		if !l.held && len(pages) >= holdBehind {
+		if behind := pc.take(len(pages)); behind && !l.held {
 			if err := sink.HoldEntraListing(ctx, runID); err != nil {
 				return fmt.Errorf("entra: %s: hold the listing for its finish: %w", what, err)
 			}
