@@ -52,7 +52,8 @@ func TestScopeAndListingRunConcurrently(t *testing.T) {
 	cfg := w.config()
 	cfg.Scope, cfg.SalesforceAppID = ScopeAppAssignments, sfAppID
 	st := openStore(t)
-	sink := &timingSink{Sink: st, sim: s, start: time.Now(), last: 3}
+	fixes := &fixRecorder{Sink: st}
+	sink := &timingSink{Sink: fixes, sim: s, start: time.Now(), last: 3}
 	res, err := w.source(t, cfg).Sync(context.Background(), sink, startRun(t, st), ModeFull)
 	if err != nil {
 		t.Fatal(err)
@@ -72,6 +73,22 @@ func TestScopeAndListingRunConcurrently(t *testing.T) {
 			t.Fatalf("user %d in scope %v after the sync", i, got[oidOf(i)].InScope)
 		}
 	}
+	// Every user was written in scope before the scope was read: the store
+	// is asked to set the flag of those outside it only.
+	if len(fixes.named) != 1 || fixes.named[0] != 2499 {
+		t.Errorf("the scope's fixes named %v users, want one fix naming 2499 (all but the one in scope)", fixes.named)
+	}
+}
+
+// fixRecorder notes how many users each FixEntraScope names.
+type fixRecorder struct {
+	Sink
+	named []int
+}
+
+func (f *fixRecorder) FixEntraScope(ctx context.Context, inScope identity.ObjectIDSet, users []identity.ObjectID) error {
+	f.named = append(f.named, len(users))
+	return f.Sink.FixEntraScope(ctx, inScope, users)
 }
 
 // aheadSink holds the recycle bin's page until Graph has been asked for the
