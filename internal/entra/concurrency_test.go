@@ -80,15 +80,64 @@ func TestScopeAndListingRunConcurrently(t *testing.T) {
 	}
 }
 
-// fixRecorder notes how many users each FixEntraScope names.
+// fixRecorder notes how many users each FixEntraScope names and how many
+// listing pages were stored before it. Once scopeRead is closed, it holds
+// the first listing page's store until then (wait).
 type fixRecorder struct {
 	Sink
-	named []int
+	named, atPage []int
+	pages         int
+	scopeRead     chan struct{}
+}
+
+func (f *fixRecorder) StageEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser) error {
+	err := f.Sink.StageEntraUsers(ctx, runID, users)
+	if len(users) > 0 && users[0].Deleted == identity.NotDeleted {
+		if f.pages++; f.pages == 1 && f.scopeRead != nil {
+			<-f.scopeRead
+		}
+	}
+	return err
 }
 
 func (f *fixRecorder) FixEntraScope(ctx context.Context, inScope identity.ObjectIDSet, users []identity.ObjectID) error {
-	f.named = append(f.named, len(users))
+	f.named, f.atPage = append(f.named, len(users)), append(f.atPage, f.pages)
 	return f.Sink.FixEntraScope(ctx, inScope, users)
+}
+
+// A scope read while the listing goes on is recorded then, with the flags
+// of the users written before it, and not again after the last page.
+func TestScopeRecordedWhileListing(t *testing.T) {
+	const pageSize, pages = 10, 5
+	w := newWorld(t, pages*pageSize)
+	s := w.sim
+	must(t, s.AssignAppRole(sfAppID, oidOf(7), ""))  // on the first page
+	must(t, s.AssignAppRole(sfAppID, oidOf(23), "")) // on the third
+	cfg := w.config()
+	cfg.Scope, cfg.SalesforceAppID, cfg.PageSize = ScopeAppAssignments, sfAppID, pageSize
+	st := openStore(t)
+	// The scope is read after the first page was stored (which waits for
+	// it): that page's users are written before the scope is known.
+	s.Faults.Set(entrasim.EPSP, fault.Faults{Latency: 300 * time.Millisecond})
+	fixes := &fixRecorder{Sink: st, scopeRead: make(chan struct{})}
+	src := w.source(t, cfg)
+	src.scopeRead = func() { close(fixes.scopeRead) }
+	if _, err := src.Sync(context.Background(), fixes, startRun(t, st), ModeFull); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(fixes.named, []int{pageSize - 1}) || !slices.Equal(fixes.atPage, []int{1}) {
+		t.Errorf("the scope's fixes named %v users after %v pages, want one naming %d after the first page", fixes.named, fixes.atPage, pageSize-1)
+	}
+	got := stored(t, st)
+	for i := range pages * pageSize {
+		if got[oidOf(i)].InScope != (i == 7 || i == 23) {
+			t.Errorf("user %d in scope %v after the sync", i, got[oidOf(i)].InScope)
+		}
+	}
+	digest, ok, err := st.GetCursor(context.Background(), src.scopeCursorName())
+	if err != nil || !ok || digest == scopePending {
+		t.Errorf("the scope's digest after the sync: %q, %v, %v", digest, ok, err)
+	}
 }
 
 // aheadSink holds the recycle bin's page until Graph has been asked for the

@@ -71,6 +71,8 @@ type Source struct {
 	// when every user is in scope): a full listing's pages stored after that
 	// carry their users' flags, so that applyScope finds them right.
 	scope atomic.Pointer[identity.ObjectIDSet]
+	// scopeRead, when a test sets it, runs once scope is set.
+	scopeRead func()
 }
 
 // New validates cfg and builds the Graph client. It makes no request.
@@ -120,6 +122,9 @@ func (s *Source) Sync(ctx context.Context, sink Sink, runID int64, mode Mode) (R
 				cancel() // the read is useless without its scope
 			} else {
 				s.scope.Store(&scope)
+				if s.scopeRead != nil {
+					s.scopeRead()
+				}
 			}
 			scoped <- scopeRead{scope, err}
 		}()
@@ -210,13 +215,15 @@ func (s *Source) finish(res Result, err error) (Result, error) {
 // writtenUsers are the live users a delta read wrote with InScope still
 // unknown (true), up to maxScopeFixes; beyond that only the whole scope is
 // recorded again. listed are the users a full listing wrote before the
-// scope was read (16 bytes each: a listing's every user fits), and whole
-// says that the listing wrote every stored user: the others carrying the
-// scope's flags, only these need them.
+// scope was read (16 bytes each: a listing's every user fits) whose flags
+// are not yet set (fixListed), recorded says the scope was recorded while
+// the listing went on, and whole says that the listing wrote every stored
+// user: the others carrying the scope's flags, only these need them.
 type writtenUsers struct {
 	users    []identity.EntraUser
 	overflow bool
 	listed   []identity.ObjectID
+	recorded bool
 	whole    bool
 }
 
@@ -260,9 +267,8 @@ const scopePending = "pending"
 // run whose scope has the digest recorded before only corrects the users it
 // wrote itself, and so does a full listing that wrote every stored user
 // (those it wrote before the scope was read; the others carry their flags);
-// any other run records the whole scope. The digest is stored in the same
-// transaction as the last change, so that it always describes what the store
-// holds.
+// any other run records the whole scope. The digest is stored with the last
+// change or after it, so that it always describes what the store holds.
 func (s *Source) applyScope(ctx context.Context, sink Sink, runID int64, scope *identity.ObjectIDSet, recorded string, deltaRun bool, written *writtenUsers) error {
 	if scope == nil {
 		return nil
@@ -275,8 +281,10 @@ func (s *Source) applyScope(ctx context.Context, sink Sink, runID int64, scope *
 		// most to change nothing (1.1 s of its CPU after a million-user
 		// listing, on the run's critical path).
 		fix := outside(*scope, slices.Concat(writtenIDs(written.users), written.listed))
-		if err := sink.FixEntraScope(ctx, *scope, fix); err != nil {
-			return fmt.Errorf("entra: record the app-assignment scope: %w", err)
+		if len(fix) > 0 || !written.recorded {
+			if err := sink.FixEntraScope(ctx, *scope, fix); err != nil {
+				return fmt.Errorf("entra: record the app-assignment scope: %w", err)
+			}
 		}
 		if err := sink.UpsertEntraUsers(ctx, runID, nil, digest); err != nil {
 			return fmt.Errorf("entra: record the scope's digest: %w", err)
@@ -307,6 +315,24 @@ func (s *Source) applyScope(ctx context.Context, sink Sink, runID int64, scope *
 	if err := sink.UpsertEntraUsers(ctx, runID, nil, digest); err != nil {
 		return fmt.Errorf("entra: record the scope's digest: %w", err)
 	}
+	return nil
+}
+
+// fixListed, once the scope is read, records it and sets the flags of the
+// users the listing wrote before (those outside it), while the listing goes
+// on: after its last page the run would wait for it (43-110 ms at 100,000
+// users here). Not while the listing is held: its users reach the store at
+// the finish, and applyScope sets them after it. The digest stays pending
+// until applyScope: the users not yet listed may carry other flags.
+func (s *Source) fixListed(ctx context.Context, sink Sink, l *listing) error {
+	scope := s.scope.Load()
+	if scope == nil || l.held || len(l.written.listed) == 0 {
+		return nil
+	}
+	if err := sink.FixEntraScope(ctx, *scope, outside(*scope, l.written.listed)); err != nil {
+		return fmt.Errorf("entra: record the app-assignment scope while listing: %w", err)
+	}
+	l.written.listed, l.written.recorded = nil, true
 	return nil
 }
 
@@ -564,6 +590,9 @@ func (s *Source) storePages(ctx context.Context, sink Sink, runID int64, pages <
 			}
 			l.held = true
 			s.log.Info("the store fell behind the listing: the rest is written at its end", "page", n, "waiting", len(pages))
+		}
+		if err := s.fixListed(ctx, sink, l); err != nil {
+			return err
 		}
 		if err := decodeUserPage(p.body, &page); err != nil {
 			return fmt.Errorf("entra: %s: decode page %d: %w", what, n, err)

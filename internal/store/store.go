@@ -78,8 +78,9 @@ type Store interface {
 	SetEntraScope(ctx context.Context, inScope identity.ObjectIDSet) error
 	// FixEntraScope records inScope as SetEntraScope does but sets InScope
 	// only of the users named, for a caller that knows every other stored
-	// user's flag is inScope's already (a listing that wrote every stored
-	// user, those it read before the scope named).
+	// user's flag is inScope's already, or will be before the scope's digest
+	// is recorded (a listing that writes every stored user, those it wrote
+	// before the scope was read named).
 	FixEntraScope(ctx context.Context, inScope identity.ObjectIDSet, users []identity.ObjectID) error
 	// ChangeEntraScope, when the scope recorded last has the digest from
 	// (identity.ObjectIDSet.Digest), sets InScope from inScope for the
