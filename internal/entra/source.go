@@ -452,10 +452,14 @@ func (s *Source) full(ctx context.Context, sink Sink, runID int64, res *Result, 
 
 // fetchedPage is one page of a listing as read: its body and the link
 // followed from it ("" on the last page), or why the listing stopped.
+// waited counts the pages in a row, this one included, that found
+// pagesAhead pages waiting to be stored when they were handed over: the
+// listing's chain waited for the store.
 type fetchedPage struct {
-	body []byte
-	next string
-	err  error
+	body   []byte
+	next   string
+	err    error
+	waited int
 }
 
 // pagesAhead is how many read pages may wait to be stored. Each page names
@@ -473,8 +477,14 @@ func (s *Source) fetchPages(ctx context.Context, ri *abs.RequestInformation, wha
 	go func() {
 		defer close(out)
 		body, err := s.c.get(ctx, ri, what, "User.Read.All")
+		waited := 0
 		for n := 1; ; n++ {
-			p := fetchedPage{body: body, err: err}
+			if len(out) == cap(out) {
+				waited++
+			} else {
+				waited = 0
+			}
+			p := fetchedPage{body: body, err: err, waited: waited}
 			if err == nil {
 				// Graph sends the link before the value; when the scan does
 				// not find it, decoding decides (and storePages says what is
@@ -511,14 +521,22 @@ func drain(pages <-chan fetchedPage) {
 	}
 }
 
-// holdBehind is how many read pages waiting for the store count as behind.
-// A held page costs the store a fraction of a page written as it comes (a
-// million users written page by page took 38.5 s of SQLite's CPU, held
-// 11.3 s: IDLINK_BENCH_ROWS=1000000 TestThroughputReport), but the held
-// pages are written after the last one, where the run waits for them (5 s
-// at a million users here), so a listing is held only when the store stays
-// behind: see pace.
-const holdBehind = pagesAhead / 2
+// holdAfter is how many pages in a row must wait to be handed over (the
+// store holding pagesAhead read pages) before the rest of a listing is held
+// for its finish. A held page costs the store a fraction of a page written
+// as it comes (a million users written page by page took 38.5 s of SQLite's
+// CPU, held 11.3 s: IDLINK_BENCH_ROWS=1000000 TestThroughputReport), but the
+// held pages are written after the last one, where the run waits for them
+// (5 s at a million users here), so a listing is held only when its chain
+// keeps waiting for the store. A store that stalls once (a checkpoint) holds
+// up one page however long it stalls; one that falls behind for a while and
+// then gains on Graph, however slowly, holds up none. Holding a
+// million-user listing on the pages that waited while the recycle bin's were
+// stored first (its 21-page chain let 16 of the listing's pages arrive), or
+// once 8 pages waited while Salesforce's side was stored beside the first
+// pages, cost its read 4-5 s here; written as they came, at most 1.4 pages
+// waited on average over any 40 after the start.
+const holdAfter = pagesAhead
 
 // listing is where a full listing's storing stands.
 type listing struct {
@@ -526,53 +544,13 @@ type listing struct {
 	written *writtenUsers // users stored before the scope was read
 }
 
-// pace follows how many of a listing's pages wait for the store as each is
-// taken, and tells when the store has fallen behind Graph for good: for
-// pagesAhead pages in a row at least holdBehind were waiting, and no fewer
-// than pagesAhead pages before. A store that stalls once (a checkpoint) and
-// catches up, or that gains on Graph however slowly, writes every page as it
-// comes. The pages already waiting when the first is taken came while
-// something else was stored (the recycle bin's pages go first: at a million
-// users its 21-page chain let 16 of the listing's pages arrive) and say
-// nothing of the store's pace: they are not counted. Holding a million-user
-// listing on such a start, or on the slow first pages while Salesforce's
-// side is stored beside them, cost its read 4-5 s here; written as they
-// came, at most 1.4 pages waited on average over any 40 after the start.
-type pace struct {
-	taken   int             // pages taken
-	early   int             // pages waiting when the first was taken
-	behind  int             // pages in a row taken with holdBehind or more waiting
-	waiting [pagesAhead]int // pages waiting when each of the last pagesAhead was taken
-}
-
-// take notes a page taken with waiting pages behind it, and says whether
-// the listing should now be held.
-func (p *pace) take(waiting int) bool {
-	p.taken++
-	if p.taken == 1 {
-		p.early = waiting
-	}
-	slot := &p.waiting[p.taken%pagesAhead]
-	before := *slot // pagesAhead pages ago (0 for the first pagesAhead)
-	*slot = waiting
-	if p.taken <= p.early {
-		return false
-	}
-	if waiting < holdBehind {
-		p.behind = 0
-		return false
-	}
-	p.behind++
-	return p.behind >= pagesAhead && waiting >= before
-}
-
 // storePages stages a listing's pages as fetchPages hands them over, and
-// holds the listing (once) when the store stays behind them (pace).
+// holds the listing (once) when its chain keeps waiting for the store
+// (holdAfter).
 func (s *Source) storePages(ctx context.Context, sink Sink, runID int64, pages <-chan fetchedPage, what string, deleted identity.Deletion,
 	l *listing, res *Result) error {
 	var page userPage
 	batch := make([]identity.EntraUser, 0, s.cfg.PageSize)
-	var pc pace
 	for n := 1; ; n++ {
 		p, ok := <-pages
 		switch {
@@ -584,12 +562,12 @@ func (s *Source) storePages(ctx context.Context, sink Sink, runID int64, pages <
 		case p.err != nil:
 			return p.err
 		}
-		if behind := pc.take(len(pages)); behind && !l.held {
+		if p.waited >= holdAfter && !l.held {
 			if err := sink.HoldEntraListing(ctx, runID); err != nil {
 				return fmt.Errorf("entra: %s: hold the listing for its finish: %w", what, err)
 			}
 			l.held = true
-			s.log.Info("the store fell behind the listing: the rest is written at its end", "page", n, "waiting", len(pages))
+			s.log.Info("the store fell behind the listing: the rest is written at its end", "page", n, "pages_in_a_row_waited", p.waited)
 		}
 		if err := s.fixListed(ctx, sink, l); err != nil {
 			return err
