@@ -531,11 +531,11 @@ func drain(pages <-chan fetchedPage) {
 // keeps waiting for the store. A store that stalls once (a checkpoint) holds
 // up one page however long it stalls; one that falls behind for a while and
 // then gains on Graph, however slowly, holds up none. Holding a
-// million-user listing on the pages that waited while the recycle bin's were
-// stored first (its 21-page chain let 16 of the listing's pages arrive), or
-// once 8 pages waited while Salesforce's side was stored beside the first
-// pages, cost its read 4-5 s here; written as they came, at most 1.4 pages
-// waited on average over any 40 after the start.
+// million-user listing because pages waited (those that came while the
+// recycle bin's were stored first, its 21-page chain letting 16 arrive, or
+// behind a store catching up after a stall) cost its read 4-5 s here;
+// written as they came, at most 1.4 pages waited on average over any 40
+// after the start.
 const holdAfter = pagesAhead
 
 // listing is where a full listing's storing stands.
