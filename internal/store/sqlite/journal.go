@@ -26,7 +26,7 @@ func (s *Store) JournalState(ctx context.Context) (int64, bool, error) {
 // writer connection orders it after every write that saw the journal off.
 func (s *Store) StartJournal(ctx context.Context) (int64, error) {
 	var last int64
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		var on bool
 		if err := tx.QueryRowContext(ctx, "SELECT valid_from IS NOT NULL FROM journal_state").Scan(&on); err != nil {
 			return err
@@ -51,7 +51,7 @@ func (s *Store) StartJournal(ctx context.Context) (int64, error) {
 // StopJournal turns the journal off, empties it and drops the lookup indexes
 // and the users' keys.
 func (s *Store) StopJournal(ctx context.Context) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		qs := append([]string{"UPDATE journal_state SET valid_from = NULL, lookups = 0", "DELETE FROM plan_journal"}, store.DropLookupIndexes()...)
 		for _, q := range append(qs, "DELETE FROM entra_user_keys", "DELETE FROM salesforce_user_keys") {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
@@ -215,7 +215,7 @@ func (s *Store) CountLinks(ctx context.Context, status identity.LinkStatus) (int
 // PrepareRelated computes the keys of every user and creates the lookup
 // indexes, unless they are there: a backfill dropped them (StopJournal).
 func (s *Store) PrepareRelated(ctx context.Context) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		if ready, err := lookupsReady(ctx, tx); err != nil || ready {
 			return err
 		}
@@ -262,7 +262,7 @@ const fillKeyChunk = 10_000
 // fillKeys writes the keys of every user sel reads (id order, after a given
 // id, up to a limit) into a key table, a chunk at a time, in id order: the
 // key table's own order, so each chunk appends.
-func fillKeys(ctx context.Context, tx *sql.Tx, what, sel, insert string, ncols int, keys func(r keyRow, a []any)) error {
+func fillKeys(ctx context.Context, tx *wtx, what, sel, insert string, ncols int, keys func(r keyRow, a []any)) error {
 	after := ""
 	for {
 		var chunk []keyRow
@@ -300,7 +300,7 @@ func lookupsReady(ctx context.Context, db interface {
 
 // writeEntraKeys keeps the keys of the users just written, while the key
 // tables are kept. An unchanged key is not rewritten.
-func writeEntraKeys(ctx context.Context, tx *sql.Tx, users []identity.EntraUser, order []int32) error {
+func writeEntraKeys(ctx context.Context, tx *wtx, users []identity.EntraUser, order []int32) error {
 	if ready, err := lookupsReady(ctx, tx); err != nil || !ready {
 		return err
 	}
@@ -316,7 +316,7 @@ func writeEntraKeys(ctx context.Context, tx *sql.Tx, users []identity.EntraUser,
 }
 
 // writeSalesforceKeys is writeEntraKeys for Salesforce users.
-func writeSalesforceKeys(ctx context.Context, tx *sql.Tx, users []identity.SalesforceUser, order []int32) error {
+func writeSalesforceKeys(ctx context.Context, tx *wtx, users []identity.SalesforceUser, order []int32) error {
 	if ready, err := lookupsReady(ctx, tx); err != nil || !ready {
 		return err
 	}

@@ -40,7 +40,7 @@ func (s *Store) RecordObservation(ctx context.Context, o identity.Observation) (
 	o = store.ObservationTimes(o, time.Now())
 	o.ObjectID = store.CanonicalOID(o.ObjectID)
 	var res identity.ObservationResult
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		old, err := scanObservation(tx.QueryRowContext(ctx, "SELECT "+obsCols+" FROM observations WHERE provider = ? AND subject = ?", o.Provider, o.Subject))
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
@@ -130,7 +130,7 @@ func (s *Store) ApplyLinkChanges(ctx context.Context, runID int64, changes []ide
 	// are on their way to Salesforce, and a statement per change (SQLite
 	// runs the journal triggers of links in each) made recording a batch of
 	// 200 take longer than the call that wrote it.
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		if err := checkLinksExist(ctx, tx, changes); err != nil {
 			return err
 		}
@@ -173,7 +173,7 @@ func (s *Store) ApplyLinkChanges(ctx context.Context, runID int64, changes []ide
 // checkLinksExist fails with store.ErrNotFound when an update or revocation
 // names a link that neither the store nor an earlier change of the batch
 // holds.
-func checkLinksExist(ctx context.Context, tx *sql.Tx, changes []identity.LinkChange) error {
+func checkLinksExist(ctx context.Context, tx *wtx, changes []identity.LinkChange) error {
 	var keys [][2]string
 	for _, c := range changes {
 		if c.Action == identity.ActionUpdateLink || c.Action == identity.ActionRevokeLink {
@@ -209,26 +209,6 @@ func checkLinksExist(ctx context.Context, tx *sql.Tx, changes []identity.LinkCha
 		}
 	}
 	return nil
-}
-
-// prepareAll prepares statements in tx; on an error it closes those made.
-func prepareAll(ctx context.Context, tx *sql.Tx, qs ...string) ([]*sql.Stmt, error) {
-	out := make([]*sql.Stmt, 0, len(qs))
-	for _, q := range qs {
-		st, err := tx.PrepareContext(ctx, q)
-		if err != nil {
-			closeAll(out)
-			return nil, err
-		}
-		out = append(out, st)
-	}
-	return out, nil
-}
-
-func closeAll(st []*sql.Stmt) {
-	for _, s := range st {
-		s.Close()
-	}
 }
 
 // LinkHistory returns every recorded version of a link, oldest first.
@@ -267,7 +247,7 @@ func (s *Store) RecordDecisions(ctx context.Context, ds ...identity.Decision) er
 			ds[i].At = now
 		}
 	}
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		for _, d := range ds {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO decisions (provider, subject, salesforce_user_id, object_id, approved, actor, reason, at)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, d.Provider, d.Subject, d.SalesforceUserID, store.CanonicalOID(d.ObjectID), b2i(d.Approved), d.Actor, d.Reason, fmtTime(d.At)); err != nil {
@@ -317,7 +297,7 @@ func (s *Store) DeleteObservation(ctx context.Context, d identity.ObservationDel
 	}
 	d.At = d.At.UTC()
 	var n int64
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		for _, q := range []string{
 			"DELETE FROM observations WHERE provider = ? AND subject = ? AND lower(object_id) = lower(?)",
 			// A conflict row stays the evidence of its other oid.
@@ -344,7 +324,7 @@ func (s *Store) DeleteObservation(ctx context.Context, d identity.ObservationDel
 // StoreID returns this database's id, making it on first use.
 func (s *Store) StoreID(ctx context.Context) (string, error) {
 	var id string
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		if _, err := tx.ExecContext(ctx, "INSERT INTO store_meta (key, value) VALUES ('store_id', ?) ON CONFLICT (key) DO NOTHING", store.NewStoreID()); err != nil {
 			return err
 		}
@@ -365,7 +345,7 @@ func (s *Store) AdoptStore(ctx context.Context, a identity.StoreAdoption) error 
 		a.At = time.Now()
 	}
 	a.At = a.At.UTC()
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO adopted_stores (store_id, actor, reason, at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (store_id) DO UPDATE SET actor = excluded.actor, reason = excluded.reason, at = excluded.at`,
 			a.StoreID, a.Actor, a.Reason, fmtTime(a.At)); err != nil {

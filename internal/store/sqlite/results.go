@@ -12,7 +12,7 @@ import (
 
 // SaveAssessments appends a run's assessments (after any saved before) in one transaction.
 func (s *Store) SaveAssessments(ctx context.Context, runID int64, as []identity.Assessment) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		var next int
 		if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(seq), 0) + 1 FROM run_assessments WHERE run_id = ?", runID).Scan(&next); err != nil {
 			return err
@@ -115,7 +115,7 @@ func (s *Store) Replace(ctx context.Context, run, base int64, r store.Replaced) 
 	if base <= 0 || base >= run {
 		return fmt.Errorf("sqlite: run %d cannot build on run %d: a plan base is an older run", run, base)
 	}
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		if _, err := tx.ExecContext(ctx, "UPDATE runs SET plan_base = ? WHERE id = ?", base, run); err != nil {
 			return err
 		}
@@ -135,7 +135,7 @@ func (s *Store) Replace(ctx context.Context, run, base int64, r store.Replaced) 
 // SaveActions stores a run's actions keyed by Seq; saving a Seq again replaces
 // it (planned -> applied). A zero Seq gets the next free number.
 func (s *Store) SaveActions(ctx context.Context, runID int64, actions []identity.ActionRecord) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		var next int
 		if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(seq), 0) + 1 FROM run_actions WHERE run_id = ?", runID).Scan(&next); err != nil {
 			return err

@@ -34,7 +34,7 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.
 	if err != nil {
 		return nil, err
 	}
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *wtx) error {
 		now := time.Now()
 		res, err := tx.ExecContext(ctx, `INSERT INTO lease (name, holder, token, acquired_at, expires_at) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, token = excluded.token,
@@ -96,7 +96,7 @@ func (s *Store) StartRun(ctx context.Context, kind identity.RunKind, holder stri
 	}
 	r := identity.Run{Kind: kind, Status: identity.StatusRunning, Holder: holder,
 		StartedAt: time.Now().UTC().Truncate(time.Microsecond), Counts: map[string]int64{}}
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		return tx.QueryRowContext(ctx, `INSERT INTO runs (kind, status, holder, started_at) VALUES (?, ?, ?, ?) RETURNING id`,
 			string(kind), string(r.Status), holder, fmtTime(r.StartedAt)).Scan(&r.ID)
 	})
@@ -120,7 +120,7 @@ func (s *Store) FinishRun(ctx context.Context, run identity.Run) error {
 	if fin.IsZero() && run.Status != identity.StatusRunning {
 		fin = time.Now()
 	}
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, finished_at = ?, counts = ?, note = ?, error = ?, plan_seq = ? WHERE id = ?`,
 			string(run.Status), fmtNullTime(fin), string(counts), run.Note, run.Error, run.PlanSeq, run.ID)
 		if err != nil {
@@ -248,13 +248,13 @@ func (s *Store) SetCursor(ctx context.Context, c identity.Cursor) error {
 	if err := store.CheckCursor(&c); err != nil {
 		return fmt.Errorf("sqlite: %w", err)
 	}
-	if err := s.write(ctx, func(tx *sql.Tx) error { return setCursor(ctx, tx, &c) }); err != nil {
+	if err := s.write(ctx, func(tx *wtx) error { return setCursor(ctx, tx, &c) }); err != nil {
 		return fmt.Errorf("sqlite: set cursor %q: %w", c.Name, err)
 	}
 	return nil
 }
 
-func setCursor(ctx context.Context, tx *sql.Tx, c *identity.Cursor) error {
+func setCursor(ctx context.Context, tx *wtx, c *identity.Cursor) error {
 	if c == nil {
 		return nil
 	}
@@ -311,7 +311,7 @@ func auditArgs(e identity.AuditEvent) []any {
 	return []any{nullRun(e.RunID), fmtTime(e.At), e.Actor, e.Kind, e.Target, e.Detail}
 }
 
-func insertAudit(ctx context.Context, tx *sql.Tx, e identity.AuditEvent) error {
+func insertAudit(ctx context.Context, tx *wtx, e identity.AuditEvent) error {
 	_, err := tx.ExecContext(ctx, auditInsert, auditArgs(e)...)
 	return err
 }
@@ -324,7 +324,7 @@ func (s *Store) PruneRunDetails(ctx context.Context, keep int) ([]int64, error) 
 
 // deleteRunDetails deletes one run's assessments and actions in one transaction.
 func (s *Store) deleteRunDetails(ctx context.Context, id int64) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		for _, q := range []string{"DELETE FROM run_assessments WHERE run_id = ?", "DELETE FROM run_actions WHERE run_id = ?",
 			"DELETE FROM run_replaced WHERE run_id = ?", "UPDATE runs SET details_pruned = 1 WHERE id = ?"} {
 			if _, err := tx.ExecContext(ctx, q, id); err != nil {

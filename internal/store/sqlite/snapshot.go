@@ -25,7 +25,7 @@ var afterChunk func(rows int)
 // upsertBatch writes n rows with multi-row "INSERT ... VALUES (...), (...) <suffix>"
 // statements inside tx. fill puts row i's values into args (len ncols) or
 // refuses the row; a refusal fails the whole batch (the caller rolls back).
-func upsertBatch(ctx context.Context, tx *sql.Tx, prefix string, ncols int, suffix string, n int, fill func(i int, args []any) error) error {
+func upsertBatch(ctx context.Context, tx *wtx, prefix string, ncols int, suffix string, n int, fill func(i int, args []any) error) error {
 	if n == 0 {
 		return nil
 	}
@@ -42,7 +42,7 @@ func upsertBatch(ctx context.Context, tx *sql.Tx, prefix string, ncols int, suff
 		}
 		b.WriteString(" ")
 		b.WriteString(suffix)
-		return tx.PrepareContext(ctx, b.String())
+		return tx.stmts.prepare(ctx, tx.Tx, b.String())
 	}
 	per := min(rowsPerStatement, n)
 	full, err := stmtFor(per)
@@ -124,7 +124,7 @@ func (s *Store) UpsertEntraUsers(ctx context.Context, runID int64, users []ident
 	if err := store.CheckCursor(cursor); err != nil {
 		return fmt.Errorf("sqlite: upsert entra users: %w", err)
 	}
-	err := s.writeEntra(ctx, func(tx *sql.Tx) error {
+	err := s.writeEntra(ctx, func(tx *wtx) error {
 		if err := upsertEntra(ctx, tx, users); err != nil {
 			return err
 		}
@@ -137,7 +137,7 @@ func (s *Store) UpsertEntraUsers(ctx context.Context, runID int64, users []ident
 }
 
 // upsertEntra writes users in key order, and their lookup keys.
-func upsertEntra(ctx context.Context, tx *sql.Tx, users []identity.EntraUser) error {
+func upsertEntra(ctx context.Context, tx *wtx, users []identity.EntraUser) error {
 	order := keyOrder(len(users), func(i int) string { return users[i].ObjectID })
 	err := upsertBatch(ctx, tx, "INSERT INTO entra_users ("+entraCols+")", 11, entraUpsert,
 		len(users), func(i int, a []any) error {
@@ -197,7 +197,7 @@ func (s *Store) LookupEntraUsers(ctx context.Context, oids []string) (map[string
 // BeginEntraListing drops what a listing cut short left in entra_listing
 // and records that runID's listing is under way.
 func (s *Store) BeginEntraListing(ctx context.Context, runID int64) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM entra_listing"); err != nil {
 			return err
 		}
@@ -217,7 +217,7 @@ type listing struct {
 	begun, finished, wasEmpty, held bool
 }
 
-func listingState(ctx context.Context, tx *sql.Tx, runID int64) (listing, error) {
+func listingState(ctx context.Context, tx *wtx, runID int64) (listing, error) {
 	var l listing
 	var run int64
 	err := tx.QueryRowContext(ctx, "SELECT run_id, finished, was_empty, held FROM entra_listing_state").
@@ -239,7 +239,7 @@ func errListingNotBegun(runID int64) error {
 // for the finish, which writes it in key order (see the migration that made
 // the table for why).
 func (s *Store) HoldEntraListing(ctx context.Context, runID int64) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		switch l, err := listingState(ctx, tx, runID); {
 		case err != nil:
 			return err
@@ -258,7 +258,7 @@ func (s *Store) HoldEntraListing(ctx context.Context, runID int64) error {
 // StageEntraUsers records a page of runID's full listing in entra_listing
 // and, unless the listing is held, writes it into entra_users too (applied).
 func (s *Store) StageEntraUsers(ctx context.Context, runID int64, users []identity.EntraUser) error {
-	err := s.writeEntra(ctx, func(tx *sql.Tx) error {
+	err := s.writeEntra(ctx, func(tx *wtx) error {
 		l, err := listingState(ctx, tx, runID)
 		switch {
 		case err != nil:
@@ -307,7 +307,7 @@ func (s *Store) FinishEntraListing(ctx context.Context, runID int64, cursor *ide
 	}
 	var n int64
 	var whole bool
-	err := s.writeEntra(ctx, func(tx *sql.Tx) error {
+	err := s.writeEntra(ctx, func(tx *wtx) error {
 		l, err := listingState(ctx, tx, runID)
 		switch {
 		case err != nil:
@@ -378,7 +378,7 @@ func (s *Store) SetEntraScope(ctx context.Context, inScope identity.ObjectIDSet)
 		testHookScopeWalked()
 	}
 	if err == nil {
-		err = s.writeEntra(ctx, func(tx *sql.Tx) error {
+		err = s.writeEntra(ctx, func(tx *wtx) error {
 			if s.entraWrites.Load() != before {
 				var err error
 				if on, off, err = scopeChanges(ctx, tx, inScope); err != nil {
@@ -399,7 +399,7 @@ func (s *Store) SetEntraScope(ctx context.Context, inScope identity.ObjectIDSet)
 
 // FixEntraScope records inScope and sets InScope of the users named.
 func (s *Store) FixEntraScope(ctx context.Context, inScope identity.ObjectIDSet, users []identity.ObjectID) error {
-	err := s.writeEntra(ctx, func(tx *sql.Tx) error {
+	err := s.writeEntra(ctx, func(tx *wtx) error {
 		on, off := store.SplitScope(inScope, users)
 		if err := setInScope(ctx, tx, on, off); err != nil {
 			return err
@@ -416,7 +416,7 @@ func (s *Store) FixEntraScope(ctx context.Context, inScope identity.ObjectIDSet,
 // recorded one, and of the users named, when the recorded scope is from.
 func (s *Store) ChangeEntraScope(ctx context.Context, from string, inScope identity.ObjectIDSet, users []identity.ObjectID) (bool, error) {
 	var ok bool
-	err := s.writeEntra(ctx, func(tx *sql.Tx) error {
+	err := s.writeEntra(ctx, func(tx *wtx) error {
 		changed, same, err := store.ChangeScope(ctx, scopeChunks(tx), from, inScope)
 		if err != nil || !same {
 			return err
@@ -433,7 +433,7 @@ func (s *Store) ChangeEntraScope(ctx context.Context, from string, inScope ident
 
 // setInScope brings the users on into the scope and takes the users off
 // out of it, writing only the rows whose flag changes.
-func setInScope(ctx context.Context, tx *sql.Tx, on, off []string) error {
+func setInScope(ctx context.Context, tx *wtx, on, off []string) error {
 	for _, set := range []struct {
 		oids []string
 		in   int
@@ -453,7 +453,7 @@ func setInScope(ctx context.Context, tx *sql.Tx, on, off []string) error {
 }
 
 // scopeChunks are the recorded scope's rows, read and written in tx.
-func scopeChunks(tx *sql.Tx) store.ScopeChunks {
+func scopeChunks(tx *wtx) store.ScopeChunks {
 	return store.ScopeChunks{
 		Get: func(ctx context.Context, chunk byte) ([]byte, error) {
 			var b []byte
@@ -549,7 +549,7 @@ func (s *Store) UpsertSalesforceUsers(ctx context.Context, runID int64, users []
 		return fmt.Errorf("sqlite: upsert salesforce users: %w", err)
 	}
 	order := keyOrder(len(users), func(i int) string { return users[i].ID })
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		err := upsertBatch(ctx, tx, "INSERT INTO salesforce_users ("+sfCols+")", 9,
 			`ON CONFLICT (id) DO UPDATE SET username = excluded.username, federation_identifier = excluded.federation_identifier,
 				email = excluded.email, is_active = excluded.is_active, user_type = excluded.user_type,
@@ -610,7 +610,7 @@ func (s *Store) UpsertAccountLinks(ctx context.Context, runID int64, links []ide
 			return fmt.Errorf("sqlite: upsert %d account links: %w", len(links), err)
 		}
 	}
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		same, err := unchangedAccountLinks(ctx, tx, links)
 		if err != nil {
 			return err
@@ -648,7 +648,7 @@ func (s *Store) UpsertAccountLinks(ctx context.Context, runID int64, links []ide
 // does not document that its Id order is byte order: the scan stops after a
 // few times the batch's rows, and a row it did not reach goes to the
 // upsert, which compares it itself.
-func unchangedAccountLinks(ctx context.Context, tx *sql.Tx, links []identity.ThirdPartyAccountLink) ([]bool, error) {
+func unchangedAccountLinks(ctx context.Context, tx *wtx, links []identity.ThirdPartyAccountLink) ([]bool, error) {
 	same := make([]bool, len(links))
 	if len(links) == 0 {
 		return same, nil
@@ -678,7 +678,7 @@ func unchangedAccountLinks(ctx context.Context, tx *sql.Tx, links []identity.Thi
 
 // dropPagesCursor deletes identity.AccountLinkPagesCursor: the account links
 // are about to change.
-func dropPagesCursor(ctx context.Context, tx *sql.Tx) error {
+func dropPagesCursor(ctx context.Context, tx *wtx) error {
 	_, err := tx.ExecContext(ctx, "DELETE FROM cursors WHERE name = ?", identity.AccountLinkPagesCursor)
 	return err
 }
@@ -690,7 +690,7 @@ func dropPagesCursor(ctx context.Context, tx *sql.Tx) error {
 func (s *Store) DropAccountLinksExcept(ctx context.Context, ids []string) (int64, error) {
 	slices.Sort(ids)
 	var n int64
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		if err := dropPagesCursor(ctx, tx); err != nil {
 			return err
 		}
@@ -753,7 +753,7 @@ const linkCols = "provider, subject, salesforce_user_id, object_id, tenant_id, r
 // transaction and notes them seen by runID. A row read unchanged is not
 // rewritten: a complete read returns every row every run.
 func (s *Store) UpsertRemoteLinks(ctx context.Context, runID int64, links []identity.Link) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		err := upsertBatch(ctx, tx, "INSERT INTO remote_links ("+linkCols+", last_seen_run, store_id)", 11,
 			`ON CONFLICT (provider, subject) DO UPDATE SET salesforce_user_id = excluded.salesforce_user_id,
 				object_id = excluded.object_id, tenant_id = excluded.tenant_id, rule = excluded.rule, status = excluded.status,
@@ -791,7 +791,7 @@ func (s *Store) UpsertRemoteLinks(ctx context.Context, runID int64, links []iden
 // Salesforce), then forgets what earlier runs saw.
 func (s *Store) MarkRemoteLinksNotSeen(ctx context.Context, runID int64) (int64, error) {
 	var n int64
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM remote_links
 			WHERE (provider, subject) NOT IN (SELECT provider, subject FROM remote_links_seen WHERE run_id = ?)`, runID)
 		if err != nil {

@@ -46,6 +46,7 @@ type Store struct {
 	// (writeEntra), so that SetEntraScope can tell whether what it read
 	// outside its transaction is still what the table holds.
 	entraWrites atomic.Int64
+	stmts       *stmtCache // the writer's multi-row statements, prepared once
 }
 
 var _ store.Store = (*Store)(nil)
@@ -118,12 +119,12 @@ func OpenNoMigrate(ctx context.Context, path string) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	return &Store{path: path, w: w, r: r}, nil
+	return &Store{path: path, w: w, r: r, stmts: newStmtCache(w)}, nil
 }
 
 // Close closes the database.
 func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
+	return errors.Join(s.stmts.close(), s.r.Close(), s.w.Close())
 }
 
 // Path is the database file.
@@ -144,7 +145,7 @@ func (s *Store) Migrate(ctx context.Context) ([]int, error) {
 	}
 	latest := ms[len(ms)-1].Version
 	var applied []int
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *wtx) error {
 		if _, err := tx.ExecContext(ctx, createSchemaMigrations); err != nil {
 			return err
 		}
@@ -193,16 +194,26 @@ func (s *Store) SchemaVersion(ctx context.Context) (applied, latest int, err err
 }
 
 // write runs fn in one write transaction (BEGIN IMMEDIATE) and commits it.
-func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
+func (s *Store) write(ctx context.Context, fn func(*wtx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if err := fn(tx); err != nil {
+	if err := fn(&wtx{Tx: tx, stmts: s.stmts}); err != nil {
 		tx.Rollback()
 		return ctxCause(ctx, err)
 	}
-	return ctxCause(ctx, tx.Commit())
+	if err := tx.Commit(); err != nil {
+		return ctxCause(ctx, err)
+	}
+	s.stmts.prepareWanted(ctx)
+	return nil
+}
+
+// wtx is a write transaction with the writer's statement cache.
+type wtx struct {
+	*sql.Tx
+	stmts *stmtCache
 }
 
 // ctxCause names the context as the cause when it ended the transaction:
@@ -220,7 +231,7 @@ func ctxCause(ctx context.Context, err error) error {
 // them once they have ended, committed or not. Counting after the end means
 // that a reader who loads the count before its read sees either the
 // transaction's rows or a count that moved.
-func (s *Store) writeEntra(ctx context.Context, fn func(*sql.Tx) error) error {
+func (s *Store) writeEntra(ctx context.Context, fn func(*wtx) error) error {
 	defer s.entraWrites.Add(1)
 	return s.write(ctx, fn)
 }

@@ -39,7 +39,7 @@ func TestWriteEndedByItsContextSaysSo(t *testing.T) {
 	s := openTemp(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		if err := setCursor(ctx, tx, &identity.Cursor{Name: "c", Value: "v"}); err != nil {
 			return err
 		}
