@@ -14,6 +14,9 @@
 // stores the runs of either in a new schema of IDLINK_TEST_POSTGRES_DSN's
 // server instead of the world's SQLite file. IDLINK_BENCH_SIM_CPUPROFILE names a file
 // for a CPU profile of the simulator's process (the last world started).
+// IDLINK_BENCH_LOG names a file that keeps the job's own JSON log of a
+// backfill report (its times place the read's end, the plan and the hold of
+// a listing).
 //
 // The simulated world runs in a child process (this test binary re-executed),
 // so that the memory and CPU measured are the job's alone, as for the real
