@@ -20,5 +20,8 @@
 //
 // The simulated world runs in a child process (this test binary re-executed),
 // so that the memory and CPU measured are the job's alone, as for the real
-// program talking to real services.
+// program talking to real services. Every endpoint answers
+// IDLINK_BENCH_LATENCY (default 50 ms) after a request arrives, the
+// simulator's own work done within it (fault.Faults.WorkInLatency): the
+// floors count each request at the latency.
 package e2ebench

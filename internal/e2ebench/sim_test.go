@@ -108,8 +108,12 @@ func simChild(spec, dir string) error {
 		}
 		defer stop()
 	}
-	w.Entra.Faults.SetAll(fault.Faults{Latency: latency}, entraEndpoints...)
-	w.Salesforce.Faults().SetAll(fault.Faults{Latency: latency}, sfEndpoints...)
+	// The floor counts each request at the latency: the simulator's work is
+	// done within it (fault.Faults.WorkInLatency), as a real service's is
+	// within its response time and not on this machine's cores.
+	f := fault.Faults{Latency: latency, WorkInLatency: true}
+	w.Entra.Faults.SetAll(f, entraEndpoints...)
+	w.Salesforce.Faults().SetAll(f, sfEndpoints...)
 	ca := filepath.Join(dir, "sim-ca.pem")
 	if err := w.WriteCA(ca); err != nil {
 		return err

@@ -4,6 +4,7 @@
 package fault
 
 import (
+	"bytes"
 	"math/rand/v2"
 	"net/http"
 	"sort"
@@ -20,6 +21,14 @@ import (
 type Faults struct {
 	Latency time.Duration // fixed delay before every response
 	Jitter  time.Duration // plus a uniform random delay in [0, Jitter)
+	// WorkInLatency runs the handler as the request arrives and holds its
+	// answer until the latency has passed since then: the latency is the
+	// service's whole response time, its own work included, as a benchmark
+	// whose floor counts each request at the latency assumes (the
+	// simulator's work is this machine's CPU, a real service's is not).
+	// Without it the handler runs after the delay, so that a test can
+	// change the world while a request waits and see the change answered.
+	WorkInLatency bool
 
 	ThrottleNext int           // answer the next N requests with 429
 	ThrottleRate float64       // and this fraction of all requests
@@ -104,7 +113,7 @@ func (in *Injector) float() float64 {
 }
 
 // decide consumes the counted faults and returns what this request suffers.
-func (in *Injector) decide(e *endpoint) (delay time.Duration, status int, retryAfter time.Duration, reset bool) {
+func (in *Injector) decide(e *endpoint) (delay time.Duration, status int, retryAfter time.Duration, reset, work bool) {
 	e.mu.Lock()
 	f := e.faults
 	switch {
@@ -130,7 +139,7 @@ func (in *Injector) decide(e *endpoint) (delay time.Duration, status int, retryA
 			status = http.StatusServiceUnavailable
 		}
 	}
-	return delay, status, f.RetryAfter, reset
+	return delay, status, f.RetryAfter, reset, f.WorkInLatency && !reset && status == 0
 }
 
 type waiter struct {
@@ -175,8 +184,13 @@ func (e *endpoint) arrived() {
 func (in *Injector) Wrap(name string, errw ErrorWriter, h http.Handler) http.Handler {
 	e := in.ep(name)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived := time.Now()
 		e.arrived()
-		delay, status, retryAfter, reset := in.decide(e)
+		delay, status, retryAfter, reset, work := in.decide(e)
+		if work && delay > 0 {
+			serveInLatency(&countingWriter{ResponseWriter: w, n: &e.bytes}, r, h, arrived.Add(delay))
+			return
+		}
 		if delay > 0 {
 			select {
 			case <-time.After(delay):
@@ -257,6 +271,53 @@ func (in *Injector) Reset() {
 		e.unavailable.Store(0)
 		e.resets.Store(0)
 	}
+}
+
+// serveInLatency runs h at once into a buffer and answers w with what it
+// wrote once due has passed (at once if h took longer). A request its client
+// gave up on meanwhile gets nothing; what h changed stays changed, as a
+// service that did the work before the client left.
+func serveInLatency(w http.ResponseWriter, r *http.Request, h http.Handler, due time.Time) {
+	b := &bufferedResponse{header: http.Header{}}
+	h.ServeHTTP(b, r)
+	if wait := time.Until(due); wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			return
+		}
+	}
+	for k, v := range b.header {
+		w.Header()[k] = v
+	}
+	if b.status != 0 {
+		w.WriteHeader(b.status)
+	}
+	w.Write(b.body.Bytes())
+}
+
+// bufferedResponse is a response written to memory, to be sent later.
+type bufferedResponse struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferedResponse) Header() http.Header { return b.header }
+
+func (b *bufferedResponse) WriteHeader(status int) {
+	if b.status == 0 {
+		b.status = status
+	}
+}
+
+func (b *bufferedResponse) Write(p []byte) (int, error) {
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	return b.body.Write(p)
 }
 
 type countingWriter struct {
