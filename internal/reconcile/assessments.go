@@ -71,6 +71,15 @@ func (as *Assessments) At(i int) identity.Assessment {
 	return a
 }
 
+// Situation returns assessment i's situation, without reading the rest.
+func (as *Assessments) Situation(i int) identity.Situation {
+	r := &as.rows[i]
+	if r.whole {
+		return as.whole[int32(i)].Situation
+	}
+	return identity.Situation(as.names.names[r.sit])
+}
+
 // All visits the assessments in order.
 func (as *Assessments) All() iter.Seq2[int, identity.Assessment] {
 	return func(yield func(int, identity.Assessment) bool) {

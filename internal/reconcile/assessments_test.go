@@ -69,6 +69,12 @@ func TestAssessmentsGiveBackWhatWasAdded(t *testing.T) {
 		t.Errorf("after Set, kept whole: %v %v %v, want false true false", as.rows[0].whole, as.rows[1].whole, as.rows[4].whole)
 	}
 
+	for i, a := range as.All() {
+		if got := as.Situation(i); got != a.Situation {
+			t.Errorf("Situation(%d) = %s, want %s (whole %v)", i, got, a.Situation, as.rows[i].whole)
+		}
+	}
+
 	counts := map[string]int64{}
 	as.CountSituations(counts)
 	want := map[identity.Situation]int64{}

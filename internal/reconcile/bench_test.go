@@ -235,3 +235,34 @@ func BenchmarkPlan(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCheckLimits times the safety check between the plan and the first
+// write: with no earlier run (a first backfill) and with one, whose coverage
+// the plan's is compared with.
+//
+//	go test ./internal/reconcile/ -run '^$' -bench CheckLimits
+func BenchmarkCheckLimits(b *testing.B) {
+	cfg := shipped(Config{Providers: []ProviderConfig{{Provider: identity.Provider{Name: "EntraID", Strategy: identity.StrategyObserved}}}})
+	s := NewSnapshot()
+	feedBenchWorld(b, s, 100_000)
+	s.fit()
+	r, err := Plan(cfg, s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name     string
+		baseline *Coverage
+	}{
+		{"first run", nil},
+		{"after a run", &Coverage{Linked: 50_000, Total: 90_000}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				if h := CheckLimits(r, shippedLimits(), bc.baseline); h != nil && len(h.Reasons) == 0 {
+					b.Fatal("held without a reason")
+				}
+			}
+		})
+	}
+}

@@ -75,9 +75,13 @@ func (r *Result) CountSituations(counts map[string]int64) {
 // Matched is how many identities the plan and what it kept count as matched.
 func (r *Result) Matched() int {
 	n := r.Kept.Matched
-	for _, a := range r.Assessments.All() {
-		if Matched(a) {
-			n++
+	as := &r.Assessments
+	for i := range as.Len() {
+		switch as.Situation(i) { // Matched's situations: only those are read whole
+		case identity.Linked, identity.Unlinked, identity.Misrouted:
+			if Matched(as.At(i)) {
+				n++
+			}
 		}
 	}
 	return n
