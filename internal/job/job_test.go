@@ -34,7 +34,7 @@ func TestAfterApplyMarksOnlyAppliedLinksLinked(t *testing.T) {
 	for _, a := range as {
 		res.Append(a)
 	}
-	afterApply(&res, recs)
+	afterApply(&res, recs, []int{0, 1, 2, 3, 4})
 	want := []identity.Situation{identity.Linked, identity.Unlinked, identity.Misrouted, identity.Unlinked, identity.Unlinked}
 	for i, w := range want {
 		if a := res.At(i); a.Situation != w {
@@ -60,7 +60,11 @@ func TestSplitByApplyHoldsBackWhatApplyChanges(t *testing.T) {
 			if i%5 == 4 {
 				sub = ""
 			}
-			res.Assessments.Append(identity.Assessment{Provider: "P", Subject: sub,
+			oid := ""
+			if i%3 > 0 {
+				oid = fmt.Sprintf("oid-%d", i)
+			}
+			res.Assessments.Append(identity.Assessment{Provider: "P", Subject: sub, ObjectID: oid,
 				SalesforceUserID: fmt.Sprintf("005%d", rng.IntN(3)), Situation: situations[rng.IntN(len(situations))]})
 		}
 		var recs []identity.ActionRecord
@@ -80,14 +84,24 @@ func TestSplitByApplyHoldsBackWhatApplyChanges(t *testing.T) {
 			t.Fatalf("round %d: settled %v and pending %v do not split %d assessments", round, settled, pending, res.Assessments.Len())
 		}
 		var before []identity.Assessment
+		onlyPending := &reconcile.Assessments{}
 		for _, a := range res.Assessments.All() {
 			before = append(before, a)
+			onlyPending.Append(a)
 		}
-		afterApply(&res.Assessments, recs)
-		for _, i := range settled {
-			if after := res.Assessments.At(i); after != before[i] {
+		matched := res.Matched() // a run counts them before afterApply
+		afterApply(&res.Assessments, recs, every)
+		afterApply(onlyPending, recs, pending) // as a run does
+		if after := res.Matched(); after != matched {
+			t.Fatalf("round %d: %d matched identities before afterApply, %d after", round, matched, after)
+		}
+		for i := range every {
+			if after := res.Assessments.At(i); slices.Contains(settled, i) && after != before[i] {
 				t.Fatalf("round %d: assessment %d was saved before apply ended, but afterApply changed it: %+v -> %+v",
 					round, i, before[i], after)
+			}
+			if got, want := onlyPending.At(i), res.Assessments.At(i); got != want {
+				t.Fatalf("round %d: assessment %d after the pending ones were updated: %+v, after all were: %+v", round, i, got, want)
 			}
 		}
 	}
@@ -184,7 +198,7 @@ func TestPendingSaverSavesWhatAfterApplyGives(t *testing.T) {
 			}
 			order = order[n:]
 		}
-		afterApply(&res.Assessments, recs)
+		afterApply(&res.Assessments, recs, pending)
 		unsaved := p.unsaved()
 		if got := slices.Sorted(slices.Values(slices.Concat(unsaved, slices.Collect(maps.Keys(saved))))); !slices.Equal(got, pending) {
 			t.Fatalf("round %d: saved %v and unsaved %v, want the pending %v once each", round, slices.Sorted(maps.Keys(saved)), unsaved, pending)
