@@ -46,7 +46,8 @@ type Store struct {
 	// (writeEntra), so that SetEntraScope can tell whether what it read
 	// outside its transaction is still what the table holds.
 	entraWrites atomic.Int64
-	stmts       *stmtCache // the writer's multi-row statements, prepared once
+	stmts       *stmtCache    // the writer's multi-row statements, prepared once
+	ckpt        *checkpointer // copies the log into the database beside the writer
 }
 
 var _ store.Store = (*Store)(nil)
@@ -80,13 +81,14 @@ func OpenNoMigrate(ctx context.Context, path string) (*Store, error) {
 	// The writer sets WAL mode (persistent in the file) before any reader opens.
 	// The writer keeps statement journals in memory and a larger page cache, so
 	// that a large snapshot batch does not spill to temporary files mid-transaction.
-	// It checkpoints the WAL every 64 MiB instead of every 4 MiB: a listing
-	// commits each 999-user page, which dirties ~1,000 scattered pages, so at
-	// the default nearly every commit also ran a checkpoint (1M users in
-	// 999-row transactions: 53.8 s -> 37.6 s wall, 42.2 -> 32.7 s CPU,
-	// IDLINK_BENCH_ROWS=1000000 TestThroughputReport).
-	w, err := sql.Open("sqlite", base+"&_pragma=journal_mode(WAL)&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(16384)"+
-		fmt.Sprintf("&_pragma=cache_size(%d)", -writerCacheKiB)+"&_txlock=immediate")
+	// The log is checkpointed by a connection of its own (checkpointer); the
+	// writer does it itself only as a backstop. (At SQLite's default of 4 MiB
+	// nearly every commit of a listing, each 999-user page dirtying ~1,000
+	// scattered pages, also ran a checkpoint: 1M users in 999-row
+	// transactions took 53.8 s against 37.6 s at 64 MiB, IDLINK_BENCH_ROWS=1000000
+	// TestThroughputReport.)
+	w, err := sql.Open("sqlite", base+"&_pragma=journal_mode(WAL)&_pragma=temp_store(MEMORY)"+
+		fmt.Sprintf("&_pragma=wal_autocheckpoint(%d)&_pragma=cache_size(%d)", writerBackstopFrames, -writerCacheKiB)+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -119,12 +121,20 @@ func OpenNoMigrate(ctx context.Context, path string) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	return &Store{path: path, w: w, r: r, stmts: newStmtCache(w)}, nil
+	c, err := sql.Open("sqlite", base)
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	c.SetMaxOpenConns(1)
+	return &Store{path: path, w: w, r: r, stmts: newStmtCache(w), ckpt: newCheckpointer(c, checkpointEvery)}, nil
 }
 
-// Close closes the database.
+// Close closes the database. The checkpointer goes first: the writer,
+// closed last, copies what is left of the log and removes it.
 func (s *Store) Close() error {
-	return errors.Join(s.stmts.close(), s.r.Close(), s.w.Close())
+	return errors.Join(s.ckpt.Close(), s.stmts.close(), s.r.Close(), s.w.Close())
 }
 
 // Path is the database file.
@@ -206,6 +216,7 @@ func (s *Store) write(ctx context.Context, fn func(*wtx) error) error {
 	if err := tx.Commit(); err != nil {
 		return ctxCause(ctx, err)
 	}
+	s.ckpt.committed()
 	s.stmts.prepareWanted(ctx)
 	return nil
 }
