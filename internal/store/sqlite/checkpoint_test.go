@@ -11,8 +11,8 @@ import (
 )
 
 // The log is copied into the database file by the checkpointer's own
-// connection after the writer commits, while the store is open; the writer
-// checkpoints only at its backstop.
+// connection after the writer commits, while the store is open, long
+// before the writer's own threshold.
 func TestCheckpointerCopiesTheLogBesideTheWriter(t *testing.T) {
 	ctx := context.Background()
 	s := openTemp(t)
@@ -20,8 +20,8 @@ func TestCheckpointerCopiesTheLogBesideTheWriter(t *testing.T) {
 	if err := s.w.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&limit); err != nil {
 		t.Fatal(err)
 	}
-	if limit != writerBackstopFrames {
-		t.Fatalf("the writer checkpoints at %d frames, want the backstop %d", limit, writerBackstopFrames)
+	if limit != writerCheckpointFrames {
+		t.Fatalf("the writer checkpoints at %d frames, want %d", limit, writerCheckpointFrames)
 	}
 	ran := make(chan error, 100)
 	hook := func(err error) { ran <- err }

@@ -81,14 +81,10 @@ func OpenNoMigrate(ctx context.Context, path string) (*Store, error) {
 	// The writer sets WAL mode (persistent in the file) before any reader opens.
 	// The writer keeps statement journals in memory and a larger page cache, so
 	// that a large snapshot batch does not spill to temporary files mid-transaction.
-	// The log is checkpointed by a connection of its own (checkpointer); the
-	// writer does it itself only as a backstop. (At SQLite's default of 4 MiB
-	// nearly every commit of a listing, each 999-user page dirtying ~1,000
-	// scattered pages, also ran a checkpoint: 1M users in 999-row
-	// transactions took 53.8 s against 37.6 s at 64 MiB, IDLINK_BENCH_ROWS=1000000
-	// TestThroughputReport.)
+	// The log is checkpointed beside the writer by a connection of its own,
+	// and by the writer every 64 MiB (checkpointer).
 	w, err := sql.Open("sqlite", base+"&_pragma=journal_mode(WAL)&_pragma=temp_store(MEMORY)"+
-		fmt.Sprintf("&_pragma=wal_autocheckpoint(%d)&_pragma=cache_size(%d)", writerBackstopFrames, -writerCacheKiB)+"&_txlock=immediate")
+		fmt.Sprintf("&_pragma=wal_autocheckpoint(%d)&_pragma=cache_size(%d)", writerCheckpointFrames, -writerCacheKiB)+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
