@@ -29,11 +29,10 @@ import (
 // checkpointer has copied and synced most of the log, so the writer's
 // checkpoint copies only what came since.
 type checkpointer struct {
-	db    *sql.DB
-	every time.Duration // at most one checkpoint in this time
-	kick  chan struct{}
-	stop  chan struct{}
-	done  chan struct{}
+	db   *sql.DB
+	kick chan struct{}
+	stop chan struct{}
+	done chan struct{}
 
 	ran   atomic.Pointer[func(error)] // called after each checkpoint (tests)
 	close sync.Once
@@ -59,8 +58,8 @@ const checkpointEvery = 500 * time.Millisecond
 // TestThroughputReport.)
 const writerCheckpointFrames = 65536
 
-func newCheckpointer(db *sql.DB, every time.Duration) *checkpointer {
-	c := &checkpointer{db: db, every: every, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+func newCheckpointer(db *sql.DB) *checkpointer {
+	c := &checkpointer{db: db, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go c.loop()
 	return c
 }
@@ -83,7 +82,7 @@ func (c *checkpointer) loop() {
 			return
 		case <-c.kick:
 		}
-		if wait := time.Until(last.Add(c.every)); wait > 0 {
+		if wait := time.Until(last.Add(checkpointEvery)); wait > 0 {
 			t := time.NewTimer(wait)
 			select {
 			case <-c.stop:

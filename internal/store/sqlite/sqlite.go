@@ -82,7 +82,7 @@ func OpenNoMigrate(ctx context.Context, path string) (*Store, error) {
 	// The writer keeps statement journals in memory and a larger page cache, so
 	// that a large snapshot batch does not spill to temporary files mid-transaction.
 	// The log is checkpointed beside the writer by a connection of its own,
-	// and by the writer every 64 MiB (checkpointer).
+	// and by the writer at writerCheckpointFrames (checkpointer).
 	w, err := sql.Open("sqlite", base+"&_pragma=journal_mode(WAL)&_pragma=temp_store(MEMORY)"+
 		fmt.Sprintf("&_pragma=wal_autocheckpoint(%d)&_pragma=cache_size(%d)", writerCheckpointFrames, -writerCacheKiB)+"&_txlock=immediate")
 	if err != nil {
@@ -124,7 +124,7 @@ func OpenNoMigrate(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	c.SetMaxOpenConns(1)
-	return &Store{path: path, w: w, r: r, stmts: newStmtCache(w), ckpt: newCheckpointer(c, checkpointEvery)}, nil
+	return &Store{path: path, w: w, r: r, stmts: newStmtCache(w), ckpt: newCheckpointer(c)}, nil
 }
 
 // Close closes the database. The checkpointer goes first: the writer,
